@@ -1,0 +1,83 @@
+"""The one accessor for data shipped with handsim (hand models and the grasp taxonomy).
+
+In a source checkout or an editable install the data folders sit at the top of the
+repository (``models/``, ``grasps/``); a wheel carries them inside the package as
+``handsim/_data/models`` and ``handsim/_data/grasps``. Nothing here depends on the working
+directory.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from handsim.errors import DataNotFoundError, suggest
+
+__all__ = ["data_dir", "models_dir", "grasps_dir", "hand_dir", "available_hands", "DEFAULT_HAND"]
+
+DEFAULT_HAND = "default_hand"
+_KINDS = ("models", "grasps")
+_PACKAGE = Path(__file__).resolve().parent
+
+
+@functools.cache
+def data_dir(kind: str) -> Path:
+    """Return the folder of one kind of shipped data.
+
+    Args:
+        kind: ``"models"`` or ``"grasps"``.
+
+    Returns:
+        The absolute path of the folder.
+
+    Raises:
+        DataNotFoundError: If the folder is in neither the wheel layout nor the source layout.
+    """
+    if kind not in _KINDS:
+        raise DataNotFoundError(suggest(kind, _KINDS, "data kind"))
+    for candidate in (_PACKAGE / "_data" / kind, _PACKAGE.parent / kind):
+        if candidate.is_dir():
+            return candidate
+    raise DataNotFoundError(
+        f"handsim data folder {kind!r} not found (looked in {_PACKAGE / '_data' / kind} and "
+        f"{_PACKAGE.parent / kind}); reinstall handsim"
+    )
+
+
+def models_dir() -> Path:
+    """Folder holding one sub-folder per shipped hand."""
+    return data_dir("models")
+
+
+def grasps_dir() -> Path:
+    """Folder holding the taxonomy data files."""
+    return data_dir("grasps")
+
+
+def available_hands() -> list[str]:
+    """Names of the shipped hands (sub-folders of ``models/`` with a ``hand.json``)."""
+    return sorted(p.name for p in models_dir().iterdir() if (p / "hand.json").is_file())
+
+
+def hand_dir(name_or_path: str | Path) -> Path:
+    """Resolve a shipped hand's name, or a path to a hand folder, to the folder.
+
+    Args:
+        name_or_path: A shipped hand's name (see :func:`available_hands`) or a path to a folder
+            holding ``hand.json``.
+
+    Raises:
+        DataNotFoundError: If neither resolves, naming the valid shipped hands.
+    """
+    path = Path(name_or_path)
+    if path.is_dir():
+        if not (path / "hand.json").is_file():
+            raise DataNotFoundError(f"hand folder {path} has no hand.json (the hand metadata file)")
+        return path.resolve()
+    shipped = models_dir() / str(name_or_path)
+    if (shipped / "hand.json").is_file():
+        return shipped
+    raise DataNotFoundError(
+        f"no hand {str(name_or_path)!r}: not a folder on disk; "
+        + suggest(str(name_or_path), available_hands(), "shipped hand")
+    )

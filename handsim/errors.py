@@ -1,0 +1,82 @@
+"""The one exception hierarchy of handsim.
+
+Every error a user can cause derives from :class:`HandsimError` and says what was expected,
+what was found and, where there is a closed set, the valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "HandsimError",
+    "DataNotFoundError",
+    "URDFError",
+    "ConfigurationError",
+    "MetadataError",
+    "GraspDataError",
+    "UnknownNameError",
+    "SimulationError",
+    "MissingDependencyError",
+    "suggest",
+]
+
+
+class HandsimError(Exception):
+    """Base class of every error raised by handsim."""
+
+
+class DataNotFoundError(HandsimError, FileNotFoundError):
+    """A shipped data file or folder (hand model, taxonomy) could not be found."""
+
+
+class URDFError(HandsimError, ValueError):
+    """A URDF file is missing, malformed or describes something handsim cannot load."""
+
+
+class ConfigurationError(HandsimError, ValueError):
+    """A joint configuration (or another array argument) has the wrong shape or non-finite values."""
+
+
+class MetadataError(HandsimError, ValueError):
+    """A hand metadata file is malformed: the message names the file, the field and what is allowed."""
+
+
+class GraspDataError(HandsimError, ValueError):
+    """A grasp (taxonomy or hand-specific) data file is malformed."""
+
+
+class UnknownNameError(HandsimError, KeyError):
+    """A name (grasp, link, joint, hand, region) is not known; the message lists close matches."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class SimulationError(HandsimError, RuntimeError):
+    """The physics went wrong (blow-up, NaN state) or was used incorrectly."""
+
+
+class MissingDependencyError(HandsimError, ImportError):
+    """An optional dependency is needed; the message gives the pip install hint."""
+
+
+def suggest(name: str, valid: Iterable[str], what: str = "name") -> str:
+    """Build an "unknown X" message with close matches and the valid choices.
+
+    Args:
+        name: The name that was asked for.
+        valid: All valid names.
+        what: What kind of name it is ("grasp", "link", ...).
+
+    Returns:
+        A one-line message such as ``unknown grasp 'tip_pinc'; did you mean 'tip_pinch'? valid: ...``.
+    """
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    msg = f"unknown {what} {name!r}"
+    if close:
+        msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    shown = ", ".join(valid[:40]) + (", ..." if len(valid) > 40 else "")
+    return msg + f" valid: {shown}"
