@@ -15,7 +15,6 @@ from handsim.errors import (
     UnknownNameError,
     URDFError,
 )
-from handsim.kinematics import KinematicTree, load_urdf
 
 __version__ = "0.1.0"
 
@@ -25,11 +24,9 @@ __all__ = [
     "DataNotFoundError",
     "GraspDataError",
     "HandsimError",
-    "KinematicTree",
     "MetadataError",
     "MissingDependencyError",
     "SimulationError",
     "UnknownNameError",
     "URDFError",
-    "load_urdf",
 ]
