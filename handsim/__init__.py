@@ -15,6 +15,7 @@ from handsim.errors import (
     UnknownNameError,
     URDFError,
 )
+from handsim.kinematics import KinematicTree, load_urdf
 
 __version__ = "0.1.0"
 
@@ -24,9 +25,11 @@ __all__ = [
     "DataNotFoundError",
     "GraspDataError",
     "HandsimError",
+    "KinematicTree",
     "MetadataError",
     "MissingDependencyError",
     "SimulationError",
     "UnknownNameError",
     "URDFError",
+    "load_urdf",
 ]

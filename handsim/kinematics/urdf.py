@@ -1,0 +1,247 @@
+"""URDF parsing into a :class:`~handsim.kinematics.tree.KinematicTree`.
+
+Hand-written on top of :mod:`xml.etree.ElementTree`: the kinematic subset of URDF is small, and
+owning the parser lets every error name the file, the element and what is allowed.
+Supported: ``revolute``, ``continuous``, ``prismatic`` and ``fixed`` joints, arbitrary trees,
+``origin xyz/rpy``, ``axis``, ``limit`` and ``mimic``. Geometry, inertia and transmissions are
+ignored here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handsim.errors import URDFError, suggest
+
+__all__ = ["JointSpec", "parse_urdf", "rpy_to_matrix", "SUPPORTED_JOINT_TYPES"]
+
+SUPPORTED_JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed")
+_UNSUPPORTED = ("floating", "planar")
+
+
+@dataclass(frozen=True)
+class JointSpec:
+    """One URDF joint as read from the file (SI units: metres, radians).
+
+    Attributes:
+        name: Joint name.
+        type: One of :data:`SUPPORTED_JOINT_TYPES`.
+        parent: Parent link name.
+        child: Child link name.
+        origin: (4, 4) transform from the parent link frame to the joint (= child link) frame.
+        axis: (3,) unit axis in the joint frame.
+        lower: Lower limit [rad or m] (``-inf`` for continuous or unspecified).
+        upper: Upper limit [rad or m].
+        effort: Effort limit [N m or N] (``inf`` if unspecified).
+        velocity: Velocity limit [rad/s or m/s] (``inf`` if unspecified).
+        mimic: ``(master joint name, multiplier, offset)`` or ``None``.
+    """
+
+    name: str
+    type: str
+    parent: str
+    child: str
+    origin: NDArray[np.float64]
+    axis: NDArray[np.float64]
+    lower: float
+    upper: float
+    effort: float
+    velocity: float
+    mimic: tuple[str, float, float] | None
+
+
+def rpy_to_matrix(rpy: NDArray[np.float64]) -> NDArray[np.float64]:
+    """URDF roll-pitch-yaw (fixed axes x, y, z) to a (3, 3) rotation: ``Rz(y) @ Ry(p) @ Rx(r)``."""
+    r, p, y = rpy
+    cr, sr, cp, sp, cy, sy = math.cos(r), math.sin(r), math.cos(p), math.sin(p), math.cos(y), math.sin(y)
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
+
+
+def _floats(text: str | None, count: int, default: tuple[float, ...], where: str) -> NDArray[np.float64]:
+    if text is None:
+        return np.array(default, dtype=np.float64)
+    parts = text.split()
+    try:
+        values = np.array([float(v) for v in parts], dtype=np.float64)
+    except ValueError:
+        raise URDFError(f"{where}: expected {count} numbers, got {text!r}") from None
+    if values.shape != (count,) or not np.all(np.isfinite(values)):
+        raise URDFError(f"{where}: expected {count} finite numbers, got {text!r}")
+    return values
+
+
+def _float_attr(elem: ET.Element, attr: str, default: float, where: str) -> float:
+    text = elem.get(attr)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise URDFError(f"{where}: attribute {attr!r} must be a number, got {text!r}") from None
+    if math.isnan(value):
+        raise URDFError(f"{where}: attribute {attr!r} is NaN")
+    return value
+
+
+def _parse_joint(elem: ET.Element, src: str) -> JointSpec:
+    name = elem.get("name")
+    if not name:
+        raise URDFError(f"{src}: a <joint> has no name attribute")
+    where = f"{src}: joint {name!r}"
+    jtype = elem.get("type")
+    if jtype in _UNSUPPORTED:
+        raise URDFError(f"{where}: joint type {jtype!r} is not supported; supported: {', '.join(SUPPORTED_JOINT_TYPES)}")
+    if jtype not in SUPPORTED_JOINT_TYPES:
+        raise URDFError(f"{where}: unknown joint type {jtype!r}; valid: {', '.join(SUPPORTED_JOINT_TYPES)}")
+    parent_el, child_el = elem.find("parent"), elem.find("child")
+    if parent_el is None or parent_el.get("link") is None:
+        raise URDFError(f"{where}: missing <parent link=...>")
+    if child_el is None or child_el.get("link") is None:
+        raise URDFError(f"{where}: missing <child link=...>")
+
+    origin = np.eye(4)
+    origin_el = elem.find("origin")
+    if origin_el is not None:
+        origin[:3, 3] = _floats(origin_el.get("xyz"), 3, (0.0, 0.0, 0.0), f"{where} <origin xyz>")
+        origin[:3, :3] = rpy_to_matrix(_floats(origin_el.get("rpy"), 3, (0.0, 0.0, 0.0), f"{where} <origin rpy>"))
+
+    axis_el = elem.find("axis")
+    axis = _floats(None if axis_el is None else axis_el.get("xyz"), 3, (1.0, 0.0, 0.0), f"{where} <axis xyz>")
+    norm = float(np.linalg.norm(axis))
+    if jtype != "fixed":
+        if norm < 1e-12:
+            raise URDFError(f"{where}: <axis xyz> must be a non-zero vector, got {axis.tolist()}")
+        axis = axis / norm
+
+    lower, upper, effort, velocity = -math.inf, math.inf, math.inf, math.inf
+    limit_el = elem.find("limit")
+    if limit_el is not None:
+        effort = _float_attr(limit_el, "effort", math.inf, f"{where} <limit>")
+        velocity = _float_attr(limit_el, "velocity", math.inf, f"{where} <limit>")
+        if jtype in ("revolute", "prismatic"):
+            lower = _float_attr(limit_el, "lower", 0.0, f"{where} <limit>")
+            upper = _float_attr(limit_el, "upper", 0.0, f"{where} <limit>")
+            if lower > upper:
+                raise URDFError(f"{where}: <limit> lower {lower} is above upper {upper}")
+
+    mimic = None
+    mimic_el = elem.find("mimic")
+    if mimic_el is not None and jtype != "fixed":
+        master = mimic_el.get("joint")
+        if not master:
+            raise URDFError(f"{where}: <mimic> needs a joint attribute")
+        mimic = (
+            master,
+            _float_attr(mimic_el, "multiplier", 1.0, f"{where} <mimic>"),
+            _float_attr(mimic_el, "offset", 0.0, f"{where} <mimic>"),
+        )
+    return JointSpec(
+        name=name,
+        type=jtype,
+        parent=parent_el.get("link"),
+        child=child_el.get("link"),
+        origin=origin,
+        axis=axis,
+        lower=lower,
+        upper=upper,
+        effort=effort,
+        velocity=velocity,
+        mimic=mimic,
+    )
+
+
+def parse_urdf(source: str | os.PathLike[str], *, is_text: bool = False) -> tuple[str, list[str], list[JointSpec]]:
+    """Read a URDF file (or text) into its robot name, link names and joints (document order).
+
+    Args:
+        source: Path of a URDF file, or the XML text itself when ``is_text`` is True.
+        is_text: Treat ``source`` as XML text.
+
+    Returns:
+        ``(robot_name, link_names, joints)``.
+
+    Raises:
+        URDFError: Missing file, malformed XML, missing or duplicate names, unknown joint types,
+            unknown links, links with two parents, no single root, cycles, bad mimic references.
+    """
+    if is_text:
+        src = "<urdf text>"
+        text = str(source)
+    else:
+        path = Path(source)
+        src = str(path)
+        if not path.is_file():
+            raise URDFError(f"URDF file not found: {src}")
+        text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise URDFError(f"{src}: malformed XML ({exc})") from None
+    if root.tag != "robot":
+        raise URDFError(f"{src}: root element must be <robot>, got <{root.tag}>")
+
+    links: list[str] = []
+    for el in root.findall("link"):
+        name = el.get("name")
+        if not name:
+            raise URDFError(f"{src}: a <link> has no name attribute")
+        if name in links:
+            raise URDFError(f"{src}: duplicate link name {name!r}")
+        links.append(name)
+    if not links:
+        raise URDFError(f"{src}: no <link> elements")
+
+    joints = [_parse_joint(el, src) for el in root.findall("joint")]
+    link_set = set(links)
+    seen_joint: set[str] = set()
+    parent_of: dict[str, str] = {}
+    for j in joints:
+        if j.name in seen_joint:
+            raise URDFError(f"{src}: duplicate joint name {j.name!r}")
+        seen_joint.add(j.name)
+        for role, link in (("parent", j.parent), ("child", j.child)):
+            if link not in link_set:
+                raise URDFError(f"{src}: joint {j.name!r} {role} " + suggest(link, links, "link"))
+        if j.child in parent_of:
+            raise URDFError(
+                f"{src}: link {j.child!r} has two parent joints ({parent_of[j.child]!r} and {j.name!r}); "
+                "a URDF must be a tree"
+            )
+        parent_of[j.child] = j.name
+    roots = [name for name in links if name not in parent_of]
+    if len(roots) != 1:
+        if not roots:
+            raise URDFError(f"{src}: every link has a parent, so the joints form a cycle; a URDF must be a tree")
+        raise URDFError(f"{src}: expected exactly one root link, found {len(roots)}: {', '.join(roots)}")
+    # A cycle among non-root links leaves them unreachable from the root.
+    children: dict[str, list[str]] = {name: [] for name in links}
+    for j in joints:
+        children[j.parent].append(j.child)
+    reached, stack = set(), [roots[0]]
+    while stack:
+        link = stack.pop()
+        reached.add(link)
+        stack.extend(children[link])
+    if len(reached) != len(links):
+        lost = [name for name in links if name not in reached]
+        raise URDFError(f"{src}: links {', '.join(lost)} are not reachable from root {roots[0]!r}: the joints form a cycle")
+    by_name = {j.name: j for j in joints}
+    for j in joints:
+        if j.mimic is not None:
+            if j.mimic[0] not in by_name or by_name[j.mimic[0]].type == "fixed":
+                movable = [k.name for k in joints if k.type != "fixed"]
+                raise URDFError(f"{src}: joint {j.name!r} <mimic> " + suggest(j.mimic[0], movable, "joint"))
+    return root.get("name", ""), links, joints
