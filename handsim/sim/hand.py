@@ -1,0 +1,333 @@
+"""A hand (any URDF) with a fixed wrist, position-controlled joints and contact queries."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pybullet
+from numpy.typing import ArrayLike, NDArray
+
+from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
+from handsim.sim._body import _Body, _pose_args
+from handsim.sim.world import World
+from handsim.transforms import quat_xyzw_to_wxyz
+
+__all__ = ["HandBody", "Contacts"]
+
+_MOVABLE = {pybullet.JOINT_REVOLUTE: "revolute", pybullet.JOINT_PRISMATIC: "prismatic"}
+# Joint values may sit this far outside their limits (float noise from data files) [m or rad].
+_LIMIT_SLACK = 1e-9
+
+
+@dataclasses.dataclass(frozen=True)
+class Contacts:
+    """Hand-object contact points from the last physics step (N points).
+
+    Attributes:
+        points: Contact points on the object's surface, (N, 3) [m], world frame.
+        normals: Unit contact normals pointing INTO the object (the direction the hand pushes),
+            (N, 3), world frame.
+        normal_forces: Normal force of each contact in the last step, (N,) [N].
+        distances: Signed distance of each point pair, (N,) [m]; negative is penetration.
+        link_indices: PyBullet link index of the hand link touching, (N,) (-1 = root link).
+        link_names: URDF name of the hand link of each contact (N names).
+    """
+
+    points: NDArray[np.float64]
+    normals: NDArray[np.float64]
+    normal_forces: NDArray[np.float64]
+    distances: NDArray[np.float64]
+    link_indices: NDArray[np.int64]
+    link_names: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.link_names)
+
+    @property
+    def total_normal_force(self) -> float:
+        """Sum of the normal forces [N]."""
+        return float(self.normal_forces.sum())
+
+
+def _document_joint_order(path: Path) -> list[str]:
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise URDFError(f"{path}: not valid XML ({e})") from e
+    return [j.get("name", "") for j in root.findall("joint")]
+
+
+class HandBody(_Body):
+    """A hand loaded from a URDF with its root (the palm) fixed at a wrist pose.
+
+    The finger joints are driven by PyBullet ``POSITION_CONTROL`` motors whose force is capped
+    at each joint's URDF ``effort`` limit, so a finger closing on an object squeezes it with at
+    most that effort and never teleports into it. The motors hold their targets until new ones
+    are set, also across :meth:`World.step` calls.
+
+    Gains: PyBullet's position motor drives the joint velocity towards
+    ``position_gain * (q_target - q) / dt + velocity_gain * (0 - qd)`` within the effort limit
+    (defaults ``Protocol.position_gain = 0.1``, ``Protocol.velocity_gain = 1.0``: a free
+    finger closes about 10 % of its remaining error per step).
+
+    Link names map to PyBullet link indices, with the URDF root link as index -1. Movable
+    joints (revolute and prismatic) are listed in URDF document order, the order of ``q``.
+    Inertias come from the URDF (``URDF_USE_INERTIA_FROM_FILE``).
+
+    Args:
+        world: The world to load into.
+        urdf_path: Path of the URDF file.
+        xyz: Wrist (root link frame) position, (3,) [m].
+        quat_wxyz: Wrist orientation, (4,) (w, x, y, z).
+        self_collision: Enable self-collision between links that are not parent and child
+            (``URDF_USE_SELF_COLLISION | URDF_USE_SELF_COLLISION_EXCLUDE_PARENT``).
+        lateral_friction: Lateral friction given to every link (default
+            ``world.protocol.hand_lateral_friction``; PyBullet multiplies it with the object's).
+        keep_urdf_friction: Keep the URDF's per-link friction instead.
+        position_gain: Motor Kp (default ``world.protocol.position_gain``).
+        velocity_gain: Motor Kd (default ``world.protocol.velocity_gain``).
+
+    Raises:
+        URDFError: Missing/unloadable file, a joint type other than fixed/revolute/prismatic,
+            or a movable joint without a positive effort limit.
+    """
+
+    _kind = "hand"
+
+    def __init__(
+        self,
+        world: World,
+        urdf_path: str | os.PathLike[str],
+        xyz: ArrayLike = (0.0, 0.0, 0.0),
+        quat_wxyz: ArrayLike = (1.0, 0.0, 0.0, 0.0),
+        *,
+        self_collision: bool = True,
+        lateral_friction: float | None = None,
+        keep_urdf_friction: bool = False,
+        position_gain: float | None = None,
+        velocity_gain: float | None = None,
+    ) -> None:
+        path = Path(urdf_path)
+        if not path.is_file():
+            raise URDFError(f"hand URDF not found: {path}")
+        order = _document_joint_order(path)
+        pos, orn = _pose_args(xyz, quat_wxyz)
+        flags = pybullet.URDF_USE_INERTIA_FROM_FILE
+        if self_collision:
+            flags |= pybullet.URDF_USE_SELF_COLLISION | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT
+        c = world.client
+        try:
+            body = c.loadURDF(str(path.resolve()), pos, orn, useFixedBase=True, flags=flags)
+        except pybullet.error as e:
+            raise URDFError(f"{path}: PyBullet could not load it ({e})") from e
+        super().__init__(world, body)
+        self.urdf_path = path
+        p = world.protocol
+        self.position_gain = float(p.position_gain if position_gain is None else position_gain)
+        self.velocity_gain = float(p.velocity_gain if velocity_gain is None else velocity_gain)
+
+        self.root_link: str = c.getBodyInfo(body)[0].decode()
+        link_index = {self.root_link: -1}
+        joint_index: dict[str, int] = {}
+        movable: list[tuple[str, int, float, float, float]] = []
+        for j in range(c.getNumJoints(body)):
+            info = c.getJointInfo(body, j)
+            jname, jtype, lower, upper, effort = info[1].decode(), info[2], info[8], info[9], info[10]
+            link_index[info[12].decode()] = j
+            joint_index[jname] = j
+            if jtype == pybullet.JOINT_FIXED:
+                continue
+            if jtype not in _MOVABLE:
+                self.remove()
+                raise URDFError(f"{path}: joint {jname!r} has a type handsim cannot drive; valid: fixed, revolute, prismatic")
+            if not effort > 0:
+                self.remove()
+                raise URDFError(
+                    f"{path}: joint {jname!r}: expected <limit effort=...> > 0 (the motor force cap, "
+                    f"N m or N), got {effort}"
+                )
+            if lower > upper:  # PyBullet marks continuous joints with lower > upper
+                lower, upper = -np.inf, np.inf
+            movable.append((jname, j, lower, upper, effort))
+        rank = {name: i for i, name in enumerate(order)}
+        movable.sort(key=lambda m: rank.get(m[0], len(rank)))
+
+        self.link_index: dict[str, int] = link_index
+        self.link_names: tuple[str, ...] = tuple(sorted(link_index, key=link_index.__getitem__))
+        self._link_name_by_index = {i: n for n, i in link_index.items()}
+        self.joint_index: dict[str, int] = joint_index
+        self.joint_names: tuple[str, ...] = tuple(m[0] for m in movable)
+        self._joint_ids = [m[1] for m in movable]
+        self.lower: NDArray[np.float64] = np.array([m[2] for m in movable], dtype=np.float64)
+        self.upper: NDArray[np.float64] = np.array([m[3] for m in movable], dtype=np.float64)
+        self.effort: NDArray[np.float64] = np.array([m[4] for m in movable], dtype=np.float64)
+        self._targets = np.zeros(len(movable))
+
+        if not keep_urdf_friction:
+            mu = p.hand_lateral_friction if lateral_friction is None else float(lateral_friction)
+            for link in self.link_names:
+                c.changeDynamics(body, link_index[link], lateralFriction=mu)
+        self.reset_joints(np.clip(np.zeros(self.dof), self.lower, self.upper))
+
+    # -- names -----------------------------------------------------------------------------
+    @property
+    def dof(self) -> int:
+        """Number of movable joints (the length of ``q``)."""
+        return len(self.joint_names)
+
+    def link_id(self, name: str) -> int:
+        """PyBullet link index of a link name (-1 for the root link)."""
+        try:
+            return self.link_index[name]
+        except KeyError:
+            raise UnknownNameError(suggest(name, self.link_index, "link")) from None
+
+    def link_name(self, index: int) -> str:
+        """URDF link name of a PyBullet link index (-1 is the root link)."""
+        try:
+            return self._link_name_by_index[int(index)]
+        except KeyError:
+            raise UnknownNameError(
+                f"unknown link index {index}; valid: -1..{len(self.link_names) - 2}"
+            ) from None
+
+    # -- wrist -----------------------------------------------------------------------------
+    def set_wrist_pose(self, xyz: ArrayLike, quat_wxyz: ArrayLike) -> None:
+        """Move the fixed root link (the wrist) to a new pose (a teleport: set up, not mid-grasp)."""
+        pos, orn = _pose_args(xyz, quat_wxyz)
+        c = self._c()
+        # resetBasePositionAndOrientation places the base's centre of mass, not its link frame.
+        inertial_pos, inertial_orn = c.getDynamicsInfo(self.body_id, -1)[3:5]
+        com_pos, com_orn = c.multiplyTransforms(pos, orn, inertial_pos, inertial_orn)
+        c.resetBasePositionAndOrientation(self.body_id, com_pos, com_orn)
+
+    # -- joints ----------------------------------------------------------------------------
+    def _check_q(self, q: ArrayLike, what: str) -> NDArray[np.float64]:
+        arr = np.asarray(q, dtype=np.float64)
+        if arr.shape != (self.dof,) or not np.all(np.isfinite(arr)):
+            raise ConfigurationError(
+                f"{what}: expected {self.dof} finite joint values for {', '.join(self.joint_names)}, got shape "
+                f"{arr.shape}: {arr}"
+            )
+        bad = np.flatnonzero((arr < self.lower - _LIMIT_SLACK) | (arr > self.upper + _LIMIT_SLACK))
+        if bad.size:
+            i = int(bad[0])
+            raise ConfigurationError(
+                f"{what}: joint {self.joint_names[i]!r} = {arr[i]:.6g} is outside its URDF limits "
+                f"[{self.lower[i]:.6g}, {self.upper[i]:.6g}]"
+            )
+        return np.clip(arr, self.lower, self.upper)
+
+    def reset_joints(self, q: ArrayLike) -> None:
+        """Teleport the joints to ``q`` at rest and make ``q`` the motor targets.
+
+        Args:
+            q: Joint values, (dof,) [rad or m], within the URDF limits.
+        """
+        q = self._check_q(q, "reset_joints(q)")
+        c = self._c()
+        for j, v in zip(self._joint_ids, q):
+            c.resetJointState(self.body_id, j, float(v), 0.0)
+        self.set_targets(q)
+
+    def set_targets(self, q: ArrayLike) -> None:
+        """Drive the joints towards ``q`` with force capped at the URDF effort limits.
+
+        Args:
+            q: Joint targets, (dof,) [rad or m], within the URDF limits.
+        """
+        q = self._check_q(q, "set_targets(q)")
+        self._c().setJointMotorControlArray(
+            self.body_id,
+            self._joint_ids,
+            pybullet.POSITION_CONTROL,
+            targetPositions=q.tolist(),
+            targetVelocities=[0.0] * self.dof,
+            forces=self.effort.tolist(),
+            positionGains=[self.position_gain] * self.dof,
+            velocityGains=[self.velocity_gain] * self.dof,
+        )
+        self._targets = q.copy()
+
+    @property
+    def targets(self) -> NDArray[np.float64]:
+        """The current motor targets, (dof,) [rad or m]."""
+        return self._targets.copy()
+
+    def joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Joint positions and velocities, ``(q (dof,), qd (dof,))`` [rad or m, per s]."""
+        states = self._c().getJointStates(self.body_id, self._joint_ids)
+        q = np.array([s[0] for s in states], dtype=np.float64)
+        qd = np.array([s[1] for s in states], dtype=np.float64)
+        return q, qd
+
+    # -- links -----------------------------------------------------------------------------
+    def link_poses(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """World poses of every link frame (the URDF link frames, not the inertial frames).
+
+        Returns:
+            ``(xyz (L, 3) [m], quat_wxyz (L, 4))`` in the order of :attr:`link_names` (the
+            root link first).
+        """
+        c = self._c()
+        n = len(self.link_names)
+        xyz = np.empty((n, 3))
+        quat = np.empty((n, 4))
+        # The root: PyBullet reports its centre of mass; remove the URDF inertial offset.
+        com_pos, com_orn = c.getBasePositionAndOrientation(self.body_id)
+        inertial_pos, inertial_orn = c.getDynamicsInfo(self.body_id, -1)[3:5]
+        inv_pos, inv_orn = c.invertTransform(inertial_pos, inertial_orn)
+        root_pos, root_orn = c.multiplyTransforms(com_pos, com_orn, inv_pos, inv_orn)
+        xyz[0], quat[0] = root_pos, quat_xyzw_to_wxyz(root_orn)
+        if n > 1:
+            states = c.getLinkStates(self.body_id, list(range(n - 1)), computeForwardKinematics=True)
+            xyz[1:] = [s[4] for s in states]
+            quat[1:] = quat_xyzw_to_wxyz(np.array([s[5] for s in states]))
+        return xyz, quat
+
+    # -- contacts --------------------------------------------------------------------------
+    def contacts(self, other: _Body, *, max_distance: float | None = None) -> Contacts:
+        """Contacts between the hand and another body found in the last physics step.
+
+        Args:
+            other: The object (any handsim body in the same world).
+            max_distance: Keep point pairs with signed distance up to this [m] (default
+                ``protocol.contact_distance_m``; PyBullet also reports pairs a few mm apart).
+
+        Returns:
+            The contacts, normals pointing into ``other``.
+        """
+        c = self._c()
+        other._c()
+        limit = self.world.protocol.contact_distance_m if max_distance is None else float(max_distance)
+        rows = [r for r in c.getContactPoints(bodyA=self.body_id, bodyB=other.body_id) if r[8] <= limit]
+        n = len(rows)
+        # PyBullet's contactNormalOnB points from B (the object) towards A (the hand): flip it.
+        return Contacts(
+            points=np.array([r[6] for r in rows], dtype=np.float64).reshape(n, 3),
+            normals=-np.array([r[7] for r in rows], dtype=np.float64).reshape(n, 3),
+            normal_forces=np.array([r[9] for r in rows], dtype=np.float64).reshape(n),
+            distances=np.array([r[8] for r in rows], dtype=np.float64).reshape(n),
+            link_indices=np.array([r[3] for r in rows], dtype=np.int64).reshape(n),
+            link_names=tuple(self._link_name_by_index[r[3]] for r in rows),
+        )
+
+    def max_penetration(self, other: _Body) -> float:
+        """Deepest hand-object overlap in the current state (no step needed) [m], 0 if none.
+
+        Uses PyBullet's closest-point query (``getClosestPoints``), so it also sees an overlap
+        created by placing the bodies, before any step has run.
+        """
+        c = self._c()
+        other._c()
+        rows = c.getClosestPoints(bodyA=self.body_id, bodyB=other.body_id, distance=0.0)
+        if not rows:
+            return 0.0
+        return max(0.0, -min(r[8] for r in rows))
+
+    def __repr__(self) -> str:
+        return f"HandBody({self.urdf_path.name}, dof={self.dof}, id={self.body_id})"

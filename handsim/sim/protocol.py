@@ -1,0 +1,197 @@
+"""The disturbance protocol: push the held object along each world axis and watch it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from handsim.errors import SimulationError
+from handsim.sim.objects import ObjectBody
+from handsim.sim.world import World
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+from handsim.transforms import quat_angle
+
+__all__ = ["run_disturbance", "DisturbanceResult", "DisturbanceStep", "DIRECTION_VECTORS"]
+
+#: Unit world vectors of the direction names.
+DIRECTION_VECTORS: dict[str, tuple[float, float, float]] = {
+    "+x": (1.0, 0.0, 0.0), "-x": (-1.0, 0.0, 0.0),
+    "+y": (0.0, 1.0, 0.0), "-y": (0.0, -1.0, 0.0),
+    "+z": (0.0, 0.0, 1.0), "-z": (0.0, 0.0, -1.0),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DisturbanceStep:
+    """What ``on_step`` receives after every physics step of the evaluation.
+
+    Attributes:
+        direction: The direction being pushed ("+x", ...).
+        step: Step index within this direction (0-based).
+        time_s: Time since the start of the evaluation [s].
+        translation_m: Object displacement from its start pose [m].
+        rotation_deg: Object rotation from its start pose [deg].
+    """
+
+    direction: str
+    step: int
+    time_s: float
+    translation_m: float
+    rotation_deg: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DisturbanceResult:
+    """Outcome of :func:`run_disturbance`.
+
+    Attributes:
+        held: True when the object stayed within the limits in every direction.
+        directions: The directions in the order pushed.
+        held_per_direction: Per direction True / False, or None when not evaluated (a
+            previous direction had failed).
+        max_translation_m: Per direction, the largest displacement from the start pose seen
+            while pushing it [m] (NaN when not evaluated).
+        max_rotation_deg: Per direction, the largest rotation from the start pose [deg]
+            (NaN when not evaluated).
+        failed_direction: The first direction that failed, or None.
+        reason: One line, e.g. ``"dropped under -z (moved 2.1 cm > 2.0 cm limit after 0.07 s)"``.
+        force_n: Magnitude of the disturbance force [N].
+        steps: Physics steps simulated.
+    """
+
+    held: bool
+    directions: tuple[str, ...]
+    held_per_direction: dict[str, bool | None]
+    max_translation_m: dict[str, float]
+    max_rotation_deg: dict[str, float]
+    failed_direction: str | None
+    reason: str
+    force_n: float
+    steps: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (NaN for not-evaluated directions becomes None)."""
+        d = dataclasses.asdict(self)
+        d["directions"] = list(self.directions)
+        for key in ("max_translation_m", "max_rotation_deg"):
+            d[key] = {k: (None if math.isnan(v) else v) for k, v in d[key].items()}
+        return d
+
+
+def run_disturbance(
+    world: World,
+    obj: ObjectBody,
+    protocol: Protocol | None = None,
+    on_step: Callable[[DisturbanceStep], None] | None = None,
+) -> DisturbanceResult:
+    """Push the object with ``disturbance_factor`` x its weight along each direction in turn.
+
+    The hand (if any) keeps its joint targets and its fixed wrist; gravity is switched on.
+    Along each of ``protocol.directions`` a world-frame force of ``disturbance_factor * mass *
+    gravity`` [N] acts at the object's centre of mass for ``direction_duration_s``. After every
+    step the object's displacement and rotation from its pose at the start of this call are
+    checked; exceeding ``max_translation_m`` or ``max_rotation_deg`` fails that direction at
+    once and the remaining directions are not evaluated. Gravity stays on and the force is
+    removed when the call returns.
+
+    Args:
+        world: The world holding the object (and the hand).
+        obj: The object to push.
+        protocol: The protocol numbers (default: the world's protocol).
+        on_step: Called after every physics step with a :class:`DisturbanceStep`.
+
+    Returns:
+        The per-direction verdicts and motions.
+
+    Raises:
+        SimulationError: The object's state became non-finite or its speed absurd (more than
+            ``max_linear_speed_m_s`` or ``max_angular_speed_rad_s``): a physics blow-up.
+    """
+    p = world.protocol if protocol is None else protocol
+    if not math.isclose(p.timestep_s, world.protocol.timestep_s):
+        raise SimulationError(
+            f"run_disturbance: protocol time step {p.timestep_s} s differs from the world's "
+            f"{world.protocol.timestep_s} s; build the World with this protocol"
+        )
+    world.set_gravity(True)
+    force = p.disturbance_factor * obj.mass * p.gravity
+    n_steps = p.steps(p.direction_duration_s)
+    start_xyz, start_quat = obj.pose()
+    held_per: dict[str, bool | None] = {d: None for d in p.directions}
+    max_t: dict[str, float] = {d: math.nan for d in p.directions}
+    max_r: dict[str, float] = {d: math.nan for d in p.directions}
+    failed: str | None = None
+    reason = f"held in all {len(p.directions)} directions"
+    total = 0
+    try:
+        for d in p.directions:
+            obj.apply_force(force * np.array(DIRECTION_VECTORS[d]))
+            max_t[d] = max_r[d] = 0.0
+            for k in range(n_steps):
+                world.step(1)
+                total += 1
+                xyz, quat = obj.pose()
+                lin, ang = obj.velocity()
+                t_s = total * p.timestep_s
+                _check_sane(xyz, quat, lin, ang, p, d, t_s)
+                trans = float(np.linalg.norm(xyz - start_xyz))
+                rot = math.degrees(quat_angle(start_quat, quat))
+                max_t[d] = max(max_t[d], trans)
+                max_r[d] = max(max_r[d], rot)
+                if on_step is not None:
+                    on_step(DisturbanceStep(d, k, t_s, trans, rot))
+                if trans > p.max_translation_m:
+                    verb = "dropped" if d == "-z" else "slipped"
+                    reason = (
+                        f"{verb} under {d} (moved {100 * trans:.1f} cm > {100 * p.max_translation_m:.1f} cm "
+                        f"limit after {t_s:.2f} s)"
+                    )
+                elif rot > p.max_rotation_deg:
+                    reason = (
+                        f"turned under {d} (rotated {rot:.1f} deg > {p.max_rotation_deg:.1f} deg limit "
+                        f"after {t_s:.2f} s)"
+                    )
+                else:
+                    continue
+                failed = d
+                break
+            held_per[d] = failed is None
+            if failed is not None:
+                break
+    finally:
+        if obj.valid:
+            obj.clear_force()
+    return DisturbanceResult(
+        held=failed is None,
+        directions=tuple(p.directions),
+        held_per_direction=held_per,
+        max_translation_m=max_t,
+        max_rotation_deg=max_r,
+        failed_direction=failed,
+        reason=reason,
+        force_n=force,
+        steps=total,
+    )
+
+
+def _check_sane(xyz: np.ndarray, quat: np.ndarray, lin: np.ndarray, ang: np.ndarray, p: Protocol, d: str, t: float) -> None:
+    where = f"under {d} at t = {t:.3f} s"
+    if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(quat)) and np.all(np.isfinite(lin)) and np.all(np.isfinite(ang))):
+        raise SimulationError(
+            f"physics blow-up {where}: non-finite object state (xyz {xyz}, velocity {lin}, angular {ang})"
+        )
+    speed, spin = float(np.linalg.norm(lin)), float(np.linalg.norm(ang))
+    if speed > p.max_linear_speed_m_s:
+        raise SimulationError(
+            f"physics blow-up {where}: object speed {speed:.3g} m/s > Protocol.max_linear_speed_m_s = "
+            f"{p.max_linear_speed_m_s} m/s"
+        )
+    if spin > p.max_angular_speed_rad_s:
+        raise SimulationError(
+            f"physics blow-up {where}: object spin {spin:.3g} rad/s > Protocol.max_angular_speed_rad_s = "
+            f"{p.max_angular_speed_rad_s} rad/s"
+        )

@@ -1,0 +1,189 @@
+"""The physics world: one PyBullet DIRECT client with the protocol's fixed settings."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+import numpy as np
+import pybullet
+from numpy.typing import ArrayLike, NDArray
+from pybullet_utils import bullet_client
+
+from handsim.errors import ConfigurationError, SimulationError
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+
+__all__ = ["World"]
+
+
+class World:
+    """One PyBullet physics client (DIRECT, headless) with reproducible settings.
+
+    Every PyBullet call goes through :attr:`client`, a
+    ``pybullet_utils.bullet_client.BulletClient`` that passes this world's
+    ``physicsClientId``, so several worlds in one process never touch each other.
+
+    :meth:`reset` empties the world and re-applies every setting the protocol relies on, so an
+    episode started after ``reset()`` evolves bit for bit the same whatever ran before it in
+    this world or in the process. Gravity points along world -z and can be switched off (the
+    grasp phase may run with the object weightless).
+
+    Bodies (:class:`~handsim.sim.ObjectBody`, :class:`~handsim.sim.HandBody`) created before a
+    ``reset()`` are invalid afterwards; using one raises :class:`SimulationError`.
+
+    Args:
+        protocol: Time step, solver iterations and gravity magnitude (see
+            :class:`handsim.tolerances.Protocol`).
+        gravity: Whether gravity starts switched on.
+
+    Example:
+        >>> with World() as world:
+        ...     world.step(10)
+    """
+
+    def __init__(self, protocol: Protocol = DEFAULT_PROTOCOL, *, gravity: bool = True) -> None:
+        if not isinstance(protocol, Protocol):
+            raise ConfigurationError(f"World(protocol=...): expected a handsim Protocol, got {type(protocol).__name__}")
+        self.protocol = protocol
+        self._client: bullet_client.BulletClient | None = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+        self._generation = 0
+        self._forces: dict[int, NDArray[np.float64]] = {}
+        self._gravity = bool(gravity)
+        self._step_count = 0
+        self.reset(gravity=gravity)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def client(self) -> bullet_client.BulletClient:
+        """The PyBullet client bound to this world's physicsClientId."""
+        if self._client is None:
+            raise SimulationError("World is closed; create a new World")
+        return self._client
+
+    @property
+    def client_id(self) -> int:
+        """PyBullet's physicsClientId of this world."""
+        return int(self.client._client)
+
+    @property
+    def generation(self) -> int:
+        """Incremented by every :meth:`reset`; bodies remember the generation they were made in."""
+        return self._generation
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._client is None
+
+    def reset(self, *, gravity: bool = True) -> None:
+        """Remove every body and restore the protocol's settings and time zero.
+
+        Args:
+            gravity: Whether gravity is on after the reset.
+        """
+        c = self.client
+        c.resetSimulation()
+        # Set every engine parameter we depend on explicitly: resetSimulation keeps whatever a
+        # previous episode (or another caller) set, and the broadphase pair order must not
+        # depend on history (deterministicOverlappingPairs).
+        c.setPhysicsEngineParameter(
+            fixedTimeStep=self.protocol.timestep_s,
+            numSubSteps=0,
+            numSolverIterations=self.protocol.solver_iterations,
+            deterministicOverlappingPairs=1,
+            useSplitImpulse=1,
+            enableConeFriction=1,
+        )
+        c.setTimeStep(self.protocol.timestep_s)
+        self._generation += 1
+        self._forces.clear()
+        self._step_count = 0
+        self.set_gravity(gravity)
+
+    def close(self) -> None:
+        """Disconnect from PyBullet (idempotent)."""
+        if self._client is not None:
+            try:
+                self._client.disconnect()
+            finally:
+                self._client = None
+
+    def __enter__(self) -> World:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:  # a forgotten World must not leak its physics server
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown may have torn pybullet down
+            pass
+
+    # -- gravity and time ------------------------------------------------------------------
+    @property
+    def gravity_enabled(self) -> bool:
+        """Whether gravity (``protocol.gravity`` along world -z) is on."""
+        return self._gravity
+
+    def set_gravity(self, enabled: bool) -> None:
+        """Switch gravity along world -z on or off.
+
+        Args:
+            enabled: True for ``-protocol.gravity`` [m/s^2] along z, False for weightless.
+        """
+        self._gravity = bool(enabled)
+        self.client.setGravity(0.0, 0.0, -self.protocol.gravity if self._gravity else 0.0)
+
+    @property
+    def step_count(self) -> int:
+        """Physics steps taken since the last :meth:`reset`."""
+        return self._step_count
+
+    @property
+    def time_s(self) -> float:
+        """Simulated time since the last :meth:`reset` [s]."""
+        return self._step_count * self.protocol.timestep_s
+
+    def step(self, n: int = 1) -> None:
+        """Advance the physics by ``n`` fixed time steps.
+
+        External forces registered with :meth:`set_external_force` are applied before every
+        step (PyBullet clears external forces after each ``stepSimulation``).
+
+        Args:
+            n: Number of steps (>= 0).
+        """
+        if not isinstance(n, (int, np.integer)) or n < 0:
+            raise ConfigurationError(f"World.step(n): expected an int >= 0, got {n!r}")
+        c = self.client
+        for _ in range(int(n)):
+            for body_id, force in self._forces.items():
+                com = c.getBasePositionAndOrientation(body_id)[0]
+                c.applyExternalForce(body_id, -1, force.tolist(), com, pybullet.WORLD_FRAME)
+            c.stepSimulation()
+            self._step_count += 1
+
+    # -- used by the bodies ----------------------------------------------------------------
+    def set_external_force(self, body_id: int, force: ArrayLike | None) -> None:
+        """Apply a world-frame force [N] at a body's centre of mass on every following step.
+
+        Args:
+            body_id: PyBullet body unique id.
+            force: Force, shape (3,) [N], world frame; ``None`` removes it.
+        """
+        if force is None:
+            self._forces.pop(body_id, None)
+            return
+        f = np.asarray(force, dtype=np.float64)
+        if f.shape != (3,) or not np.all(np.isfinite(f)):
+            raise ConfigurationError(f"external force: expected 3 finite numbers [N], got {force!r}")
+        self._forces[body_id] = f.copy()
+
+    def _forget(self, body_id: int) -> None:
+        self._forces.pop(body_id, None)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"client {self.client_id}, t={self.time_s:.4f} s"
+        return f"World({state}, gravity={'on' if self._gravity else 'off'})"

@@ -1,0 +1,127 @@
+"""Every number of the grasp-evaluation protocol, named and with units, in one place.
+
+The protocol a grasp is judged by (see :func:`handsim.sim.run_disturbance`):
+
+1. close the hand on the object for ``grasp_duration_s`` (the object may be weightless);
+2. with gravity on, let it settle for ``settle_s``;
+3. push the object at its centre of mass with ``disturbance_factor`` times its weight along
+   each world axis in ``directions`` in turn, ``direction_duration_s`` each, the wrist fixed
+   and the hand holding its joint targets. The object is held if, at every step, it has moved
+   less than ``max_translation_m`` and turned less than ``max_rotation_deg`` from its pose at
+   the start of the evaluation. Before the test the hand must not penetrate the object by more
+   than ``max_penetration_m``.
+
+Sources (facts, see /work/shared/reference/feix-grasp-taxonomy.md):
+
+* BODex / DexGraspBench (MuJoCo): an external force of 10 x the object weight along
+  +-x, +-y, +-z in turn (our ``disturbance_factor`` and ``directions``); initial penetration
+  above 1 cm fails.
+* Dexonomy: success means the object moves less than 5 cm and turns less than 15 degrees
+  (our ``max_rotation_deg``; our translation limit, 2 cm, is stricter).
+* DexGraspNet (ICRA 2023): six directions, and a penetration limit (1 mm there; ours 5 mm
+  since PyBullet's contact solver keeps a few millimetres of steady-state overlap under load).
+
+The benchmark records :meth:`Protocol.to_dict` next to its results.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from handsim.errors import ConfigurationError
+
+__all__ = ["Protocol", "DEFAULT_PROTOCOL", "VALID_DIRECTIONS"]
+
+#: World-axis disturbance directions the protocol knows.
+VALID_DIRECTIONS: tuple[str, ...] = ("+x", "-x", "+y", "-y", "+z", "-z")
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """The grasp-evaluation protocol and the simulator settings it runs with.
+
+    Attributes:
+        timestep_s: Physics time step [s] (PyBullet's default, 240 Hz).
+        solver_iterations: Constraint-solver iterations per step [-].
+        gravity: Magnitude of gravity along world -z [m/s^2].
+        grasp_duration_s: Time the hand gets to close on the object [s].
+        settle_s: Time with gravity on before the disturbances start [s].
+        disturbance_factor: Disturbance force as a multiple of the object weight [-].
+        direction_duration_s: Time each disturbance direction is applied [s].
+        directions: World axes pushed along, in order (each one of ``VALID_DIRECTIONS``).
+        max_translation_m: Largest object displacement from its start pose that still counts
+            as held [m].
+        max_rotation_deg: Largest object rotation from its start pose that still counts as
+            held [deg].
+        max_penetration_m: Largest hand-object penetration allowed before the evaluation [m].
+        contact_distance_m: A hand-object point pair counts as a contact when its signed
+            distance is at most this [m] (PyBullet also reports pairs a few mm apart).
+        hand_lateral_friction: Lateral friction given to every hand link [-]. PyBullet
+            multiplies the two bodies' coefficients, so with 1.0 the contact friction equals
+            the object's ``friction``.
+        position_gain: PyBullet POSITION_CONTROL ``positionGain`` (Kp) of the finger motors [-].
+        velocity_gain: PyBullet POSITION_CONTROL ``velocityGain`` (Kd) of the finger motors [-].
+        max_linear_speed_m_s: An object faster than this is a physics blow-up [m/s].
+        max_angular_speed_rad_s: An object spinning faster than this is a physics blow-up [rad/s].
+    """
+
+    timestep_s: float = 1.0 / 240.0
+    solver_iterations: int = 150
+    gravity: float = 9.81
+    grasp_duration_s: float = 1.0
+    settle_s: float = 0.5
+    disturbance_factor: float = 10.0
+    direction_duration_s: float = 1.0
+    directions: tuple[str, ...] = VALID_DIRECTIONS
+    max_translation_m: float = 0.02
+    max_rotation_deg: float = 15.0
+    max_penetration_m: float = 0.005
+    contact_distance_m: float = 0.001
+    hand_lateral_friction: float = 1.0
+    position_gain: float = 0.1
+    velocity_gain: float = 1.0
+    max_linear_speed_m_s: float = 100.0
+    max_angular_speed_rad_s: float = 1000.0
+
+    def __post_init__(self) -> None:
+        positive = (
+            "timestep_s", "solver_iterations", "gravity", "grasp_duration_s", "direction_duration_s",
+            "max_translation_m", "max_rotation_deg", "max_penetration_m", "position_gain",
+            "max_linear_speed_m_s", "max_angular_speed_rad_s",
+        )
+        non_negative = ("settle_s", "disturbance_factor", "hand_lateral_friction", "velocity_gain")
+        for name in positive + non_negative:
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or value < 0 or (name in positive and value == 0):
+                kind = "> 0" if name in positive else ">= 0"
+                raise ConfigurationError(f"Protocol.{name}: expected a finite number {kind}, got {value!r}")
+        if not isinstance(self.solver_iterations, int):
+            raise ConfigurationError(f"Protocol.solver_iterations: expected an int, got {self.solver_iterations!r}")
+        # Accept a list from JSON but store a tuple so the dataclass stays hashable.
+        directions = tuple(self.directions)
+        object.__setattr__(self, "directions", directions)
+        if not directions:
+            raise ConfigurationError(f"Protocol.directions: expected at least one of {VALID_DIRECTIONS}, got ()")
+        for d in directions:
+            if d not in VALID_DIRECTIONS:
+                raise ConfigurationError(
+                    f"Protocol.directions: unknown direction {d!r}; valid: {', '.join(VALID_DIRECTIONS)}"
+                )
+        if len(set(directions)) != len(directions):
+            raise ConfigurationError(f"Protocol.directions: expected no repeats, got {directions}")
+
+    def steps(self, seconds: float) -> int:
+        """Number of physics steps covering ``seconds`` [s] (rounded to the nearest step)."""
+        return max(0, int(round(seconds / self.timestep_s)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """All values as a JSON-ready dict (the directions as a list)."""
+        d = dataclasses.asdict(self)
+        d["directions"] = list(self.directions)
+        return d
+
+
+DEFAULT_PROTOCOL = Protocol()

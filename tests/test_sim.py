@@ -1,0 +1,411 @@
+"""The PyBullet simulation layer: objects, the hand body, contacts, the disturbance protocol.
+
+Expected values come from analytic mechanics (free fall, F = m a, box geometry), from
+PyBullet's own queries (getAABB, getDynamicsInfo, rayTest) and from trimesh's mass properties,
+never from the code under test. The hand is a parallel-jaw test gripper in tests/data (not the
+default hand, which is developed separately).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import trimesh
+
+from handsim.errors import ConfigurationError, SimulationError, UnknownNameError, URDFError
+from handsim.sim import (
+    DisturbanceResult,
+    HandBody,
+    World,
+    render_rgb,
+    run_disturbance,
+    spawn_object,
+)
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+from handsim.transforms import quat_to_matrix
+
+DATA = Path(__file__).resolve().parent / "data"
+GRIPPER = DATA / "parallel_gripper.urdf"
+# Gripper geometry (see the URDF): a finger's inner face sits at |y| = 0.05 - q in the palm frame.
+FINGER_BASE_Y = 0.05
+CLOSED_Q = [0.035, 0.035]  # the upper joint limits: 5 mm past touching a 4 cm box
+WRIST = np.array([0.0, 0.0, 0.3])
+BOX = {"shape": "box", "size": [0.04, 0.04, 0.04], "mass": 0.1, "friction": 0.8, "description": "4 cm cube"}
+BOX_AT = WRIST + [0.05, 0.0, 0.0]  # between the fingers
+G = DEFAULT_PROTOCOL.gravity
+
+
+@pytest.fixture
+def weak_gripper(tmp_path: Path) -> Path:
+    """The gripper with 3 N per finger: friction 2 * 0.8 * 3 N = 4.8 N < the 9.81 N push."""
+    path = tmp_path / "weak_gripper.urdf"
+    path.write_text(GRIPPER.read_text().replace('effort="20"', 'effort="3"'))
+    return path
+
+
+def grasp_box(world: World, urdf: Path = GRIPPER, spec: dict = BOX) -> tuple[HandBody, object]:
+    """Close the gripper on a weightless box, then let it settle with gravity."""
+    p = world.protocol
+    world.set_gravity(False)
+    hand = HandBody(world, urdf, WRIST, [1, 0, 0, 0])
+    obj = spawn_object(world, spec, BOX_AT)
+    hand.set_targets(CLOSED_Q)
+    world.step(p.steps(p.grasp_duration_s))
+    world.set_gravity(True)
+    world.step(p.steps(p.settle_s))
+    return hand, obj
+
+
+def episode(world: World, urdf: Path = GRIPPER) -> tuple[DisturbanceResult, list[tuple[float, float]], np.ndarray]:
+    """One full grasp episode; returns the result, the per-step motion and the final object pose."""
+    _, obj = grasp_box(world, urdf)
+    trace: list[tuple[float, float]] = []
+    result = run_disturbance(world, obj, on_step=lambda s: trace.append((s.translation_m, s.rotation_deg)))
+    xyz, quat = obj.pose()
+    return result, trace, np.concatenate([xyz, quat])
+
+
+# -- the protocol --------------------------------------------------------------------------
+
+
+def test_free_object_drops_under_minus_z_at_the_free_fall_time() -> None:
+    protocol = Protocol(directions=("-z",))
+    with World(protocol) as world:
+        obj = spawn_object(world, BOX, [0, 0, 1])
+        result = run_disturbance(world, obj)
+    assert not result.held
+    assert result.failed_direction == "-z"
+    assert result.held_per_direction == {"-z": False}
+    assert "dropped under -z" in result.reason
+    # Gravity plus 10x weight downwards: 11 g. The 2 cm limit is crossed at t = sqrt(2 d / a),
+    # to within a step or two of the time discretisation.
+    t_cross = math.sqrt(2 * protocol.max_translation_m / (11 * G))
+    assert abs(result.steps * protocol.timestep_s - t_cross) <= 2 * protocol.timestep_s
+    assert result.force_n == pytest.approx(10 * 0.1 * G)
+
+
+def test_free_object_fails_first_direction_and_skips_the_rest() -> None:
+    with World() as world:
+        obj = spawn_object(world, BOX, [0, 0, 1])
+        result = run_disturbance(world, obj)
+        assert obj.velocity()[0][2] < 0  # it was falling, gravity on
+    assert result.failed_direction == "+x"
+    assert "+x" in result.reason
+    assert result.held_per_direction["+x"] is False
+    for d in ("-x", "+y", "-y", "+z", "-z"):
+        assert result.held_per_direction[d] is None
+        assert math.isnan(result.max_translation_m[d])
+    assert result.to_dict()["max_translation_m"]["-z"] is None
+
+
+def test_applied_force_follows_newton_in_free_flight() -> None:
+    # Gravity off, a constant 0.3 N: v = F t / m exactly (the force is re-applied every step).
+    with World(gravity=False) as world:
+        obj = spawn_object(world, BOX, [0, 0, 0])
+        obj.apply_force([0.3, 0.0, 0.0])
+        world.step(120)
+        v_mid = obj.velocity()[0]
+        obj.clear_force()
+        world.step(120)
+        v_end = obj.velocity()[0]
+    expected = 0.3 / 0.1 * 120 * DEFAULT_PROTOCOL.timestep_s
+    np.testing.assert_allclose(v_mid, [expected, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(v_end, v_mid, atol=1e-9)  # no force, no damping
+
+
+@pytest.mark.slow
+def test_gripper_with_adequate_effort_holds_in_all_six_directions() -> None:
+    with World() as world:
+        result, _, _ = episode(world)
+    assert result.held, result.reason
+    assert result.failed_direction is None
+    assert result.held_per_direction == {d: True for d in DEFAULT_PROTOCOL.directions}
+    assert result.reason == "held in all 6 directions"
+    assert result.steps == 6 * DEFAULT_PROTOCOL.steps(DEFAULT_PROTOCOL.direction_duration_s)
+    assert max(result.max_translation_m.values()) < DEFAULT_PROTOCOL.max_translation_m
+    assert max(result.max_rotation_deg.values()) < DEFAULT_PROTOCOL.max_rotation_deg
+
+
+def test_gripper_with_too_little_effort_is_not_held(weak_gripper: Path) -> None:
+    with World() as world:
+        result, _, _ = episode(world, weak_gripper)
+    assert not result.held
+    assert result.failed_direction in DEFAULT_PROTOCOL.directions
+    assert f"under {result.failed_direction}" in result.reason
+    assert result.held_per_direction[result.failed_direction] is False
+    assert result.max_translation_m[result.failed_direction] > DEFAULT_PROTOCOL.max_translation_m or (
+        result.max_rotation_deg[result.failed_direction] > DEFAULT_PROTOCOL.max_rotation_deg
+    )
+
+
+def test_blow_up_is_reported_as_simulation_error() -> None:
+    # A speed cap far below free-fall speed stands in for a blown-up state.
+    with World(Protocol(max_linear_speed_m_s=0.05, directions=("-z",))) as world:
+        obj = spawn_object(world, BOX, [0, 0, 1])
+        with pytest.raises(SimulationError, match=r"blow-up under -z.*max_linear_speed_m_s"):
+            run_disturbance(world, obj)
+
+
+# -- contacts ------------------------------------------------------------------------------
+
+
+def test_contact_normals_point_into_the_object_from_each_finger() -> None:
+    with World() as world:
+        hand, obj = grasp_box(world)
+        contacts = hand.contacts(obj)
+        obj_xyz, obj_quat = obj.pose()
+    assert len(contacts) >= 2
+    assert set(contacts.link_names) == {"left_finger", "right_finger"}
+    names = np.array(contacts.link_names)
+    # The left finger sits at +y and pushes towards -y; the right one the opposite.
+    left, right = names == "left_finger", names == "right_finger"
+    assert np.all(contacts.normals[left] @ [0, -1, 0] > 0.99)
+    assert np.all(contacts.normals[right] @ [0, 1, 0] > 0.99)
+    # The points lie on the box's +y / -y faces (object frame), within the solver's overlap.
+    local = (contacts.points - obj_xyz) @ quat_to_matrix(obj_quat)
+    np.testing.assert_allclose(local[left, 1], 0.02, atol=1e-3)
+    np.testing.assert_allclose(local[right, 1], -0.02, atol=1e-3)
+    assert np.all(contacts.distances <= DEFAULT_PROTOCOL.contact_distance_m)
+    # Each finger squeezes with (about) its 20 N effort limit, and the two balance.
+    assert contacts.normal_forces[left].sum() == pytest.approx(20.0, rel=0.15)
+    assert contacts.normal_forces[right].sum() == pytest.approx(20.0, rel=0.15)
+    assert contacts.link_indices.dtype == np.int64 and len(contacts.link_indices) == len(contacts)
+
+
+def test_penetration_is_reported_for_an_overlapping_placement() -> None:
+    with World(gravity=False) as world:
+        hand = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
+        obj = spawn_object(world, BOX, BOX_AT)
+        assert hand.max_penetration(obj) == 0.0  # open fingers: 1 cm gap each side
+        # Fingers closed to q = 0.035: faces at |y| = 0.015, the box face at 0.02: 5 mm overlap.
+        hand.reset_joints(CLOSED_Q)
+        assert hand.max_penetration(obj) == pytest.approx(0.005, abs=2e-4)
+        world.step(1)
+        assert np.min(hand.contacts(obj).distances) < -0.001
+
+
+def test_no_contacts_without_touching() -> None:
+    with World(gravity=False) as world:
+        hand = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
+        obj = spawn_object(world, BOX, BOX_AT)
+        world.step(2)
+        c = hand.contacts(obj)
+    assert len(c) == 0 and c.points.shape == (0, 3) and c.normals.shape == (0, 3)
+
+
+# -- reproducibility -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_runs_reset_and_parallel_worlds_are_bit_identical(weak_gripper: Path) -> None:
+    with World() as world:
+        ref = episode(world)
+
+    # 1. Same inputs in a fresh world.
+    with World() as world:
+        again = episode(world)
+
+    # 2. Reset after a different episode (another hand, a dropped sphere).
+    with World() as world:
+        episode(world, weak_gripper)
+        spawn_object(world, {"shape": "sphere", "radius": 0.03, "mass": 0.2, "friction": 0.5}, [0.1, 0, 0.2])
+        world.step(50)
+        world.reset()
+        after_reset = episode(world)
+
+    # 3. Interleaved with another world stepping between every step of this one.
+    with World() as other, World() as world:
+        _, other_obj = grasp_box(other, weak_gripper)
+        other_obj.apply_force([0.0, 3.0, 0.0])
+        _, obj = grasp_box(world)
+        trace: list[tuple[float, float]] = []
+
+        def step_other_too(s) -> None:
+            trace.append((s.translation_m, s.rotation_deg))
+            other.step(1)
+
+        result = run_disturbance(world, obj, on_step=step_other_too)
+        xyz, quat = obj.pose()
+        interleaved = (result, trace, np.concatenate([xyz, quat]))
+
+    for run in (again, after_reset, interleaved):
+        assert run[0] == ref[0]
+        assert run[1] == ref[1]  # every step's motion, exactly
+        assert np.array_equal(run[2], ref[2])
+
+
+def test_bodies_from_before_reset_are_rejected() -> None:
+    with World() as world:
+        obj = spawn_object(world, BOX, [0, 0, 0])
+        world.reset()
+        assert not obj.valid
+        with pytest.raises(SimulationError, match="before World.reset"):
+            obj.pose()
+    with pytest.raises(SimulationError, match="closed"):
+        world.step()
+
+
+# -- objects -------------------------------------------------------------------------------
+
+SHAPES = {
+    "sphere": ({"shape": "sphere", "radius": 0.035}, [0.035, 0.035, 0.035]),
+    "box": ({"shape": "box", "size": [0.085, 0.054, 0.002]}, [0.0425, 0.027, 0.001]),
+    "cylinder": ({"shape": "cylinder", "radius": 0.01, "length": 0.2}, [0.01, 0.01, 0.1]),
+    "capsule": ({"shape": "capsule", "radius": 0.005, "length": 0.14}, [0.005, 0.005, 0.07]),
+}
+
+
+def _trimesh_of(spec: dict) -> trimesh.Trimesh:
+    s = spec["shape"]
+    if s == "sphere":
+        return trimesh.creation.icosphere(subdivisions=5, radius=spec["radius"])
+    if s == "box":
+        return trimesh.creation.box(extents=spec["size"])
+    if s == "cylinder":
+        return trimesh.creation.cylinder(radius=spec["radius"], height=spec["length"], sections=256)
+    if s == "capsule":  # trimesh's height is the cylindrical part; ours is tip to tip
+        # trimesh's default tessellation (finer counts give non-watertight meshes in trimesh 4-5).
+        return trimesh.creation.capsule(height=spec["length"] - 2 * spec["radius"], radius=spec["radius"])
+    return trimesh.creation.torus(spec["major_radius"], spec["minor_radius"], major_sections=256, minor_sections=128)
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_primitive_spawns_with_mass_aabb_and_inertia(name: str) -> None:
+    geometry, half = SHAPES[name]
+    spec = {**geometry, "mass": 0.07, "friction": 0.6}
+    centre = np.array([0.1, -0.2, 0.5])
+    with World() as world:
+        obj = spawn_object(world, spec, centre)
+        dyn = world.client.getDynamicsInfo(obj.body_id, -1)
+        lo, hi = world.client.getAABB(obj.body_id)
+        np.testing.assert_allclose(obj.pose()[0], centre)
+    assert dyn[0] == pytest.approx(0.07)
+    assert dyn[1] == pytest.approx(0.6)
+    np.testing.assert_allclose(lo, centre - half, atol=1e-6)
+    np.testing.assert_allclose(hi, centre + half, atol=1e-6)
+    mesh = _trimesh_of(spec)
+    assert mesh.is_watertight
+    mesh.density = 0.07 / mesh.volume
+    np.testing.assert_allclose(dyn[2], np.diag(mesh.moment_inertia), rtol=3e-3)
+
+
+def test_torus_is_a_ring_with_a_hole() -> None:
+    spec = {"shape": "torus", "major_radius": 0.05, "minor_radius": 0.008, "mass": 0.05, "friction": 0.7}
+    outer, tube = 0.058, 0.008
+    with World() as world:
+        obj = spawn_object(world, spec, [0, 0, 0])
+        c = world.client
+        dyn = c.getDynamicsInfo(obj.body_id, -1)
+        lo, hi = c.getAABB(obj.body_id)
+        # Rays from outside towards the centre meet the outer surface at R + a (the capsule ends
+        # sit on the centre circle along x and y); a ray down the axis passes through the hole.
+        hits = c.rayTestBatch([[0.2, 0, 0], [0, -0.2, 0], [0.05, 0, 0.2], [0, 0, 0.2]],
+                              [[0, 0, 0], [0, 0, 0], [0.05, 0, -0.2], [0, 0, -0.2]])
+    assert dyn[0] == pytest.approx(0.05)
+    assert hits[0][3][0] == pytest.approx(outer, abs=1e-6)
+    assert hits[1][3][1] == pytest.approx(-outer, abs=1e-6)
+    assert hits[2][3][2] == pytest.approx(tube, abs=1e-6)
+    assert hits[3][0] == -1
+    # PyBullet's compound AABB bounds each capsule's box, so it is a little loose.
+    assert np.all(np.array(hi) >= [outer - 1e-6, outer - 1e-6, tube - 1e-6])
+    assert np.all(np.array(hi) <= [outer * 1.05, outer * 1.05, tube * 1.3])
+    np.testing.assert_allclose(lo, -np.array(hi), atol=1e-9)
+    mesh = _trimesh_of(spec)
+    assert mesh.is_watertight
+    mesh.density = 0.05 / mesh.volume
+    np.testing.assert_allclose(dyn[2], np.diag(mesh.moment_inertia), rtol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "pattern"),
+    [
+        ({"shape": "sphre", "radius": 0.01, "mass": 0.1, "friction": 0.5}, UnknownNameError, "did you mean 'sphere'.*valid: box, capsule"),
+        ({"radius": 0.01, "mass": 0.1, "friction": 0.5}, ConfigurationError, "missing field 'shape'; valid shapes: sphere"),
+        ({"shape": "cylinder", "radius": 0.01, "mass": 0.1, "friction": 0.5}, ConfigurationError, "missing field.*length.*needs shape, mass, friction, radius, length"),
+        ({"shape": "sphere", "radius": -0.01, "mass": 0.1, "friction": 0.5}, ConfigurationError, "'radius': expected a finite number > 0, got -0.01"),
+        ({"shape": "sphere", "radius": 0.01, "mass": 0.0, "friction": 0.5}, ConfigurationError, "'mass'"),
+        ({"shape": "sphere", "radius": 0.01, "mass": 0.1, "friction": float("nan")}, ConfigurationError, "'friction'"),
+        ({"shape": "box", "size": [0.1, 0.1], "mass": 0.1, "friction": 0.5}, ConfigurationError, "'size': expected 3"),
+        ({"shape": "sphere", "radius": 0.01, "mass": 0.1, "friction": 0.5, "radios": 1}, ConfigurationError, "unknown field.*'radios'.*valid"),
+        ({"shape": "capsule", "radius": 0.02, "length": 0.03, "mass": 0.1, "friction": 0.5}, ConfigurationError, "tip to tip"),
+        ({"shape": "torus", "major_radius": 0.01, "minor_radius": 0.02, "mass": 0.1, "friction": 0.5}, ConfigurationError, "minor_radius < major_radius"),
+        ("sphere", ConfigurationError, "expected a mapping"),
+    ],
+)
+def test_bad_object_specs_raise_clear_errors(spec: object, error: type[Exception], pattern: str) -> None:
+    with World() as world:
+        with pytest.raises(error, match=pattern):
+            spawn_object(world, spec, [0, 0, 0])
+
+
+# -- the hand body -------------------------------------------------------------------------
+
+
+def test_hand_names_link_frames_and_joints_follow_the_urdf() -> None:
+    # A wrist turned 90 deg about x: the palm's y axis maps to world z.
+    quat = [math.cos(math.pi / 4), math.sin(math.pi / 4), 0.0, 0.0]
+    rot = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], dtype=float)
+    wrist = np.array([0.1, 0.2, 0.3])
+    with World(gravity=False) as world:
+        hand = HandBody(world, GRIPPER, wrist, quat)
+        assert hand.joint_names == ("left_slide", "right_slide")
+        assert hand.root_link == "palm" and hand.link_id("palm") == -1
+        assert hand.link_name(hand.link_id("right_finger")) == "right_finger"
+        np.testing.assert_array_equal(hand.effort, [20.0, 20.0])
+        q = np.array([0.01, 0.025])
+        hand.reset_joints(q)
+        np.testing.assert_allclose(hand.joint_state()[0], q, atol=1e-12)
+        xyz, quats = hand.link_poses()
+        names = hand.link_names
+        # The root link frame is the wrist, even though the palm's inertial frame is offset.
+        np.testing.assert_allclose(xyz[names.index("palm")], wrist, atol=1e-6)
+        np.testing.assert_allclose(quat_to_matrix(quats[names.index("palm")]), rot, atol=1e-6)
+        # Prismatic joint frames: origin (0, +-0.05, 0) moved by q along the closing axis.
+        np.testing.assert_allclose(xyz[names.index("left_finger")], wrist + rot @ [0, FINGER_BASE_Y - q[0], 0], atol=1e-6)
+        np.testing.assert_allclose(xyz[names.index("right_finger")], wrist + rot @ [0, -FINGER_BASE_Y + q[1], 0], atol=1e-6)
+        # Motors hold the targets (no gravity, no contact).
+        hand.set_targets([0.02, 0.02])
+        world.step(240)
+        np.testing.assert_allclose(hand.joint_state()[0], [0.02, 0.02], atol=1e-4)
+        with pytest.raises(UnknownNameError, match="did you mean 'left_finger'"):
+            hand.link_id("left_fingr")
+        with pytest.raises(ConfigurationError, match="expected 2 finite joint values"):
+            hand.set_targets([0.0])
+        with pytest.raises(ConfigurationError, match="'right_slide' = 0.05 is outside its URDF limits"):
+            hand.set_targets([0.0, 0.05])
+
+
+def test_bad_urdfs_raise_urdf_error(tmp_path: Path) -> None:
+    zero_effort = tmp_path / "zero_effort.urdf"
+    zero_effort.write_text(GRIPPER.read_text().replace('effort="20"', 'effort="0"'))
+    with World() as world:
+        with pytest.raises(URDFError, match="not found"):
+            HandBody(world, tmp_path / "nope.urdf")
+        with pytest.raises(URDFError, match="left_slide.*effort"):
+            HandBody(world, zero_effort)
+
+
+def test_protocol_validates_and_round_trips() -> None:
+    assert Protocol(**DEFAULT_PROTOCOL.to_dict()) == DEFAULT_PROTOCOL
+    assert DEFAULT_PROTOCOL.disturbance_factor == 10.0 and DEFAULT_PROTOCOL.steps(1.0) == 240
+    with pytest.raises(ConfigurationError, match="unknown direction 'up'; valid: \\+x"):
+        Protocol(directions=("up",))
+    with pytest.raises(ConfigurationError, match="max_translation_m"):
+        Protocol(max_translation_m=-1.0)
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+
+def test_render_returns_a_non_blank_frame_showing_the_scene() -> None:
+    with World(gravity=False) as world:
+        empty = render_rgb(world, 64, 48, target=BOX_AT, distance=0.3)
+        HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
+        spawn_object(world, {"shape": "torus", "major_radius": 0.03, "minor_radius": 0.006, "mass": 0.02, "friction": 0.5}, BOX_AT)
+        frame = render_rgb(world, 64, 48, target=BOX_AT, distance=0.3)
+    assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 5
+    assert np.mean(np.any(frame != empty, axis=-1)) > 0.05  # the bodies cover part of the view
