@@ -234,14 +234,15 @@ class _Checker:
     def fields(self, obj: Any, where: str, required: Sequence[str], optional: Sequence[str] = ()) -> dict:
         if not isinstance(obj, dict):
             raise self.fail(where, f"expected an object, got {type(obj).__name__}")
-        missing = [k for k in required if k not in obj]
-        if missing:
-            raise self.fail(where, f"missing field(s) {missing}; required: {list(required)}")
+        # Unknown fields first: a misspelt field then gets a "did you mean" rather than "missing".
         extra = [k for k in obj if k not in required and k not in optional]
         if extra:
             valid = list(required) + list(optional)
             hints = [suggest(k, valid, "field") for k in extra]
             raise self.fail(where, "; ".join(hints))
+        missing = [k for k in required if k not in obj]
+        if missing:
+            raise self.fail(where, f"missing field(s) {missing}; required: {list(required)}")
         return obj
 
     def string(self, value: Any, where: str) -> str:
@@ -272,7 +273,9 @@ class _Checker:
             raise self.fail(where, f"expected {what} > {lo}{upper}, got {value}")
         return float(value)
 
-    def name_list(self, value: Any, where: str, allowed: Sequence[str], allow_empty: bool = False) -> tuple[str, ...]:
+    def name_list(
+        self, value: Any, where: str, allowed: Sequence[str], allow_empty: bool = False
+    ) -> tuple[str, ...]:
         if not isinstance(value, list) or (not value and not allow_empty):
             raise self.fail(where, f"expected a {'' if allow_empty else 'non-empty '}list, got {value!r}")
         out = tuple(self.enum(v, f"{where}[{i}]", allowed) for i, v in enumerate(value))
@@ -293,7 +296,8 @@ class _Checker:
 
 
 def _parse_object(c: _Checker, raw: Any) -> TestObject:
-    c.fields(raw, "object", ("shape",), tuple(_OBJECT_COMMON) + tuple(f for fs in OBJECT_SHAPES.values() for f in fs))
+    every_dim = tuple(f for fs in OBJECT_SHAPES.values() for f in fs)
+    c.fields(raw, "object", ("shape",), _OBJECT_COMMON + every_dim)
     shape = c.enum(raw["shape"], "object.shape", tuple(OBJECT_SHAPES))
     c.fields(raw, "object", _OBJECT_COMMON + OBJECT_SHAPES[shape])
     dims: dict[str, Any] = {}
@@ -307,8 +311,10 @@ def _parse_object(c: _Checker, raw: Any) -> TestObject:
         else:
             dims[name] = c.number(raw[name], where, "a positive length [m]")
     if shape == "torus" and dims["minor_radius"] >= dims["major_radius"]:
-        raise c.fail("object.minor_radius", f"expected < major_radius {dims['major_radius']} (a ring with a hole), "
-                     f"got {dims['minor_radius']}")
+        raise c.fail(
+            "object.minor_radius",
+            f"expected < major_radius {dims['major_radius']} (a ring with a hole), got {dims['minor_radius']}",
+        )
     return TestObject(
         shape=shape,
         mass=c.number(raw["mass"], "object.mass", "a positive mass [kg]"),
@@ -510,7 +516,9 @@ def load_taxonomy(folder: str | Path | None = None) -> Taxonomy:
             raise GraspDataError(f"{f}: file name must be '<number:02d>_<id>.json' (e.g. '24_tip_pinch.json')")
         g = _parse_grasp(f)
         if g.number in seen_numbers:
-            raise GraspDataError(f"{f}: field 'number': duplicate number {g.number} (also in {seen_numbers[g.number]})")
+            raise GraspDataError(
+                f"{f}: field 'number': duplicate number {g.number} (also in {seen_numbers[g.number]})"
+            )
         if g.id in seen_ids:
             raise GraspDataError(f"{f}: field 'id': duplicate id {g.id!r} (also in {seen_ids[g.id]})")
         seen_numbers[g.number] = f
@@ -518,7 +526,9 @@ def load_taxonomy(folder: str | Path | None = None) -> Taxonomy:
         grasps.append(g)
     missing = sorted(set(range(1, NUM_GRASPS + 1)) - set(seen_numbers))
     if missing:
-        raise GraspDataError(f"{path}: field 'number': grasp numbers {missing} missing; expected all of 1..{NUM_GRASPS}")
+        raise GraspDataError(
+            f"{path}: field 'number': grasp numbers {missing} missing; expected all of 1..{NUM_GRASPS}"
+        )
     return Taxonomy(grasps, path)
 
 

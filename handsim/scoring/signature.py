@@ -1,0 +1,276 @@
+"""Contact-signature matching: did a trial touch the object with the right hand regions?
+
+A grasp type's :class:`~handsim.grasps.Signature` is written in contact-region label patterns
+(``index.distal.tip``, ``palm.*``; see models/README.md). A hand has a fixed label vocabulary
+(R labels). :meth:`CompiledSignature.compile` turns the patterns into boolean masks over that
+vocabulary once; :meth:`CompiledSignature.match` then judges a whole batch of trials with a few
+array operations (pure numpy, no PyBullet).
+
+Verdict per trial ``b``: every required group has at least one label in contact, no forbidden
+pattern has a label in contact, and the thumb state agrees with ``signature.thumb``.
+
+A pattern that matches no label of the vocabulary is an error (:class:`UnknownNameError`) only
+when it names a part (``<finger>.<segment>`` or ``palm``) the hand has: then the pattern must
+be a typo. When the hand lacks the part (a four-finger hand has no ``little.*`` labels) a
+forbidden pattern is simply never hit, and a required group with no label at all can never be
+satisfied: the verdict is False with the reason ``hand has no region for little.*.pad|...``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from handsim.errors import ConfigurationError, UnknownNameError, suggest
+from handsim.grasps import ALL_REGION_LABELS, Signature
+
+__all__ = ["CompiledSignature", "SignatureMatch", "match_signature"]
+
+
+def _part(label_or_pattern: str) -> str:
+    """``index.distal.tip`` -> ``index.distal``; ``palm.pad`` -> ``palm`` (drop the region)."""
+    return label_or_pattern.rsplit(".", 1)[0]
+
+
+def _pattern_mask(pattern: str, labels: tuple[str, ...], hand_parts: frozenset[str]) -> NDArray[np.bool_]:
+    if not any(fnmatch.fnmatchcase(lab, pattern) for lab in ALL_REGION_LABELS):
+        raise UnknownNameError(
+            f"signature pattern {pattern!r} matches no contact-region label of the grammar "
+            "'<finger>.<segment>.<pad|side|dorsal|tip>' / 'palm.<pad|side|dorsal>'; "
+            + suggest(pattern, ALL_REGION_LABELS, "region label")
+        )
+    mask = np.fromiter((fnmatch.fnmatchcase(lab, pattern) for lab in labels), dtype=bool, count=len(labels))
+    if not mask.any():
+        part_pattern = _part(pattern)
+        if any(fnmatch.fnmatchcase(p, part_pattern) for p in hand_parts):
+            # The hand has the finger segment / palm yet no label matches: a typo, not an absence.
+            raise UnknownNameError(
+                f"signature pattern {pattern!r} matches no label of the hand although the hand has "
+                f"the part {part_pattern!r}; " + suggest(pattern, labels, "region label")
+            )
+    return mask
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledSignature:
+    """A signature's patterns resolved to boolean masks over one hand's label vocabulary.
+
+    Build with :meth:`compile` (cached per signature and vocabulary).
+
+    Attributes:
+        signature: The signature compiled.
+        labels: The hand's label vocabulary, R labels.
+        group_masks: (G, R) bool, labels satisfying each required group.
+        forbidden_masks: (F, R) bool, labels matching each forbidden pattern.
+        impossible: (G,) bool, required groups the hand has no label for.
+        group_names: G strings, each group's patterns joined by ``|``.
+    """
+
+    signature: Signature
+    labels: tuple[str, ...]
+    group_masks: NDArray[np.bool_]
+    forbidden_masks: NDArray[np.bool_]
+    impossible: NDArray[np.bool_]
+    group_names: tuple[str, ...]
+
+    @classmethod
+    def compile(cls, signature: Signature, labels: Sequence[str]) -> CompiledSignature:
+        """Resolve a signature's patterns against a hand's label vocabulary.
+
+        Args:
+            signature: The grasp's contact signature.
+            labels: The hand's contact-region labels (R distinct strings), in the column order of
+                the ``in_contact`` matrices that will be matched.
+
+        Returns:
+            The compiled signature (the same object for equal arguments: it is cached).
+
+        Raises:
+            UnknownNameError: If a pattern is outside the label grammar, or matches no label
+                although the hand has the part it names.
+            ConfigurationError: If the vocabulary has duplicate or non-string labels.
+        """
+        labels_t = tuple(labels)
+        if not all(isinstance(lab, str) for lab in labels_t):
+            raise ConfigurationError(f"labels: expected strings, got {labels_t!r}")
+        if len(set(labels_t)) != len(labels_t):
+            dups = sorted({lab for lab in labels_t if labels_t.count(lab) > 1})
+            raise ConfigurationError(f"labels: expected distinct labels, got duplicates {dups}")
+        return _compile_cached(signature, labels_t)
+
+    @property
+    def num_labels(self) -> int:
+        """R, the vocabulary size."""
+        return len(self.labels)
+
+    def match(self, in_contact: ArrayLike, thumb_abducted: ArrayLike) -> SignatureMatch:
+        """Judge a batch of trials against the signature.
+
+        Args:
+            in_contact: (B, R) bool, trial b touched the object with label r; or (R,) for one
+                trial. 0/1 integers are accepted.
+            thumb_abducted: (B,) bool, the thumb was abducted in trial b; a scalar applies to
+                every trial.
+
+        Returns:
+            The per-trial verdicts; a single (R,) trial gives arrays without the batch axis.
+
+        Raises:
+            ConfigurationError: On a wrong shape or non-boolean values.
+        """
+        contact = _as_bool(in_contact, "in_contact")
+        single = contact.ndim == 1
+        if single:
+            contact = contact[None, :]
+        if contact.ndim != 2 or contact.shape[1] != self.num_labels:
+            raise ConfigurationError(
+                f"in_contact: expected shape (B, {self.num_labels}) or ({self.num_labels},) (one column per "
+                f"label), got {np.shape(in_contact)}"
+            )
+        batch = contact.shape[0]
+        thumb = _as_bool(thumb_abducted, "thumb_abducted")
+        if thumb.ndim == 0:
+            thumb = np.full(batch, bool(thumb))
+        if thumb.shape != (batch,):
+            raise ConfigurationError(f"thumb_abducted: expected shape ({batch},) or (), got {thumb.shape}")
+
+        # int32 counts so that many labels per group cannot overflow before the > 0 test.
+        c = contact.astype(np.int32)
+        group_hit = (c @ self.group_masks.T.astype(np.int32)) > 0  # (B, G)
+        missing = ~group_hit
+        forbidden_hit = (c @ self.forbidden_masks.T.astype(np.int32)) > 0  # (B, F)
+        if self.signature.thumb == "abducted":
+            thumb_ok = thumb.copy()
+        elif self.signature.thumb == "adducted":
+            thumb_ok = ~thumb
+        else:
+            thumb_ok = np.ones(batch, dtype=bool)
+        matched = ~missing.any(axis=1) & ~forbidden_hit.any(axis=1) & thumb_ok
+        return SignatureMatch(self, contact, thumb, matched, missing, forbidden_hit, thumb_ok, single)
+
+
+@functools.lru_cache(maxsize=512)
+def _compile_cached(signature: Signature, labels: tuple[str, ...]) -> CompiledSignature:
+    hand_parts = frozenset(_part(lab) for lab in labels)
+    groups = [
+        np.any([_pattern_mask(p, labels, hand_parts) for p in group], axis=0)
+        if group else np.zeros(len(labels), dtype=bool)
+        for group in signature.required
+    ]
+    forbidden = [_pattern_mask(p, labels, hand_parts) for p in signature.forbidden]
+    group_masks = np.array(groups, dtype=bool).reshape(len(groups), len(labels))
+    forbidden_masks = np.array(forbidden, dtype=bool).reshape(len(forbidden), len(labels))
+    impossible = ~group_masks.any(axis=1)
+    for arr in (group_masks, forbidden_masks, impossible):
+        arr.setflags(write=False)  # shared through the cache: nobody may edit it
+    return CompiledSignature(
+        signature=signature,
+        labels=labels,
+        group_masks=group_masks,
+        forbidden_masks=forbidden_masks,
+        impossible=impossible,
+        group_names=tuple("|".join(g) for g in signature.required),
+    )
+
+
+def _as_bool(x: ArrayLike, name: str) -> NDArray[np.bool_]:
+    arr = np.asarray(x)
+    if arr.dtype == bool:
+        return arr
+    if arr.dtype.kind in "iuf" and np.all((arr == 0) | (arr == 1)):
+        return arr.astype(bool)
+    raise ConfigurationError(
+        f"{name}: expected booleans (or 0/1), got dtype {arr.dtype} values {np.unique(arr)[:5]}"
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class SignatureMatch:
+    """Per-trial verdicts of one compiled signature on a batch of trials.
+
+    Arrays carry the batch axis first (B) unless the input was a single (R,) trial.
+
+    Attributes:
+        compiled: The compiled signature that was matched.
+        contact: (B, R) bool, the contact matrix judged.
+        thumb_abducted: (B,) bool.
+        matched_b: (B,) bool verdicts (always batched; see :attr:`matched`).
+        missing_b: (B, G) bool, required group g had no contact.
+        forbidden_hit_b: (B, F) bool, forbidden pattern f was touched.
+        thumb_ok_b: (B,) bool, the thumb state agrees with the signature.
+        single: The input was one (R,) trial.
+    """
+
+    compiled: CompiledSignature
+    contact: NDArray[np.bool_]
+    thumb_abducted: NDArray[np.bool_]
+    matched_b: NDArray[np.bool_]
+    missing_b: NDArray[np.bool_]
+    forbidden_hit_b: NDArray[np.bool_]
+    thumb_ok_b: NDArray[np.bool_]
+    single: bool = False
+
+    def _out(self, arr: NDArray[np.bool_]) -> NDArray[np.bool_]:
+        return arr[0] if self.single else arr
+
+    @property
+    def matched(self) -> NDArray[np.bool_]:
+        """(B,) bool: the trial satisfies the whole signature."""
+        return self._out(self.matched_b)
+
+    @property
+    def missing(self) -> NDArray[np.bool_]:
+        """(B, G) bool: required group g had no label in contact."""
+        return self._out(self.missing_b)
+
+    @property
+    def forbidden_hit(self) -> NDArray[np.bool_]:
+        """(B, F) bool: forbidden pattern f had a label in contact."""
+        return self._out(self.forbidden_hit_b)
+
+    @property
+    def thumb_ok(self) -> NDArray[np.bool_]:
+        """(B,) bool: the thumb position agrees with ``signature.thumb``."""
+        return self._out(self.thumb_ok_b)
+
+    def __len__(self) -> int:
+        return int(self.matched_b.shape[0])
+
+    def reasons(self, b: int = 0) -> list[str]:
+        """Why trial ``b`` failed, one human-readable line per cause; empty when it matched.
+
+        Examples: ``"required thumb.distal.tip|thumb.distal.pad not in contact"``,
+        ``"forbidden palm.* touched (palm.pad)"``, ``"thumb adducted, grasp needs abducted"``,
+        ``"hand has no region for little.*.pad|little.distal.tip"``.
+        """
+        n = len(self)
+        if not -n <= b < n:
+            raise ConfigurationError(f"trial index: expected 0 <= b < {n}, got {b}")
+        comp = self.compiled
+        out: list[str] = []
+        for g, name in enumerate(comp.group_names):
+            if comp.impossible[g]:
+                out.append(f"hand has no region for {name}")
+            elif self.missing_b[b, g]:
+                out.append(f"required {name} not in contact")
+        for f, pattern in enumerate(comp.signature.forbidden):
+            if self.forbidden_hit_b[b, f]:
+                hit = comp.forbidden_masks[f] & self.contact[b]  # (R,)
+                touched = [lab for lab, h in zip(comp.labels, hit) if h]
+                out.append(f"forbidden {pattern} touched ({', '.join(touched)})")
+        if not self.thumb_ok_b[b]:
+            state = "abducted" if self.thumb_abducted[b] else "adducted"
+            out.append(f"thumb {state}, grasp needs {comp.signature.thumb}")
+        return out
+
+
+def match_signature(
+    signature: Signature, labels: Sequence[str], in_contact: ArrayLike, thumb_abducted: ArrayLike
+) -> SignatureMatch:
+    """Compile (cached) and match in one call; see :meth:`CompiledSignature.match`."""
+    return CompiledSignature.compile(signature, labels).match(in_contact, thumb_abducted)

@@ -1,0 +1,204 @@
+"""Contact-signature matching on hand-made contact sets over a label vocabulary built here.
+
+The independent source is a plain-python reference matcher (sets and fnmatch, one trial at a
+time) written in this file from the rule in grasps/README.md.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+import numpy as np
+import pytest
+
+from handsim import grasps
+from handsim.errors import ConfigurationError, UnknownNameError
+from handsim.grasps import Signature
+from handsim.scoring.signature import CompiledSignature, match_signature
+
+SEGMENTS = {
+    "thumb": ("metacarpal", "proximal", "distal"),
+    **{f: ("proximal", "middle", "distal") for f in ("index", "middle", "ring", "little")},
+}
+
+
+def vocabulary(fingers=("thumb", "index", "middle", "ring", "little")) -> tuple[str, ...]:
+    """Every label models/README.md allows for a hand with these fingers, plus a non-region link."""
+    labels = ["palm.pad", "palm.side", "palm.dorsal"]
+    for f in fingers:
+        for seg in SEGMENTS[f]:
+            labels += [f"{f}.{seg}.pad", f"{f}.{seg}.side", f"{f}.{seg}.dorsal"]
+            if seg == "distal":
+                labels.append(f"{f}.{seg}.tip")
+    return tuple(labels + ["other.wrist_mount"])
+
+
+LABELS = vocabulary()
+LABELS4 = vocabulary(("thumb", "index", "middle", "ring"))
+
+POWER_WRAP = {"palm.pad", "thumb.proximal.pad", "thumb.distal.pad"} | {
+    f"{f}.{seg}.pad" for f in ("index", "middle", "ring", "little") for seg in ("proximal", "middle", "distal")
+}
+TIP_PINCH = {"thumb.distal.tip", "index.distal.tip"}
+PALMAR_PINCH = {"thumb.distal.pad", "index.distal.pad"}
+
+
+def row(contacts: set[str], labels: tuple[str, ...] = LABELS) -> np.ndarray:
+    unknown = contacts - set(labels)
+    assert not unknown, unknown
+    return np.array([lab in contacts for lab in labels], dtype=bool)
+
+
+def reference_verdict(sig: Signature, contacts: set[str], thumb_abducted: bool) -> bool:
+    """The rule, written out loop by loop."""
+    for group in sig.required:
+        if not any(fnmatch.fnmatchcase(c, p) for c in contacts for p in group):
+            return False
+    for p in sig.forbidden:
+        if any(fnmatch.fnmatchcase(c, p) for c in contacts):
+            return False
+    if sig.thumb == "abducted":
+        return thumb_abducted
+    if sig.thumb == "adducted":
+        return not thumb_abducted
+    return True
+
+
+def verdict(gid: str, contacts: set[str], thumb_abducted: bool, labels: tuple[str, ...] = LABELS):
+    return match_signature(grasps.get(gid).signature, labels, row(contacts, labels), thumb_abducted)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def test_power_wrap_passes_wraps_and_fails_pinches() -> None:
+    for gid in ("large_diameter", "medium_wrap", "power_sphere", "power_disk", "small_diameter"):
+        assert verdict(gid, POWER_WRAP, True).matched, gid
+    for gid in ("tip_pinch", "palmar_pinch", "inferior_pincer"):
+        m = verdict(gid, POWER_WRAP, True)
+        assert not m.matched
+        assert any(r.startswith("forbidden palm.* touched") for r in m.reasons())
+
+
+@pytest.mark.parametrize("gid", [g.id for g in grasps.all_grasps() if g.opposition in ("pad", "side")])
+@pytest.mark.parametrize("thumb_abducted", [True, False])
+def test_power_wrap_never_satisfies_a_pad_or_side_grasp(gid: str, thumb_abducted: bool) -> None:
+    # Even with every side and tip touched as well, the palm contact must rule the pinch out.
+    everything_but_dorsal = POWER_WRAP | {lab for lab in LABELS if lab.endswith((".side", ".tip"))}
+    for contacts in (POWER_WRAP, everything_but_dorsal):
+        assert not verdict(gid, contacts, thumb_abducted).matched
+
+
+def test_tip_pinch_set() -> None:
+    assert verdict("tip_pinch", TIP_PINCH, True).matched
+    m = verdict("large_diameter", TIP_PINCH, True)
+    assert not m.matched
+    assert "required palm.pad not in contact" in m.reasons()
+    assert "required little.*.pad|little.distal.tip not in contact" in m.reasons()
+    # Tip to tip is not the pad-to-pad palmar pinch; pad to pad satisfies both pinches.
+    assert not verdict("palmar_pinch", TIP_PINCH, True).matched
+    assert verdict("palmar_pinch", PALMAR_PINCH, True).matched
+    assert verdict("tip_pinch", PALMAR_PINCH, True).matched
+    # A third finger spoils a pinch.
+    m = verdict("tip_pinch", TIP_PINCH | {"middle.distal.tip"}, True)
+    assert not m.matched and m.reasons() == ["forbidden middle.* touched (middle.distal.tip)"]
+
+
+def test_reasons_name_the_missing_group() -> None:
+    m = verdict("tip_pinch", {"index.distal.tip"}, True)
+    assert m.reasons() == ["required thumb.distal.tip|thumb.distal.pad not in contact"]
+    assert m.missing.tolist() == [True, False]
+    assert m.forbidden_hit.tolist() == [False, False, False, False]
+    assert verdict("tip_pinch", TIP_PINCH, True).reasons() == []
+
+
+def test_thumb_state() -> None:
+    m = verdict("tip_pinch", TIP_PINCH, False)
+    assert not m.matched and not m.thumb_ok
+    assert m.reasons() == ["thumb adducted, grasp needs abducted"]
+    lateral = {"thumb.distal.pad", "index.middle.side"}
+    assert verdict("lateral", lateral, False).matched
+    m = verdict("lateral", lateral, True)
+    assert not m.matched and m.reasons() == ["thumb abducted, grasp needs adducted"]
+    # The adduction grip does not involve the thumb: either position, but no thumb contact.
+    between_fingers = {"index.middle.side", "middle.middle.side"}
+    assert verdict("adduction_grip", between_fingers, True).matched
+    assert verdict("adduction_grip", between_fingers, False).matched
+    assert not verdict("adduction_grip", between_fingers | {"thumb.distal.pad"}, False).matched
+
+
+def test_batched_equals_one_at_a_time_and_reference() -> None:
+    rng = np.random.default_rng(7)
+    batch = 48
+    # Sparse random contact sets plus the hand-made ones, so both verdicts occur.
+    contact = rng.random((batch, len(LABELS))) < 0.12
+    contact[0], contact[1], contact[2] = row(POWER_WRAP), row(TIP_PINCH), row(PALMAR_PINCH)
+    thumb = rng.random(batch) < 0.5
+    thumb[:3] = True
+    n_matched = 0
+    for g in grasps.all_grasps():
+        compiled = CompiledSignature.compile(g.signature, LABELS)
+        batched = compiled.match(contact, thumb)
+        assert batched.matched.shape == (batch,)
+        assert batched.missing.shape == (batch, len(g.signature.required))
+        assert batched.forbidden_hit.shape == (batch, len(g.signature.forbidden))
+        for b in range(batch):
+            single = compiled.match(contact[b], thumb[b])
+            assert single.matched.shape == ()
+            assert bool(single.matched) == bool(batched.matched[b])
+            np.testing.assert_array_equal(single.missing, batched.missing[b])
+            np.testing.assert_array_equal(single.forbidden_hit, batched.forbidden_hit[b])
+            assert single.reasons() == batched.reasons(b)
+            contacts = {lab for lab, c in zip(LABELS, contact[b]) if c}
+            assert bool(batched.matched[b]) == reference_verdict(g.signature, contacts, bool(thumb[b]))
+            assert (batched.reasons(b) == []) == bool(batched.matched[b])
+        n_matched += int(batched.matched.sum())
+    assert n_matched > 0
+
+
+def test_four_finger_hand() -> None:
+    # Required little-finger group: the hand cannot do the grasp, whatever it touches.
+    m = verdict("large_diameter", {lab for lab in LABELS4 if not lab.startswith("other.")}, True, LABELS4)
+    assert not m.matched
+    assert "hand has no region for little.*.pad|little.distal.tip" in m.reasons()
+    # A forbidden little.* matching nothing is fine.
+    assert verdict("tip_pinch", TIP_PINCH, True, LABELS4).matched
+    assert verdict("tripod", TIP_PINCH | {"middle.distal.pad"}, True, LABELS4).matched
+
+
+def test_pattern_for_a_part_the_hand_has_must_match() -> None:
+    no_tip = tuple(lab for lab in LABELS if lab != "index.distal.tip")
+    with pytest.raises(UnknownNameError, match=r"'index.distal.tip'.*part 'index.distal'"):
+        CompiledSignature.compile(grasps.get("tip_pinch").signature, no_tip)
+    typo = Signature(required=(("index.distal.tipp",),), forbidden=(), thumb="any")
+    with pytest.raises(UnknownNameError, match=r"did you mean 'index.distal.tip'"):
+        CompiledSignature.compile(typo, LABELS)
+
+
+def test_other_links_never_match() -> None:
+    sig = Signature(required=(("thumb.*",),), forbidden=("palm.*", "index.*"), thumb="any")
+    m = match_signature(sig, LABELS, row({"other.wrist_mount", "thumb.distal.side"}), False)
+    assert m.matched
+
+
+def test_compile_is_cached_and_read_only() -> None:
+    sig = grasps.get("tip_pinch").signature
+    a = CompiledSignature.compile(sig, LABELS)
+    assert CompiledSignature.compile(sig, list(LABELS)) is a
+    with pytest.raises(ValueError):
+        a.group_masks[0, 0] = True
+
+
+def test_bad_inputs() -> None:
+    compiled = CompiledSignature.compile(grasps.get("tip_pinch").signature, LABELS)
+    with pytest.raises(ConfigurationError, match=rf"in_contact: expected shape \(B, {len(LABELS)}\)"):
+        compiled.match(np.zeros((2, 5), bool), True)
+    with pytest.raises(ConfigurationError, match=r"booleans"):
+        compiled.match(np.full((2, len(LABELS)), 2), True)
+    with pytest.raises(ConfigurationError, match=r"thumb_abducted: expected shape \(2,\)"):
+        compiled.match(np.zeros((2, len(LABELS)), bool), [True, False, True])
+    with pytest.raises(ConfigurationError, match=r"duplicates"):
+        CompiledSignature.compile(grasps.get("tip_pinch").signature, LABELS + ("palm.pad",))
+    # 0/1 integers and a scalar thumb state are accepted.
+    m = compiled.match(np.stack([row(TIP_PINCH), row(POWER_WRAP)]).astype(int), 1)
+    assert m.matched.tolist() == [True, False]
