@@ -127,8 +127,8 @@ class TestObject:
         friction: Lateral friction coefficient [-].
         description: What the object stands for ("pen", "tennis ball", ...).
         radius: Sphere, cylinder or capsule radius [m] (None for other shapes).
-        length: Cylinder length, or capsule length between the hemisphere centres (PyBullet's
-            capsule ``height``) [m].
+        length: Cylinder length end to end, or capsule length tip to tip (>= 2 radius) [m]
+            (the convention of :mod:`handsim.sim.objects`).
         size: Box full edge lengths (x, y, z) [m].
         major_radius: Torus radius from its axis to the tube centre [m].
         minor_radius: Torus tube radius [m].
@@ -146,6 +146,19 @@ class TestObject:
     major_radius: float | None = None
     minor_radius: float | None = None
 
+    def as_spec(self) -> dict[str, Any]:
+        """The object as a plain spec dict with only its shape's fields (for ``handsim.sim``).
+
+        Returns:
+            ``{"shape", <size fields>, "mass", "friction", "description"}``; ``size`` as a list.
+        """
+        spec: dict[str, Any] = {"shape": self.shape}
+        for name in OBJECT_SHAPES[self.shape]:
+            value = getattr(self, name)
+            spec[name] = list(value) if name == "size" else value
+        spec.update(mass=self.mass, friction=self.friction, description=self.description)
+        return spec
+
     def half_extents(self) -> tuple[float, float, float]:
         """Half-extents of the object's axis-aligned bounding box in its own frame [m], (3,)."""
         if self.shape == "sphere":
@@ -156,7 +169,7 @@ class TestObject:
             return (r, r, h)
         if self.shape == "capsule":
             r = float(self.radius)  # type: ignore[arg-type]
-            return (r, r, float(self.length) / 2 + r)  # type: ignore[arg-type]
+            return (r, r, float(self.length) / 2)  # type: ignore[arg-type]
         if self.shape == "box":
             sx, sy, sz = self.size  # type: ignore[misc]
             return (sx / 2, sy / 2, sz / 2)
@@ -310,6 +323,11 @@ def _parse_object(c: _Checker, raw: Any) -> TestObject:
             dims[name] = tuple(c.number(x, f"{where}[{i}]", "a positive length [m]") for i, x in enumerate(v))
         else:
             dims[name] = c.number(raw[name], where, "a positive length [m]")
+    if shape == "capsule" and dims["length"] < 2 * dims["radius"]:
+        raise c.fail(
+            "object.length",
+            f"expected a capsule length tip to tip >= 2 * radius = {2 * dims['radius']}, got {dims['length']}",
+        )
     if shape == "torus" and dims["minor_radius"] >= dims["major_radius"]:
         raise c.fail(
             "object.minor_radius",

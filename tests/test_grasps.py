@@ -137,7 +137,8 @@ def test_test_object_is_physical(gid: str) -> None:
     elif obj.shape == "cylinder":
         vol = math.pi * obj.radius**2 * obj.length
     elif obj.shape == "capsule":
-        vol = math.pi * obj.radius**2 * obj.length + 4 / 3 * math.pi * obj.radius**3
+        # length is tip to tip: a cylinder of length - 2 r plus a sphere
+        vol = math.pi * obj.radius**2 * (obj.length - 2 * obj.radius) + 4 / 3 * math.pi * obj.radius**3
     elif obj.shape == "box":
         vol = math.prod(obj.size)
     else:
@@ -296,4 +297,20 @@ def test_missing_number(broken: Path) -> None:
 def test_bad_file_name(broken: Path) -> None:
     shutil.copy(broken / "24_tip_pinch.json", broken / "tip_pinch_copy.json")
     with pytest.raises(GraspDataError, match=r"tip_pinch_copy.json: file name must be"):
+        load_taxonomy(broken)
+
+
+@pytest.mark.parametrize("gid", ALL_IDS)
+def test_object_spec_accepted_by_sim(gid: str) -> None:
+    objects = pytest.importorskip("handsim.sim.objects", reason="the simulation layer (PyBullet) is not available")
+    obj = grasps.get(gid).object
+    spec = obj.as_spec()
+    assert set(spec) == {"shape", "mass", "friction", "description", *grasps.OBJECT_SHAPES[obj.shape]}
+    inertia = objects.object_inertia(spec)  # validates the spec with the simulator's own rules
+    assert inertia.shape == (3,) and (inertia > 0).all()
+
+
+def test_capsule_length_is_tip_to_tip(broken: Path) -> None:
+    _edit(broken, "05_light_tool.json", lambda d: d["object"].update(radius=0.0125, length=0.02))
+    with pytest.raises(GraspDataError, match=r"05_light_tool.json: field 'object.length'.*tip to tip"):
         load_taxonomy(broken)
