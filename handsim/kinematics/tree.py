@@ -6,13 +6,12 @@ the URDF *link* frames (not inertial frames) relative to the root link.
 
 Implementation notes (why it is shaped like this):
 
-* Each link keeps an internal "aligned" frame ``F_i = T_i @ P_i`` whose z axis is the joint
-  axis, so a revolute joint is a rotation about z: only two rotation columns change, mixed by
-  ``cos q`` and ``sin q``. The constant part of every joint (parent alignment, URDF origin, child
-  alignment) is folded into one 12x12 linear map per link, applied to the parent's flattened
-  frame with one BLAS call.
-* Work is done batch-last (``(L, 12, b)``) in chunks that fit in cache, and written once into
-  the batch-first output.
+* A revolute joint about a coordinate axis changes only two rotation columns of its link
+  frame, mixed by ``cos q`` and ``sin q``; a link with an oblique axis is computed in an
+  "aligned" frame ``F_i = T_i @ P_i`` whose z is the axis, and turned back at the end. The
+  constant part of every joint (URDF origin, alignments) is one 12x12 map per link applied to
+  the parent's row-major 3x4 frame with one BLAS call, straight into the output array.
+* Work is done in chunks of configurations whose frames fit in cache.
 * ``cos``/``sin`` come from one ``tan(q/2)`` (the half-angle identities), half the cost of
   calling both; it is exact to a few ulp, including at ``q = pi``.
 """
@@ -32,17 +31,21 @@ from handsim.kinematics.urdf import JointSpec, parse_urdf
 __all__ = ["KinematicTree", "load_urdf"]
 
 _KIND_FIXED, _KIND_REVOLUTE, _KIND_PRISMATIC = 0, 1, 2
-_CHUNK = 2048  # configurations per pass: keeps the (L, 12, chunk) work array in L2 cache
+_CHUNK = 2048  # configurations per pass, so their frames (about 3 kB each for a hand) stay in cache
+
+
+def _coordinate_axis(axis: NDArray[np.float64]) -> tuple[int, float] | None:
+    """``(k, sign)`` when ``axis == sign * e_k`` exactly, else None."""
+    for k in range(3):
+        if abs(abs(axis[k]) - 1.0) < 1e-15 and abs(axis[(k + 1) % 3]) < 1e-15 and abs(axis[(k + 2) % 3]) < 1e-15:
+            return k, float(np.sign(axis[k]))
+    return None
 
 
 def _align(axis: NDArray[np.float64]) -> NDArray[np.float64]:
-    """A rotation P with ``P @ e_z = axis``; a signed permutation when axis is a coordinate axis."""
+    """A rotation P with ``P @ e_z = axis`` (for oblique revolute axes)."""
     z = np.asarray(axis, dtype=np.float64)
     helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
-    for k in range(3):  # prefer an exact permutation for axis-aligned joints
-        if abs(abs(z[k]) - 1.0) < 1e-12:
-            helper = np.eye(3)[(k + 1) % 3]
-            break
     x = np.cross(helper, z)
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
@@ -127,53 +130,58 @@ class KinematicTree:
         nl = len(order)
         self._parent = np.full(nl, -1, dtype=np.intp)
         self._kind = np.zeros(nl, dtype=np.intp)
-        self._align_rot = np.tile(np.eye(3), (nl, 1, 1))
-        self._kmap = np.zeros((nl, 12, 12))
-        self._needs_unalign = np.zeros(nl, dtype=bool)
-        self._motion: list[tuple[int, int, int]] = []  # (link, kind, movable slot)
-        self._slot_col, self._slot_mult, self._slot_off = [], [], []
-        for i, link in enumerate(order):
-            if i == 0:
-                continue
+        self._axis = np.zeros((nl, 3))
+        align = np.tile(np.eye(3), (nl, 1, 1))  # P_i: identity unless the joint axis is oblique
+        self._steps: list[tuple[int, int, NDArray[np.float64], tuple | None]] = []
+        slot_col, slot_mult, slot_off = [], [], []
+        self._slot_of_link: dict[int, int] = {}
+        for i, link in enumerate(order[1:], start=1):
             j = child_joint[link]
             p = self._link_index[j.parent]
             self._parent[i] = p
-            if j.type == "fixed":
-                self._kind[i] = _KIND_FIXED
-            else:
-                self._kind[i] = _KIND_PRISMATIC if j.type == "prismatic" else _KIND_REVOLUTE
-                self._align_rot[i] = _align(j.axis)
+            motion = None
+            if j.type != "fixed":
+                slot = len(slot_col)
                 col, mult, off = self._drive[j.name]
-                self._motion.append((i, int(self._kind[i]), len(self._slot_col)))
-                self._slot_col.append(col)
-                self._slot_mult.append(mult)
-                self._slot_off.append(off)
-            # F_i = F_p @ (P_p^T @ origin @ P_i) @ joint motion about z
-            c = self._align_rot[p].T @ j.origin[:3, :3] @ self._align_rot[i]
-            t = self._align_rot[p].T @ j.origin[:3, 3]
-            self._kmap[i] = _right_multiply_map(c, t)
-            self._needs_unalign[i] = not np.allclose(self._align_rot[i], np.eye(3), atol=0.0)
-        self._slot_col = np.array(self._slot_col, dtype=np.intp)
-        self._slot_mult = np.array(self._slot_mult, dtype=np.float64)
-        self._slot_off = np.array(self._slot_off, dtype=np.float64)
+                slot_col.append(col)
+                slot_mult.append(mult)
+                slot_off.append(off)
+                self._slot_of_link[i] = slot
+                self._axis[i] = j.axis
+                if j.type == "prismatic":
+                    self._kind[i] = _KIND_PRISMATIC
+                    motion = ("lin", slot, j.axis.copy())
+                else:
+                    self._kind[i] = _KIND_REVOLUTE
+                    coord = _coordinate_axis(j.axis)
+                    if coord is None:
+                        align[i] = _align(j.axis)
+                        coord = (2, 1.0)
+                    k, sign = coord
+                    motion = ("rot", slot, (k + 1) % 3, (k + 2) % 3, sign)
+            # F_i = F_p @ (P_p^T @ origin @ P_i) @ motion, on row-major 3x4 frames
+            const = np.eye(4)
+            const[:3, :3] = align[p].T @ j.origin[:3, :3] @ align[i]
+            const[:3, 3] = align[p].T @ j.origin[:3, 3]
+            kmap_t = np.zeros((12, 12))
+            for r in range(3):
+                kmap_t[r * 4 : r * 4 + 4, r * 4 : r * 4 + 4] = const
+            self._steps.append((i, p, kmap_t, motion))
+        self._slot_col = np.array(slot_col, dtype=np.intp)
+        self._slot_mult = np.array(slot_mult, dtype=np.float64)
+        self._slot_off = np.array(slot_off, dtype=np.float64)
         self._identity_slots = bool(np.all(self._slot_mult == 1.0) and np.all(self._slot_off == 0.0))
-        # Output map back from aligned to URDF link frames: T_i = F_i @ P_i^T.
-        self._unalign = [
-            (i, _right_multiply_map(self._align_rot[i].T, np.zeros(3))[:9, :9])
-            for i in range(nl)
-            if self._needs_unalign[i]
-        ]
-        # Jacobian support: movable joints on the path from the root to each link.
+        # Oblique revolute links are computed in an aligned frame F_i = T_i @ P_i; undo at the end.
+        self._unalign = [(i, align[i].T.copy()) for i in range(nl) if not np.array_equal(align[i], np.eye(3))]
+        # Jacobian support: the movable joints on the path from the root to each link.
         self._chain: list[list[int]] = []
-        slot_of_link = {i: s for i, _, s in self._motion}
         for i in range(nl):
             path, cur = [], i
             while cur > 0:
-                if cur in slot_of_link:
+                if cur in self._slot_of_link:
                     path.append(cur)
                 cur = int(self._parent[cur])
             self._chain.append(path[::-1])
-        self._slot_of_link = slot_of_link
 
     # ------------------------------------------------------------------ names
     @property
@@ -259,43 +267,45 @@ class KinematicTree:
 
     def _fk_chunk(self, q: NDArray[np.floating], out: NDArray[np.floating]) -> None:
         dtype, b, nl = q.dtype, q.shape[0], len(self.link_names)
-        angles = q.T[self._slot_col]  # (M, b)
+        one = dtype.type(1.0)
+        angles = q[:, self._slot_col]  # (b, M)
         if not self._identity_slots:
-            angles = angles * self._slot_mult[:, None].astype(dtype) + self._slot_off[:, None].astype(dtype)
+            angles = angles * self._slot_mult.astype(dtype) + self._slot_off.astype(dtype)
         half = np.tan(angles * dtype.type(0.5))
         h2 = half * half
-        inv = dtype.type(1.0) / (dtype.type(1.0) + h2)
-        cos = (dtype.type(1.0) - h2) * inv
+        inv = one / (one + h2)
+        cos = (one - h2) * inv
         sin = (dtype.type(2.0) * half) * inv
 
-        frames = np.empty((nl, 12, b), dtype=dtype)
-        frames[0] = 0.0
-        frames[0, [0, 4, 8]] = 1.0
-        kmap = self._kmap.astype(dtype, copy=False)
-        motion = {i: (kind, slot) for i, kind, slot in self._motion}
-        for i in range(1, nl):
-            np.matmul(kmap[i], frames[self._parent[i]], out=frames[i])
-            if i not in motion:
+        flat = out.reshape(b, nl, 16)  # row-major 4x4: [R0. t0 R1. t1 R2. t2 0 0 0 1]
+        flat[:, 0, :] = (1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1)
+        flat[:, 1:, 12:15] = 0.0
+        flat[:, 1:, 15] = 1.0
+        for i, p, kmap_t, motion in self._steps:
+            f = flat[:, i, :12]
+            np.matmul(flat[:, p, :12], kmap_t.astype(dtype, copy=False), out=f)
+            if motion is None:
                 continue
-            kind, slot = motion[i]
-            f = frames[i]
-            if kind == _KIND_REVOLUTE:
-                c, s = cos[slot], sin[slot]
-                col0, col1 = f[0:9:3], f[1:9:3]  # (3, b) views of the first two rotation columns
-                new0 = col0 * c
-                new0 += col1 * s
-                col1 *= c
-                col1 -= col0 * s
-                col0[...] = new0
-            else:  # prismatic: translate along the aligned z axis
-                f[9:12] += f[2:9:3] * angles[slot]
-        for i, umap in self._unalign:
-            frames[i, :9] = umap.astype(dtype, copy=False) @ frames[i, :9]
-
-        out[:, :, :3, :3] = frames[:, :9].reshape(nl, 3, 3, b).transpose(3, 0, 1, 2)
-        out[:, :, :3, 3] = frames[:, 9:].transpose(2, 0, 1)
-        out[:, :, 3, :3] = 0.0
-        out[:, :, 3, 3] = 1.0
+            if motion[0] == "rot":
+                _, slot, ka, kb, sign = motion
+                c, s = cos[:, slot, None], sin[:, slot, None]
+                if sign < 0:
+                    s = -s
+                col_a, col_b = f[:, ka:12:4], f[:, kb:12:4]  # (b, 3) views of two rotation columns
+                new_a = col_a * c
+                new_a += col_b * s
+                col_b *= c
+                col_b -= col_a * s
+                col_a[...] = new_a
+            else:  # prismatic: t += d * (R @ axis)
+                _, slot, axis = motion
+                d = angles[:, slot, None]
+                for k in range(3):
+                    if axis[k] != 0.0:
+                        f[:, 3:12:4] += f[:, k:12:4] * (d * dtype.type(axis[k]))
+        for i, align_t in self._unalign:
+            rot = out[:, i, :3, :3]
+            rot[...] = rot @ align_t.astype(dtype, copy=False)
 
     # ------------------------------------------------------------------ Jacobian
     def jacobian(self, q: ArrayLike, link: str | int) -> NDArray[np.floating]:
@@ -322,7 +332,7 @@ class KinematicTree:
         for ci in self._chain[li]:
             slot = self._slot_of_link[ci]
             col, mult = self._slot_col[slot], self._slot_mult[slot]
-            z = frames[:, ci, :3, :3] @ self._align_rot[ci][:, 2].astype(frames.dtype)  # (B, 3)
+            z = frames[:, ci, :3, :3] @ self._axis[ci].astype(frames.dtype)  # (B, 3) world joint axis
             if self._kind[ci] == _KIND_REVOLUTE:
                 jac[:, :3, col] += mult * np.cross(z, p_link - frames[:, ci, :3, 3])
                 jac[:, 3:, col] += mult * z
