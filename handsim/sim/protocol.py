@@ -12,7 +12,7 @@ import numpy as np
 from handsim.errors import SimulationError
 from handsim.sim.objects import ObjectBody
 from handsim.sim.world import World
-from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+from handsim.tolerances import Protocol
 from handsim.transforms import quat_angle
 
 __all__ = ["run_disturbance", "DisturbanceResult", "DisturbanceStep", "DIRECTION_VECTORS"]
@@ -54,9 +54,9 @@ class DisturbanceResult:
         held_per_direction: Per direction True / False, or None when not evaluated (a
             previous direction had failed).
         max_translation_m: Per direction, the largest displacement from the start pose seen
-            while pushing it [m] (NaN when not evaluated).
+            while pushing it [m] (None when not evaluated).
         max_rotation_deg: Per direction, the largest rotation from the start pose [deg]
-            (NaN when not evaluated).
+            (None when not evaluated).
         failed_direction: The first direction that failed, or None.
         reason: One line, e.g. ``"dropped under -z (moved 2.1 cm > 2.0 cm limit after 0.07 s)"``.
         force_n: Magnitude of the disturbance force [N].
@@ -66,19 +66,17 @@ class DisturbanceResult:
     held: bool
     directions: tuple[str, ...]
     held_per_direction: dict[str, bool | None]
-    max_translation_m: dict[str, float]
-    max_rotation_deg: dict[str, float]
+    max_translation_m: dict[str, float | None]
+    max_rotation_deg: dict[str, float | None]
     failed_direction: str | None
     reason: str
     force_n: float
     steps: int
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN for not-evaluated directions becomes None)."""
+        """JSON-ready dict of every field."""
         d = dataclasses.asdict(self)
         d["directions"] = list(self.directions)
-        for key in ("max_translation_m", "max_rotation_deg"):
-            d[key] = {k: (None if math.isnan(v) else v) for k, v in d[key].items()}
         return d
 
 
@@ -122,15 +120,16 @@ def run_disturbance(
     n_steps = p.steps(p.direction_duration_s)
     start_xyz, start_quat = obj.pose()
     held_per: dict[str, bool | None] = {d: None for d in p.directions}
-    max_t: dict[str, float] = {d: math.nan for d in p.directions}
-    max_r: dict[str, float] = {d: math.nan for d in p.directions}
+    max_t: dict[str, float | None] = {d: None for d in p.directions}
+    max_r: dict[str, float | None] = {d: None for d in p.directions}
     failed: str | None = None
     reason = f"held in all {len(p.directions)} directions"
     total = 0
     try:
         for d in p.directions:
             obj.apply_force(force * np.array(DIRECTION_VECTORS[d]))
-            max_t[d] = max_r[d] = 0.0
+            worst_t = worst_r = 0.0
+            max_t[d], max_r[d] = worst_t, worst_r
             for k in range(n_steps):
                 world.step(1)
                 total += 1
@@ -140,8 +139,8 @@ def run_disturbance(
                 _check_sane(xyz, quat, lin, ang, p, d, t_s)
                 trans = float(np.linalg.norm(xyz - start_xyz))
                 rot = math.degrees(quat_angle(start_quat, quat))
-                max_t[d] = max(max_t[d], trans)
-                max_r[d] = max(max_r[d], rot)
+                worst_t, worst_r = max(worst_t, trans), max(worst_r, rot)
+                max_t[d], max_r[d] = worst_t, worst_r
                 if on_step is not None:
                     on_step(DisturbanceStep(d, k, t_s, trans, rot))
                 if trans > p.max_translation_m:
