@@ -8,6 +8,7 @@ default hand, which is developed separately).
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import multiprocessing
@@ -264,6 +265,14 @@ def test_bodies_from_before_reset_are_rejected() -> None:
             obj.pose()
     with pytest.raises(SimulationError, match="closed"):
         world.step()
+    # PyBullet reuses client ids: dropping a closed World must not disconnect a newer one.
+    old = World()
+    old.close()
+    new = World()
+    del old
+    gc.collect()
+    new.step()
+    new.close()
 
 
 # -- objects -------------------------------------------------------------------------------
@@ -372,6 +381,8 @@ def test_hand_names_link_frames_and_joints_follow_the_urdf() -> None:
         assert hand.joint_names == ("left_slide", "right_slide")
         assert hand.root_link == "palm" and hand.link_id("palm") == -1
         assert hand.link_name(hand.link_id("right_finger")) == "right_finger"
+        assert hand.q_index("right_slide") == 1
+        assert hand.joint_index["right_slide"] == hand.link_id("right_finger")  # PyBullet: joint j moves link j
         np.testing.assert_array_equal(hand.effort, [20.0, 20.0])
         q = np.array([0.01, 0.025])
         hand.reset_joints(q)

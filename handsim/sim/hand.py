@@ -186,6 +186,13 @@ class HandBody(_Body):
         except KeyError:
             raise UnknownNameError(suggest(name, self.link_index, "link")) from None
 
+    def q_index(self, joint: str) -> int:
+        """Position of a movable joint in ``q`` (see :attr:`joint_names`)."""
+        try:
+            return self.joint_names.index(joint)
+        except ValueError:
+            raise UnknownNameError(suggest(joint, self.joint_names, "movable joint")) from None
+
     def link_name(self, index: int) -> str:
         """URDF link name of a PyBullet link index (-1 is the root link)."""
         try:
