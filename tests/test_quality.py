@@ -233,6 +233,47 @@ def test_batched_equals_one_at_a_time_and_matches_qhull(rng):
     assert 0 < fc.sum() < 60
 
 
+def test_batches_larger_than_a_chunk_match_qhull(rng):
+    # The core works on slices of grasps; a batch spanning several must still line up.
+    p, n = box_contacts(rng, 600, 4)
+    mu = rng.uniform(0.3, 1.0, size=600)
+    q = epsilon_quality(p, n, mu, num_edges=4, torque_scale=0.05)
+    for b in range(0, 600, 7):
+        w = friction_cone_wrenches(p[b], n[b], mu[b], num_edges=4, torque_scale=0.05)
+        assert q[b] == pytest.approx(qhull_epsilon(w), abs=1e-9)
+
+
+def _structured_cases():
+    """Symmetric contact layouts: many exactly coplanar wrenches and non-simplicial facets."""
+    r = 0.05
+    faces = np.concatenate([np.eye(3), -np.eye(3)]) * r
+    tet = np.array([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]]) * (r / math.sqrt(3))
+    corners = np.array([[1, 1, 1], [1, 1, -1], [1, -1, 1], [-1, 1, 1], [-1, -1, -1]]) * 0.03
+    jaw = np.array([[0.01, 0, r], [-0.01, 0, r], [0.01, 0, -r], [-0.01, 0, -r]])
+    layouts = {
+        "cube_faces": (faces, -faces / r),
+        "tetrahedron": (tet, -tet / r),
+        "corners_x_normals": (corners, -np.sign(corners) * [1.0, 0.0, 0.0]),
+        "parallel_jaw": (jaw, -np.sign(jaw) * [0.0, 0.0, 1.0]),
+    }
+    for name, (p, n) in layouts.items():
+        for mu in (0.0, 0.3, 1.0):
+            for k in (3, 4, 8):
+                yield pytest.param(p, n, mu, k, id=f"{name}-mu{mu}-k{k}")
+
+
+@pytest.mark.parametrize(("p", "n", "mu", "k"), list(_structured_cases()))
+def test_symmetric_degenerate_layouts_match_qhull(p, n, mu, k):
+    w = friction_cone_wrenches(p, n, mu, num_edges=k, torque_scale=0.05)
+    try:
+        hull = ConvexHull(w)
+        ref_q, ref_v = qhull_epsilon(w), hull.volume
+    except Exception:  # Qhull refuses lower-dimensional input
+        ref_q, ref_v = 0.0, 0.0
+    assert epsilon_quality(p, n, mu, num_edges=k, torque_scale=0.05) == pytest.approx(ref_q, abs=1e-10)
+    assert hull_volume(p, n, mu, num_edges=k, torque_scale=0.05) == pytest.approx(ref_v, rel=1e-9, abs=1e-12)
+
+
 def test_mask_equals_dropping_contacts(rng):
     p, n = box_contacts(rng, 40, 7)
     mu = rng.uniform(0.2, 1.0, size=(40, 7))

@@ -26,11 +26,18 @@ objects", GDC 2001) does: take P's facet with the smallest offset ``b`` and norm
 no wrench reaches beyond it (``max_i w_i . n <= b``) that facet also supports the full hull, and
 because P is inside the hull, ``b`` is Q1 exactly; otherwise add the farthest wrench to P with a
 beneath-beyond step (remove the facets it sees, cone the horizon to it). Every grasp of the
-batch runs the same step at once on padded arrays; grasps that finish leave the batch. The
-horizon is found by sorting ridge keys per grasp (a ridge seen by exactly one visible facet is
-on the horizon), so no per-grasp Python loop and no facet adjacency bookkeeping is needed.
-:func:`hull_volume` runs the same beneath-beyond step over every wrench in turn and sums the
-cone volumes of the final facets from an interior point.
+batch runs the same step at once on padded arrays (facets are simplices with a neighbour
+table; the horizon is where a visible facet borders a kept one; a new facet's plane is the
+pencil combination of the two planes at its horizon ridge, O(d) per facet; new facets are
+stitched together by sorting packed (d-2)-face keys per grasp); grasps that finish leave the
+batch. There is no per-grasp Python loop. Slices of ``_CHUNK`` grasps run one after another
+so that the facet arrays stay in the CPU cache. If rounding ever leaves a grasp's facet
+structure inconsistent (never seen in the tests) that grasp alone is recomputed with
+``scipy.spatial.ConvexHull``. On 5 contacts x 8 edges an average force-closure grasp needs
+~20 of the 40 wrenches and ~550 facets, against ~1750 for the full hull; see
+``benchmarks/bench_quality.py`` for the speed against a per-grasp Qhull loop.
+:func:`hull_volume` runs the same beneath-beyond step over every wrench in turn (farthest
+first) and sums the volumes of the cones from an interior point over the final facets.
 
 Degenerate input returns 0 (and ``False`` for :func:`force_closure`) instead of raising:
 fewer than 7 affinely independent wrenches, all wrenches in a lower-dimensional subspace
@@ -70,6 +77,8 @@ HULL_REL_TOL = 1e-10
 #: Wrenches whose affine span is thinner than this times the largest wrench norm in some
 #: direction count as lower-dimensional: Q1 and the volume are then 0 [fraction].
 RANK_REL_TOL = 1e-9
+#: Grasps processed together (see ``_chunked``).
+_CHUNK = 256
 #: A contact normal shorter than this is a zero normal (the grasp is degenerate) [-].
 _ZERO_NORMAL = 1e-12
 
@@ -307,6 +316,20 @@ def _planes(x: _Float, interior: _Float) -> tuple[_Float, _Float, _Float]:
     return normal, offset, cone
 
 
+def _flat(arr: NDArray, axis: int) -> NDArray:
+    """View of a C-contiguous array with the (A, F) axes starting at ``axis`` merged into one."""
+    assert arr.flags.c_contiguous  # a copy would silently drop the writes
+    shape = arr.shape[:axis] + (-1,) + arr.shape[axis + 2 :]
+    return arr.reshape(shape)
+
+
+def _drop_digit(packed: NDArray[np.int64], place: NDArray[np.intp], bits: int) -> NDArray[np.int64]:
+    """Remove base-2**bits digit number ``place`` (0 = least significant) from packed keys."""
+    shift = (bits * place).astype(np.int64)
+    low = packed & ((np.int64(1) << shift) - 1)
+    return ((packed >> (shift + bits)) << shift) | low
+
+
 def _rank_in_group(group: NDArray[np.intp], size: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Position of each element within its group (``group`` sorted) and the group counts."""
     counts = np.bincount(group, minlength=size)
@@ -319,93 +342,135 @@ class _Hulls:
 
     Facets live in F slots per grasp; slots ``< top`` are used (dead ones have ``alive`` False
     and offset +inf), new facets go after ``top`` and the slots are squeezed when they run out.
+    Column j of a facet is its j-th smallest vertex index; ``nb[..., j]`` is the facet across
+    the ridge that omits that vertex.
 
     Attributes (A active grasps, N points, F facet slots, d dimension):
         rows: (A,) index of each grasp in the caller's batch.
         w: (A, N, d) points; wt: (d, A, N) the same, component-major; valid: (A, N).
         tol: (A,) the "beyond" distance.
         interior: (d, A) centroid of the initial simplex, inside every later polytope.
-        verts: (A, F, d) sorted point indices of each facet; alive: (A, F); top: (A,).
-        normal: (d, A, F) unit outward normals; offset: (A, F); cone: (A, F) cone volume from
-        ``interior`` over each facet.
+        verts: (A, F, d) sorted point indices of each facet; nb: (A, F, d) neighbour slots;
+        alive: (A, F); top: (A,); normal: (d, A, F) unit outward normals; offset: (A, F).
+        broken: (A,) grasps whose facet structure became inconsistent (rounding): the caller
+        recomputes them another way.
     """
 
     def __init__(
         self, w: _Float, valid: NDArray[np.bool_], tol: _Float, simplex: NDArray[np.intp], rows: NDArray[np.intp]
     ) -> None:
         a, n_pts, d = w.shape
+        self.d = d
         self.bits = max(1, int(n_pts - 1).bit_length())
-        if self.bits * (d - 1) > 62:
+        if self.bits * (d - 1) > 50:
             raise ConfigurationError(
-                f"wrenches: at most {2 ** (62 // (d - 1))} points per grasp in dimension {d}, got {n_pts}"
+                f"wrenches: at most {2 ** (50 // (d - 1))} points per set in dimension {d}, got {n_pts}"
             )
         self.rows, self.w, self.valid, self.tol = rows, w, valid, tol
         self.wt = np.ascontiguousarray(w.transpose(2, 0, 1))
         ar = np.arange(a)[:, None]
         simplex = np.sort(simplex, axis=1)  # (A, d+1)
         self.interior = np.ascontiguousarray(w[ar, simplex].mean(axis=1).T)  # (d, A)
-        drop = np.array([[j for j in range(d + 1) if j != i] for i in range(d + 1)])  # (d+1, d)
         f = d + 1
+        drop = np.array([[j for j in range(f) if j != i] for i in range(f)])  # (d+1, d)
         cap = 4 * f
-        self.verts = np.zeros((a, cap, d), dtype=np.int16 if n_pts < 2**15 else np.int64)
-        self.verts[:, :f] = simplex[:, drop]  # still sorted
+        self.verts = np.zeros((a, cap, d), dtype=np.int16 if n_pts < 2**15 else np.int32)
+        self.verts[:, :f] = simplex[:, drop]  # facet i omits simplex vertex i; still sorted
+        # Facet i's column j holds vertex drop[i, j]; the facet across that ridge omits it.
+        self.nb = np.zeros((a, cap, d), dtype=np.int32)
+        self.nb[:, :f] = drop
         self.alive = np.zeros((a, cap), dtype=bool)
         self.alive[:, :f] = True
         self.top = np.full(a, f)
-        self.normal = np.zeros((d, a, cap))
-        self.offset = np.full((a, cap), np.inf)
-        self.cone = np.zeros((a, cap))
+        self.broken = np.zeros(a, dtype=bool)
         ga = np.repeat(np.arange(a), f)
-        fa = np.tile(np.arange(f), a)
-        self._write(ga, fa, self.verts[ga, fa].astype(np.intp))
+        x = self._coords(ga, self.verts[:, :f].reshape(-1, d))
+        normal, offset, _ = _planes(x, np.take(self.interior, ga, axis=1))
+        self.normal = np.zeros((d, a, cap))
+        self.normal[:, :, :f] = normal.reshape(d, a, f)
+        self.offset = np.full((a, cap), np.inf)
+        self.offset[:, :f] = offset.reshape(a, f)
 
-    def _write(self, ga: NDArray[np.intp], fa: NDArray[np.intp], verts: NDArray[np.intp]) -> None:
-        """Set facets (ga, fa) to the simplices ``verts`` (M, d) and compute their planes."""
-        d = verts.shape[1]
+    def _coords(self, ga: NDArray[np.intp], verts: NDArray[np.integer]) -> _Float:
+        """Vertex coordinates (d, d, M) of facets ``verts`` (M, d) of grasps ``ga`` (M,)."""
+        d = self.d
+        wt = self.wt.reshape(d, -1)
+        base = ga * self.w.shape[1]
         x = np.empty((d, d, ga.size))
         for v in range(d):
-            x[v] = self.wt[:, ga, verts[:, v]]
-        normal, offset, cone = _planes(x, self.interior[:, ga])
-        self.verts[ga, fa] = verts
-        self.normal[:, ga, fa] = normal
-        self.offset[ga, fa] = offset
-        self.cone[ga, fa] = cone
-        self.alive[ga, fa] = True
+            x[v] = np.take(wt, base + verts[:, v], axis=1)
+        return x
+
+    def cones(self) -> _Float:
+        """Volume (A,) of each polytope: the sum of the cones from ``interior`` over its facets."""
+        ga, fa = np.nonzero(self.alive)
+        x = self._coords(ga, self.verts[ga, fa])
+        # Recomputed from the vertices (Gram-Schmidt) rather than from the pencil-updated
+        # planes, so the volume carries no accumulated rounding.
+        _, _, cone = _planes(x, np.take(self.interior, ga, axis=1))
+        return np.bincount(ga, weights=cone, minlength=self.alive.shape[0])
 
     def keep(self, sel: NDArray[np.bool_]) -> None:
         """Drop the grasps where ``sel`` (A,) is False."""
-        for name in ("rows", "w", "valid", "tol", "verts", "alive", "offset", "cone", "top"):
+        for name in ("rows", "w", "valid", "tol", "verts", "nb", "alive", "offset", "top", "broken"):
             setattr(self, name, getattr(self, name)[sel])
         for name in ("wt", "interior", "normal"):
-            setattr(self, name, getattr(self, name)[:, sel])
+            setattr(self, name, np.ascontiguousarray(getattr(self, name)[:, sel]))
 
-    def _squeeze(self, room: int) -> None:
-        """Move live facets to the front of their rows; leave at least ``room`` free slots."""
+    def _grow(self, need: int) -> None:
+        """Enlarge the facet slots to at least ``need`` (twice as many), keeping every index."""
+        old = self.alive.shape[1]
+        extra = max(need, 2 * old) - old
+
+        def pad(arr: NDArray, axis: int, value: float | bool | int) -> NDArray:
+            shape = list(arr.shape)
+            shape[axis] = extra
+            return np.concatenate([arr, np.full(shape, value, dtype=arr.dtype)], axis=axis)
+
+        self.verts = pad(self.verts, 1, 0)
+        self.nb = pad(self.nb, 1, 0)
+        self.normal = pad(self.normal, 2, 0.0)
+        self.offset = pad(self.offset, 1, np.inf)
+        self.alive = pad(self.alive, 1, False)
+
+    def _squeeze(self, room: int) -> NDArray[np.int32]:
+        """Move live facets to the front of their rows leaving ``room`` free slots.
+
+        Returns:
+            (A * old F,) the new slot of every old live flat slot (for indices the caller holds).
+        """
+        a, old_cap, d = self.verts.shape
         ga, fa = np.nonzero(self.alive)
-        pos, counts = _rank_in_group(ga, self.alive.shape[0])
+        pos, counts = _rank_in_group(ga, a)
         cap = int(2 * (counts.max() + room)) + 16  # generous: squeezing copies everything
-        a, d = self.alive.shape[0], self.verts.shape[2]
+        src = ga * old_cap + fa
+        dst = ga * cap + pos
+        remap = np.zeros(a * old_cap, dtype=np.int32)
+        remap[src] = pos
         verts = np.zeros((a, cap, d), dtype=self.verts.dtype)
-        verts[ga, pos] = self.verts[ga, fa]
+        _flat(verts, 0)[dst] = _flat(self.verts, 0)[src]
+        nb = np.zeros((a, cap, d), dtype=np.int32)
+        _flat(nb, 0)[dst] = remap[(ga * old_cap)[:, None] + _flat(self.nb, 0)[src]]
         normal = np.zeros((d, a, cap))
-        normal[:, ga, pos] = self.normal[:, ga, fa]
+        _flat(normal, 1)[:, dst] = np.take(_flat(self.normal, 1), src, axis=1)
         offset = np.full((a, cap), np.inf)
-        offset[ga, pos] = self.offset[ga, fa]
-        cone = np.zeros((a, cap))
-        cone[ga, pos] = self.cone[ga, fa]
+        _flat(offset, 0)[dst] = _flat(self.offset, 0)[src]
         alive = np.zeros((a, cap), dtype=bool)
-        alive[ga, pos] = True
-        self.verts, self.normal, self.offset, self.cone, self.alive = verts, normal, offset, cone, alive
+        _flat(alive, 0)[dst] = True
+        self.verts, self.nb, self.normal, self.offset, self.alive = verts, nb, normal, offset, alive
         self.top = counts
+        return remap
 
     def add(self, s_idx: NDArray[np.intp], use: NDArray[np.bool_] | None = None) -> None:
         """Add point ``s_idx[a]`` to polytope ``a`` (where ``use[a]``): a beneath-beyond step.
 
         Facets that see the point (it is more than ``tol`` beyond their plane) are removed and
-        each horizon ridge (a ridge of exactly one removed facet) is coned to the point. A
-        point inside the polytope or on its boundary sees no facet and changes nothing.
+        each horizon ridge (between a removed facet V and a kept facet I) is coned to the point.
+        The new facet's plane is the pencil combination of V's and I's planes through the point,
+        ``a_V n_I - a_I n_V`` with ``a = n . s - b``, O(d) instead of an O(d^3) solve.
+        A point inside the polytope or on its boundary sees no facet and changes nothing.
         """
-        a, _, d = self.verts.shape
+        a, cap, d = self.verts.shape
         ar = np.arange(a)
         s = self.wt[:, ar, s_idx]  # (d, A)
         used = int(self.top.max())  # slots past every row's top are empty
@@ -416,46 +481,96 @@ class _Hulls:
         vis = beyond > self.tol[:, None]
         if use is not None:
             vis &= use[:, None]
-        ga, fa = np.nonzero(vis)  # grasp-major
+        ga, fa = np.nonzero(vis)  # visible facets, grasp-major
         if ga.size == 0:
             return
-        pos, counts = _rank_in_group(ga, a)
-        width = int(counts.max())
-        # Ridge j of a facet drops its j-th vertex; vertices are sorted so ridges are too and a
-        # ridge packs into one int64 key (``bits`` per vertex index).
-        fv = self.verts[ga, fa].astype(np.int64)  # (V, d)
-        shifts = self.bits * np.arange(d - 2, -1, -1, dtype=np.int64)
-        sentinel = np.iinfo(np.int64).max
-        keys = np.full((a, width, d), sentinel, dtype=np.int64)
-        for j in range(d):
-            cols = [i for i in range(d) if i != j]
-            keys[ga, pos, j] = (fv[:, cols] << shifts).sum(axis=1)
-        keys = keys.reshape(a, width * d)
-        keys.sort(axis=1)
-        # A ridge of two visible facets is inside the visible region; a ridge seen once borders
-        # a facet that stays, i.e. it is on the horizon.
-        same = keys[:, 1:] == keys[:, :-1]
-        once = keys != sentinel
-        once[:, 1:] &= ~same
-        once[:, :-1] &= ~same
-        gh, hk = np.nonzero(once)
-        hkeys = keys[gh, hk]
-        ridge = (hkeys[:, None] >> shifts) & ((1 << self.bits) - 1)  # (M, d-1) sorted
-        sv = s_idx[gh][:, None]
-        slot = (ridge < sv).sum(axis=1)[:, None]  # where the new point goes in the sorted facet
+        nb_v = _flat(self.nb, 0)[ga * cap + fa]  # (V, d)
+        horizon = ~vis.reshape(-1)[ga[:, None] * used + nb_v]
+        hv, hj = np.nonzero(horizon)
+        g, fv, fi = ga[hv], fa[hv], nb_v[hv, hj]  # grasp, visible facet V, kept facet I
+        a_v = beyond.reshape(-1)[g * used + fv]
+        a_i = beyond.reshape(-1)[g * used + fi]
+        n_flat = _flat(self.normal, 1)
+        o_flat = _flat(self.offset, 0)
+        n_new = a_v * np.take(n_flat, g * cap + fi, axis=1) - a_i * np.take(n_flat, g * cap + fv, axis=1)
+        b_new = a_v * o_flat[g * cap + fi] - a_i * o_flat[g * cap + fv]
+        length = np.sqrt(_dot(n_new, n_new))
+        n_new /= length
+        b_new /= length
+        # Vertices: V's with column hj replaced by the new point, kept sorted.
+        v_verts = _flat(self.verts, 0)[g * cap + fv].astype(np.int64)  # (M, d)
+        others = np.array([[c for c in range(d) if c != j] for j in range(d)])  # (d, d-1)
+        ridge = np.take_along_axis(v_verts, others[hj], axis=1)  # (M, d-1) sorted
+        sv = s_idx[g][:, None]
+        slot = (ridge < sv).sum(axis=1)  # column of the new point in the new facet
         col = np.arange(d)[None, :]
         left = np.concatenate([ridge, ridge[:, -1:]], axis=1)
         right = np.concatenate([ridge[:, :1], ridge], axis=1)
-        new = np.where(col < slot, left, np.where(col == slot, sv, right)).astype(np.intp)
-        # Retire the visible facets, then place the new ones after each row's last used slot.
-        self.alive[ga, fa] = False
-        self.offset[ga, fa] = np.inf
-        rank, hcount = _rank_in_group(gh, a)
-        if int((self.top + hcount).max()) > self.alive.shape[1]:
-            self._squeeze(int(hcount.max()))
-        dest = self.top[gh] + rank
+        new = np.where(col < slot[:, None], left, np.where(col == slot[:, None], sv, right))
+        # I points at V across this ridge; it will point at the new facet (same column).
+        i_col = (_flat(self.nb, 0)[g * cap + fi] == fv[:, None]).argmax(axis=1)
+        # Retire V, then make room and place the new facets after each row's last used slot.
+        _flat(self.alive, 0)[ga * cap + fa] = False
+        o_flat[ga * cap + fa] = np.inf
+        rank, hcount = _rank_in_group(g, a)
+        if int((self.top + hcount).max()) > cap:
+            if self.alive.sum() > 0.6 * self.top.sum():  # few dead slots: a plain copy is cheaper
+                self._grow(int((self.top + hcount).max()))
+                fi = fi.astype(np.int32)
+            else:
+                remap = self._squeeze(int(hcount.max()))
+                fi = remap[g * cap + fi]
+            cap = self.alive.shape[1]
+        dest = (self.top[g] + rank).astype(np.int32)
         self.top = self.top + hcount
-        self._write(gh, dest, new)
+        flat = g * cap + dest
+        _flat(self.verts, 0)[flat] = new
+        _flat(self.normal, 1)[:, flat] = n_new
+        _flat(self.offset, 0)[flat] = b_new
+        _flat(self.alive, 0)[flat] = True
+        nb_flat = _flat(self.nb, 0)
+        links = np.zeros((g.size, d), dtype=np.int32)
+        links[np.arange(g.size), slot] = fi
+        nb_flat[g * cap + fi, i_col] = dest
+        # The new facets meet each other across ridges through the new point: match the
+        # (d-2)-faces they share, each of which belongs to exactly two of them.
+        width = int(hcount.max())
+        lbits = max(1, (width - 1).bit_length())
+        cbits = max(1, (d - 1).bit_length())
+        if self.bits * (d - 2) + lbits + cbits > 62:  # pragma: no cover - thousands of points
+            raise ConfigurationError(f"wrenches: too many points ({self.w.shape[1]}) for dimension {d}")
+        sentinel = np.iinfo(np.int64).max
+        keys = np.full((a * width, d), sentinel, dtype=np.int64)
+        at = g * width + rank
+        # Pack the facet's sorted vertices (``bits`` each) and drop two digits per face.
+        packed = new[:, 0].copy()
+        for v in range(1, d):
+            packed = (packed << self.bits) | new[:, v]
+        tail = (rank.astype(np.int64) << cbits)
+        for c in range(d):
+            hi = np.minimum(slot, c)  # drop the more significant digit first
+            lo = np.maximum(slot, c)
+            code = _drop_digit(_drop_digit(packed, d - 1 - hi, self.bits), d - 1 - lo, self.bits)
+            code = (code << (lbits + cbits)) | tail | c
+            keys[at, c] = np.where(slot == c, sentinel, code)
+        keys = keys.reshape(a, width * d)
+        keys.sort(axis=1)
+        npairs = hcount * (d - 1) // 2
+        half = int(npairs.max())
+        first, second = keys[:, 0 : 2 * half : 2], keys[:, 1 : 2 * half : 2]
+        ok = np.arange(half)[None, :] < npairs[:, None]
+        mismatch = ok & ((first >> (lbits + cbits)) != (second >> (lbits + cbits)))
+        self.broken |= mismatch.any(axis=1) | (hcount * (d - 1) % 2 == 1)
+        pg, pk = np.nonzero(ok & ~mismatch)
+        lmask = (1 << lbits) - 1
+        cmask = (1 << cbits) - 1
+        k1, k2 = first[pg, pk], second[pg, pk]
+        start = np.cumsum(hcount) - hcount
+        m1 = start[pg] + ((k1 >> cbits) & lmask)
+        m2 = start[pg] + ((k2 >> cbits) & lmask)
+        links[m1, k1 & cmask] = dest[m2]
+        links[m2, k2 & cmask] = dest[m1]
+        nb_flat[flat] = links
 
 
 def _initial_simplex(w: _Float, valid: NDArray[np.bool_], scale: _Float) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
@@ -494,6 +609,17 @@ def _prepare(w: _Float, valid: NDArray[np.bool_]) -> _Hulls:
     return _Hulls(w[rows], valid[rows], HULL_REL_TOL * scale[rows], simplex[rows], rows)
 
 
+def _chunked(core, w: _Float, valid: NDArray[np.bool_], **kwargs) -> _Float:  # noqa: ANN001
+    """Run ``core`` on slices of ``_CHUNK`` grasps.
+
+    The facet arrays of a slice stay in the CPU cache; on a 32 MB L3 this is about twice as
+    fast as one pass over 10k grasps, and the Python overhead per slice is small.
+    """
+    if w.shape[0] <= _CHUNK:
+        return core(w, valid, **kwargs)
+    return np.concatenate([core(w[i : i + _CHUNK], valid[i : i + _CHUNK], **kwargs) for i in range(0, w.shape[0], _CHUNK)])
+
+
 def _epsilon_core(w: _Float, valid: NDArray[np.bool_], closure_only: bool = False) -> _Float:
     """Q1 of each grasp's point set (B, N, d) (closure_only: 1.0 / 0.0 for closure / not)."""
     out = np.zeros(w.shape[0])
@@ -502,6 +628,7 @@ def _epsilon_core(w: _Float, valid: NDArray[np.bool_], closure_only: bool = Fals
     hulls = _prepare(w, valid)
     d = w.shape[2]
     active = np.ones(hulls.rows.size, dtype=bool)  # not finished yet
+    fallback: list[int] = []
     for _ in range(w.shape[1] + 2):  # each round adds a new vertex, so at most N rounds
         if not active.any():
             break
@@ -529,6 +656,10 @@ def _epsilon_core(w: _Float, valid: NDArray[np.bool_], closure_only: bool = Fals
             value = np.where(value > tol, value, 0.0)
         out[hulls.rows[done]] = value[done]
         active &= ~done
+        broken = active & hulls.broken
+        if broken.any():
+            fallback.extend(hulls.rows[broken].tolist())
+            active &= ~broken
         if not active.any():
             break
         if active.mean() < 0.8:  # dropping finished grasps copies every array: batch it
@@ -538,7 +669,33 @@ def _epsilon_core(w: _Float, valid: NDArray[np.bool_], closure_only: bool = Fals
     else:  # pragma: no cover - unreachable in exact arithmetic; keep the lower bound
         b = hulls.offset.min(axis=1)
         out[hulls.rows[active]] = np.where(b > hulls.tol, 1.0 if closure_only else b, 0.0)[active]
+    for r in fallback:
+        q = _qhull_epsilon(w[r, valid[r]])
+        out[r] = float(q > 0) if closure_only else q
     return out
+
+
+def _qhull(points: _Float):  # noqa: ANN202 - scipy's ConvexHull
+    from scipy.spatial import ConvexHull  # only for the rare fallback
+
+    return ConvexHull(points)
+
+
+def _qhull_epsilon(points: _Float) -> float:
+    """Q1 of one point set by Qhull: the fallback for a grasp our facet structure lost."""
+    try:
+        offsets = -_qhull(points).equations[:, -1]
+    except Exception:  # Qhull refuses lower-dimensional input: no interior, Q1 = 0
+        return 0.0
+    scale = np.abs(points).max()
+    return float(offsets.min()) if offsets.min() > HULL_REL_TOL * scale else 0.0
+
+
+def _qhull_volume(points: _Float) -> float:
+    try:
+        return float(_qhull(points).volume)
+    except Exception:
+        return 0.0
 
 
 def _volume_core(w: _Float, valid: NDArray[np.bool_]) -> _Float:
@@ -557,7 +714,9 @@ def _volume_core(w: _Float, valid: NDArray[np.bool_]) -> _Float:
     for t in range(w.shape[1]):
         idx = order[:, t]
         hulls.add(idx, hulls.valid[ar, idx])
-    out[hulls.rows] = np.where(hulls.alive, hulls.cone, 0.0).sum(axis=1)
+    out[hulls.rows] = hulls.cones()
+    for r in hulls.rows[hulls.broken]:
+        out[r] = _qhull_volume(w[r, valid[r]])
     return out
 
 
@@ -604,7 +763,7 @@ def wrench_epsilon(wrenches: ArrayLike, mask: ArrayLike | None = None) -> _Float
         not strictly inside the hull or the points span fewer than d dimensions.
     """
     w, m, single = _batch_wrenches(wrenches, mask)
-    return _unbatch(_epsilon_core(w, m), single)
+    return _unbatch(_chunked(_epsilon_core, w, m), single)
 
 
 def wrench_hull_volume(wrenches: ArrayLike, mask: ArrayLike | None = None) -> _Float:
@@ -618,7 +777,7 @@ def wrench_hull_volume(wrenches: ArrayLike, mask: ArrayLike | None = None) -> _F
         (B,) volumes in units of ``wrenches`` to the power d (shape () for one set).
     """
     w, m, single = _batch_wrenches(wrenches, mask)
-    return _unbatch(_volume_core(w, m), single)
+    return _unbatch(_chunked(_volume_core, w, m), single)
 
 
 def epsilon_quality(
@@ -659,7 +818,7 @@ def epsilon_quality(
         ConfigurationError: On wrong shapes or non-finite values, naming the argument.
     """
     w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask)
-    q = _epsilon_core(w, valid)
+    q = _chunked(_epsilon_core, w, valid)
     q[zero] = 0.0
     return _unbatch(q, single)
 
@@ -682,7 +841,7 @@ def force_closure(
         (B,) bool (shape () for a single grasp).
     """
     w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask)
-    fc = _epsilon_core(w, valid, closure_only=True) > 0.5
+    fc = _chunked(_epsilon_core, w, valid, closure_only=True) > 0.5
     fc[zero] = False
     return _unbatch(fc, single)
 
@@ -705,6 +864,6 @@ def hull_volume(
         grasp); 0 when the wrenches span fewer than 6 dimensions or a normal is zero.
     """
     w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask)
-    v = _volume_core(w, valid)
+    v = _chunked(_volume_core, w, valid)
     v[zero] = 0.0
     return _unbatch(v, single)
