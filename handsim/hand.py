@@ -1,0 +1,539 @@
+"""Hand metadata: load and validate a hand folder's ``hand.json`` against its URDF.
+
+The schema is documented in ``models/README.md``. Everything is checked on load and every
+problem raises :class:`handsim.errors.MetadataError` naming the file, the field path (e.g.
+``fingers.index.segments.distal``), what was expected and what was found, with close
+matches for unknown link and joint names.
+
+The URDF is read here with :mod:`xml.etree.ElementTree` only for its link and joint names,
+joint types, parents/children and limits (the cross-checks); the kinematics live in
+:mod:`handsim.kinematics`. This module is pure numpy/json: it never imports PyBullet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handsim.data import hand_dir
+from handsim.errors import MetadataError, URDFError, suggest
+from handsim.regions import Region, RegionMap
+
+__all__ = [
+    "Hand",
+    "Finger",
+    "ThumbAbduction",
+    "JointLimit",
+    "load_hand",
+    "FINGER_NAMES",
+    "SEGMENT_NAMES",
+    "SCHEMA_VERSION",
+]
+
+SCHEMA_VERSION = 1
+#: Finger names a hand may have, in anatomical order.
+FINGER_NAMES: tuple[str, ...] = ("thumb", "index", "middle", "ring", "little")
+#: Segment names per finger kind (the thumb has a metacarpal instead of a middle phalanx).
+SEGMENT_NAMES: Mapping[str, tuple[str, ...]] = types.MappingProxyType({
+    "thumb": ("metacarpal", "proximal", "distal"),
+    "finger": ("proximal", "middle", "distal"),
+})
+_MOVABLE = ("revolute", "continuous", "prismatic")
+# |axis . palmar| above this (sin 5 deg) is not "perpendicular"; below it palmar is
+# orthogonalised against axis so the README rule measures angles in the plane normal to axis.
+_MAX_AXIS_PALMAR_COS = math.sin(math.radians(5.0))
+_MIN_VECTOR_NORM = 1e-9
+_TOP_LEVEL = ("schema", "name", "urdf", "palm_link", "fingers", "regions",
+              "pad_half_angle_deg", "dorsal_half_angle_deg")
+_OPTIONAL_TOP_LEVEL = ("thumb_abduction", "rest_pose", "description")
+
+
+@dataclasses.dataclass(frozen=True)
+class JointLimit:
+    """Limits of one movable URDF joint.
+
+    Attributes:
+        lower: Lower position limit [rad] (or [m] for prismatic); -inf for continuous joints.
+        upper: Upper position limit [rad]; +inf for continuous joints.
+        effort: Torque limit [N m] (force [N] for prismatic); 0 if the URDF gives none.
+        velocity: Speed limit [rad/s]; 0 if the URDF gives none.
+    """
+
+    lower: float
+    upper: float
+    effort: float
+    velocity: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Finger:
+    """One finger of a hand.
+
+    Attributes:
+        name: ``thumb``, ``index``, ``middle``, ``ring`` or ``little``.
+        segments: Segment name -> link name, palm outwards (``metacarpal``/``proximal``/
+            ``middle``/``distal``).
+        joints: The finger's movable joints, palm outwards.
+        tip_link: Massless link fixed at the fingertip.
+    """
+
+    name: str
+    segments: Mapping[str, str]
+    joints: tuple[str, ...]
+    tip_link: str
+
+    @property
+    def links(self) -> tuple[str, ...]:
+        """The segment links, palm outwards."""
+        return tuple(self.segments.values())
+
+
+@dataclasses.dataclass(frozen=True)
+class ThumbAbduction:
+    """When the thumb counts as abducted (opposed): ``joint`` at or above ``abducted_min`` [rad]."""
+
+    joint: str
+    abducted_min: float
+
+    def is_abducted(self, angle: float) -> bool:
+        """Whether a ``joint`` angle [rad] is abducted."""
+        return bool(angle >= self.abducted_min)
+
+
+@dataclasses.dataclass(frozen=True)
+class Hand:
+    """A hand model: its folder, URDF and validated metadata.
+
+    Attributes:
+        name: The hand's name (``hand.json`` ``name``).
+        folder: The hand folder.
+        urdf_path: The URDF file.
+        palm_link: The root link (frame at the wrist, x distal, z palmar).
+        fingers: Finger name -> :class:`Finger`, in :data:`FINGER_NAMES` order.
+        regions: The contact-region labeller.
+        thumb_abduction: The abducted/adducted rule, or ``None`` if the hand has no thumb entry.
+        actuated_joints: The URDF's movable joints in URDF document order.
+        joint_limits: Movable joint name -> :class:`JointLimit`.
+        link_names: Every URDF link, in document order.
+        pad_half_angle_deg: Default pad half-angle of the region rule [deg].
+        dorsal_half_angle_deg: Default dorsal half-angle of the region rule [deg].
+        rest_pose: Joint name -> rest angle [rad] (``hand.json`` ``rest_pose``; joints not
+            listed rest at 0).
+        metadata_path: The ``hand.json`` file.
+    """
+
+    name: str
+    folder: Path
+    urdf_path: Path
+    palm_link: str
+    fingers: Mapping[str, Finger]
+    regions: RegionMap
+    thumb_abduction: ThumbAbduction | None
+    actuated_joints: tuple[str, ...]
+    joint_limits: Mapping[str, JointLimit]
+    link_names: tuple[str, ...]
+    pad_half_angle_deg: float
+    dorsal_half_angle_deg: float
+    rest_pose: Mapping[str, float]
+    metadata_path: Path
+
+    @property
+    def finger_names(self) -> tuple[str, ...]:
+        """The hand's fingers in anatomical order."""
+        return tuple(self.fingers)
+
+    @property
+    def tip_links(self) -> Mapping[str, str]:
+        """Finger name -> fingertip link."""
+        return types.MappingProxyType({f.name: f.tip_link for f in self.fingers.values()})
+
+    @property
+    def num_dof(self) -> int:
+        """Number of actuated joints."""
+        return len(self.actuated_joints)
+
+    def rest_vector(self) -> NDArray[np.float64]:
+        """(num_dof,) rest angles [rad] in :attr:`actuated_joints` order."""
+        return np.array([self.rest_pose.get(j, 0.0) for j in self.actuated_joints], dtype=np.float64)
+
+    def finger(self, name: str) -> Finger:
+        """The finger called ``name``.
+
+        Raises:
+            UnknownNameError: If the hand has no such finger.
+        """
+        from handsim.errors import UnknownNameError
+
+        try:
+            return self.fingers[name]
+        except KeyError:
+            raise UnknownNameError(suggest(name, self.fingers, "finger")) from None
+
+
+# ---------------------------------------------------------------------------- URDF reading
+@dataclasses.dataclass(frozen=True)
+class _UrdfJoint:
+    name: str
+    type: str
+    parent: str
+    child: str
+    limit: JointLimit | None
+
+
+@dataclasses.dataclass(frozen=True)
+class _UrdfSummary:
+    links: tuple[str, ...]
+    joints: tuple[_UrdfJoint, ...]
+
+    @property
+    def movable(self) -> tuple[str, ...]:
+        return tuple(j.name for j in self.joints if j.type in _MOVABLE)
+
+    def root(self) -> str:
+        children = {j.child for j in self.joints}
+        roots = [link for link in self.links if link not in children]
+        return roots[0] if len(roots) == 1 else ""
+
+    def path_joints(self, child_link: str) -> list[_UrdfJoint]:
+        """Joints from the root down to ``child_link``, root first."""
+        parent_joint = {j.child: j for j in self.joints}
+        out: list[_UrdfJoint] = []
+        link = child_link
+        while link in parent_joint and len(out) <= len(self.joints):
+            out.append(parent_joint[link])
+            link = parent_joint[link].parent
+        return out[::-1]
+
+
+def _read_urdf(path: Path) -> _UrdfSummary:
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise URDFError(f"{path}: not well-formed XML ({exc})") from exc
+    if root.tag != "robot":
+        raise URDFError(f"{path}: expected a <robot> root element, got <{root.tag}>")
+    links = tuple(el.get("name", "") for el in root.findall("link"))
+    joints = []
+    for el in root.findall("joint"):
+        name, jtype = el.get("name", ""), el.get("type", "")
+        parent, child = el.find("parent"), el.find("child")
+        if parent is None or child is None:
+            raise URDFError(f"{path}: joint {name!r} lacks a <parent> or <child> element")
+        limit = None
+        if jtype in _MOVABLE:
+            lim = el.find("limit")
+            get = (lambda key, default: float(lim.get(key, default))) if lim is not None else (
+                lambda key, default: float(default))
+            if jtype == "continuous":
+                lower, upper = -math.inf, math.inf
+            else:
+                lower, upper = get("lower", 0.0), get("upper", 0.0)
+            limit = JointLimit(lower, upper, get("effort", 0.0), get("velocity", 0.0))
+        joints.append(_UrdfJoint(name, jtype, parent.get("link", ""), child.get("link", ""), limit))
+    return _UrdfSummary(links, tuple(joints))
+
+
+# ---------------------------------------------------------------------------- validation
+class _Checker:
+    """Builds MetadataError messages that name the file and the field path."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, field: str, expected: str, got: Any) -> MetadataError:
+        shown = got if isinstance(got, str) and got.startswith("<") else repr(got)
+        return MetadataError(f"{self.path}: field {field}: expected {expected}, got {shown}")
+
+    def unknown(self, field: str, name: Any, valid: Any, what: str) -> MetadataError:
+        if not isinstance(name, str):
+            return self.fail(field, f"a {what} name (string)", name)
+        return MetadataError(f"{self.path}: field {field}: {suggest(name, valid, what)}")
+
+    def get(self, obj: Mapping[str, Any], key: str, field: str, kind: type | tuple[type, ...],
+            what: str) -> Any:
+        if key not in obj:
+            return self.missing(field, what)
+        value = obj[key]
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise self.fail(field, what, value)
+        return value
+
+    def missing(self, field: str, what: str) -> MetadataError:
+        raise self.fail(field, what, "<missing>")
+
+    def number(self, value: Any, field: str, lo: float = -math.inf, hi: float = math.inf,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+        rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise self.fail(field, f"a finite number in {rng}", value)
+        v = float(value)
+        if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+            raise self.fail(field, f"a number in {rng}", value)
+        return v
+
+    def vector(self, value: Any, field: str, unit: bool) -> NDArray[np.float64]:
+        what = "a non-zero 3-vector [x, y, z]" if unit else "a 3-vector [x, y, z] [m]"
+        if (not isinstance(value, (list, tuple)) or len(value) != 3 or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                for v in value)):
+            raise self.fail(field, what, value)
+        vec = np.asarray(value, dtype=np.float64)
+        if unit:
+            norm = float(np.linalg.norm(vec))
+            if norm < _MIN_VECTOR_NORM:
+                raise self.fail(field, "a non-zero direction (it is normalised on load)", value)
+            vec = vec / norm
+        vec.setflags(write=False)
+        return vec
+
+
+def load_hand(name_or_path: str | Path) -> Hand:
+    """Load and validate a hand: a shipped hand's name or a folder holding ``hand.json``.
+
+    Args:
+        name_or_path: e.g. ``"default_hand"`` or ``Path("my_hands/gripper")``.
+
+    Returns:
+        The validated :class:`Hand`.
+
+    Raises:
+        DataNotFoundError: If the hand cannot be found (see :func:`handsim.data.hand_dir`).
+        MetadataError: If ``hand.json`` is malformed or disagrees with the URDF.
+        URDFError: If the URDF is not well-formed XML.
+    """
+    folder = hand_dir(name_or_path)
+    path = folder / "hand.json"
+    chk = _Checker(path)
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise MetadataError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise chk.fail("(top level)", "a JSON object", type(raw).__name__)
+    for key in raw:
+        if key not in _TOP_LEVEL + _OPTIONAL_TOP_LEVEL:
+            raise chk.unknown(key, key, _TOP_LEVEL + _OPTIONAL_TOP_LEVEL, "top-level field")
+    for key in _TOP_LEVEL:
+        if key not in raw:
+            chk.missing(key, "a value (required field)")
+    if raw["schema"] != SCHEMA_VERSION or isinstance(raw["schema"], bool):
+        raise chk.fail("schema", f"schema version {SCHEMA_VERSION}", raw["schema"])
+    name = chk.get(raw, "name", "name", str, "the hand's name (string)")
+    urdf_name = chk.get(raw, "urdf", "urdf", str, "a URDF file name relative to the hand folder")
+    urdf_path = (folder / urdf_name).resolve()
+    if not urdf_path.is_file():
+        raise chk.fail("urdf", f"an existing URDF file (looked for {urdf_path})", urdf_name)
+    urdf = _read_urdf(urdf_path)
+    links = set(urdf.links)
+    joints_by_name = {j.name: j for j in urdf.joints}
+
+    def link_field(value: Any, field: str) -> str:
+        if value not in links:
+            raise chk.unknown(field, value, urdf.links, f"link of {urdf_path.name}")
+        return value
+
+    palm = link_field(chk.get(raw, "palm_link", "palm_link", str, "the palm link name"), "palm_link")
+    if urdf.root() != palm:
+        raise chk.fail("palm_link", f"the URDF root link ({urdf.root() or 'none unique'})", palm)
+
+    fingers = _load_fingers(raw, chk, urdf, palm, link_field, joints_by_name, urdf_path.name)
+    thumb_abd = _load_thumb_abduction(raw, chk, fingers, joints_by_name)
+
+    pad = chk.number(raw["pad_half_angle_deg"], "pad_half_angle_deg", 0.0, 180.0, True, True)
+    dorsal = chk.number(raw["dorsal_half_angle_deg"], "dorsal_half_angle_deg", 0.0, 180.0, True, True)
+    if pad + dorsal > 180.0:
+        raise chk.fail("dorsal_half_angle_deg", f"at most 180 - pad_half_angle_deg = {180 - pad:g} "
+                       "(pad and dorsal cones must not overlap)", raw["dorsal_half_angle_deg"])
+    regions = _load_regions(raw, chk, fingers, palm, link_field, pad, dorsal)
+    rest = _load_rest_pose(raw, chk, urdf, joints_by_name)
+
+    movable = urdf.movable
+    limits = {j: joints_by_name[j].limit for j in movable}
+    return Hand(
+        name=name,
+        folder=folder,
+        urdf_path=urdf_path,
+        palm_link=palm,
+        fingers=types.MappingProxyType(fingers),
+        regions=RegionMap(regions, urdf.links),
+        thumb_abduction=thumb_abd,
+        actuated_joints=movable,
+        joint_limits=types.MappingProxyType(limits),  # type: ignore[arg-type]
+        link_names=urdf.links,
+        pad_half_angle_deg=pad,
+        dorsal_half_angle_deg=dorsal,
+        rest_pose=types.MappingProxyType(rest),
+        metadata_path=path,
+    )
+
+
+def _load_fingers(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary, palm: str,
+                  link_field: Any, joints_by_name: Mapping[str, _UrdfJoint],
+                  urdf_file: str) -> dict[str, Finger]:
+    entries = chk.get(raw, "fingers", "fingers", dict, "an object of fingers")
+    if not entries:
+        raise chk.fail("fingers", f"at least one of {', '.join(FINGER_NAMES)}", entries)
+    for fname in entries:
+        if fname not in FINGER_NAMES:
+            raise chk.unknown(f"fingers.{fname}", fname, FINGER_NAMES, "finger")
+    fingers: dict[str, Finger] = {}
+    seen_links: dict[str, str] = {}
+    for fname in FINGER_NAMES:  # anatomical order whatever the file order
+        if fname not in entries:
+            continue
+        base = f"fingers.{fname}"
+        entry = chk.get(entries, fname, base, dict, "an object with segments, joints, tip_link")
+        for key in entry:
+            if key not in ("segments", "joints", "tip_link"):
+                raise chk.unknown(f"{base}.{key}", key, ("segments", "joints", "tip_link"), "finger field")
+        kind = "thumb" if fname == "thumb" else "finger"
+        valid_segments = SEGMENT_NAMES[kind]
+        segs = chk.get(entry, "segments", f"{base}.segments", dict,
+                       f"an object mapping {'/'.join(valid_segments)} to link names")
+        if not segs:
+            raise chk.fail(f"{base}.segments", f"at least one of {', '.join(valid_segments)}", segs)
+        for sname in segs:
+            if sname not in valid_segments:
+                raise chk.unknown(f"{base}.segments.{sname}", sname, valid_segments, f"{fname} segment")
+        segments = {}
+        for sname in valid_segments:  # palm outwards
+            if sname in segs:
+                field = f"{base}.segments.{sname}"
+                link = link_field(segs[sname], field)
+                if link in seen_links or link == palm:
+                    raise chk.fail(field, "a link no other segment uses", f"{link!r} (also {seen_links.get(link, 'palm_link')})")
+                seen_links[link] = field
+                segments[sname] = link
+        tip = link_field(chk.get(entry, "tip_link", f"{base}.tip_link", str, "the fingertip link name"),
+                         f"{base}.tip_link")
+        joints = chk.get(entry, "joints", f"{base}.joints", list, "a list of joint names, palm outwards")
+        for i, jname in enumerate(joints):
+            if jname not in joints_by_name:
+                raise chk.unknown(f"{base}.joints[{i}]", jname, joints_by_name, f"joint of {urdf_file}")
+            if joints_by_name[jname].type not in _MOVABLE:
+                raise chk.fail(f"{base}.joints[{i}]", "a movable (revolute/continuous/prismatic) joint",
+                               f"{jname!r} of type {joints_by_name[jname].type!r}")
+        # The chain from the palm to the tip fixes which joints and segments belong to the finger.
+        chain = urdf.path_joints(tip)
+        if not chain or chain[0].parent != palm:
+            raise chk.fail(f"{base}.tip_link", f"a link below the palm link {palm!r}", tip)
+        chain_movable = [j.name for j in chain if j.type in _MOVABLE]
+        if list(joints) != chain_movable:
+            raise chk.fail(f"{base}.joints", f"the movable joints from the palm to {tip!r} in order, "
+                           f"{chain_movable}", joints)
+        chain_links = [j.child for j in chain]
+        order = [chain_links.index(link) if link in chain_links else -1 for link in segments.values()]
+        for (sname, link), pos in zip(segments.items(), order):
+            if pos < 0:
+                raise chk.fail(f"{base}.segments.{sname}", f"a link on the chain from the palm to {tip!r}",
+                               link)
+        if order != sorted(order):
+            raise chk.fail(f"{base}.segments", "segments in palm-outwards order along the chain",
+                           dict(segments))
+        fingers[fname] = Finger(fname, types.MappingProxyType(segments), tuple(joints), tip)
+    return fingers
+
+
+def _load_thumb_abduction(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, Finger],
+                          joints_by_name: Mapping[str, _UrdfJoint]) -> ThumbAbduction | None:
+    if "thumb_abduction" not in raw:
+        if "thumb" in fingers:
+            chk.missing("thumb_abduction", "an object {joint, abducted_min} (the hand has a thumb)")
+        return None
+    entry = chk.get(raw, "thumb_abduction", "thumb_abduction", dict, "an object {joint, abducted_min}")
+    if "thumb" not in fingers:
+        raise chk.fail("thumb_abduction", "no entry (the hand has no thumb)", entry)
+    joint = chk.get(entry, "joint", "thumb_abduction.joint", str, "a thumb joint name")
+    thumb_joints = fingers["thumb"].joints
+    if joint not in thumb_joints:
+        raise chk.unknown("thumb_abduction.joint", joint, thumb_joints, "thumb joint")
+    if "abducted_min" not in entry:
+        chk.missing("thumb_abduction.abducted_min", "an angle [rad]")
+    lim = joints_by_name[joint].limit
+    assert lim is not None  # movable joints always get a JointLimit
+    value = chk.number(entry["abducted_min"], "thumb_abduction.abducted_min", lim.lower, lim.upper)
+    return ThumbAbduction(joint, value)
+
+
+def _load_regions(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, Finger], palm: str,
+                  link_field: Any, pad: float, dorsal: float) -> list[Region]:
+    entries = chk.get(raw, "regions", "regions", dict, "an object mapping link names to regions")
+    part_of = {palm: "palm"}
+    for finger in fingers.values():
+        for sname, link in finger.segments.items():
+            part_of[link] = f"{finger.name}.{sname}"
+    allowed = ("part", "center", "axis", "palmar", "length", "tip_from",
+               "pad_half_angle_deg", "dorsal_half_angle_deg")
+    regions = []
+    for link, entry in entries.items():
+        base = f"regions.{link}"
+        link_field(link, base)
+        if not isinstance(entry, dict):
+            raise chk.fail(base, "an object {part, axis, palmar, ...}", entry)
+        for key in entry:
+            if key not in allowed:
+                raise chk.unknown(f"{base}.{key}", key, allowed, "region field")
+        part = chk.get(entry, "part", f"{base}.part", str, "'palm' or '<finger>.<segment>'")
+        expected_part = part_of.get(link)
+        if expected_part is None:
+            raise chk.fail(base, "a region for the palm link or a finger segment link "
+                           f"({', '.join(sorted(part_of))})", link)
+        if part != expected_part:
+            raise chk.fail(f"{base}.part", f"{expected_part!r} (the segment {link!r} is in fingers)", part)
+        center = chk.vector(entry.get("center", [0.0, 0.0, 0.0]), f"{base}.center", unit=False)
+        for key in ("axis", "palmar"):
+            if key not in entry:
+                chk.missing(f"{base}.{key}", "a non-zero 3-vector")
+        axis = chk.vector(entry["axis"], f"{base}.axis", unit=True)
+        palmar = chk.vector(entry["palmar"], f"{base}.palmar", unit=True)
+        if abs(float(axis @ palmar)) > _MAX_AXIS_PALMAR_COS:
+            raise chk.fail(f"{base}.palmar", "a direction perpendicular to axis (within 5 deg)",
+                           entry["palmar"])
+        palmar = palmar - (axis @ palmar) * axis
+        palmar = palmar / np.linalg.norm(palmar)
+        palmar.setflags(write=False)
+        r_pad = chk.number(entry.get("pad_half_angle_deg", pad), f"{base}.pad_half_angle_deg", 0, 180, True, True)
+        r_dor = chk.number(entry.get("dorsal_half_angle_deg", dorsal), f"{base}.dorsal_half_angle_deg",
+                           0, 180, True, True)
+        if r_pad + r_dor > 180.0:
+            raise chk.fail(f"{base}.dorsal_half_angle_deg",
+                           f"at most 180 - pad half-angle = {180 - r_pad:g}", r_dor)
+        is_distal = part.endswith(".distal")
+        length = tip_from = None
+        if "length" in entry:
+            length = chk.number(entry["length"], f"{base}.length", 0.0, lo_open=True)
+        if is_distal:
+            if length is None:
+                chk.missing(f"{base}.length", "the distal segment length [m] (needed for its tip)")
+            if "tip_from" not in entry:
+                chk.missing(f"{base}.tip_from", "a fraction of length in [0, 1] where the tip starts")
+            tip_from = chk.number(entry["tip_from"], f"{base}.tip_from", 0.0, 1.0)
+        elif "tip_from" in entry:
+            raise chk.fail(f"{base}.tip_from", "no tip_from (only distal segments have a tip)", entry["tip_from"])
+        regions.append(Region(link, part, center, axis, palmar, r_pad, r_dor, length, tip_from))
+    return regions
+
+
+def _load_rest_pose(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary,
+                    joints_by_name: Mapping[str, _UrdfJoint]) -> dict[str, float]:
+    if "rest_pose" not in raw:
+        return {}
+    entry = chk.get(raw, "rest_pose", "rest_pose", dict, "an object mapping joint names to angles [rad]")
+    rest = {}
+    for jname, value in entry.items():
+        field = f"rest_pose.{jname}"
+        if jname not in urdf.movable:
+            raise chk.unknown(field, jname, urdf.movable, "movable joint")
+        lim = joints_by_name[jname].limit
+        assert lim is not None
+        rest[jname] = chk.number(value, field, lim.lower, lim.upper)
+    return rest
