@@ -419,7 +419,7 @@ def test_bad_urdfs_raise_urdf_error(tmp_path: Path) -> None:
 
 def test_protocol_validates_and_round_trips() -> None:
     assert Protocol(**DEFAULT_PROTOCOL.to_dict()) == DEFAULT_PROTOCOL
-    assert DEFAULT_PROTOCOL.disturbance_factor == 10.0 and DEFAULT_PROTOCOL.steps(1.0) == 240
+    assert DEFAULT_PROTOCOL.disturbance_factor == 10.0 and DEFAULT_PROTOCOL.steps(1.0) == 250
     with pytest.raises(ConfigurationError, match="unknown direction 'up'; valid: \\+x"):
         Protocol(directions=("up",))
     with pytest.raises(ConfigurationError, match="max_translation_m"):

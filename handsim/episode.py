@@ -1,0 +1,356 @@
+"""One grasp trial in PyBullet, scored by the vectorised core: the layer the env and the
+benchmark share.
+
+A trial (all numbers from :class:`handsim.tolerances.Protocol`):
+
+1. **reset**: a fresh world; the hand's palm at the world origin; the grasp type's test object
+   at the hand's planned pose for that type (``models/<hand>/grasps.json``), with a small
+   seeded jitter; the fingers at the plan's pre-shape.
+2. **grasp phase** (``grasp_duration_s``, object weightless, wrist fixed): a policy sets joint
+   position targets at ``control_hz``; the motors are capped at the URDF efforts.
+3. **scoring of the grasp as formed**: contacts labelled by hand region, the type's contact
+   signature, thumb abducted/adducted, Ferrari-Canny Q1, largest penetration.
+4. **evaluation** (optional for RL): gravity on, ``settle_s``, then the six-direction
+   disturbance protocol (:func:`handsim.sim.run_disturbance`).
+
+**Achieved = held in all six directions AND signature matched AND penetration within the
+limit.** Every failure says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from handsim.data import DEFAULT_HAND
+from handsim.errors import ConfigurationError, SimulationError
+from handsim.grasp_data import HandGrasp, load_hand_grasps
+from handsim.grasps import GraspType, default_taxonomy
+from handsim.hand import Hand, load_hand
+from handsim.kinematics import load_urdf
+from handsim.scoring import contact_matrix, epsilon_quality, label_contacts
+from handsim.scoring.signature import CompiledSignature
+from handsim.sim import HandBody, ObjectBody, World, run_disturbance, spawn_object
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+from handsim.transforms import quat_multiply, quat_normalize
+
+__all__ = ["GraspEpisode", "EpisodeResult", "ContactScore", "EpisodeSettings"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeSettings:
+    """Episode numbers that are not part of the physics protocol.
+
+    Attributes:
+        control_hz: Policy rate [Hz]; each control step runs ``1 / (control_hz * timestep_s)``
+            physics steps (must be a whole number).
+        jitter_m: Half-width of the uniform jitter of the object position [m].
+        jitter_deg: Half-width of the uniform jitter of the object orientation, about a random
+            axis [deg].
+        pushed_away_m: During the grasp phase, an object displaced this far from its start has
+            been knocked away: the episode ends [m].
+        num_edges: Friction-cone edges for Q1 [-].
+    """
+
+    control_hz: float = 25.0
+    jitter_m: float = 0.002
+    jitter_deg: float = 3.0
+    pushed_away_m: float = 0.05
+    num_edges: int = 8
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ContactScore:
+    """The grasp as formed: contacts, regions, signature verdict and quality.
+
+    Attributes:
+        regions: Labels of the hand regions in contact (sorted, unique).
+        in_contact: (R,) bool over the hand's label vocabulary.
+        signature_matched: The type's contact signature holds (thumb position included).
+        signature_reasons: Why not, one line each (empty when matched).
+        thumb_abducted: Thumb abducted per the hand's metadata (None for a thumbless hand).
+        q1: Ferrari-Canny Q1 of the contacts (0 if not force closure).
+        num_contacts: Contact points found.
+        total_normal_force_n: Sum of the contact normal forces [N].
+        max_penetration_m: Largest hand-object penetration [m] (0 if none).
+    """
+
+    regions: tuple[str, ...]
+    in_contact: NDArray[np.bool_]
+    signature_matched: bool
+    signature_reasons: tuple[str, ...]
+    thumb_abducted: bool | None
+    q1: float
+    num_contacts: int
+    total_normal_force_n: float
+    max_penetration_m: float
+
+
+@dataclasses.dataclass(frozen=True)
+class EpisodeResult:
+    """The verdict of one trial.
+
+    Attributes:
+        grasp_id: Taxonomy id.
+        achieved: Held in every direction, signature matched and penetration within limits.
+        held: Survived the disturbance protocol (False when it was not run).
+        evaluated: Whether the disturbance protocol ran.
+        score: The grasp as formed (:class:`ContactScore`).
+        disturbance: ``DisturbanceResult.to_dict()`` or None.
+        failure_reasons: Why it failed, most basic first (empty when achieved).
+    """
+
+    grasp_id: str
+    achieved: bool
+    held: bool
+    evaluated: bool
+    score: ContactScore
+    disturbance: dict[str, Any] | None
+    failure_reasons: tuple[str, ...]
+
+    @property
+    def failure_reason(self) -> str:
+        """All reasons in one line ("" when achieved)."""
+        return "; ".join(self.failure_reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        s = self.score
+        return {
+            "grasp_id": self.grasp_id,
+            "achieved": self.achieved,
+            "held": self.held,
+            "evaluated": self.evaluated,
+            "signature_matched": s.signature_matched,
+            "thumb_abducted": s.thumb_abducted,
+            "q1": s.q1,
+            "num_contacts": s.num_contacts,
+            "total_normal_force_n": s.total_normal_force_n,
+            "max_penetration_m": s.max_penetration_m,
+            "contact_regions": list(s.regions),
+            "failure_reasons": list(self.failure_reasons),
+            "disturbance": self.disturbance,
+        }
+
+
+class GraspEpisode:
+    """Runs grasp trials of one hand in its own PyBullet world.
+
+    Args:
+        hand: A :class:`~handsim.hand.Hand`, a shipped hand's name or a hand folder.
+        protocol: The evaluation protocol.
+        settings: Control rate, jitter and other episode numbers.
+
+    Raises:
+        ConfigurationError: ``control_hz`` does not divide the physics rate.
+    """
+
+    def __init__(
+        self,
+        hand: Hand | str | Path = DEFAULT_HAND,
+        protocol: Protocol = DEFAULT_PROTOCOL,
+        settings: EpisodeSettings = EpisodeSettings(),
+    ) -> None:
+        self.hand = hand if isinstance(hand, Hand) else load_hand(hand)
+        self.protocol = protocol
+        self.settings = settings
+        ratio = 1.0 / (settings.control_hz * protocol.timestep_s)
+        if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
+            raise ConfigurationError(
+                f"control_hz {settings.control_hz} must divide the physics rate {1 / protocol.timestep_s:g} Hz"
+            )
+        self.substeps = int(round(ratio))
+        self.grasp_steps = max(1, int(round(protocol.grasp_duration_s * settings.control_hz)))
+        self.tree = load_urdf(self.hand.urdf_path)
+        self.joint_names = self.tree.joint_names
+        self.lower = np.array([self.hand.joint_limits[j].lower for j in self.joint_names])
+        self.upper = np.array([self.hand.joint_limits[j].upper for j in self.joint_names])
+        self.taxonomy = default_taxonomy()
+        self.rest = np.clip(self.hand.rest_vector(), self.lower, self.upper)
+        self.plans: dict[str, HandGrasp] = load_hand_grasps(
+            self.hand.folder, self.joint_names, self.lower, self.upper, self.taxonomy.ids(), rest=self.rest
+        )
+        self.labels = self.hand.regions.labels
+        self._thumb_col = (
+            self.tree.joint_index(self.hand.thumb_abduction.joint) if self.hand.thumb_abduction else None
+        )
+        self.world = World(protocol, gravity=False)
+        self.body: HandBody | None = None
+        self.obj: ObjectBody | None = None
+        self.grasp: GraspType | None = None
+        self.plan: HandGrasp | None = None
+        self.control_step = 0
+        self._start_xyz = np.zeros(3)
+
+    # ------------------------------------------------------------------ lifecycle
+    def plan_for(self, grasp: GraspType) -> HandGrasp:
+        """The hand's plan for a grasp type; without one, the rest pose and the object in front
+        of the palm (the trial then fails honestly, with the reason recorded)."""
+        if grasp.id in self.plans:
+            return self.plans[grasp.id]
+        half = max(grasp.object.half_extents())
+        return HandGrasp(
+            grasp_id=grasp.id,
+            object_xyz=np.array([0.09, 0.0, 0.02 + half]),
+            object_quat_wxyz=np.array([1.0, 0.0, 0.0, 0.0]),
+            preshape=self.rest.copy(),
+            close=self.rest.copy(),
+            note="no plan in the hand's grasps.json",
+        )
+
+    def reset(self, grasp: GraspType, rng: np.random.Generator) -> None:
+        """Start a trial of ``grasp``: fresh world, hand pre-shaped, object placed (jittered)."""
+        self.grasp = grasp
+        self.plan = self.plan_for(grasp)
+        self.world.reset(gravity=False)
+        self.body = HandBody(self.world, self.hand.urdf_path)
+        if self.body.joint_names != self.joint_names:
+            raise SimulationError(
+                f"PyBullet's movable joints {self.body.joint_names} differ from the kinematics core's {self.joint_names}"
+            )
+        s = self.settings
+        xyz = self.plan.object_xyz + rng.uniform(-s.jitter_m, s.jitter_m, 3)
+        axis = rng.normal(size=3)
+        axis /= np.linalg.norm(axis)
+        angle = np.deg2rad(rng.uniform(-s.jitter_deg, s.jitter_deg))
+        dq = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
+        quat = quat_normalize(quat_multiply(dq, self.plan.object_quat_wxyz))
+        self.obj = spawn_object(self.world, grasp.object.as_spec(), xyz, quat)
+        self.body.reset_joints(self.plan.preshape)
+        self.body.set_targets(self.plan.preshape)
+        self._start_xyz = np.asarray(self.obj.pose()[0], dtype=np.float64).copy()
+        self.control_step = 0
+
+    def close(self) -> None:
+        """Release the physics server."""
+        self.world.close()
+
+    # ------------------------------------------------------------------ stepping
+    def apply(self, targets: ArrayLike) -> None:
+        """Set joint position targets (clipped to the joint limits) and run one control step.
+
+        Raises:
+            ConfigurationError: Wrong shape or non-finite targets.
+            SimulationError: The object's state became non-finite (a physics blow-up).
+        """
+        t = np.asarray(targets, dtype=np.float64)
+        if t.shape != (len(self.joint_names),) or not np.all(np.isfinite(t)):
+            raise ConfigurationError(
+                f"joint targets must be {len(self.joint_names)} finite numbers (joint_names order), got shape "
+                f"{t.shape}{'' if np.all(np.isfinite(t)) else ' with non-finite values'}"
+            )
+        assert self.body is not None and self.obj is not None, "reset() first"
+        self.body.set_targets(np.clip(t, self.lower, self.upper))
+        self.world.step(self.substeps)
+        self.control_step += 1
+        xyz, quat = self.obj.pose()
+        if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(quat))):
+            raise SimulationError(f"physics blow-up: the object's pose became non-finite at control step {self.control_step}")
+
+    @property
+    def grasp_phase_over(self) -> bool:
+        """True once the grasp phase's control steps have run."""
+        return self.control_step >= self.grasp_steps
+
+    def object_displacement(self) -> float:
+        """Distance of the object from where it was placed [m]."""
+        assert self.obj is not None
+        return float(np.linalg.norm(np.asarray(self.obj.pose()[0]) - self._start_xyz))
+
+    def pushed_away(self) -> bool:
+        """The object was knocked away during the grasp phase."""
+        return self.object_displacement() > self.settings.pushed_away_m
+
+    def joint_positions(self) -> NDArray[np.float64]:
+        """(n,) current joint positions [rad]."""
+        assert self.body is not None
+        return self.body.joint_state()[0]
+
+    # ------------------------------------------------------------------ scoring
+    def score(self) -> ContactScore:
+        """Score the current contacts: regions, signature, thumb, Q1, penetration."""
+        assert self.body is not None and self.obj is not None and self.grasp is not None
+        contacts = self.body.contacts(self.obj)
+        q = self.joint_positions()
+        n = len(contacts)
+        in_contact = np.zeros(len(self.labels), dtype=bool)
+        q1 = 0.0
+        if n:
+            links = np.array([[self.tree.link_index(name) for name in contacts.link_names]])
+            ids = label_contacts(self.tree, self.hand.regions, q, contacts.points[None], links)
+            in_contact = contact_matrix(ids, len(self.labels))[0]
+            com = np.asarray(self.obj.pose()[0])
+            q1 = float(
+                epsilon_quality(
+                    contacts.points,
+                    contacts.normals,
+                    self.grasp.object.friction * self.protocol.hand_lateral_friction,
+                    num_edges=self.settings.num_edges,
+                    torque_scale=max(self.grasp.object.half_extents()),
+                    center=com,
+                )
+            )
+        thumb = None
+        if self._thumb_col is not None:
+            thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
+        compiled = CompiledSignature.compile(self.grasp.signature, self.labels)
+        match = compiled.match(in_contact[None], np.array([bool(thumb)]))
+        matched = bool(match.matched[0])
+        reasons = tuple(match.reasons(0)) if not matched else ()
+        penetration = max(0.0, -float(self.body.max_penetration(self.obj)))
+        regions = tuple(label for label, on in zip(self.labels, in_contact) if on)
+        return ContactScore(
+            regions=regions,
+            in_contact=in_contact,
+            signature_matched=matched,
+            signature_reasons=reasons,
+            thumb_abducted=thumb,
+            q1=q1,
+            num_contacts=n,
+            total_normal_force_n=contacts.total_normal_force,
+            max_penetration_m=penetration,
+        )
+
+    def evaluate(self, run_protocol: bool = True) -> EpisodeResult:
+        """Score the grasp as formed, then (by default) run settle + the disturbance protocol."""
+        assert self.grasp is not None and self.obj is not None
+        score = self.score()
+        reasons: list[str] = []
+        if self.plan is not None and self.plan.note == "no plan in the hand's grasps.json":
+            reasons.append(f"hand {self.hand.name!r} has no grasp data for {self.grasp.id!r}")
+        limit = self.protocol.max_penetration_m
+        if score.max_penetration_m > limit:
+            reasons.append(f"penetration {score.max_penetration_m * 1e3:.1f} mm > {limit * 1e3:.1f} mm")
+        reasons.extend(score.signature_reasons)
+        disturbance = None
+        held = False
+        if self.pushed_away():
+            reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
+        elif run_protocol:
+            self.world.set_gravity(True)
+            self.world.step(self.protocol.steps(self.protocol.settle_s))
+            result = run_disturbance(self.world, self.obj, self.protocol)
+            disturbance = result.to_dict()
+            held = result.held
+            if not held:
+                reasons.append(result.reason)
+        achieved = bool(run_protocol and held and score.signature_matched and score.max_penetration_m <= limit)
+        if not run_protocol and not reasons and score.q1 <= 0.0:
+            reasons.append("not force closure (Q1 = 0)")
+        return EpisodeResult(
+            grasp_id=self.grasp.id,
+            achieved=achieved,
+            held=held,
+            evaluated=run_protocol,
+            score=score,
+            disturbance=disturbance,
+            failure_reasons=tuple(reasons) if not achieved else (),
+        )

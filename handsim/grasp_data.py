@@ -1,0 +1,156 @@
+"""Hand-specific grasp data: how one hand attempts each taxonomy grasp.
+
+Each hand folder may hold a ``grasps.json``::
+
+    {
+      "schema": 1,
+      "grasps": {
+        "tip_pinch": {
+          "object_xyz": [0.11, -0.01, 0.06],          # object centre in the palm (root) frame [m]
+          "object_quat_wxyz": [1, 0, 0, 0],           # object orientation in the palm frame
+          "preshape": {"thumb_cmc_abd": 1.2, ...},    # joint targets before closing [rad]
+          "close": {"index_mcp_flex": 0.9, ...},      # closing targets [rad]
+          "note": "why this pose"
+        }
+      }
+    }
+
+Joints missing from ``preshape`` take the hand's rest pose; joints missing from ``close`` keep their pre-shape
+value. Closing targets are usually *past* the object surface: the joint motors, capped at the
+URDF effort, then press on the object. A grasp type with no entry is one the hand's author
+did not provide: the benchmark still runs it (from the rest pose) and it fails honestly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handsim.errors import GraspDataError, suggest
+
+__all__ = ["HandGrasp", "load_hand_grasps", "GRASP_DATA_FILE"]
+
+GRASP_DATA_FILE = "grasps.json"
+_FIELDS = ("object_xyz", "object_quat_wxyz", "preshape", "close", "note")
+
+
+@dataclass(frozen=True)
+class HandGrasp:
+    """One hand's plan for one grasp type.
+
+    Attributes:
+        grasp_id: Taxonomy id (e.g. ``"tip_pinch"``).
+        object_xyz: (3,) object centre of mass in the palm (root link) frame [m].
+        object_quat_wxyz: (4,) unit quaternion, object orientation in the palm frame.
+        preshape: (n,) joint targets before closing [rad or m], in the hand's joint order.
+        close: (n,) closing joint targets, in the hand's joint order.
+        note: Free text from the author.
+    """
+
+    grasp_id: str
+    object_xyz: NDArray[np.float64]
+    object_quat_wxyz: NDArray[np.float64]
+    preshape: NDArray[np.float64]
+    close: NDArray[np.float64]
+    note: str = ""
+
+
+def _vector(raw: object, size: int, where: str) -> NDArray[np.float64]:
+    if not isinstance(raw, list) or len(raw) != size or not all(isinstance(v, (int, float)) for v in raw):
+        raise GraspDataError(f"{where}: expected a list of {size} numbers, got {raw!r}")
+    arr = np.array(raw, dtype=np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise GraspDataError(f"{where}: values must be finite, got {raw!r}")
+    return arr
+
+
+def _targets(
+    raw: object, base: NDArray[np.float64], joints: Sequence[str], lower: NDArray, upper: NDArray, where: str
+) -> NDArray[np.float64]:
+    if not isinstance(raw, Mapping):
+        raise GraspDataError(f"{where}: expected an object mapping joint names to targets, got {type(raw).__name__}")
+    out = base.copy()
+    index = {name: i for i, name in enumerate(joints)}
+    for name, value in raw.items():
+        if name not in index:
+            raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise GraspDataError(f"{where}.{name}: expected a finite number, got {value!r}")
+        i = index[name]
+        if not lower[i] - 1e-9 <= value <= upper[i] + 1e-9:
+            raise GraspDataError(
+                f"{where}.{name}: {value} is outside the joint's limits [{lower[i]:.4g}, {upper[i]:.4g}]"
+            )
+        out[i] = float(value)
+    return out
+
+
+def load_hand_grasps(
+    folder: str | Path,
+    joint_names: Sequence[str],
+    lower: NDArray[np.float64],
+    upper: NDArray[np.float64],
+    grasp_ids: Sequence[str],
+    rest: NDArray[np.float64] | None = None,
+) -> dict[str, HandGrasp]:
+    """Read and validate a hand folder's ``grasps.json``.
+
+    Args:
+        folder: The hand folder.
+        joint_names: The hand's independent joints, in q order.
+        lower, upper: (n,) joint limits, to check every target against.
+        grasp_ids: Valid taxonomy ids.
+        rest: (n,) the hand's rest pose: the pre-shape of joints a plan does not list (default
+            zeros clipped to the limits).
+
+    Returns:
+        Grasp plans by taxonomy id (empty when the file does not exist).
+
+    Raises:
+        GraspDataError: Malformed JSON, unknown grasp ids or joints, targets outside the limits,
+            non-unit quaternions; the message names the file and the field.
+    """
+    path = Path(folder) / GRASP_DATA_FILE
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise GraspDataError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(raw, dict) or raw.get("schema") != 1 or not isinstance(raw.get("grasps"), dict):
+        raise GraspDataError(f"{path}: expected an object with \"schema\": 1 and a \"grasps\" object")
+    lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    base = np.clip(np.zeros(len(joint_names)) if rest is None else np.asarray(rest, dtype=np.float64), lower, upper)
+    plans: dict[str, HandGrasp] = {}
+    for gid, entry in raw["grasps"].items():
+        where = f"{path}: grasps.{gid}"
+        if gid not in grasp_ids:
+            raise GraspDataError(f"{path}: grasps: " + suggest(gid, grasp_ids, "grasp id"))
+        if not isinstance(entry, dict):
+            raise GraspDataError(f"{where}: expected an object")
+        for key in entry:
+            if key not in _FIELDS:
+                raise GraspDataError(f"{where}: " + suggest(key, _FIELDS, "field"))
+        for key in ("object_xyz", "object_quat_wxyz", "preshape", "close"):
+            if key not in entry:
+                raise GraspDataError(f"{where}: missing field {key!r}; required: object_xyz, object_quat_wxyz, preshape, close")
+        quat = _vector(entry["object_quat_wxyz"], 4, f"{where}.object_quat_wxyz")
+        norm = float(np.linalg.norm(quat))
+        if abs(norm - 1.0) > 1e-3:
+            raise GraspDataError(f"{where}.object_quat_wxyz: expected a unit quaternion (w, x, y, z), norm is {norm:.4f}")
+        pre = _targets(entry["preshape"], base, joint_names, lower, upper, f"{where}.preshape")
+        plans[gid] = HandGrasp(
+            grasp_id=gid,
+            object_xyz=_vector(entry["object_xyz"], 3, f"{where}.object_xyz"),
+            object_quat_wxyz=quat / norm,
+            preshape=pre,
+            close=_targets(entry["close"], pre, joint_names, lower, upper, f"{where}.close"),
+            note=str(entry.get("note", "")),
+        )
+    return plans
