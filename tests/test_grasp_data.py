@@ -1,0 +1,66 @@
+"""Validation of a hand's grasps.json (handsim.grasp_data)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from handsim.errors import GraspDataError
+from handsim.grasp_data import load_hand_grasps
+
+JOINTS = ("a", "b", "c")
+LOWER = np.array([-1.0, 0.0, 0.0])
+UPPER = np.array([1.0, 1.5, 2.0])
+IDS = ("tip_pinch", "large_diameter")
+GOOD = {
+    "object_xyz": [0.1, 0.0, 0.05],
+    "object_quat_wxyz": [1, 0, 0, 0],
+    "preshape": {"a": 0.5},
+    "close": {"b": 1.2},
+    "note": "test",
+}
+
+
+def _load(tmp_path, grasps, rest=None):
+    (tmp_path / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": grasps}))
+    return load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS, rest=rest)
+
+
+def test_good_file_fills_defaults(tmp_path):
+    plans = _load(tmp_path, {"tip_pinch": GOOD}, rest=np.array([0.0, 0.1, 0.2]))
+    plan = plans["tip_pinch"]
+    np.testing.assert_allclose(plan.preshape, [0.5, 0.1, 0.2])  # unlisted joints: rest pose
+    np.testing.assert_allclose(plan.close, [0.5, 1.2, 0.2])  # unlisted joints: keep pre-shape
+    assert plan.note == "test"
+
+
+def test_missing_file_is_no_plans(tmp_path):
+    assert load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS) == {}
+
+
+@pytest.mark.parametrize(
+    ("entry", "grasp_id", "fragment"),
+    [
+        (GOOD, "tip_pinc", "did you mean 'tip_pinch'"),
+        ({**GOOD, "preshape": {"bb": 0.1}}, "tip_pinch", "unknown joint 'bb'"),
+        ({**GOOD, "close": {"b": 2.0}}, "tip_pinch", "outside the joint's limits"),
+        ({**GOOD, "object_quat_wxyz": [1, 1, 0, 0]}, "tip_pinch", "unit quaternion"),
+        ({**GOOD, "object_xyz": [0, 0]}, "tip_pinch", "list of 3 numbers"),
+        ({k: v for k, v in GOOD.items() if k != "close"}, "tip_pinch", "missing field 'close'"),
+        ({**GOOD, "clsoe": {}}, "tip_pinch", "did you mean 'close'"),
+        ({**GOOD, "preshape": {"a": float("nan")}}, "tip_pinch", "finite number"),
+    ],
+)
+def test_errors_name_file_and_field(tmp_path, entry, grasp_id, fragment):
+    with pytest.raises(GraspDataError) as info:
+        _load(tmp_path, {grasp_id: entry})
+    assert fragment in str(info.value)
+    assert "grasps.json" in str(info.value)
+
+
+def test_invalid_json(tmp_path):
+    (tmp_path / "grasps.json").write_text("{not json")
+    with pytest.raises(GraspDataError, match="invalid JSON"):
+        load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
