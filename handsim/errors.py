@@ -19,6 +19,7 @@ __all__ = [
     "UnknownNameError",
     "SimulationError",
     "MissingDependencyError",
+    "ResultsError",
     "suggest",
 ]
 
@@ -60,6 +61,10 @@ class SimulationError(HandsimError, RuntimeError):
 
 class MissingDependencyError(HandsimError, ImportError):
     """An optional dependency is needed; the message gives the pip install hint."""
+
+
+class ResultsError(HandsimError, ValueError):
+    """A saved benchmark results file is missing, malformed, or does not match the run asked for."""
 
 
 def suggest(name: str, valid: Iterable[str], what: str = "name") -> str:
