@@ -1,0 +1,151 @@
+"""Human and CI readable outputs of a run: the terminal table, ``report.md``, ``junit.xml``.
+
+All of them are functions of a :class:`~handsim.bench.results.BenchResults` only, so they can
+be regenerated from a saved ``results.json``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from pathlib import Path
+
+from handsim.bench.pictures import run_pictures
+from handsim.bench.results import BenchResults, GraspOutcome
+from handsim.bench.runner import frame_path
+
+__all__ = ["format_table", "coverage_line", "report_markdown", "junit_xml", "write_outputs"]
+
+_HEADERS = ("#", "name", "type", "success", "Q1", "achieved", "reason")
+
+
+def coverage_line(results: BenchResults) -> str:
+    """``coverage: N/total``."""
+    return f"coverage: {results.achieved}/{results.total}"
+
+
+def _cells(g: GraspOutcome, reason_width: int | None) -> tuple[str, ...]:
+    rate = "-" if g.success_rate is None else f"{g.successes}/{g.trials} ({g.success_rate:.2f})"
+    reason = g.reason
+    if reason_width is not None and len(reason) > reason_width:
+        reason = reason[: reason_width - 3] + "..."
+    return (str(g.number), g.name, g.type, rate, f"{g.q1:.4f}", "yes" if g.achieved else "no", reason)
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[int]:
+    return [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+
+
+def format_table(results: BenchResults, reason_width: int | None = 70) -> str:
+    """The per-grasp table as aligned plain text, then the coverage line.
+
+    Args:
+        results: The run.
+        reason_width: Truncate the reason column to this many characters (None: never).
+    """
+    rows = [_HEADERS] + [_cells(g, reason_width) for g in results.grasps]
+    widths = _columns(rows)
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(coverage_line(results))
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(results: BenchResults) -> str:
+    """``report.md``: coverage, the table, the configuration and every failure with its reasons."""
+    hand, cfg = results.hand, results.config
+    out = [
+        f"# handsim bench: {hand.get('name', '?')}",
+        "",
+        f"**{coverage_line(results)}** (a grasp type is achieved when its success rate is at least "
+        f"{results.success_threshold:g}; a trial succeeds when the object is held through the disturbance "
+        "protocol, the contact signature matches and the penetration is within the limit)"
+        + ("" if results.complete else " - **incomplete run**"),
+        "",
+        f"- hand: `{hand.get('name')}` ({hand.get('dof')} DoF) from `{hand.get('path')}`",
+        f"- policy: `{results.policy}`",
+        f"- env: `{cfg.get('env_id')}`; trials per grasp: {cfg.get('trials')}; seed: {cfg.get('seed')}",
+    ]
+    timing = results.timing
+    if timing.get("wall_s") is not None:
+        rate = timing.get("trials_per_s")
+        out.append(
+            f"- wall time: {timing['wall_s']:.1f} s for {timing.get('trials_run')} trials "
+            f"({'-' if rate is None else f'{rate:.2f}'} trials/s, {timing.get('jobs')} jobs)"
+        )
+    out += ["", "| # | name | type | success | Q1 | achieved | reason |", "|---|---|---|---|---|---|---|"]
+    for g in results.grasps:
+        out.append("| " + " | ".join(_md(c) for c in _cells(g, None)) + " |")
+    out += ["", "## Configuration", ""]
+    for section in ("protocol", "episode"):
+        values = cfg.get(section)
+        if isinstance(values, dict):
+            out.append(f"- {section}: " + ", ".join(f"`{k}` = {v}" for k, v in values.items()))
+    out += [f"- success threshold: {results.success_threshold:g}", "", "## Failures", ""]
+    failures = [g for g in results.grasps if any(g.failure_reasons)]
+    if not failures:
+        out.append("None.")
+    for g in failures:
+        out.append(f"### {g.number} {g.name} (`{g.id}`): {g.successes}/{g.trials} trials succeeded")
+        out.append("")
+        for t, reasons in zip(g.trial_results, g.failure_reasons):
+            if reasons:
+                out.append(f"- trial {t['trial']} (seed {t['seed']}): " + "; ".join(_md(r) for r in reasons))
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def junit_xml(results: BenchResults) -> str:
+    """JUnit XML: one testcase per grasp type; a failed testcase's message is its reasons."""
+    suite = ET.Element(
+        "testsuite",
+        name=f"handsim.bench.{results.hand.get('name', 'hand')}",
+        tests=str(results.total),
+        failures=str(results.total - results.achieved),
+        errors="0",
+        skipped=str(sum(g.trials == 0 for g in results.grasps)),
+        time=f"{sum(g.wall_s for g in results.grasps):.3f}",
+    )
+    for g in results.grasps:
+        case = ET.SubElement(
+            suite, "testcase", classname=f"handsim.bench.{g.type}", name=f"{g.number:02d}_{g.id}", time=f"{g.wall_s:.3f}"
+        )
+        if g.trials == 0:
+            ET.SubElement(case, "skipped", message="not run")
+        elif not g.achieved:
+            reasons = [r for rs in g.failure_reasons for r in rs]
+            unique = list(dict.fromkeys(reasons))
+            fail = ET.SubElement(
+                case, "failure",
+                message=f"success rate {g.success_rate:.2f} < {results.success_threshold:g}: " + "; ".join(unique),
+            )
+            fail.text = "\n".join(
+                f"trial {t['trial']} (seed {t['seed']}): " + ("; ".join(rs) if rs else "success")
+                for t, rs in zip(g.trial_results, g.failure_reasons)
+            )
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_outputs(results: BenchResults, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``report.md``, ``junit.xml``, ``contact_sheet.png`` and ``coverage.png``.
+
+    The contact sheet uses the frames the run kept in ``out_dir/frames``.
+
+    Returns:
+        Output name -> path.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"report": out / "report.md", "junit": out / "junit.xml"}
+    paths["report"].write_text(report_markdown(results), encoding="utf-8")
+    paths["junit"].write_text(junit_xml(results), encoding="utf-8")
+    frames = {g.id: frame_path(out, g.number, g.id) for g in results.grasps}
+    paths["contact_sheet"], paths["coverage"] = run_pictures(results, out, frames)
+    return paths

@@ -1,0 +1,383 @@
+"""The benchmark's results file (``results.json``, schema 1): build, write atomically, load.
+
+The file is the run's source of truth. Its trial records are what ``--resume`` continues
+from; everything else (per-grasp rates, coverage) is recomputed from them by
+:func:`aggregate`, so a resumed run and an uninterrupted one give the same file.
+
+Layout (keys in this order)::
+
+    {
+      "schema": 1,
+      "complete": true,                 # false while running or after an interruption
+      "hand": {"name", "path", "dof"},
+      "policy": "handsim.policies:scripted",
+      "config": {"env_id", "env_kwargs", "grasps", "trials", "seed", "success_threshold",
+                 "protocol": Protocol.to_dict(), "episode": EpisodeSettings.to_dict()},
+      "coverage": {"achieved": 21, "total": 33},
+      "grasps": [                        # taxonomy number order
+        {"number", "id", "name", "type", "achieved", "success_rate", "trials",
+         "trials_planned", "successes", "q1", "max_penetration_m",
+         "contact_regions",              # union over trials, sorted
+         "contact_regions_per_trial",    # list per trial
+         "failure_reasons",              # list per trial ([] for a success)
+         "timing": {"wall_s", "trials_per_s"},
+         "trial_results": [{"trial", "seed", "success", "held", "signature_matched",
+                            "thumb_abducted", "q1", "num_contacts", "max_penetration_m",
+                            "contact_regions", "failure_reasons", "steps", "wall_s",
+                            "disturbance"}]}
+      ],
+      "timing": {"wall_s", "trials_run", "trials_per_s", "jobs"},   # this invocation
+      "versions": {"handsim", "pybullet", "numpy", "python"}
+    }
+
+``q1`` is the mean over the trials run, ``max_penetration_m`` the largest; ``success_rate``
+is ``successes / trials`` (null before any trial ran).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from handsim.errors import ResultsError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "RESULTS_FILE",
+    "GraspOutcome",
+    "BenchResults",
+    "aggregate",
+    "write_json_atomic",
+    "load_results",
+    "TIMING_KEYS",
+    "strip_timing",
+]
+
+SCHEMA_VERSION = 1
+RESULTS_FILE = "results.json"
+#: Keys whose values are wall-clock measurements: they differ between identical runs.
+TIMING_KEYS = ("timing", "wall_s", "versions")
+
+_TRIAL_KEYS = ("trial", "seed", "success", "q1", "max_penetration_m", "contact_regions", "failure_reasons")
+_GRASP_KEYS = ("number", "id", "name", "type", "trial_results")
+_TOP_KEYS = ("schema", "hand", "policy", "config", "grasps")
+
+
+@dataclasses.dataclass(frozen=True)
+class GraspOutcome:
+    """One grasp type's outcome over its trials.
+
+    Attributes:
+        number: Taxonomy number, 1..33.
+        id: Taxonomy id.
+        name: The paper's name.
+        type: ``power``, ``intermediate`` or ``precision``.
+        achieved: ``success_rate >= success_threshold`` (False before any trial ran).
+        success_rate: Successful trials / trials run [-], None before any trial ran.
+        trials: Trials run.
+        trials_planned: Trials the run asks for.
+        successes: Successful trials.
+        q1: Mean Ferrari-Canny Q1 over the trials run [-] (0 before any trial ran).
+        max_penetration_m: Largest hand-object penetration over the trials [m].
+        contact_regions: Union of the hand regions in contact over the trials (sorted).
+        contact_regions_per_trial: The regions in contact, per trial run.
+        failure_reasons: The failure reasons, per trial run (empty for a success).
+        wall_s: Wall time of the trials, summed [s].
+        trial_results: The trial records, by trial index.
+    """
+
+    number: int
+    id: str
+    name: str
+    type: str
+    achieved: bool
+    success_rate: float | None
+    trials: int
+    trials_planned: int
+    successes: int
+    q1: float
+    max_penetration_m: float
+    contact_regions: tuple[str, ...]
+    contact_regions_per_trial: tuple[tuple[str, ...], ...]
+    failure_reasons: tuple[tuple[str, ...], ...]
+    wall_s: float
+    trial_results: tuple[Mapping[str, Any], ...]
+
+    @property
+    def reason(self) -> str:
+        """The most frequent failure reason over the failed trials ("" when none failed)."""
+        counts: dict[str, int] = {}
+        for reasons in self.failure_reasons:
+            if reasons:
+                counts[reasons[0]] = counts.get(reasons[0], 0) + 1
+        if not counts:
+            return ""
+        # Most frequent; ties go to the earliest trial's reason so the text is deterministic.
+        return max(counts, key=lambda r: counts[r])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict in the file's key order."""
+        return {
+            "number": self.number,
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "achieved": self.achieved,
+            "success_rate": self.success_rate,
+            "trials": self.trials,
+            "trials_planned": self.trials_planned,
+            "successes": self.successes,
+            "q1": self.q1,
+            "max_penetration_m": self.max_penetration_m,
+            "contact_regions": list(self.contact_regions),
+            "contact_regions_per_trial": [list(r) for r in self.contact_regions_per_trial],
+            "failure_reasons": [list(r) for r in self.failure_reasons],
+            "timing": {
+                "wall_s": self.wall_s,
+                "trials_per_s": (self.trials / self.wall_s) if self.wall_s > 0 else None,
+            },
+            "trial_results": [dict(t) for t in self.trial_results],
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchResults:
+    """A whole benchmark run (see the module docstring for the file layout).
+
+    Attributes:
+        hand: ``{"name", "path", "dof"}``.
+        policy: The policy factory, ``"module:callable"``.
+        config: Trials, seed, grasps, success threshold, env id, protocol and episode settings.
+        grasps: Per-grasp outcomes, in taxonomy number order.
+        complete: Every planned trial has run.
+        timing: ``{"wall_s", "trials_run", "trials_per_s", "jobs"}`` of the last invocation.
+        versions: Package versions the run used.
+        path: The file it was loaded from (None when built in memory).
+    """
+
+    hand: Mapping[str, Any]
+    policy: str
+    config: Mapping[str, Any]
+    grasps: tuple[GraspOutcome, ...]
+    complete: bool
+    timing: Mapping[str, Any]
+    versions: Mapping[str, Any]
+    path: Path | None = dataclasses.field(default=None, compare=False)
+
+    @property
+    def achieved(self) -> int:
+        """Number of achieved grasp types."""
+        return sum(g.achieved for g in self.grasps)
+
+    @property
+    def total(self) -> int:
+        """Number of grasp types in the run."""
+        return len(self.grasps)
+
+    @property
+    def success_threshold(self) -> float:
+        """The success-rate threshold the run used."""
+        return float(self.config["success_threshold"])
+
+    def grasp(self, grasp_id: str) -> GraspOutcome:
+        """The outcome of one grasp type by id."""
+        for g in self.grasps:
+            if g.id == grasp_id:
+                return g
+        raise KeyError(grasp_id)
+
+    def trial_records(self) -> dict[tuple[str, int], Mapping[str, Any]]:
+        """Every trial record keyed by ``(grasp_id, trial)``."""
+        return {(g.id, int(t["trial"])): t for g in self.grasps for t in g.trial_results}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict in the file's key order."""
+        return {
+            "schema": SCHEMA_VERSION,
+            "complete": self.complete,
+            "hand": dict(self.hand),
+            "policy": self.policy,
+            "config": dict(self.config),
+            "coverage": {"achieved": self.achieved, "total": self.total},
+            "grasps": [g.to_dict() for g in self.grasps],
+            "timing": dict(self.timing),
+            "versions": dict(self.versions),
+        }
+
+    def write(self, path: str | Path) -> Path:
+        """Write the file atomically (see :func:`write_json_atomic`)."""
+        return write_json_atomic(path, self.to_dict())
+
+
+def _outcome(info: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], planned: int, threshold: float) -> GraspOutcome:
+    trials = sorted(trials, key=lambda t: int(t["trial"]))
+    n = len(trials)
+    successes = sum(bool(t["success"]) for t in trials)
+    rate = successes / n if n else None
+    regions_per = tuple(tuple(t["contact_regions"]) for t in trials)
+    return GraspOutcome(
+        number=int(info["number"]),
+        id=str(info["id"]),
+        name=str(info["name"]),
+        type=str(info["type"]),
+        # A tiny epsilon keeps 1/2 >= 0.5 exact-safe whatever float division gives.
+        achieved=bool(rate is not None and rate >= threshold - 1e-12),
+        success_rate=rate,
+        trials=n,
+        trials_planned=planned,
+        successes=successes,
+        q1=float(sum(float(t["q1"]) for t in trials) / n) if n else 0.0,
+        max_penetration_m=max((float(t["max_penetration_m"]) for t in trials), default=0.0),
+        contact_regions=tuple(sorted(set().union(*regions_per))) if regions_per else (),
+        contact_regions_per_trial=regions_per,
+        failure_reasons=tuple(tuple(t["failure_reasons"]) for t in trials),
+        wall_s=float(sum(float(t.get("wall_s", 0.0)) for t in trials)),
+        trial_results=tuple(trials),
+    )
+
+
+def aggregate(
+    *,
+    hand: Mapping[str, Any],
+    policy: str,
+    config: Mapping[str, Any],
+    grasp_info: Sequence[Mapping[str, Any]],
+    records: Mapping[tuple[str, int], Mapping[str, Any]],
+    timing: Mapping[str, Any],
+    versions: Mapping[str, Any],
+) -> BenchResults:
+    """Build the run's results from its trial records.
+
+    Args:
+        hand: ``{"name", "path", "dof"}``.
+        policy: ``"module:callable"``.
+        config: The run's config dict (must hold ``trials`` and ``success_threshold``).
+        grasp_info: ``{"number", "id", "name", "type"}`` per grasp of the run, in number order.
+        records: Trial records keyed by ``(grasp_id, trial)``.
+        timing: Timing of this invocation.
+        versions: Package versions.
+
+    Returns:
+        The results; ``complete`` when every grasp has all its planned trials.
+    """
+    planned = int(config["trials"])
+    threshold = float(config["success_threshold"])
+    by_grasp: dict[str, list[Mapping[str, Any]]] = {str(g["id"]): [] for g in grasp_info}
+    for (gid, _), rec in records.items():
+        if gid in by_grasp:
+            by_grasp[gid].append(rec)
+    outcomes = tuple(_outcome(g, by_grasp[str(g["id"])], planned, threshold) for g in grasp_info)
+    return BenchResults(
+        hand=dict(hand),
+        policy=policy,
+        config=dict(config),
+        grasps=outcomes,
+        complete=all(o.trials >= planned for o in outcomes),
+        timing=dict(timing),
+        versions=dict(versions),
+    )
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write JSON so that a reader (or a crash) never sees a half-written file.
+
+    The text goes to a temporary file in the same folder, is flushed to disk, then replaces
+    ``path`` with :func:`os.replace` (atomic on POSIX and Windows).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=1, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # Also on KeyboardInterrupt: never leave the temporary file behind.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def _need(obj: Any, keys: Sequence[str], where: str, path: Path) -> Mapping[str, Any]:
+    if not isinstance(obj, Mapping):
+        raise ResultsError(f"{path}: field {where!r}: expected an object, got {type(obj).__name__}")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        raise ResultsError(f"{path}: field {where!r}: missing {missing}; required: {list(keys)}")
+    return obj
+
+
+def load_results(path: str | Path) -> BenchResults:
+    """Read and check a ``results.json`` (or a folder holding one).
+
+    Per-grasp aggregates are recomputed from the trial records, so a file edited by hand
+    cannot claim a rate its trials do not show.
+
+    Raises:
+        ResultsError: The file is missing, not JSON, of another schema version, or lacks a field
+            (the message names the file and the field).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / RESULTS_FILE
+    if not path.is_file():
+        raise ResultsError(f"{path}: no such results file (expected a results.json written by `handsim bench`)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultsError(f"{path}: not valid JSON ({exc})") from None
+    _need(raw, _TOP_KEYS, "<top>", path)
+    if raw["schema"] != SCHEMA_VERSION:
+        raise ResultsError(f"{path}: field 'schema': expected {SCHEMA_VERSION}, got {raw['schema']!r}")
+    config = _need(raw["config"], ("trials", "success_threshold", "grasps"), "config", path)
+    hand = _need(raw["hand"], ("name", "path", "dof"), "hand", path)
+    if not isinstance(raw["grasps"], list):
+        raise ResultsError(f"{path}: field 'grasps': expected a list, got {type(raw['grasps']).__name__}")
+    info: list[Mapping[str, Any]] = []
+    records: dict[tuple[str, int], Mapping[str, Any]] = {}
+    for i, g in enumerate(raw["grasps"]):
+        _need(g, _GRASP_KEYS, f"grasps[{i}]", path)
+        info.append({k: g[k] for k in ("number", "id", "name", "type")})
+        if not isinstance(g["trial_results"], list):
+            raise ResultsError(f"{path}: field 'grasps[{i}].trial_results': expected a list")
+        for j, t in enumerate(g["trial_results"]):
+            _need(t, _TRIAL_KEYS, f"grasps[{i}].trial_results[{j}]", path)
+            q1 = t["q1"]
+            if not isinstance(q1, (int, float)) or not math.isfinite(q1):
+                raise ResultsError(f"{path}: field 'grasps[{i}].trial_results[{j}].q1': expected a finite number, got {q1!r}")
+            records[(str(g["id"]), int(t["trial"]))] = t
+    results = aggregate(
+        hand=hand,
+        policy=str(raw["policy"]),
+        config=config,
+        grasp_info=info,
+        records=records,
+        timing=raw.get("timing", {}),
+        versions=raw.get("versions", {}),
+    )
+    return dataclasses.replace(results, path=path)
+
+
+def strip_timing(data: Any) -> Any:
+    """A copy of a results dict without wall-clock values (to compare two runs' outcomes)."""
+    if isinstance(data, Mapping):
+        return {k: strip_timing(v) for k, v in data.items() if k not in TIMING_KEYS}
+    if isinstance(data, list):
+        return [strip_timing(v) for v in data]
+    return data
+

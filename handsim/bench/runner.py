@@ -1,0 +1,432 @@
+"""Run the grasp-coverage benchmark: every trial an episode of ``handsim/Grasp-v0``.
+
+The unit of work is one trial (one grasp type, one seed). Trials run in a process pool;
+each worker keeps the env of the grasp it last ran, so consecutive trials of one grasp do not
+rebuild it. A trial's seed depends only on the base seed, the grasp's number and the trial
+index (:func:`handsim.bench.config.trial_seed`), and every episode starts from a fresh
+physics world, so the results do not depend on the number of workers.
+
+After every finished trial ``results.json`` is rewritten atomically: an interrupted run keeps
+what it finished and ``resume=True`` runs only the rest. The first trial of each grasp also
+returns the env's last frame (rgb_array, at the end of the hold) for the contact sheet; it is
+kept as ``frames/<number:02d>_<id>.png`` next to the results.
+
+Example::
+
+    config = BenchConfig(hand=str(hand_dir("default_hand")), grasp_ids=grasps.ids())
+    results = run_bench(config, "handsim-results", jobs=2)
+    print(results.achieved, "/", results.total)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import importlib.metadata
+import inspect
+import math
+import multiprocessing
+import os
+import platform
+import signal
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handsim.bench.config import BenchConfig, load_policy_factory
+from handsim.bench.progress import Progress
+from handsim.bench.results import RESULTS_FILE, BenchResults, aggregate, load_results
+from handsim.errors import ResultsError, SimulationError
+from handsim.grasps import GraspType, default_taxonomy
+from handsim.hand import load_hand
+
+__all__ = ["TrialTask", "run_trial", "run_bench", "BenchInterrupted", "plan_tasks", "frame_path", "FRAMES_DIR"]
+
+FRAMES_DIR = "frames"
+
+
+class BenchInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; ``results`` holds the trials that finished (already written)."""
+
+    def __init__(self, results: BenchResults) -> None:
+        super().__init__("benchmark interrupted")
+        self.results = results
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialTask:
+    """One trial, everything a worker process needs to run it (picklable).
+
+    Attributes:
+        env_id: The Gymnasium env id.
+        env_kwargs: Extra ``gymnasium.make`` keyword arguments, as (name, value) pairs.
+        hand: The hand folder.
+        policy: ``"module:callable"`` policy factory.
+        grasp_id: The grasp type.
+        number: Its taxonomy number.
+        trial: Trial index, from 0.
+        seed: The episode's seed.
+        render: Return the last frame (the first trial of each grasp).
+    """
+
+    env_id: str
+    env_kwargs: tuple[tuple[str, Any], ...]
+    hand: str
+    policy: str
+    grasp_id: str
+    number: int
+    trial: int
+    seed: int
+    render: bool
+
+
+# ----------------------------------------------------------------------------------------------
+# Worker side
+
+
+# The env (and its policy) of the grasp this process ran last, keyed by everything that built it.
+_WORKER_ENV: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+
+
+def _ensure_registered(env_id: str) -> None:
+    import gymnasium
+
+    # "module:ns/Name-vN" makes gymnasium import the module that registers the env itself.
+    if ":" in env_id or env_id in gymnasium.registry:
+        return
+    # handsim's envs register lazily (no pybullet import) through register_envs().
+    envs = importlib.import_module("handsim.envs")
+    register = getattr(envs, "register_envs", None)
+    if callable(register):
+        register()
+
+
+def _make_env(task: TrialTask) -> tuple[Any, Any]:
+    key = (task.env_id, task.env_kwargs, task.hand, task.policy, task.grasp_id)
+    if key in _WORKER_ENV:
+        return _WORKER_ENV[key]
+    close_worker_envs()
+    import gymnasium
+
+    _ensure_registered(task.env_id)
+    env = gymnasium.make(
+        task.env_id,
+        grasp=task.grasp_id,
+        hand=task.hand,
+        render_mode="rgb_array",  # frames are only drawn when render() is called
+        evaluate=True,
+        disable_env_checker=True,
+        **dict(task.env_kwargs),
+    )
+    policy = load_policy_factory(task.policy)(env)
+    _WORKER_ENV[key] = (env, policy)
+    return env, policy
+
+
+def close_worker_envs() -> None:
+    """Close the env this process keeps between trials."""
+    while _WORKER_ENV:
+        _, (env, _) = _WORKER_ENV.popitem()
+        env.close()
+
+
+def _reset_policy(policy: Any, obs: Any, info: Mapping[str, Any]) -> None:
+    reset = getattr(policy, "reset", None)
+    if not callable(reset):
+        return
+    # The protocol says reset(); accept policies that want the first observation/info too.
+    try:
+        params = [
+            p for p in inspect.signature(reset).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
+        ]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) >= 2:
+        reset(obs, info)
+    elif len(params) == 1:
+        reset(obs)
+    else:
+        reset()
+
+
+def _jsonable(value: Any) -> Any:
+    """Numpy types -> Python, non-finite floats -> None (JSON has neither)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        return f if math.isfinite(f) else None
+    return value
+
+
+def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None]:
+    """Run one episode with the policy until the env terminates or truncates.
+
+    A physics blow-up (:class:`~handsim.errors.SimulationError`) is a failed trial with the
+    reason recorded; any other exception is a bug and propagates.
+
+    Returns:
+        The trial record (see :mod:`handsim.bench.results`) and, when ``task.render``, the
+        last frame (H, W, 3) uint8.
+    """
+    env, policy = _make_env(task)
+    start = time.perf_counter()
+    steps = 0
+    info: Mapping[str, Any] = {}
+    terminated = truncated = False
+    error = ""
+    try:
+        obs, info = env.reset(seed=task.seed)
+        _reset_policy(policy, obs, info)
+        while not (terminated or truncated):
+            obs, _, terminated, truncated, info = env.step(policy(obs))
+            steps += 1
+    except SimulationError as exc:
+        error = f"simulation error: {exc}"
+    wall = time.perf_counter() - start
+    frame = None
+    if task.render and not error:
+        rendered = env.render()
+        frame = None if rendered is None else np.ascontiguousarray(np.asarray(rendered, dtype=np.uint8)[..., :3])
+    episode = info.get("episode") if terminated and not error else None
+    if episode is None:
+        why = error or (
+            f"episode truncated after {steps} steps before the evaluation" if truncated
+            else "episode ended without an evaluation"
+        )
+        episode = {"achieved": False, "held": False, "signature_matched": False, "thumb_abducted": None,
+                   "q1": 0.0, "num_contacts": 0, "max_penetration_m": 0.0, "contact_regions": [],
+                   "failure_reasons": [why], "disturbance": None}
+        success = False
+    else:
+        success = bool(info.get("is_success", False))
+    reasons = list(episode.get("failure_reasons", []))
+    if not success and not reasons:
+        reasons = [str(info.get("failure_reason") or "not successful (the env gave no reason)")]
+    record = {
+        "trial": task.trial,
+        "seed": task.seed,
+        "success": success,
+        "held": bool(episode.get("held", False)),
+        "signature_matched": bool(episode.get("signature_matched", False)),
+        "thumb_abducted": episode.get("thumb_abducted"),
+        "q1": float(episode.get("q1", 0.0)),
+        "num_contacts": int(episode.get("num_contacts", 0)),
+        "max_penetration_m": float(episode.get("max_penetration_m", 0.0)),
+        "contact_regions": sorted(episode.get("contact_regions", [])),
+        "failure_reasons": [] if success else reasons,
+        "steps": steps,
+        "wall_s": wall,
+        "disturbance": episode.get("disturbance"),
+    }
+    return _jsonable(record), frame
+
+
+def _worker_init() -> None:
+    # Ctrl-C goes to the whole process group: the parent handles it, workers must not.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_run(task: TrialTask) -> tuple[TrialTask, dict[str, Any], NDArray[np.uint8] | None]:
+    record, frame = run_trial(task)
+    return task, record, frame
+
+
+# ----------------------------------------------------------------------------------------------
+# Parent side
+
+
+def plan_tasks(
+    config: BenchConfig, grasps: Sequence[GraspType], done: Mapping[tuple[str, int], Any] | None = None
+) -> list[TrialTask]:
+    """The trials still to run, grasp by grasp in number order, trials in index order."""
+    from handsim.bench.config import trial_seed
+
+    tasks = []
+    for g in grasps:
+        for t in range(config.trials):
+            if done is not None and (g.id, t) in done:
+                continue
+            tasks.append(TrialTask(
+                env_id=config.env_id, env_kwargs=config.env_kwargs, hand=config.hand, policy=config.policy,
+                grasp_id=g.id, number=g.number, trial=t, seed=trial_seed(config.seed, g.number, t), render=t == 0,
+            ))
+    return tasks
+
+
+def frame_path(out_dir: str | Path, number: int, grasp_id: str) -> Path:
+    """Where the first trial's last frame of a grasp is kept."""
+    return Path(out_dir) / FRAMES_DIR / f"{number:02d}_{grasp_id}.png"
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("handsim", "pybullet", "numpy", "gymnasium"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            out[pkg] = "unknown"
+    return out
+
+
+def describe_env(config: BenchConfig, grasp_id: str) -> dict[str, Any]:
+    """Build the env once in this process to check it and read the protocol it runs with.
+
+    Returns:
+        ``{"protocol": Protocol.to_dict(), "episode": EpisodeSettings.to_dict()}`` of the env's
+        :class:`~handsim.episode.GraspEpisode`.
+    """
+    task = TrialTask(config.env_id, config.env_kwargs, config.hand, config.policy, grasp_id, 0, 0, 0, False)
+    env, _ = _make_env(task)
+    try:
+        episode = getattr(env.unwrapped, "episode", None)
+        if episode is None:
+            from handsim.episode import EpisodeSettings
+            from handsim.tolerances import DEFAULT_PROTOCOL
+
+            # An env that does not expose its GraspEpisode runs the defaults (fake envs in tests).
+            return {"protocol": DEFAULT_PROTOCOL.to_dict(), "episode": EpisodeSettings().to_dict()}
+        return {"protocol": episode.protocol.to_dict(), "episode": episode.settings.to_dict()}
+    finally:
+        close_worker_envs()
+
+
+def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, config: Mapping[str, Any], path: Path) -> None:
+    diffs = []
+    if dict(old.hand) != dict(hand):
+        diffs.append(f"hand {dict(old.hand)} vs {dict(hand)}")
+    if old.policy != policy:
+        diffs.append(f"policy {old.policy!r} vs {policy!r}")
+    for key in sorted(set(old.config) | set(config)):
+        if old.config.get(key) != config.get(key):
+            was, now = old.config.get(key), config.get(key)
+            if isinstance(was, Mapping) and isinstance(now, Mapping):
+                sub = [k for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
+                diffs.append(f"config.{key} ({', '.join(f'{k}: {was.get(k)!r} vs {now.get(k)!r}' for k in sub)})")
+            else:
+                diffs.append(f"config.{key} {was!r} vs {now!r}")
+    if diffs:
+        raise ResultsError(
+            f"{path}: cannot --resume: it was made with a different configuration (saved vs asked: "
+            + "; ".join(diffs) + "); use another --out folder, or run without --resume to start again"
+        )
+
+
+def run_bench(
+    config: BenchConfig,
+    out_dir: str | Path,
+    *,
+    jobs: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stream: TextIO | None = None,
+    on_trial: Callable[[TrialTask, Mapping[str, Any]], None] | None = None,
+) -> BenchResults:
+    """Run every trial of ``config`` and keep ``out_dir/results.json`` up to date.
+
+    Args:
+        config: What to run.
+        out_dir: Output folder (created).
+        jobs: Worker processes (default ``os.cpu_count()``); 1 runs in this process.
+        resume: Keep the trials of an existing ``results.json`` made with the same
+            configuration and run only the missing ones.
+        progress: Show the progress display on ``stream``.
+        stream: Progress stream (default ``sys.stderr``).
+        on_trial: Called in this process after each trial is recorded (tests use it).
+
+    Returns:
+        The results (also written to ``out_dir/results.json``).
+
+    Raises:
+        BenchInterrupted: On Ctrl-C, after writing the finished trials.
+        ResultsError: ``resume`` with a results file of another configuration, or unreadable.
+        HandsimError: Bad hand, grasp, policy or env arguments (before any trial runs).
+    """
+    out = Path(out_dir)
+    results_path = out / RESULTS_FILE
+    taxonomy = default_taxonomy()
+    grasps = [taxonomy.get(g) for g in config.grasp_ids]
+    hand = load_hand(config.hand)
+    load_policy_factory(config.policy)  # fail before any work when it cannot be imported
+    hand_info = {"name": hand.name, "path": str(Path(config.hand).resolve()), "dof": hand.num_dof}
+    config_dict = config.to_dict() | describe_env(config, grasps[0].id)
+    grasp_info = [{"number": g.number, "id": g.id, "name": g.name, "type": g.type} for g in grasps]
+
+    records: dict[tuple[str, int], Mapping[str, Any]] = {}
+    if resume and results_path.is_file():
+        old = load_results(results_path)
+        _check_resumable(old, hand_info, config.policy, config_dict, results_path)
+        records.update(old.trial_records())
+    tasks = plan_tasks(config, grasps, records)
+
+    if jobs is None:
+        jobs = os.cpu_count() or 1
+    jobs = max(1, min(jobs, len(tasks))) if tasks else 1
+    versions = _versions()
+    start = time.perf_counter()
+    finished = 0
+
+    def build() -> BenchResults:
+        wall = time.perf_counter() - start
+        timing = {"wall_s": wall, "trials_run": finished, "trials_per_s": finished / wall if wall > 0 else None,
+                  "jobs": jobs}
+        return aggregate(hand=hand_info, policy=config.policy, config=config_dict, grasp_info=grasp_info,
+                         records=records, timing=timing, versions=versions)
+
+    bar = Progress(len(tasks), stream=stream, enabled=progress)
+    build().write(results_path)
+    try:
+        for task, record, frame in _execute(tasks, jobs):
+            records[(task.grasp_id, task.trial)] = record
+            finished += 1
+            if frame is not None:
+                from handsim.bench.pictures import save_frame
+
+                save_frame(frame, frame_path(out, task.number, task.grasp_id))
+            build().write(results_path)
+            if on_trial is not None:
+                on_trial(task, record)
+            bar.update(bool(record["success"]), f"{task.number:02d} {task.grasp_id} #{task.trial}")
+    except KeyboardInterrupt:
+        bar.close()
+        results = build()
+        results.write(results_path)
+        raise BenchInterrupted(results) from None
+    results = build()
+    results.write(results_path)
+    return results
+
+
+def _execute(tasks: Sequence[TrialTask], jobs: int) -> Iterator[tuple[TrialTask, dict[str, Any], NDArray[np.uint8] | None]]:
+    if not tasks:
+        return
+    if jobs == 1:
+        try:
+            for task in tasks:
+                yield _worker_run(task)
+        finally:
+            close_worker_envs()
+        return
+    pool = multiprocessing.get_context().Pool(jobs, initializer=_worker_init)
+    try:
+        # chunksize 1: a trial is the unit of work, so the two cores stay busy to the end.
+        yield from pool.imap_unordered(_worker_run, tasks, chunksize=1)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()

@@ -1,0 +1,253 @@
+"""The ``handsim`` command line.
+
+Subcommands (each is an ``add_<name>(subparsers)`` function that builds its parser and sets
+``handler``; add new ones to :data:`COMMANDS`):
+
+* ``handsim bench``: the 33-grasp coverage benchmark (:mod:`handsim.bench`).
+
+Exit codes: 0 success; 1 a benchmark regression against ``--baseline``; 2 bad input (one
+line on stderr naming the problem and the valid choices, no traceback); 130 interrupted
+(Ctrl-C; what finished is saved). A bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from handsim.errors import HandsimError
+
+__all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+DEFAULT_OUT = "handsim-results"
+
+
+class UsageError(Exception):
+    """A command-line mistake found by argparse (reported as one line, exit 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage + error and exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: error: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {value}")
+    return value
+
+
+# ----------------------------------------------------------------------------------------------
+# handsim bench
+
+
+def add_bench(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``handsim bench``."""
+    from handsim.bench.config import (
+        BASELINE_TOLERANCE,
+        DEFAULT_ENV_ID,
+        DEFAULT_POLICY,
+        DEFAULT_TRIALS,
+        SUCCESS_THRESHOLD,
+    )
+    from handsim.data import DEFAULT_HAND
+
+    p = subparsers.add_parser(
+        "bench",
+        help="run the 33-grasp coverage benchmark",
+        description=(
+            "Run every grasp type of the taxonomy as episodes of handsim/Grasp-v0 (benchmark mode) with a "
+            f"policy, and report coverage: a grasp type is achieved when at least {SUCCESS_THRESHOLD:g} of "
+            "its trials succeed. Writes results.json (resumable), report.md, junit.xml, contact_sheet.png "
+            "and coverage.png."
+        ),
+    )
+    p.add_argument("--hand", default=DEFAULT_HAND, metavar="NAME|PATH",
+                   help=f"a shipped hand's name or a hand folder (default {DEFAULT_HAND})")
+    p.add_argument("--policy", default=DEFAULT_POLICY, metavar="MODULE:CALLABLE",
+                   help=f"policy factory, factory(env) -> policy (default {DEFAULT_POLICY})")
+    p.add_argument("--grasps", default=None, metavar="ID,...",
+                   help="comma-separated grasp ids or numbers (default: all 33)")
+    trials = p.add_mutually_exclusive_group()
+    trials.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, metavar="N",
+                        help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
+    trials.add_argument("--quick", action="store_true", help="one trial per grasp (for CI)")
+    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed (default 0)")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="J",
+                   help=f"worker processes (default: the CPU count, {os.cpu_count()})")
+    p.add_argument("--env", default=DEFAULT_ENV_ID, metavar="ENV_ID",
+                   help=f"Gymnasium env id following the {DEFAULT_ENV_ID} contract; 'module:ns/Name-vN' imports "
+                        f"the module that registers it first (default {DEFAULT_ENV_ID})")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
+    p.add_argument("--baseline", default=None, metavar="FILE",
+                   help="an earlier results.json: exit 1 if coverage or a success rate dropped")
+    p.add_argument("--tolerance", type=_fraction, default=BASELINE_TOLERANCE, metavar="T",
+                   help=f"success-rate drop against --baseline that is not a regression (default {BASELINE_TOLERANCE})")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the trials already in DIR/results.json (same configuration) and run the rest")
+    p.set_defaults(handler=run_bench_command)
+
+
+def _grasp_ids(text: str | None) -> tuple[str, ...]:
+    from handsim.errors import UnknownNameError
+    from handsim.grasps import default_taxonomy
+
+    taxonomy = default_taxonomy()
+    if text is None:
+        return taxonomy.ids()
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise UnknownNameError(f"--grasps: expected comma-separated grasp ids or numbers, got {text!r}; "
+                               f"valid: {', '.join(taxonomy.ids())}")
+    chosen = set()
+    for key in keys:
+        try:
+            chosen.add(taxonomy.get(key).number)
+        except UnknownNameError as exc:
+            raise UnknownNameError(f"--grasps: {exc}") from None
+    return tuple(g.id for g in taxonomy if g.number in chosen)
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    """``handsim bench``: run, write the outputs, print the table, compare with a baseline."""
+    from handsim.bench.compare import compare_results
+    from handsim.bench.config import BenchConfig
+    from handsim.bench.report import format_table, write_outputs
+    from handsim.bench.results import RESULTS_FILE, load_results
+    from handsim.bench.runner import BenchInterrupted, run_bench
+    from handsim.data import hand_dir
+    from handsim.hand import load_hand
+
+    folder = hand_dir(args.hand)
+    load_hand(folder)  # malformed metadata fails here, before any worker starts
+    baseline = load_results(args.baseline) if args.baseline else None
+    config = BenchConfig(
+        hand=str(folder),
+        policy=args.policy,
+        grasp_ids=_grasp_ids(args.grasps),
+        trials=1 if args.quick else args.trials,
+        seed=args.seed,
+        env_id=args.env,
+    )
+    out = Path(args.out)
+    try:
+        results = run_bench(config, out, jobs=args.jobs, resume=args.resume)
+    except BenchInterrupted as stop:
+        done = sum(g.trials for g in stop.results.grasps)
+        planned = config.trials * len(config.grasp_ids)
+        print(f"handsim bench: interrupted; {done}/{planned} trials saved in {out / RESULTS_FILE} "
+              "(run again with --resume to finish)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    paths = write_outputs(results, out)
+    print(format_table(results))
+    t = results.timing
+    rate = t.get("trials_per_s")
+    print(f"wall time: {t['wall_s']:.1f} s, {t['trials_run']} trials, "
+          f"{'-' if rate is None else f'{rate:.2f}'} trials/s, {t['jobs']} jobs")
+    print(f"results: {out / RESULTS_FILE}, " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    if baseline is not None:
+        comparison = compare_results(results, baseline, args.tolerance)
+        print(comparison.text())
+        return EXIT_REGRESSION if comparison.regressed else EXIT_OK
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry point
+
+#: Every subcommand's parser builder, in the order ``--help`` lists them.
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``handsim`` parser with every subcommand of :data:`COMMANDS`."""
+    parser = _Parser(prog="handsim", description="Dexterous robotic hand grasp simulator and the 33-grasp benchmark.")
+    from handsim import __version__
+
+    parser.add_argument("--version", action="version", version=f"handsim {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in COMMANDS:
+        add(subparsers)
+    return parser
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``handsim`` command line.
+
+    Args:
+        argv: Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit code (see the module docstring).
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(_one_line(str(exc)), file=sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help / --version print and exit 0
+        return exc.code if isinstance(exc.code, int) else EXIT_OK
+    if getattr(args, "handler", None) is None:
+        names = ", ".join(sorted(subparsers_names(parser)))
+        print(f"handsim: error: expected a command; valid: {names}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.handler(args))
+    except HandsimError as exc:
+        print(f"handsim {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"handsim {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def subparsers_names(parser: argparse.ArgumentParser) -> list[str]:
+    """The subcommand names of a parser built by :func:`build_parser`."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return list(action.choices)
+    return []
+
+
+if __name__ == "__main__":
+    sys.exit(main())
