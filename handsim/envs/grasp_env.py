@@ -1,0 +1,666 @@
+"""``handsim/Grasp-v0``: close a dexterous hand on the test object of a taxonomy grasp type.
+
+Every episode is one :class:`handsim.episode.GraspEpisode` trial, driven step by step: the env
+never re-implements the trial. ``reset`` places the object at the hand's planned pose for the
+target grasp type (``models/<hand>/grasps.json``, seeded jitter) with the fingers at the plan's
+pre-shape; each ``step`` sets joint position targets for one control step of the **grasp phase**
+(object weightless, wrist fixed, motors capped at the URDF efforts); when the grasp phase's
+steps are done the **evaluation** (gravity, settle, six-direction disturbance, scoring) runs
+inside that last step and the episode terminates.
+
+.. code-block:: python
+
+    import gymnasium, handsim
+    env = gymnasium.make("handsim/Grasp-v0", grasp="tip_pinch", render_mode="rgb_array")
+    policy = handsim.policies.ScriptedGraspPolicy(env)
+    obs, info = env.reset(seed=0)
+    policy.reset(info)
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+    print(info["is_success"], info["failure_reason"], info["episode"]["q1"])
+
+Action space
+============
+
+``Box(-1, 1, (n,), float32)``, one entry per actuated joint in the URDF's order
+(``env.unwrapped.joint_names``; n = 20 for ``default_hand``). Entries outside [-1, 1] are
+clipped; NaN or infinite entries raise :class:`~handsim.errors.ConfigurationError` (they never
+reach PyBullet). The joint motors are PyBullet position motors whose force is capped at the
+URDF ``effort`` [N m], so a target inside the object makes the finger press on it with at most
+that torque.
+
+=====================  ==========================================================  =========
+``action_mode``        joint target for action ``a_i``                             unit
+=====================  ==========================================================  =========
+``"absolute"``         ``lower_i + (a_i + 1) / 2 * (upper_i - lower_i)``           rad
+(default)              (-1 = lower limit, +1 = upper limit)
+``"delta"``            ``clip(previous_target_i + a_i * max_delta_rad, lower_i,    rad
+                       upper_i)``; the first previous target is the pre-shape
+=====================  ==========================================================  =========
+
+The wrist is fixed at the world origin (see the version history).
+
+Observation space
+=================
+
+``Box(float32)`` of size ``2 n + 13 + 3 F + R + 33``, a flat vector whose parts are named by
+``env.unwrapped.obs_slices`` (a read-only dict name -> slice). Positions and velocities are in
+the **palm frame** (x distal, z palmar; see models/README.md). Every part has finite bounds
+and is clipped to them (only ever active after a disturbance knocks the object away or
+PyBullet lets a joint overshoot its limit slightly).
+
+=================  =====  ==================================================  ===============  =================
+slice name         size   what                                                unit             bounds
+=================  =====  ==================================================  ===============  =================
+``joint_pos``      n      joint positions                                      rad              URDF limits
+``joint_vel``      n      joint velocities                                     rad/s            +-50
+``object_pos``     3      object centre of mass, palm frame                    m                +-1
+``object_quat``    4      object orientation, palm frame (w, x, y, z), w >= 0  -                +-1
+``object_linvel``  3      object linear velocity, palm frame                   m/s              +-10
+``object_angvel``  3      object angular velocity, palm frame                  rad/s            +-100
+``fingertips``     3 F    fingertip positions (``tip_link`` of each finger in  m                +-1
+                          ``hand.fingers`` order), kinematics-core FK
+``contacts``       R      1 if a contact carries region label r, in            -                0 / 1
+                          ``hand.regions.labels`` order (``other`` last)
+``target_grasp``   33     one-hot of the target grasp type (taxonomy order,    -                0 / 1
+                          ``handsim.grasps.ids()``)
+=================  =====  ==================================================  ===============  =================
+
+For ``default_hand``: n = 20, F = 5, R = 54, so the observation has 155 entries.
+
+Reward
+======
+
+``reward = distance + progress + q1 + success``; each term is also in
+``info["reward_<name>"]`` and they add up to the reward exactly (``math.fsum``). Weights are a
+:class:`RewardWeights`.
+
+* ``distance`` (dense, in ``[-w, 0]``): for each required group of the target type's contact
+  signature, the PyBullet closest distance between the object and the hand links carrying the
+  group's regions (the smallest over those links, penetration counted as 0), capped at
+  ``distance_cap_m``; the term is ``-distance * mean_g(min(d_g, cap) / cap)``. Groups the hand
+  has no link for are left out (the term is 0 if none is left).
+* ``progress`` (dense, in ``[-w, w]``): ``progress * (fraction of required groups in contact -
+  fraction of forbidden patterns touched)``, from the episode's contact scoring.
+* ``q1`` (dense): ``q1 * Q1`` with Q1 the Ferrari-Canny quality of the current contacts
+  (:meth:`GraspEpisode.score`; 0 without force closure).
+* ``success`` (at termination only): ``success`` when ``info["is_success"]``.
+
+The three dense terms are computed on the grasp as formed at the end of every grasp-phase
+step (before the evaluation, on the last step).
+
+Episode end
+===========
+
+* **Termination** at the end of the grasp phase (``Protocol.grasp_duration_s`` x
+  ``EpisodeSettings.control_hz`` = 25 steps by default). With ``evaluate=True`` the step first
+  runs :meth:`GraspEpisode.evaluate` (settle + six-direction disturbance + scoring);
+  ``info["is_success"]`` is then ``EpisodeResult.achieved``. With ``evaluate=False`` (fast, for
+  RL) it runs ``evaluate(run_protocol=False)`` and ``is_success`` means *the grasp as formed
+  passes every check that does not need the protocol*: signature matched, penetration within
+  the limit, force closure (Q1 > 0), plan present, object not knocked away.
+* **Termination** early when the object is knocked away (:meth:`GraspEpisode.pushed_away`,
+  ``EpisodeSettings.pushed_away_m``); the protocol is not run and the episode fails.
+* **Truncation** by gymnasium's ``TimeLimit``: ``max_episode_steps`` defaults to the default
+  grasp phase + :data:`handsim.envs.MAX_EPISODE_STEPS_MARGIN` (25 + 5 = 30). It never fires
+  with the default protocol; if you lengthen the grasp phase (``protocol=`` or ``settings=``),
+  pass a larger ``max_episode_steps`` to ``gymnasium.make``.
+
+At termination ``info["episode"]`` is ``EpisodeResult.to_dict()`` and
+``info["failure_reason"]`` says why it failed ("" on success). Note that gymnasium's
+``RecordEpisodeStatistics`` writes ``info["episode"]`` too and refuses a key that is already
+there: wrap with ``RecordEpisodeStatistics(env, stats_key="episode_stats")``.
+
+Info keys (every step): ``reward_distance``, ``reward_progress``, ``reward_q1``,
+``reward_success``, ``is_success``, ``failure_reason``, ``grasp_id``, ``signature_matched``,
+``q1``, ``num_contacts``; plus ``episode`` at termination. ``reset`` returns ``grasp_id`` and
+``has_plan``.
+
+Arguments
+=========
+
+* ``grasp``: a taxonomy id (``"tip_pinch"``), number (``24``), a sequence of them (sampled
+  uniformly per episode) or ``None`` (any of the 33, sampled per episode). Sampling uses the
+  env's ``np_random``; ``reset(options={"grasp": ...})`` overrides it for one episode.
+* ``hand``: a shipped hand's name, a hand folder or a :class:`~handsim.hand.Hand`.
+* ``render_mode``: ``None``, ``"rgb_array"`` (PyBullet TinyRenderer, headless, camera on the
+  object) or ``"human"`` (PyBullet GUI; only where a display exists).
+* ``evaluate``: run the disturbance protocol at the end (default True).
+* ``action_mode``: ``"absolute"`` or ``"delta"``; ``max_delta_rad``: largest target change per
+  step in delta mode [rad] (default 0.1, i.e. 2.5 rad/s at 25 Hz).
+* ``reward``: :class:`RewardWeights`.
+* ``protocol``, ``settings``: :class:`~handsim.tolerances.Protocol`,
+  :class:`~handsim.episode.EpisodeSettings`.
+* ``width``, ``height``: rendered image size [px]; ``camera_distance`` [m].
+
+Unknown grasp or hand names raise the handsim error (``UnknownNameError`` /
+``DataNotFoundError``) with close matches, at construction.
+
+Seeding: only through ``reset(seed=...)`` (``super().reset``) and ``self.np_random``; the same
+seed and actions give bit-identical observations, rewards and infos.
+
+Version history
+===============
+
+* v0: first version. Fixed wrist; finger joint position targets only. A free 6-D wrist
+  (reach-and-grasp) is not provided yet: no wrist action exists rather than a faked one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import types
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, SupportsFloat
+
+import gymnasium
+import numpy as np
+import pybullet
+from gymnasium import spaces
+from numpy.typing import ArrayLike, NDArray
+
+from handsim.data import DEFAULT_HAND
+from handsim.episode import ContactScore, EpisodeResult, EpisodeSettings, GraspEpisode
+from handsim.errors import ConfigurationError, SimulationError, suggest
+from handsim.grasps import GraspType
+from handsim.hand import Hand
+from handsim.scoring.signature import CompiledSignature
+from handsim.sim import render_rgb
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+from handsim.transforms import quat_conjugate, quat_multiply, quat_to_matrix
+
+__all__ = ["GraspEnv", "RewardWeights", "ACTION_MODES", "RENDER_MODES", "REWARD_TERMS"]
+
+#: Valid ``action_mode`` values.
+ACTION_MODES: tuple[str, ...] = ("absolute", "delta")
+#: Reward term names, in the order they are summed (``info["reward_<name>"]``).
+REWARD_TERMS: tuple[str, ...] = ("distance", "progress", "q1", "success")
+
+# Observation bounds (finite so that spaces and normalising wrappers stay meaningful): the hand
+# is about 0.2 m long and closes in a fraction of a second, so these are never reached during a
+# grasp; only an object flung away by a failed disturbance test gets clipped.
+_JOINT_SPEED_BOUND = 50.0  # [rad/s]
+_POSITION_BOUND = 1.0  # [m]
+_LINEAR_SPEED_BOUND = 10.0  # [m/s]
+_ANGULAR_SPEED_BOUND = 100.0  # [rad/s]
+# Continuous joints have no limits; their angle is reported within +-2 turns.
+_UNLIMITED_JOINT_BOUND = 4.0 * math.pi  # [rad]
+_RENDER_FPS_DEFAULT = 25
+
+
+def _display_available() -> bool:
+    """Whether a PyBullet GUI can open a window (X11/Wayland on Linux; assumed elsewhere)."""
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+#: Render modes this process supports: ``"human"`` only where a display exists, so that
+#: ``check_env`` (which builds every declared mode) works on headless machines.
+RENDER_MODES: tuple[str, ...] = ("rgb_array", "human") if _display_available() else ("rgb_array",)
+
+
+@dataclasses.dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the reward terms (see the env docstring, section Reward).
+
+    Attributes:
+        distance: Weight of the required-regions distance term; the term lies in
+            ``[-distance, 0]`` [-].
+        distance_cap_m: Distances beyond this count as this; also the normaliser [m].
+        progress: Weight of the signature-progress term; the term lies in
+            ``[-progress, progress]`` [-].
+        q1: Weight of the Ferrari-Canny Q1 term [-] (Q1 of a firm pinch is of order 0.01-0.1).
+        success: Bonus at termination when the episode succeeds [-].
+    """
+
+    distance: float = 1.0
+    distance_cap_m: float = 0.05
+    progress: float = 1.0
+    q1: float = 10.0
+    success: float = 10.0
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigurationError(f"RewardWeights.{f.name}: expected a finite number, got {value!r}")
+        if self.distance_cap_m <= 0:
+            raise ConfigurationError(f"RewardWeights.distance_cap_m: expected > 0 [m], got {self.distance_cap_m!r}")
+
+    def to_dict(self) -> dict[str, float]:
+        """JSON-ready copy."""
+        return dataclasses.asdict(self)
+
+
+def _connect_gui(world: Any) -> None:
+    """Move a handsim World onto a PyBullet GUI connection (render_mode="human").
+
+    ``World`` always opens a DIRECT client; this swaps it for a GUI one before any body exists
+    and re-applies the protocol's settings. PyBullet allows one GUI per process.
+    """
+    from pybullet_utils import bullet_client
+
+    try:
+        gui = bullet_client.BulletClient(connection_mode=pybullet.GUI)
+    except pybullet.error as exc:
+        raise SimulationError(
+            f"render_mode='human': PyBullet could not open its GUI ({exc}); only one GUI window per "
+            "process is possible. Use render_mode='rgb_array' for headless frames."
+        ) from exc
+    world.close()
+    world._client = gui  # noqa: SLF001 - World has no GUI option yet (reported to the lead)
+    world.reset(gravity=False)
+
+
+class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
+    """Close a dexterous hand on a taxonomy grasp type's object; scored by handsim's core.
+
+    The full page (action and observation tables, reward, episode end, arguments, version
+    history) is this module's docstring: ``help(handsim.envs.grasp_env)``.
+
+    Args:
+        grasp: Taxonomy id or number, a sequence of them, or None for all 33 (sampled per
+            episode from ``np_random``).
+        hand: Shipped hand name, hand folder, or a loaded :class:`~handsim.hand.Hand`.
+        render_mode: None, ``"rgb_array"`` or ``"human"`` (needs a display).
+        evaluate: Run settle + disturbance protocol at the end of the grasp phase.
+        action_mode: ``"absolute"`` (targets across the joint range) or ``"delta"``.
+        max_delta_rad: Largest per-step target change in delta mode [rad].
+        reward: Reward weights.
+        protocol: The evaluation protocol.
+        settings: Episode settings (control rate, jitter, knocked-away distance).
+        width: Rendered image width [px].
+        height: Rendered image height [px].
+        camera_distance: Render camera distance from the object [m].
+
+    Raises:
+        UnknownNameError: Unknown grasp id/number (with close matches).
+        DataNotFoundError: Unknown hand (with close matches).
+        ConfigurationError: Any other bad argument, naming the valid options.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": _RENDER_FPS_DEFAULT}
+
+    def __init__(
+        self,
+        grasp: str | int | Sequence[str | int] | None = None,
+        hand: Hand | str | Path = DEFAULT_HAND,
+        render_mode: str | None = None,
+        evaluate: bool = True,
+        action_mode: str = "absolute",
+        max_delta_rad: float = 0.1,
+        reward: RewardWeights = RewardWeights(),
+        protocol: Protocol = DEFAULT_PROTOCOL,
+        settings: EpisodeSettings = EpisodeSettings(),
+        width: int = 320,
+        height: int = 240,
+        camera_distance: float = 0.35,
+    ) -> None:
+        super().__init__()
+        if render_mode is not None and render_mode not in ("rgb_array", "human"):
+            raise ConfigurationError(
+                f"GraspEnv(render_mode=...): unknown render mode {render_mode!r}; valid: None, 'rgb_array', 'human'"
+            )
+        if render_mode == "human" and not _display_available():
+            raise ConfigurationError(
+                "GraspEnv(render_mode='human') needs a display for the PyBullet GUI and none was found "
+                "($DISPLAY / $WAYLAND_DISPLAY are not set); use render_mode='rgb_array' for headless frames"
+            )
+        if action_mode not in ACTION_MODES:
+            raise ConfigurationError(
+                f"GraspEnv(action_mode=...): " + suggest(str(action_mode), ACTION_MODES, "action mode")
+            )
+        if isinstance(max_delta_rad, bool) or not isinstance(max_delta_rad, (int, float)) or not (
+            math.isfinite(max_delta_rad) and max_delta_rad > 0
+        ):
+            raise ConfigurationError(f"GraspEnv(max_delta_rad=...): expected a finite number > 0 [rad], got {max_delta_rad!r}")
+        if not isinstance(reward, RewardWeights):
+            raise ConfigurationError(f"GraspEnv(reward=...): expected a RewardWeights, got {type(reward).__name__}")
+        if not isinstance(evaluate, (bool, np.bool_)):
+            raise ConfigurationError(f"GraspEnv(evaluate=...): expected True or False, got {evaluate!r}")
+        for name, value in (("width", width), ("height", height)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+                raise ConfigurationError(f"GraspEnv({name}=...): expected a positive integer [px], got {value!r}")
+        if not (isinstance(camera_distance, (int, float)) and math.isfinite(camera_distance) and camera_distance > 0):
+            raise ConfigurationError(f"GraspEnv(camera_distance=...): expected a finite number > 0 [m], got {camera_distance!r}")
+
+        self.render_mode = render_mode
+        self.evaluate = bool(evaluate)
+        self.action_mode = action_mode
+        self.max_delta_rad = float(max_delta_rad)
+        self.reward_weights = reward
+        self.width, self.height = int(width), int(height)
+        self.camera_distance = float(camera_distance)
+
+        # Builds the PyBullet world too; unknown hands raise here (DataNotFoundError, suggestions).
+        self.episode = GraspEpisode(hand, protocol=protocol, settings=settings)
+        ep = self.episode
+        self.hand: Hand = ep.hand
+        self.taxonomy = ep.taxonomy
+        self.grasp_ids: tuple[str, ...] = self.taxonomy.ids()
+        self._choices = self._resolve_grasps(grasp)
+        if render_mode == "human":
+            _connect_gui(ep.world)
+        self.metadata = {**type(self).metadata, "render_fps": ep.settings.control_hz}
+
+        self.joint_names: tuple[str, ...] = tuple(ep.joint_names)
+        self.lower = ep.lower.copy()
+        self.upper = ep.upper.copy()
+        n = len(self.joint_names)
+        if action_mode == "absolute" and not (np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper))):
+            bad = [j for j, lo, hi in zip(self.joint_names, self.lower, self.upper) if not (np.isfinite(lo) and np.isfinite(hi))]
+            raise ConfigurationError(
+                f"GraspEnv(action_mode='absolute'): joints {bad} have no finite limits to map [-1, 1] onto; "
+                "use action_mode='delta'"
+            )
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+
+        self.finger_names: tuple[str, ...] = self.hand.finger_names
+        self._tip_index = np.array([ep.tree.link_index(f.tip_link) for f in self.hand.fingers.values()])
+        self.labels: tuple[str, ...] = tuple(ep.labels)
+        sizes = (
+            ("joint_pos", n), ("joint_vel", n), ("object_pos", 3), ("object_quat", 4),
+            ("object_linvel", 3), ("object_angvel", 3), ("fingertips", 3 * len(self.finger_names)),
+            ("contacts", len(self.labels)), ("target_grasp", len(self.grasp_ids)),
+        )
+        slices: dict[str, slice] = {}
+        start = 0
+        for name, size in sizes:
+            slices[name] = slice(start, start + size)
+            start += size
+        self.obs_slices: Mapping[str, slice] = types.MappingProxyType(slices)
+        low = np.empty(start)
+        high = np.empty(start)
+        s = slices
+        low[s["joint_pos"]] = np.where(np.isfinite(self.lower), self.lower, -_UNLIMITED_JOINT_BOUND)
+        high[s["joint_pos"]] = np.where(np.isfinite(self.upper), self.upper, _UNLIMITED_JOINT_BOUND)
+        for name, bound in (
+            ("joint_vel", _JOINT_SPEED_BOUND), ("object_pos", _POSITION_BOUND), ("object_quat", 1.0),
+            ("object_linvel", _LINEAR_SPEED_BOUND), ("object_angvel", _ANGULAR_SPEED_BOUND),
+            ("fingertips", _POSITION_BOUND),
+        ):
+            low[s[name]], high[s[name]] = -bound, bound
+        for name in ("contacts", "target_grasp"):
+            low[s[name]], high[s[name]] = 0.0, 1.0
+        # Clip in float64 to bounds that are exactly representable in float32, so the float32
+        # observation can never round outside the space.
+        self._obs_low = low.astype(np.float32).astype(np.float64)
+        self._obs_high = high.astype(np.float32).astype(np.float64)
+        self.observation_space = spaces.Box(self._obs_low.astype(np.float32), self._obs_high.astype(np.float32), dtype=np.float32)
+
+        # Per-grasp reward tables (signature masks, link groups), built on first use.
+        self._reward_tables: dict[str, tuple[CompiledSignature, list[NDArray[np.int64]]]] = {}
+        self._label_link: NDArray[np.int64] | None = None
+        self.grasp: GraspType | None = None
+        self._targets = ep.rest.copy()
+        self._done = True
+        self._palm_rot = np.eye(3)
+        self._palm_xyz = np.zeros(3)
+        self._palm_quat = np.array([1.0, 0.0, 0.0, 0.0])
+
+    # ------------------------------------------------------------------ set-up helpers
+    def _resolve_grasps(self, grasp: Any) -> tuple[GraspType, ...]:
+        if grasp is None:
+            return self.taxonomy.all()
+        if isinstance(grasp, (str, int, np.integer)) and not isinstance(grasp, bool):
+            return (self.taxonomy.get(int(grasp) if isinstance(grasp, np.integer) else grasp),)
+        if isinstance(grasp, Sequence) and not isinstance(grasp, str) and len(grasp) > 0:
+            return tuple(self.taxonomy.get(g) for g in grasp)
+        raise ConfigurationError(
+            f"GraspEnv(grasp=...): expected a grasp id, a number 1..{len(self.grasp_ids)}, a non-empty sequence of "
+            f"them, or None; got {grasp!r}"
+        )
+
+    def _label_links(self) -> NDArray[np.int64]:
+        """(R,) PyBullet link index carrying each region label (-2 for ``other``); needs a body."""
+        body = self.episode.body
+        assert body is not None, "reset() first"
+        out = np.full(len(self.labels), -2, dtype=np.int64)
+        for region in self.hand.regions.regions:
+            for label in region.labels:
+                out[self.labels.index(label)] = body.link_id(region.link)
+        return out
+
+    def _tables(self, grasp: GraspType) -> tuple[CompiledSignature, list[NDArray[np.int64]]]:
+        """The compiled signature and, per reachable required group, its PyBullet link indices."""
+        if self._label_link is None:
+            self._label_link = self._label_links()
+        if grasp.id not in self._reward_tables:
+            compiled = CompiledSignature.compile(grasp.signature, self.labels)
+            groups = []
+            for mask in compiled.group_masks:
+                links = np.unique(self._label_link[mask & (self._label_link > -2)])
+                if links.size:
+                    groups.append(links)
+            self._reward_tables[grasp.id] = (compiled, groups)
+        return self._reward_tables[grasp.id]
+
+    # ------------------------------------------------------------------ action mapping
+    def action_to_targets(self, action: ArrayLike) -> NDArray[np.float64]:
+        """Joint targets a (clipped, finite) action maps to, from the current state.
+
+        Args:
+            action: (n,) action in [-1, 1] (clipped here).
+
+        Returns:
+            (n,) joint position targets [rad], within the joint limits.
+        """
+        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        if self.action_mode == "absolute":
+            return self.lower + (a + 1.0) * 0.5 * (self.upper - self.lower)
+        return np.clip(self._targets + a * self.max_delta_rad, self.lower, self.upper)
+
+    def targets_to_action(self, targets: ArrayLike) -> NDArray[np.float32]:
+        """The action that asks for ``targets`` (the inverse of :meth:`action_to_targets`).
+
+        Args:
+            targets: (n,) joint targets [rad] (clipped to the joint limits).
+
+        Returns:
+            (n,) float32 action in [-1, 1]; in delta mode relative to the current targets and
+            clipped to one step's reach.
+        """
+        t = np.clip(np.asarray(targets, dtype=np.float64), self.lower, self.upper)
+        if self.action_mode == "absolute":
+            span = self.upper - self.lower
+            a = np.where(span > 0, 2.0 * (t - self.lower) / np.where(span > 0, span, 1.0) - 1.0, 0.0)
+        else:
+            a = (t - self._targets) / self.max_delta_rad
+        return np.clip(a, -1.0, 1.0).astype(np.float32)
+
+    @property
+    def targets(self) -> NDArray[np.float64]:
+        """(n,) the joint targets currently applied [rad]."""
+        return self._targets.copy()
+
+    def _check_action(self, action: Any) -> NDArray[np.float64]:
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"action: expected {self.action_space.shape[0]} numbers, got {action!r}") from exc
+        n = self.action_space.shape[0]
+        if a.shape != (n,):
+            raise ConfigurationError(f"action: expected shape ({n},) (one entry per joint in joint_names), got {a.shape}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            names = [self.joint_names[i] for i in np.flatnonzero(bad)]
+            raise ConfigurationError(
+                f"action: expected finite numbers in [-1, 1], got non-finite values for joints {names}: "
+                f"{a[bad].tolist()}"
+            )
+        return np.clip(a, -1.0, 1.0)
+
+    # ------------------------------------------------------------------ gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        """Start an episode.
+
+        Args:
+            seed: Seeds ``np_random`` (grasp sampling and object jitter).
+            options: ``{"grasp": id | number}`` fixes this episode's grasp type.
+
+        Returns:
+            ``(observation, {"grasp_id": str, "has_plan": bool})``.
+        """
+        super().reset(seed=seed)
+        if options and "grasp" in options:
+            grasp = self.taxonomy.get(options["grasp"])
+        elif len(self._choices) == 1:
+            grasp = self._choices[0]
+        else:
+            grasp = self._choices[int(self.np_random.integers(len(self._choices)))]
+        ep = self.episode
+        ep.reset(grasp, self.np_random)
+        self.grasp = grasp
+        self._targets = ep.body.targets
+        self._done = False
+        palm_xyz, palm_quat = ep.body.link_poses()
+        self._palm_xyz, self._palm_quat = palm_xyz[0].copy(), palm_quat[0].copy()
+        self._palm_rot = quat_to_matrix(self._palm_quat)
+        self._target_onehot = np.zeros(len(self.grasp_ids))
+        self._target_onehot[self.grasp_ids.index(grasp.id)] = 1.0
+        # No physics step has run since the world was reset, so PyBullet reports no contact yet.
+        in_contact = np.zeros(len(self.labels), dtype=bool)
+        info = {"grasp_id": grasp.id, "has_plan": grasp.id in ep.plans}
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(in_contact), info
+
+    def step(
+        self, action: ArrayLike
+    ) -> tuple[NDArray[np.float32], SupportsFloat, bool, bool, dict[str, Any]]:
+        """One control step of the grasp phase (plus the evaluation on the last one).
+
+        Raises:
+            ConfigurationError: A NaN/inf action, a wrong shape, or ``step`` after the episode
+                ended (call ``reset``).
+            SimulationError: A physics blow-up.
+        """
+        if self._done:
+            raise ConfigurationError("step() called on an ended episode (or before reset()); call reset() first")
+        a = self._check_action(action)
+        targets = self.action_to_targets(a)
+        ep = self.episode
+        ep.apply(targets)
+        self._targets = targets
+        score = ep.score()
+        terms = self._dense_terms(score)
+        pushed = ep.pushed_away()
+        terminated = bool(pushed or ep.grasp_phase_over)
+        info: dict[str, Any] = {}
+        success = False
+        failure = ""
+        in_contact = score.in_contact
+        if terminated:
+            run_protocol = self.evaluate and not pushed
+            result = ep.evaluate(run_protocol=run_protocol)
+            success = self._is_success(result)
+            failure = "" if success else result.failure_reason
+            info["episode"] = result.to_dict()
+            if run_protocol:  # the state moved on during the protocol: report where it ended
+                in_contact = ep.score().in_contact
+            self._done = True
+        terms["success"] = self.reward_weights.success if success else 0.0
+        reward = math.fsum(terms[name] for name in REWARD_TERMS)
+        for name in REWARD_TERMS:
+            info[f"reward_{name}"] = terms[name]
+        info.update(
+            is_success=success,
+            failure_reason=failure,
+            grasp_id=self.grasp.id if self.grasp else "",
+            signature_matched=score.signature_matched,
+            q1=score.q1,
+            num_contacts=score.num_contacts,
+        )
+        obs = self._observation(in_contact)
+        if self.render_mode == "human":
+            self.render()
+        return obs, reward, terminated, False, info
+
+    def render(self) -> NDArray[np.uint8] | None:
+        """A frame (``rgb_array``: (height, width, 3) uint8), the GUI camera (``human``), or None."""
+        if self.render_mode is None:
+            return None
+        ep = self.episode
+        target = ep.obj.pose()[0] if (ep.obj is not None and ep.obj.valid) else np.zeros(3)
+        if self.render_mode == "rgb_array":
+            return render_rgb(ep.world, self.width, self.height, target=target, distance=self.camera_distance)
+        ep.world.client.resetDebugVisualizerCamera(self.camera_distance, 45.0, -30.0, target.tolist())
+        return None
+
+    def close(self) -> None:
+        """Release the physics server (idempotent)."""
+        self.episode.close()
+        self._done = True
+
+    # ------------------------------------------------------------------ internals
+    def _is_success(self, result: EpisodeResult) -> bool:
+        if result.evaluated:
+            return bool(result.achieved)
+        # Without the protocol: every check that can be made on the grasp as formed passed
+        # (evaluate() lists plan, penetration, signature, knocked-away and Q1 = 0 failures).
+        return not result.failure_reasons
+
+    def _dense_terms(self, score: ContactScore) -> dict[str, float]:
+        assert self.grasp is not None
+        w = self.reward_weights
+        compiled, groups = self._tables(self.grasp)
+        match = compiled.match(score.in_contact, bool(score.thumb_abducted))
+        g = len(compiled.group_names)
+        f = len(compiled.signature.forbidden)
+        frac_required = 1.0 - float(np.count_nonzero(match.missing)) / g if g else 1.0
+        frac_forbidden = float(np.count_nonzero(match.forbidden_hit)) / f if f else 0.0
+        return {
+            "distance": -w.distance * self._mean_capped_distance(groups),
+            "progress": w.progress * (frac_required - frac_forbidden),
+            "q1": w.q1 * float(score.q1),
+        }
+
+    def _mean_capped_distance(self, groups: list[NDArray[np.int64]]) -> float:
+        """Mean over required groups of min(closest link-object distance, cap) / cap, in [0, 1]."""
+        if not groups:
+            return 0.0
+        ep = self.episode
+        cap = self.reward_weights.distance_cap_m
+        # One query returns the closest pair of every hand link within the cap.
+        rows = ep.world.client.getClosestPoints(bodyA=ep.body.body_id, bodyB=ep.obj.body_id, distance=cap)
+        nearest: dict[int, float] = {}
+        for r in rows:
+            link, d = r[3], max(0.0, r[8])
+            if d < nearest.get(link, cap):
+                nearest[link] = d
+        total = 0.0
+        for links in groups:
+            total += min((nearest.get(int(i), cap) for i in links), default=cap) / cap
+        return total / len(groups)
+
+    def _observation(self, in_contact: NDArray[np.bool_]) -> NDArray[np.float32]:
+        ep = self.episode
+        s = self.obs_slices
+        q, qd = ep.body.joint_state()
+        xyz, quat = ep.obj.pose()
+        lin, ang = ep.obj.velocity()
+        rot_t = self._palm_rot.T
+        obj_quat = quat_multiply(quat_conjugate(self._palm_quat), quat)
+        if obj_quat[0] < 0:  # q and -q are the same rotation: report the w >= 0 one
+            obj_quat = -obj_quat
+        frames = ep.tree.forward_kinematics(q)  # (L, 4, 4) in the palm (root) frame
+        out = np.empty(self.observation_space.shape[0])
+        out[s["joint_pos"]] = q
+        out[s["joint_vel"]] = qd
+        out[s["object_pos"]] = rot_t @ (xyz - self._palm_xyz)
+        out[s["object_quat"]] = obj_quat
+        out[s["object_linvel"]] = rot_t @ lin
+        out[s["object_angvel"]] = rot_t @ ang
+        out[s["fingertips"]] = frames[self._tip_index, :3, 3].reshape(-1)
+        out[s["contacts"]] = in_contact
+        out[s["target_grasp"]] = self._target_onehot
+        np.clip(out, self._obs_low, self._obs_high, out=out)
+        return out.astype(np.float32)

@@ -1,0 +1,174 @@
+"""Policies for ``handsim/Grasp-v0`` and the factory protocol the benchmark uses.
+
+A **policy factory** is any callable ``factory(env) -> policy`` where ``policy(obs) -> action``
+returns a float32 action in the env's action space and, optionally, ``policy.reset()`` (called
+after every ``env.reset``; it may take the reset's ``info``). Factories are named
+``"module:attribute"`` (:func:`resolve_factory`); handsim ships:
+
+* ``handsim.policies:scripted``: :class:`ScriptedGraspPolicy`, the hand's grasp data played
+  open-loop (pre-shape, then close, then hold);
+* ``handsim.policies:uniform``: uniformly random actions from the env's action space (for
+  throughput measurements).
+
+This module imports no PyBullet: it works through the env object it is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from handsim.errors import ConfigurationError, UnknownNameError, suggest
+
+__all__ = [
+    "Policy",
+    "PolicyFactory",
+    "ScriptedGraspPolicy",
+    "UniformPolicy",
+    "scripted",
+    "uniform",
+    "resolve_factory",
+    "CLOSE_FRACTION",
+]
+
+#: Fraction of the grasp phase over which the scripted policy moves from pre-shape to close
+#: targets; it holds the close targets for the rest (a slow close lets the object settle
+#: against the first fingers before the others arrive).
+CLOSE_FRACTION = 0.6
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """``policy(obs) -> action``; ``reset()`` is optional."""
+
+    def __call__(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:  # pragma: no cover - protocol
+        ...
+
+
+#: ``factory(env) -> policy``.
+PolicyFactory = Callable[[Any], Policy]
+
+
+def _grasp_env(env: Any) -> Any:
+    from handsim.envs.grasp_env import GraspEnv  # lazy: the env module imports PyBullet
+
+    inner = getattr(env, "unwrapped", env)
+    if not isinstance(inner, GraspEnv):
+        raise ConfigurationError(
+            f"expected a handsim GraspEnv (gymnasium.make('handsim/Grasp-v0') or a wrapper of one), got {type(inner).__name__}"
+        )
+    return inner
+
+
+class ScriptedGraspPolicy:
+    """Plays the hand's grasp data for the env's current target grasp, open loop.
+
+    For control step ``k = 1 .. K`` of the grasp phase (K = ``episode.grasp_steps``) the joint
+    targets are ``preshape + alpha_k (close - preshape)`` with
+    ``alpha_k = min(1, k / ceil(CLOSE_FRACTION * K))``: a linear close over the first ~60 % of
+    the grasp phase, then hold. The plan is the env's :meth:`GraspEpisode.plan_for` the episode's
+    grasp type (the rest pose when the hand has no data for it), read from the env after each
+    reset, so it works with ``grasp=None``. The step index is the episode's own control-step
+    counter, so forgetting :meth:`reset` does not desynchronise it.
+
+    Args:
+        env: A ``handsim/Grasp-v0`` env (wrapped or not); absolute or delta action mode.
+        close_fraction: Fraction of the grasp phase spent closing, in (0, 1].
+
+    Raises:
+        ConfigurationError: ``env`` is not a GraspEnv, or a bad ``close_fraction``.
+    """
+
+    def __init__(self, env: Any, close_fraction: float = CLOSE_FRACTION) -> None:
+        self.env = _grasp_env(env)
+        if not (isinstance(close_fraction, (int, float)) and math.isfinite(close_fraction) and 0 < close_fraction <= 1):
+            raise ConfigurationError(f"close_fraction: expected a number in (0, 1], got {close_fraction!r}")
+        self.close_fraction = float(close_fraction)
+        self._grasp_id: str | None = None
+        self._pre = np.zeros(0)
+        self._close = np.zeros(0)
+
+    def reset(self, info: Any = None) -> None:
+        """Read the new episode's plan from the env (call after ``env.reset``; ``info`` unused)."""
+        ep = self.env.episode
+        if ep.plan is None or self.env.grasp is None:
+            raise ConfigurationError("ScriptedGraspPolicy.reset(): the env has not been reset yet")
+        self._grasp_id = self.env.grasp.id
+        self._pre = ep.plan.preshape.copy()
+        self._close = ep.plan.close.copy()
+
+    def targets(self, step: int) -> NDArray[np.float64]:
+        """Joint targets [rad] for control step ``step`` (1-based) of the grasp phase."""
+        ramp = max(1, math.ceil(self.close_fraction * self.env.episode.grasp_steps))
+        alpha = min(1.0, step / ramp)
+        return self._pre + alpha * (self._close - self._pre)
+
+    def __call__(self, obs: ArrayLike | None = None) -> NDArray[np.float32]:
+        """The action for the coming step (``obs`` is not needed: the policy is open loop)."""
+        env = self.env
+        if env.grasp is None:
+            raise ConfigurationError("ScriptedGraspPolicy: call env.reset() first")
+        if self._grasp_id != env.grasp.id or self._pre.shape != env.lower.shape:
+            self.reset()
+        return env.targets_to_action(self.targets(env.episode.control_step + 1))
+
+
+class UniformPolicy:
+    """Uniformly random actions from the env's action space (seed with ``seed``)."""
+
+    def __init__(self, env: Any, seed: int | None = None) -> None:
+        self.space = env.action_space
+        self.space.seed(seed)
+
+    def reset(self, info: Any = None) -> None:
+        """Nothing to reset."""
+
+    def __call__(self, obs: ArrayLike | None = None) -> NDArray[np.float32]:
+        """A sample of the action space."""
+        return self.space.sample()
+
+
+def scripted(env: Any) -> ScriptedGraspPolicy:
+    """Factory: the scripted grasp policy of ``env`` (``handsim.policies:scripted``)."""
+    return ScriptedGraspPolicy(env)
+
+
+def uniform(env: Any) -> UniformPolicy:
+    """Factory: uniform random actions, seeded 0 (``handsim.policies:uniform``)."""
+    return UniformPolicy(env, seed=0)
+
+
+def resolve_factory(spec: str | PolicyFactory) -> PolicyFactory:
+    """Turn ``"module:attribute"`` (or a callable) into a policy factory.
+
+    Args:
+        spec: e.g. ``"handsim.policies:scripted"`` or ``"mypkg.agents:load_ppo"``.
+
+    Returns:
+        The factory.
+
+    Raises:
+        ConfigurationError: Not ``module:attribute``, or the module cannot be imported.
+        UnknownNameError: The module has no such attribute (with close matches).
+    """
+    if callable(spec):
+        return spec
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ConfigurationError(f"policy factory: expected 'module:attribute' (e.g. 'handsim.policies:scripted'), got {spec!r}")
+    module_name, attr = spec.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(f"policy factory {spec!r}: cannot import module {module_name!r} ({exc})") from exc
+    if not hasattr(module, attr):
+        public = [n for n in dir(module) if not n.startswith("_")]
+        raise UnknownNameError(f"policy factory {spec!r}: " + suggest(attr, public, f"attribute of {module_name}"))
+    factory = getattr(module, attr)
+    if not callable(factory):
+        raise ConfigurationError(f"policy factory {spec!r}: expected a callable, got {type(factory).__name__}")
+    return factory
