@@ -1,0 +1,386 @@
+"""The benchmark machinery (handsim.bench) against a small fake env that follows the
+``handsim/Grasp-v0`` contract and whose outcomes are known in closed form.
+
+The fake env decides a trial from the first uniform draw ``u`` of its ``np_random`` after
+``reset(seed)`` (gymnasium's own seeding, not handsim code): grasp numbers divisible by 3
+always succeed, numbers = 1 (mod 3) succeed when ``u < 0.5``, the rest never do. So every
+aggregate in ``results.json`` can be checked against numbers computed here from the recorded
+seeds. One slow test runs the real env.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import pytest
+from gymnasium.utils import seeding
+from PIL import Image
+
+from handsim.bench import (
+    BenchConfig,
+    BenchInterrupted,
+    compare_results,
+    load_results,
+    run_bench,
+    strip_timing,
+    write_json_atomic,
+    write_outputs,
+)
+from handsim.bench.pictures import LABEL_HEIGHT_PX, contact_sheet
+from handsim.bench.results import aggregate
+from handsim.data import hand_dir
+from handsim.errors import ResultsError
+from handsim.grasps import default_taxonomy
+
+FAKE_ID = "handsim_test/FakeGrasp-v0"
+#: What the benchmark is told: gymnasium imports this module (which registers the env) first.
+FAKE_ENV = f"test_bench:{FAKE_ID}"
+FAKE_POLICY = "test_bench:fake_policy"
+FRAME_SHAPE = (48, 64, 3)
+# A few grasp numbers covering the three outcome rules (0, 1, 2 mod 3).
+GRASPS = ("large_diameter", "small_diameter", "medium_wrap", "adducted_thumb")  # 1, 2, 3, 4
+
+
+def fake_rule(number: int, u: float) -> bool:
+    """The fake env's outcome rule (see the module docstring)."""
+    return number % 3 == 0 or (number % 3 == 1 and u < 0.5)
+
+
+def first_uniform(seed: int) -> float:
+    """The first uniform draw of a gymnasium env's np_random after reset(seed=seed)."""
+    rng, _ = seeding.np_random(seed)
+    return float(rng.uniform())
+
+
+def frame_colour(number: int) -> tuple[int, int, int]:
+    return (number * 7 % 256, 100, 200)
+
+
+class FakeGraspEnv(gymnasium.Env):
+    """Three steps, then termination with an ``info["episode"]`` decided by ``fake_rule``."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
+
+    def __init__(self, grasp: str, hand: str = "default_hand", render_mode: str | None = None, evaluate: bool = True):
+        self.grasp = default_taxonomy().get(grasp)
+        hand_dir(hand)  # unknown hands fail at construction, like the real env
+        self.render_mode = render_mode
+        self.observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.action_space = gymnasium.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.t = 0
+        self.u = 0.0
+        self.step_sleep_s = float(os.environ.get("HANDSIM_FAKE_STEP_S", "0"))
+
+    def reset(self, *, seed: int | None = None, options: Any = None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.u = float(self.np_random.uniform())
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.step_sleep_s:
+            time.sleep(self.step_sleep_s)
+        obs = np.full(2, self.t / 10, np.float32)
+        if self.t < 3:
+            return obs, 0.0, False, False, {"is_success": False}
+        ok = fake_rule(self.grasp.number, self.u)
+        regions = ["palm.pad"] + (["index.distal.pad"] if self.u < 0.5 else []) + (["thumb.distal.tip"] if self.u > 0.8 else [])
+        reasons = [] if ok else [f"fake failure of {self.grasp.id}", "second reason"]
+        episode = {
+            "grasp_id": self.grasp.id, "achieved": ok, "held": ok, "evaluated": True, "signature_matched": ok,
+            "thumb_abducted": True, "q1": self.u if ok else 0.0, "num_contacts": 3, "total_normal_force_n": 1.0,
+            "max_penetration_m": self.u * 1e-3, "contact_regions": regions, "failure_reasons": reasons,
+            "disturbance": {"held": ok, "max_translation_m": np.float64(0.001)},
+        }
+        info = {"is_success": ok, "failure_reason": "; ".join(reasons), "episode": episode}
+        return obs, float(ok), True, False, info
+
+    def render(self):
+        return np.full(FRAME_SHAPE, frame_colour(self.grasp.number), np.uint8)
+
+
+if FAKE_ID not in gymnasium.registry:
+    gymnasium.register(FAKE_ID, entry_point=FakeGraspEnv)
+
+
+def fake_policy(env: Any):
+    """Policy factory: always the zero action."""
+    return lambda obs: np.zeros(1, np.float32)
+
+
+def fake_config(grasps=GRASPS, trials: int = 3, seed: int = 7) -> BenchConfig:
+    return BenchConfig(hand=str(hand_dir("default_hand")), policy=FAKE_POLICY, grasp_ids=tuple(grasps),
+                       trials=trials, seed=seed, env_id=FAKE_ENV)
+
+
+def run(out: Path, jobs: int = 1, **kw: Any) -> Any:
+    config = kw.pop("config", None) or fake_config()
+    return run_bench(config, out, jobs=jobs, progress=False, **kw)
+
+
+def raw(out: Path) -> dict[str, Any]:
+    return json.loads((out / "results.json").read_text())
+
+
+# ---------------------------------------------------------------------------------------------- schema
+
+
+def test_results_json_schema_and_aggregates(tmp_path):
+    run(tmp_path)
+    data = raw(tmp_path)
+    assert data["schema"] == 1 and data["complete"] is True
+    assert set(data) >= {"hand", "policy", "config", "coverage", "grasps", "timing", "versions"}
+    assert data["hand"]["name"] == "default_hand" and data["hand"]["dof"] > 0
+    assert Path(data["hand"]["path"]).is_dir()
+    cfg = data["config"]
+    assert cfg["trials"] == 3 and cfg["seed"] == 7 and cfg["success_threshold"] == 0.5
+    assert cfg["grasps"] == list(GRASPS)
+    # every protocol threshold is recorded (the names of handsim.tolerances.Protocol)
+    for key in ("max_translation_m", "max_rotation_deg", "max_penetration_m", "disturbance_factor", "directions"):
+        assert key in cfg["protocol"]
+    assert "control_hz" in cfg["episode"]
+    assert data["timing"]["trials_run"] == 12 and data["timing"]["trials_per_s"] > 0
+
+    seeds = set()
+    achieved = 0
+    for g in data["grasps"]:
+        assert [t["trial"] for t in g["trial_results"]] == [0, 1, 2]
+        outcomes = []
+        for t in g["trial_results"]:
+            seeds.add(t["seed"])
+            u = first_uniform(t["seed"])
+            expected = fake_rule(g["number"], u)
+            assert t["success"] is expected
+            assert t["failure_reasons"] == ([] if expected else [f"fake failure of {g['id']}", "second reason"])
+            assert t["q1"] == pytest.approx(u if expected else 0.0)
+            assert t["steps"] == 3
+            outcomes.append(expected)
+        us = [first_uniform(t["seed"]) for t in g["trial_results"]]
+        assert g["trials"] == 3 and g["successes"] == sum(outcomes)
+        assert g["success_rate"] == pytest.approx(sum(outcomes) / 3)
+        assert g["achieved"] is (sum(outcomes) >= 2)
+        assert g["q1"] == pytest.approx(np.mean([u if ok else 0.0 for u, ok in zip(us, outcomes)]))
+        assert g["max_penetration_m"] == pytest.approx(max(us) * 1e-3)
+        per_trial = [sorted(t["contact_regions"]) for t in g["trial_results"]]
+        assert g["contact_regions_per_trial"] == per_trial
+        assert g["contact_regions"] == sorted(set().union(*map(set, per_trial)))
+        assert len(g["failure_reasons"]) == 3
+        achieved += g["achieved"]
+    assert data["coverage"] == {"achieved": achieved, "total": len(GRASPS)}
+    assert len(seeds) == 12, "every trial gets its own seed"
+    # The rules guarantee: number 3 always achieved, number 2 never.
+    by_num = {g["number"]: g for g in data["grasps"]}
+    assert by_num[3]["achieved"] and by_num[3]["success_rate"] == 1.0
+    assert not by_num[2]["achieved"] and by_num[2]["success_rate"] == 0.0
+
+
+def test_results_file_written_after_every_trial(tmp_path):
+    seen = []
+
+    def check(task, record):
+        data = raw(tmp_path)  # parses: never half-written
+        seen.append(sum(len(g["trial_results"]) for g in data["grasps"]))
+        assert data["complete"] is False or len(seen) == 12
+
+    run(tmp_path, on_trial=check)
+    assert seen == list(range(1, 13))
+    assert not list(tmp_path.glob(".*tmp")), "no temporary files left behind"
+
+
+def test_atomic_write_keeps_old_file_when_replace_fails(tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    write_json_atomic(path, {"a": 1})
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("handsim.bench.results.os.replace", boom)
+    with pytest.raises(OSError):
+        write_json_atomic(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_load_results_errors(tmp_path):
+    with pytest.raises(ResultsError, match="no such results file"):
+        load_results(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ResultsError, match="not valid JSON"):
+        load_results(bad)
+    bad.write_text(json.dumps({"schema": 99, "hand": {}, "policy": "", "config": {}, "grasps": []}))
+    with pytest.raises(ResultsError, match="schema"):
+        load_results(bad)
+
+
+# ---------------------------------------------------------------------------------------------- resume, jobs
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("full")
+    run(out)
+    return raw(out)
+
+
+def test_resume_from_partial_file_equals_uninterrupted_run(tmp_path, uninterrupted):
+    partial = json.loads(json.dumps(uninterrupted))
+    kept = 0
+    for i, g in enumerate(partial["grasps"]):
+        g["trial_results"] = g["trial_results"][:1] if i < 2 else []
+        kept += len(g["trial_results"])
+    partial["complete"] = False
+    (tmp_path / "results.json").write_text(json.dumps(partial))
+    ran = []
+    run(tmp_path, resume=True, on_trial=lambda task, rec: ran.append((task.grasp_id, task.trial)))
+    assert len(ran) == 12 - kept
+    assert (GRASPS[0], 0) not in ran and (GRASPS[1], 0) not in ran
+    assert strip_timing(raw(tmp_path)) == strip_timing(uninterrupted)
+
+
+def test_interrupt_keeps_finished_trials_and_resume_completes(tmp_path, uninterrupted):
+    count = []
+
+    def stop_after_three(task, record):
+        count.append(1)
+        if len(count) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(BenchInterrupted) as info:
+        run(tmp_path, on_trial=stop_after_three)
+    assert sum(g.trials for g in info.value.results.grasps) == 3
+    saved = raw(tmp_path)
+    assert saved["complete"] is False
+    assert sum(len(g["trial_results"]) for g in saved["grasps"]) == 3
+    run(tmp_path, resume=True)
+    assert strip_timing(raw(tmp_path)) == strip_timing(uninterrupted)
+
+
+def test_resume_with_another_config_is_a_clear_error(tmp_path, uninterrupted):
+    (tmp_path / "results.json").write_text(json.dumps(uninterrupted))
+    with pytest.raises(ResultsError, match=r"cannot --resume.*config\.trials 3 vs 2"):
+        run(tmp_path, resume=True, config=fake_config(trials=2))
+    with pytest.raises(ResultsError, match=r"config\.seed"):
+        run(tmp_path, resume=True, config=fake_config(seed=8))
+
+
+def test_results_identical_for_one_and_two_jobs(tmp_path, uninterrupted):
+    run(tmp_path, jobs=2)
+    assert raw(tmp_path)["timing"]["jobs"] == 2
+    assert strip_timing(raw(tmp_path)) == strip_timing(uninterrupted)
+
+
+@pytest.mark.slow
+def test_real_env_results_identical_for_one_and_two_jobs(tmp_path):
+    """The real env and physics: trial outcomes do not depend on which worker ran them."""
+    config = BenchConfig(hand=str(hand_dir("default_hand")), grasp_ids=("medium_wrap", "tip_pinch"), trials=2, seed=3)
+    one = run_bench(config, tmp_path / "one", jobs=1, progress=False)
+    two = run_bench(config, tmp_path / "two", jobs=2, progress=False)
+    assert strip_timing(one.to_dict()) == strip_timing(two.to_dict())
+    assert one.config["protocol"]["disturbance_factor"] == 10.0  # read from the env's episode
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+def test_outputs_junit_report_and_contact_sheet(tmp_path):
+    results = run(tmp_path)
+    paths = write_outputs(results, tmp_path)
+
+    root = ET.parse(paths["junit"]).getroot()
+    cases = root.findall(".//testcase")
+    assert [c.get("name") for c in cases] == [f"{g.number:02d}_{g.id}" for g in results.grasps]
+    for case, g in zip(cases, results.grasps):
+        failure = case.find("failure")
+        assert (failure is None) == g.achieved
+        if failure is not None:
+            assert f"fake failure of {g.id}" in failure.get("message")
+    assert int(root.find("testsuite").get("failures")) == sum(not g.achieved for g in results.grasps)
+
+    report = paths["report"].read_text()
+    assert f"coverage: {results.achieved}/4" in report
+    assert "| 2 | Small Diameter | power | 0/3 (0.00) |" in report
+    assert "fake failure of small_diameter" in report
+
+    # 4 tiles of 240 x 180 in one row of 4, each with its label strip
+    with Image.open(paths["contact_sheet"]) as img:
+        assert img.format == "PNG"
+        assert img.size == (4 * 240, 180 + LABEL_HEIGHT_PX)
+        rgb = img.convert("RGB")
+        for i, g in enumerate(results.grasps):
+            x = i * 240
+            assert rgb.getpixel((x + 120, 90)) == frame_colour(g.number)  # the env's frame
+            strip = rgb.getpixel((x + 120, 180 + 1))
+            assert (strip[1] > strip[0]) == g.achieved  # green PASS strip, red FAIL strip
+    with Image.open(paths["coverage"]) as img:
+        assert img.format == "PNG"
+
+
+def test_contact_sheet_size_and_missing_frames(tmp_path):
+    frame = tmp_path / "f.png"
+    Image.fromarray(np.full((30, 40, 3), (10, 20, 30), np.uint8)).save(frame)
+    tiles = [(f"{i} grasp", i % 2 == 0, frame if i != 3 else None) for i in range(7)]
+    out = contact_sheet(tiles, tmp_path / "sheet.png", tile_size=(80, 60), columns=3)
+    with Image.open(out) as img:
+        assert img.size == (3 * 80, 3 * (60 + LABEL_HEIGHT_PX))
+        rgb = img.convert("RGB")
+        assert rgb.getpixel((40, 30)) == (10, 20, 30)  # tile 0: the frame, resized
+        assert rgb.getpixel((0 * 80 + 40, 1 * (60 + LABEL_HEIGHT_PX) + 5)) == (200, 200, 200)  # tile 3: no frame
+
+
+# ---------------------------------------------------------------------------------------------- baseline
+
+
+def _results(rates: dict[str, tuple[int, int]], trials: int = 3):
+    """Hand-made results: grasp id -> (successes, trials run)."""
+    taxonomy = default_taxonomy()
+    info, records = [], {}
+    for gid, (wins, n) in rates.items():
+        g = taxonomy.get(gid)
+        info.append({"number": g.number, "id": g.id, "name": g.name, "type": g.type})
+        for t in range(n):
+            ok = t < wins
+            records[(gid, t)] = {"trial": t, "seed": t, "success": ok, "q1": 0.1 if ok else 0.0,
+                                 "max_penetration_m": 0.0, "contact_regions": [],
+                                 "failure_reasons": [] if ok else [f"{gid} slipped"]}
+    return aggregate(hand={"name": "h", "path": "/h", "dof": 20}, policy="p:q",
+                     config={"trials": trials, "success_threshold": 0.5, "grasps": list(rates)},
+                     grasp_info=info, records=records, timing={}, versions={})
+
+
+def test_baseline_comparison():
+    base = _results({"tip_pinch": (3, 3), "medium_wrap": (2, 3), "tripod": (0, 3), "ring": (3, 3)})
+    same = compare_results(base, base)
+    assert not same.regressed and "no regression" in same.text()
+
+    # one trial of three lost on tip pinch: within the 0.34 tolerance, still achieved
+    c = compare_results(_results({"tip_pinch": (2, 3), "medium_wrap": (2, 3), "tripod": (0, 3), "ring": (3, 3)}), base)
+    assert not c.regressed and not c.dropped
+
+    # medium wrap 2/3 -> 1/3: lost coverage
+    c = compare_results(_results({"tip_pinch": (3, 3), "medium_wrap": (1, 3), "tripod": (0, 3), "ring": (3, 3)}), base)
+    assert c.regressed and c.coverage_before == 3 and c.coverage_after == 2
+    assert "lost coverage" in c.text() and "3 Medium Wrap (medium_wrap): success rate 0.67 -> 0.33" in c.text()
+    assert "now: medium_wrap slipped" in c.text() and "REGRESSION" in c.text()
+
+    # ring 3/3 -> 1/3 (drop 0.67) while tripod gains: coverage equal, yet a regression
+    c = compare_results(_results({"tip_pinch": (3, 3), "medium_wrap": (2, 3), "tripod": (3, 3), "ring": (1, 3)}), base)
+    assert c.coverage_before == c.coverage_after == 3
+    assert c.regressed and len(c.dropped) == 1 and "Ring" in c.dropped[0]
+    assert "gained coverage" in c.text() and "Tripod" in c.text()
+
+    # improvement only
+    c = compare_results(_results({"tip_pinch": (3, 3), "medium_wrap": (3, 3), "tripod": (2, 3), "ring": (3, 3)}), base)
+    assert not c.regressed and "(improved)" in c.text() and c.gained
+
+    # a run of a subset is compared over the shared grasps, with a note
+    c = compare_results(_results({"tip_pinch": (3, 3)}), base)
+    assert not c.regressed and c.shared == 1 and "only in the baseline" in c.text()

@@ -1,0 +1,172 @@
+"""The ``handsim`` command line: user errors are one line + exit 2, baselines exit 1 on a
+regression, Ctrl-C exits 130 with the finished trials saved. Benchmarks here run the fake env
+of tests/test_bench.py (imported by gymnasium through ``--env test_bench:...``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from handsim.cli import main
+from handsim.data import hand_dir
+
+from test_bench import FAKE_ENV, FAKE_POLICY, _results
+
+TESTS_DIR = Path(__file__).resolve().parent
+FAKE = ["--env", FAKE_ENV, "--policy", FAKE_POLICY, "--jobs", "1"]
+
+
+def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
+    """Run the CLI; expect exit 2 and exactly one stderr line containing every needle."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "argv, needles",
+    [
+        (["bench", "--grasps", "tip_pinc"], ["unknown grasp 'tip_pinc'", "did you mean 'tip_pinch'", "valid:", "tripod"]),
+        (["bench", "--grasps", "24,99"], ["unknown grasp number 99", "valid: 1..33"]),
+        (["bench", "--grasps", ","], ["--grasps", "valid:"]),
+        (["bench", "--trials", "0"], ["--trials", "expected a whole number >= 1, got 0"]),
+        (["bench", "--trials", "three"], ["--trials", "'three'"]),
+        (["bench", "--jobs", "-1"], ["--jobs", ">= 1"]),
+        (["bench", "--seed", "-3"], ["--seed", ">= 0"]),
+        (["bench", "--quick", "--trials", "2"], ["not allowed with argument"]),
+        (["bench", "--hand", "no_such_hand"], ["no hand 'no_such_hand'", "valid: default_hand"]),
+        (["bench", "--policy", "no_such_module:scripted"], ["no module 'no_such_module'", "MODULE:CALLABLE"]),
+        (["bench", "--policy", "handsim.policies:scriptd"], ["did you mean 'scripted'"]),
+        (["bench", "--policy", "handsim.policies"], ["expected MODULE:CALLABLE"]),
+        (["bench", "--bogus"], ["unrecognized arguments: --bogus"]),
+        (["benchh"], ["invalid choice: 'benchh'", "bench"]),
+        ([], ["expected a command", "valid: bench"]),
+    ],
+)
+def test_user_errors_are_one_line_exit_2(capsys, argv, needles):
+    fails_with_one_line(capsys, argv, *needles)
+
+
+def test_missing_hand_folder_and_malformed_metadata(tmp_path, capsys):
+    fails_with_one_line(capsys, ["bench", "--hand", str(tmp_path)], "has no hand.json")
+    hand = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), hand)
+    meta = json.loads((hand / "hand.json").read_text())
+    meta["palm_link"] = "plam"
+    (hand / "hand.json").write_text(json.dumps(meta))
+    fails_with_one_line(capsys, ["bench", "--hand", str(hand), "--grasps", "24", "--out", str(tmp_path / "o")],
+                        str(hand / "hand.json"), "palm_link")
+
+
+def test_malformed_grasp_data_is_a_user_error(tmp_path, capsys):
+    hand = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), hand)
+    (hand / "grasps.json").write_text('{"schema": 1, "grasps": {"tip_pinchh": {}}}')
+    fails_with_one_line(capsys, ["bench", "--hand", str(hand), "--grasps", "24", "--out", str(tmp_path / "o")],
+                        "grasps.json", "did you mean 'tip_pinch'")
+
+
+def test_bad_baseline_and_resume_mismatch(tmp_path, capsys):
+    fails_with_one_line(capsys, ["bench", "--baseline", str(tmp_path / "none.json")], "no such results file")
+    out = str(tmp_path / "run")
+    assert main(["bench", *FAKE, "--grasps", "1", "--quick", "--out", out]) == 0
+    capsys.readouterr()
+    fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "1", "--trials", "2", "--out", out, "--resume"],
+                        "cannot --resume", "config.trials 1 vs 2")
+
+
+def test_bench_prints_table_and_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["bench", *FAKE, "--grasps", "3,tip_pinch,1", "--out", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    lines = stdout.splitlines()
+    assert lines[0].split() == ["#", "name", "type", "success", "Q1", "achieved", "reason"]
+    # number order whatever order --grasps gave; grasp 3 always succeeds in the fake env
+    assert [ln.split()[0] for ln in lines[2:5]] == ["1", "3", "24"]
+    assert lines[3].split()[1:4] == ["Medium", "Wrap", "power"] and "3/3" in lines[3]
+    assert any(ln.startswith("coverage: ") and ln.endswith("/3") for ln in lines)
+    assert "trials/s" in stdout
+    for name in ("results.json", "report.md", "junit.xml", "contact_sheet.png", "coverage.png"):
+        assert (out / name).is_file(), name
+
+
+def test_baseline_exit_codes(tmp_path, capsys):
+    # The fake env: small_diameter (2) never succeeds, medium_wrap (3) always does.
+    worse = tmp_path / "worse.json"
+    _results({"small_diameter": (0, 3), "medium_wrap": (0, 3)}).write(worse)
+    better = tmp_path / "better.json"
+    _results({"small_diameter": (3, 3), "medium_wrap": (3, 3)}).write(better)
+    argv = ["bench", *FAKE, "--grasps", "2,3", "--out", str(tmp_path / "run")]
+
+    assert main(argv + ["--baseline", str(worse)]) == 0
+    out = capsys.readouterr().out
+    assert "gained coverage" in out and "Medium Wrap" in out and "no regression" in out
+
+    assert main(argv + ["--baseline", str(better)]) == 1
+    out = capsys.readouterr().out
+    assert "lost coverage" in out and "2 Small Diameter (small_diameter): success rate 1.00 -> 0.00" in out
+    assert "REGRESSION" in out
+
+
+def _subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
+    env.update(extra)
+    return env
+
+
+def test_no_traceback_in_a_fresh_process():
+    proc = subprocess.run([sys.executable, "-m", "handsim.cli", "bench", "--grasps", "nope"],
+                          capture_output=True, text=True, timeout=60, env=_subprocess_env())
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "unknown grasp 'nope'" in proc.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_finished_trials_and_exits_130(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "handsim.cli", "bench", "--env", FAKE_ENV, "--policy", FAKE_POLICY,
+           "--grasps", "1,2,3,4", "--jobs", "2", "--out", str(out)]
+    # 0.15 s per step, 3 steps per trial: 12 trials take ~3 s on two workers.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_subprocess_env(HANDSIM_FAKE_STEP_S="0.15"), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            path = out / "results.json"
+            if path.is_file():
+                data = json.loads(path.read_text())
+                if sum(len(g["trial_results"]) for g in data["grasps"]) >= 2:
+                    break
+            time.sleep(0.05)
+        # Like a terminal's Ctrl-C: SIGINT to the whole process group (parent and workers).
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+    data = json.loads((out / "results.json").read_text())
+    done = sum(len(g["trial_results"]) for g in data["grasps"])
+    assert data["complete"] is False and 2 <= done < 12
+    # and --resume finishes the rest
+    proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=60, env=_subprocess_env())
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads((out / "results.json").read_text())
+    assert data["complete"] is True and data["timing"]["trials_run"] == 12 - done
