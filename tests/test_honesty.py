@@ -1,0 +1,153 @@
+"""Honesty of the benchmark: a hand that cannot grasp must not score, and every grasp counted
+as achieved must show the contacts its taxonomy signature asks for.
+
+These run the real env and physics (one trial per grasp type, two workers), on copies of
+the default hand written into tmp_path with joints frozen: a frozen joint's URDF limits are
+set to ``lower = upper = rest`` (PyBullet then holds it there and the episode clips every
+target to it), and the copied plans no longer mention it.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from collections.abc import Collection
+from pathlib import Path
+
+import pytest
+
+from handsim.bench import BenchConfig, BenchResults, load_results, run_bench
+from handsim.data import hand_dir
+from handsim.grasps import GraspType, default_taxonomy
+from handsim.hand import load_hand
+
+REPO = Path(__file__).resolve().parent.parent
+BASELINE = REPO / "benchmarks" / "results" / "baseline" / "results.json"
+
+pytestmark = pytest.mark.slow
+
+
+def frozen_copy(dest: Path, frozen: Collection[str]) -> Path:
+    """Copy the default hand to ``dest`` with the joints in ``frozen`` unable to move.
+
+    When the thumb-abduction joint is frozen, ``abducted_min`` must lie inside its frozen
+    limits (the loader checks it), so it becomes the frozen value: the scorer then counts the
+    frozen thumb as *abducted*. That is generous to the hand on the abducted-thumb grasps (the
+    majority): their thumb-position check passes, and they must fail on contacts and holding
+    alone.
+    """
+    src = hand_dir("default_hand")
+    hand = load_hand(src)
+    rest = dict(zip(hand.actuated_joints, hand.rest_vector()))
+    shutil.copytree(src, dest)
+    meta_path = dest / "hand.json"
+    meta = json.loads(meta_path.read_text())
+    urdf_path = dest / meta["urdf"]
+    tree = ET.parse(urdf_path)
+    seen = set()
+    for joint in tree.getroot().iter("joint"):
+        name = joint.get("name")
+        if name in frozen:
+            lim = hand.joint_limits[name]
+            value = min(max(rest[name], lim.lower), lim.upper)
+            limit = joint.find("limit")
+            limit.set("lower", f"{value:.6f}")
+            limit.set("upper", f"{value:.6f}")
+            seen.add(name)
+    assert seen == set(frozen), f"joints not in the URDF: {set(frozen) - seen}"
+    tree.write(urdf_path)
+    abduction = meta.get("thumb_abduction")
+    if abduction and abduction["joint"] in frozen:
+        lim = hand.joint_limits[abduction["joint"]]
+        abduction["abducted_min"] = round(min(max(rest[abduction["joint"]], lim.lower), lim.upper), 6)
+    meta_path.write_text(json.dumps(meta, indent=1))
+    grasps_path = dest / "grasps.json"
+    if grasps_path.is_file():
+        plans = json.loads(grasps_path.read_text())
+        for plan in plans["grasps"].values():
+            for key in ("preshape", "close"):
+                plan[key] = {j: v for j, v in plan[key].items() if j not in frozen}
+        grasps_path.write_text(json.dumps(plans, indent=1))
+    return dest
+
+
+def quick_run(hand: Path, out: Path, grasp_ids: tuple[str, ...]) -> BenchResults:
+    config = BenchConfig(hand=str(hand), grasp_ids=grasp_ids, trials=1, seed=0)
+    return run_bench(config, out, jobs=2, progress=False)
+
+
+def needs_thumb_opposition(g: GraspType) -> bool:
+    """The signature asks for an abducted thumb, or has a required group only the thumb can meet."""
+    thumb_only = any(all(p.startswith("thumb.") for p in group) for group in g.signature.required)
+    return g.signature.thumb == "abducted" or thumb_only
+
+
+def signature_problems(g: GraspType, regions: Collection[str], thumb_abducted: bool | None) -> list[str]:
+    """What a trial's recorded contacts lack for ``g``'s signature (empty when they satisfy it)."""
+    problems = []
+    for group in g.signature.required:
+        if not any(fnmatch.fnmatchcase(r, p) for r in regions for p in group):
+            problems.append(f"required group {list(group)} not touched")
+    for p in g.signature.forbidden:
+        hits = [r for r in regions if fnmatch.fnmatchcase(r, p)]
+        if hits:
+            problems.append(f"forbidden {p!r} touched by {hits}")
+    if g.signature.thumb != "any" and (g.signature.thumb == "abducted") != bool(thumb_abducted):
+        problems.append(f"thumb should be {g.signature.thumb}, recorded abducted={thumb_abducted}")
+    return problems
+
+
+def assert_achieved_match_signatures(results: BenchResults) -> None:
+    taxonomy = default_taxonomy()
+    for outcome in results.grasps:
+        if not outcome.achieved:
+            continue
+        g = taxonomy.get(outcome.id)
+        # the union over trials covers every required group ...
+        for group in g.signature.required:
+            assert any(fnmatch.fnmatchcase(r, p) for r in outcome.contact_regions for p in group), (
+                f"{outcome.id} counted as achieved but no recorded contact matches {list(group)}"
+            )
+        # ... and so does every successful trial on its own
+        for trial in outcome.trial_results:
+            if trial["success"]:
+                problems = signature_problems(g, trial["contact_regions"], trial.get("thumb_abducted"))
+                assert not problems, f"{outcome.id} trial {trial['trial']} succeeded with {problems}"
+
+
+def test_frozen_hand_achieves_almost_nothing(tmp_path):
+    hand = load_hand("default_hand")
+    folder = frozen_copy(tmp_path / "frozen", hand.actuated_joints)
+    results = quick_run(folder, tmp_path / "out", default_taxonomy().ids())
+    achieved = [g.id for g in results.grasps if g.achieved]
+    assert results.total == 33
+    assert len(achieved) <= 3, f"a hand that cannot move achieved {achieved}"
+    assert_achieved_match_signatures(results)
+
+
+def test_frozen_thumb_fails_every_thumb_opposition_grasp(tmp_path):
+    hand = load_hand("default_hand")
+    thumb = hand.fingers["thumb"].joints
+    folder = frozen_copy(tmp_path / "no_thumb", thumb)
+    ids = tuple(g.id for g in default_taxonomy() if needs_thumb_opposition(g))
+    assert len(ids) >= 20  # most of the taxonomy opposes the thumb
+    results = quick_run(folder, tmp_path / "out", ids)
+    achieved = [g.id for g in results.grasps if g.achieved]
+    assert not achieved, f"achieved without a working thumb: {achieved}"
+    for g in results.grasps:  # and each failure says why
+        assert all(reasons for reasons in g.failure_reasons), g.id
+
+
+def test_default_hand_achieved_grasps_show_their_signatures(tmp_path):
+    results = quick_run(hand_dir("default_hand"), tmp_path / "out", default_taxonomy().ids())
+    assert_achieved_match_signatures(results)
+    # the same check on the file as saved, reloaded (aggregates are recomputed from trials)
+    assert_achieved_match_signatures(load_results(tmp_path / "out" / "results.json"))
+
+
+def test_committed_baseline_achieved_grasps_show_their_signatures():
+    if not BASELINE.is_file():
+        pytest.skip(f"no committed baseline at {BASELINE}")
+    assert_achieved_match_signatures(load_results(BASELINE))
