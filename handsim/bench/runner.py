@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.metadata
@@ -29,6 +30,7 @@ import multiprocessing
 import os
 import platform
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -105,6 +107,28 @@ def _ensure_registered(env_id: str) -> None:
         register()
 
 
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence file descriptor 1 (PyBullet's C code prints "argv[0]=" when it connects).
+
+    The benchmark's table goes to stdout and must stay machine-readable; Python-level output
+    is flushed first so nothing of ours is lost.
+    """
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError, AttributeError):  # no real fd 1 (embedded, closed): nothing to do
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _make_env(task: TrialTask) -> tuple[Any, Any]:
     key = (task.env_id, task.env_kwargs, task.hand, task.policy, task.grasp_id)
     if key in _WORKER_ENV:
@@ -113,15 +137,16 @@ def _make_env(task: TrialTask) -> tuple[Any, Any]:
     import gymnasium
 
     _ensure_registered(task.env_id)
-    env = gymnasium.make(
-        task.env_id,
-        grasp=task.grasp_id,
-        hand=task.hand,
-        render_mode="rgb_array",  # frames are only drawn when render() is called
-        evaluate=True,
-        disable_env_checker=True,
-        **dict(task.env_kwargs),
-    )
+    with _quiet_stdout():
+        env = gymnasium.make(
+            task.env_id,
+            grasp=task.grasp_id,
+            hand=task.hand,
+            render_mode="rgb_array",  # frames are only drawn when render() is called
+            evaluate=True,
+            disable_env_checker=True,
+            **dict(task.env_kwargs),
+        )
     policy = load_policy_factory(task.policy)(env)
     _WORKER_ENV[key] = (env, policy)
     return env, policy
