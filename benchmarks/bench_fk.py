@@ -63,6 +63,11 @@ def measure_handsim(tree) -> dict[str, dict[str, float]]:
             q = _configs(tree, n).astype(dtype)
             rates[str(n)] = _best_rate(lambda q=q: tree.forward_kinematics(q), n, repeats=3 if n >= 100_000 else 5)
         out[np.dtype(dtype).name] = rates
+    # FK returns a batch-first view of batch-last memory; what a C-ordered copy would cost:
+    q = _configs(tree, 10_000)
+    out["float64_with_c_order_copy"] = {
+        "10000": _best_rate(lambda: np.ascontiguousarray(tree.forward_kinematics(q)), 10_000)
+    }
     return out
 
 
@@ -94,6 +99,7 @@ def run(path: Path) -> dict:
     ours = measure_handsim(tree)
     peer = measure_pybullet(path, tree)
     ratios = {dt: {n: r / peer for n, r in rates.items()} for dt, rates in ours.items()}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     return {
         "benchmark": "fk_throughput",
         "unit": "configurations/s",
@@ -109,6 +115,7 @@ def run(path: Path) -> dict:
             "numpy": np.__version__,
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
+            "load_average_1min_at_end": load,
         },
     }
 
@@ -127,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{n:>8} {r64:>14,.0f} {result['ratio_vs_pybullet']['float64'][n]:>10.1f}x "
             f"{r32:>14,.0f} {result['ratio_vs_pybullet']['float32'][n]:>10.1f}x"
         )
+    c_order = result["handsim"]["float64_with_c_order_copy"]["10000"]
+    print(f"   10000 {c_order:>14,.0f} {result['ratio_vs_pybullet']['float64_with_c_order_copy']['10000']:>10.1f}x  (float64 + np.ascontiguousarray)")
     print(f"PyBullet resetJointStatesMultiDof + getLinkStates: {result['pybullet_per_config']:,.0f} configs/s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -6,12 +6,14 @@ the URDF *link* frames (not inertial frames) relative to the root link.
 
 Implementation notes (why it is shaped like this):
 
-* A revolute joint about a coordinate axis changes only two rotation columns of its link
-  frame, mixed by ``cos q`` and ``sin q``; a link with an oblique axis is computed in an
-  "aligned" frame ``F_i = T_i @ P_i`` whose z is the axis, and turned back at the end. The
-  constant part of every joint (URDF origin, alignments) is one 12x12 map per link applied to
-  the parent's row-major 3x4 frame with one BLAS call, straight into the output array.
-* Work is done in chunks of configurations whose frames fit in cache.
+* Every revolute link is computed in an "aligned" frame ``F_i = T_i @ P_i`` whose z is its
+  joint axis, so every joint motion is the same rotation of two columns by ``cos q`` and
+  ``sin q`` (fixed links get ``q = 0``), and the links of one tree depth (a contiguous block in
+  breadth-first order) are done together: one stacked ``(4, 4) @ (4, 4 * b)`` BLAS product of
+  the constant joint transforms with the parents' frames stored by columns, then the rotation.
+  One more product turns aligned frames back into URDF link frames.
+* Work is done batch-last in chunks of configurations whose frames fit in cache; the result
+  is returned as a batch-first view of that batch-last array (no transposing copy).
 * ``cos``/``sin`` come from one ``tan(q/2)`` (the half-angle identities), half the cost of
   calling both; it is exact to a few ulp, including at ``q = pi``.
 """
@@ -30,42 +32,23 @@ from handsim.kinematics.urdf import JointSpec, parse_urdf
 
 __all__ = ["KinematicTree", "load_urdf"]
 
-_KIND_FIXED, _KIND_REVOLUTE, _KIND_PRISMATIC = 0, 1, 2
-_CHUNK = 2048  # configurations per pass, so their frames (about 3 kB each for a hand) stay in cache
-
-
-def _coordinate_axis(axis: NDArray[np.float64]) -> tuple[int, float] | None:
-    """``(k, sign)`` when ``axis == sign * e_k`` exactly, else None."""
-    for k in range(3):
-        if abs(abs(axis[k]) - 1.0) < 1e-15 and abs(axis[(k + 1) % 3]) < 1e-15 and abs(axis[(k + 2) % 3]) < 1e-15:
-            return k, float(np.sign(axis[k]))
-    return None
+_KIND_FIXED, _KIND_REVOLUTE, _KIND_PRISMATIC = 0, 1, 2  # per link: the joint above it
+_CHUNK = 512  # configurations per pass, so their frames (about 3 kB each for a hand) stay in cache
 
 
 def _align(axis: NDArray[np.float64]) -> NDArray[np.float64]:
-    """A rotation P with ``P @ e_z = axis`` (for oblique revolute axes)."""
+    """A rotation P with ``P @ e_z = axis``: a signed permutation (exact) for coordinate axes."""
     z = np.asarray(axis, dtype=np.float64)
+    for k in range(3):
+        if abs(abs(z[k]) - 1.0) < 1e-15 and abs(z[(k + 1) % 3]) < 1e-15 and abs(z[(k + 2) % 3]) < 1e-15:
+            zk = np.eye(3)[k] * np.sign(z[k])
+            xk = np.eye(3)[(k + 1) % 3]
+            return np.stack([xk, np.cross(zk, xk), zk], axis=1)
     helper = np.array([1.0, 0.0, 0.0]) if abs(z[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
     x = np.cross(helper, z)
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     return np.stack([x, y, z], axis=1)
-
-
-def _right_multiply_map(rot: NDArray[np.float64], trans: NDArray[np.float64]) -> NDArray[np.float64]:
-    """The 12x12 matrix K with ``vec(F @ [rot, trans]) = K @ vec(F)`` for flattened 3x4 frames.
-
-    A frame is flattened as ``[R00 R01 R02 R10 R11 R12 R20 R21 R22 t0 t1 t2]``.
-    """
-    k = np.zeros((12, 12))
-    for r in range(3):
-        for c in range(3):
-            for m in range(3):
-                k[r * 3 + c, r * 3 + m] = rot[m, c]
-        for m in range(3):
-            k[9 + r, r * 3 + m] = trans[m]
-        k[9 + r, 9 + r] = 1.0
-    return k
 
 
 class KinematicTree:
@@ -76,7 +59,8 @@ class KinematicTree:
 
     Attributes:
         name: The URDF robot name.
-        link_names: All links, root first, parents before children (depth-first, URDF joint order).
+        link_names: All links, root first, then breadth-first (parents before children; siblings
+            in URDF joint order).
         joint_names: Independent movable joints (revolute, continuous, prismatic; not mimic).
         mimic_joint_names: Movable joints driven by a ``<mimic>`` tag.
         lower, upper: (n,) joint limits [rad or m] (``-inf``/``inf`` for continuous joints).
@@ -94,12 +78,10 @@ class KinematicTree:
         for j in joints:
             children[j.parent].append(j)
         root = next(link for link in links if link not in child_joint)
-        order: list[str] = []
-        stack = [root]
-        while stack:
-            link = stack.pop()
-            order.append(link)
-            stack.extend(j.child for j in reversed(children[link]))
+        # Breadth-first: every depth is one contiguous block, so FK runs level by level.
+        order: list[str] = [root]
+        for link in order:
+            order.extend(j.child for j in children[link])
         self.link_names: tuple[str, ...] = tuple(order)
         self._link_index = {link: i for i, link in enumerate(order)}
 
@@ -131,48 +113,53 @@ class KinematicTree:
         self._parent = np.full(nl, -1, dtype=np.intp)
         self._kind = np.zeros(nl, dtype=np.intp)
         self._axis = np.zeros((nl, 3))
-        align = np.tile(np.eye(3), (nl, 1, 1))  # P_i: identity unless the joint axis is oblique
-        self._steps: list[tuple[int, int, NDArray[np.float64], tuple | None]] = []
+        depth = np.zeros(nl, dtype=np.intp)
+        align = np.tile(np.eye(4), (nl, 1, 1))  # P_i (homogeneous): z of the aligned frame = joint axis
         slot_col, slot_mult, slot_off = [], [], []
         self._slot_of_link: dict[int, int] = {}
-        for i, link in enumerate(order[1:], start=1):
-            j = child_joint[link]
+        link_slot = np.full(nl, -1, dtype=np.intp)
+        joint_of = [None] + [child_joint[link] for link in order[1:]]
+        for i in range(1, nl):
+            j = joint_of[i]
             p = self._link_index[j.parent]
             self._parent[i] = p
-            motion = None
-            if j.type != "fixed":
-                slot = len(slot_col)
-                col, mult, off = self._drive[j.name]
-                slot_col.append(col)
-                slot_mult.append(mult)
-                slot_off.append(off)
-                self._slot_of_link[i] = slot
-                self._axis[i] = j.axis
-                if j.type == "prismatic":
-                    self._kind[i] = _KIND_PRISMATIC
-                    motion = ("lin", slot, j.axis.copy())
-                else:
-                    self._kind[i] = _KIND_REVOLUTE
-                    coord = _coordinate_axis(j.axis)
-                    if coord is None:
-                        align[i] = _align(j.axis)
-                        coord = (2, 1.0)
-                    k, sign = coord
-                    motion = ("rot", slot, (k + 1) % 3, (k + 2) % 3, sign)
-            # F_i = F_p @ (P_p^T @ origin @ P_i) @ motion, on row-major 3x4 frames
-            const = np.eye(4)
-            const[:3, :3] = align[p].T @ j.origin[:3, :3] @ align[i]
-            const[:3, 3] = align[p].T @ j.origin[:3, 3]
-            kmap_t = np.zeros((12, 12))
-            for r in range(3):
-                kmap_t[r * 4 : r * 4 + 4, r * 4 : r * 4 + 4] = const
-            self._steps.append((i, p, kmap_t, motion))
+            depth[i] = depth[p] + 1
+            if j.type == "fixed":
+                continue
+            col, mult, off = self._drive[j.name]
+            link_slot[i] = self._slot_of_link[i] = len(slot_col)
+            slot_col.append(col)
+            slot_mult.append(mult)
+            slot_off.append(off)
+            self._axis[i] = j.axis
+            if j.type == "prismatic":
+                self._kind[i] = _KIND_PRISMATIC
+            else:
+                self._kind[i] = _KIND_REVOLUTE
+                align[i, :3, :3] = _align(j.axis)
         self._slot_col = np.array(slot_col, dtype=np.intp)
         self._slot_mult = np.array(slot_mult, dtype=np.float64)
         self._slot_off = np.array(slot_off, dtype=np.float64)
         self._identity_slots = bool(np.all(self._slot_mult == 1.0) and np.all(self._slot_off == 0.0))
-        # Oblique revolute links are computed in an aligned frame F_i = T_i @ P_i; undo at the end.
-        self._unalign = [(i, align[i].T.copy()) for i in range(nl) if not np.array_equal(align[i], np.eye(3))]
+        self._moving = link_slot >= 0
+        self._revolute = self._kind == _KIND_REVOLUTE
+        self._link_slot = link_slot[self._moving]
+        # Column form: a frame is stored by columns, F[col, row]; F_i = F_p @ C_i becomes
+        # cols_i = C_i^T @ cols_p, one (4, 4) @ (4, 4 * b) product per link.
+        const_t = np.zeros((nl, 4, 4))
+        for i in range(1, nl):
+            j, p = joint_of[i], self._parent[i]
+            const_t[i] = (align[p].T @ j.origin @ align[i]).T
+        self._levels: list[tuple[int, int, slice | NDArray[np.intp], NDArray[np.float64], list[tuple[int, NDArray]]]] = []
+        for d in range(1, int(depth.max(initial=0)) + 1):
+            members = np.nonzero(depth == d)[0]
+            lo, hi = int(members[0]), int(members[-1]) + 1
+            parents = self._parent[lo:hi]
+            contiguous = np.array_equal(parents, np.arange(parents[0], parents[0] + len(parents)))
+            src = slice(int(parents[0]), int(parents[-1]) + 1) if contiguous else parents.copy()
+            prismatic = [(i - lo, self._axis[i].copy()) for i in range(lo, hi) if self._kind[i] == _KIND_PRISMATIC]
+            self._levels.append((lo, hi, src, const_t[lo:hi].copy(), prismatic))
+        self._unalign = align  # T_i = F_i @ P_i^T, i.e. cols_T = P_i @ cols_F
         # Jacobian support: the movable joints on the path from the root to each link.
         self._chain: list[list[int]] = []
         for i in range(nl):
@@ -254,58 +241,57 @@ class KinematicTree:
                 is computed and returned in float32; anything else in float64.
 
         Returns:
-            (L, 4, 4) or (B, L, 4, 4) homogeneous transforms, in :attr:`link_names` order.
+            (L, 4, 4) or (B, L, 4, 4) homogeneous transforms, in :attr:`link_names` order. The
+            array is a view whose batch axis is last in memory (the layout the vectorised code
+            computes in); ``np.ascontiguousarray`` gives a C-ordered copy when one is needed.
 
         Raises:
             ConfigurationError: Wrong shape or a non-finite value.
         """
         arr, single = self._as_batch(q)
-        out = np.empty((arr.shape[0], len(self.link_names), 4, 4), dtype=arr.dtype)
-        for start in range(0, arr.shape[0], _CHUNK):
-            self._fk_chunk(arr[start : start + _CHUNK], out[start : start + _CHUNK])
-        return out[0] if single else out
+        bsz, nl = arr.shape[0], len(self.link_names)
+        store = np.empty((nl, 4, 4, bsz), dtype=arr.dtype)  # (link, column, row, batch)
+        for start in range(0, bsz, _CHUNK):
+            stop = min(bsz, start + _CHUNK)
+            store[..., start:stop] = self._fk_chunk(arr[start:stop])
+        frames = store.transpose(3, 0, 2, 1)
+        return frames[0] if single else frames
 
-    def _fk_chunk(self, q: NDArray[np.floating], out: NDArray[np.floating]) -> None:
+    def _fk_chunk(self, q: NDArray[np.floating]) -> NDArray[np.floating]:
+        """Frames of one chunk, (L, 4 columns, 4 rows, b), computed in cache."""
         dtype, b, nl = q.dtype, q.shape[0], len(self.link_names)
         one = dtype.type(1.0)
-        angles = q[:, self._slot_col]  # (b, M)
+        angles = np.zeros((nl, b), dtype=dtype)  # fixed links: angle 0, i.e. cos 1 and sin 0
+        moving = q.T[self._slot_col[self._link_slot]]
         if not self._identity_slots:
-            angles = angles * self._slot_mult.astype(dtype) + self._slot_off.astype(dtype)
-        half = np.tan(angles * dtype.type(0.5))
+            slots = self._link_slot
+            moving = moving * self._slot_mult[slots, None].astype(dtype) + self._slot_off[slots, None].astype(dtype)
+        angles[self._moving] = moving
+        half = np.tan(np.where(self._revolute[:, None], angles, 0) * dtype.type(0.5))
         h2 = half * half
         inv = one / (one + h2)
-        cos = (one - h2) * inv
-        sin = (dtype.type(2.0) * half) * inv
+        cos = ((one - h2) * inv)[:, None, :]
+        sin = ((dtype.type(2.0) * half) * inv)[:, None, :]
 
-        flat = out.reshape(b, nl, 16)  # row-major 4x4: [R0. t0 R1. t1 R2. t2 0 0 0 1]
-        flat[:, 0, :] = (1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1)
-        flat[:, 1:, 12:15] = 0.0
-        flat[:, 1:, 15] = 1.0
-        for i, p, kmap_t, motion in self._steps:
-            f = flat[:, i, :12]
-            np.matmul(flat[:, p, :12], kmap_t.astype(dtype, copy=False), out=f)
-            if motion is None:
-                continue
-            if motion[0] == "rot":
-                _, slot, ka, kb, sign = motion
-                c, s = cos[:, slot, None], sin[:, slot, None]
-                if sign < 0:
-                    s = -s
-                col_a, col_b = f[:, ka:12:4], f[:, kb:12:4]  # (b, 3) views of two rotation columns
-                new_a = col_a * c
-                new_a += col_b * s
-                col_b *= c
-                col_b -= col_a * s
-                col_a[...] = new_a
-            else:  # prismatic: t += d * (R @ axis)
-                _, slot, axis = motion
-                d = angles[:, slot, None]
+        work = np.empty((nl, 4, 4, b), dtype=dtype)
+        work[0] = np.eye(4, dtype=dtype)[:, :, None]
+        for lo, hi, src, const_t, prismatic in self._levels:
+            level = work[lo:hi]
+            np.matmul(const_t.astype(dtype, copy=False), work[src].reshape(hi - lo, 4, 4 * b), out=level.reshape(hi - lo, 4, 4 * b))
+            # revolute (aligned frames): rotate columns x and y about z; fixed links have cos 1, sin 0
+            c, s = cos[lo:hi], sin[lo:hi]
+            col_x, col_y = level[:, 0, :3], level[:, 1, :3]  # (J, 3, b)
+            new_x = col_x * c
+            new_x += col_y * s
+            col_y *= c
+            col_y -= col_x * s
+            col_x[...] = new_x
+            for j, axis in prismatic:  # prismatic: t += d * (R @ axis); its angle slot holds d
+                d = angles[lo + j]
                 for k in range(3):
                     if axis[k] != 0.0:
-                        f[:, 3:12:4] += f[:, k:12:4] * (d * dtype.type(axis[k]))
-        for i, align_t in self._unalign:
-            rot = out[:, i, :3, :3]
-            rot[...] = rot @ align_t.astype(dtype, copy=False)
+                        level[j, 3, :3] += level[j, k, :3] * (d * dtype.type(axis[k]))
+        return np.matmul(self._unalign.astype(dtype, copy=False), work.reshape(nl, 4, 4 * b)).reshape(nl, 4, 4, b)
 
     # ------------------------------------------------------------------ Jacobian
     def jacobian(self, q: ArrayLike, link: str | int) -> NDArray[np.floating]:
