@@ -1,9 +1,19 @@
 """handsim: a dexterous robotic hand grasp simulator and the 33-type grasp taxonomy benchmark.
 
-The pure-numpy layers (kinematics, scoring) import without PyBullet; the simulation layer,
-the Gymnasium environment and the benchmark load PyBullet when used.
+The pure-numpy layers (kinematics, taxonomy, hand metadata, scoring) import without PyBullet;
+the simulation layer, the grasp episode and the Gymnasium environment load PyBullet when
+first used (they are imported lazily on attribute access). ``import handsim`` registers the
+environment ``handsim/Grasp-v0`` with Gymnasium.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from handsim import grasps
+from handsim.data import DEFAULT_HAND, available_hands, hand_dir
+from handsim.envs import GRASP_ENV_ID, register_envs
 from handsim.errors import (
     ConfigurationError,
     DataNotFoundError,
@@ -11,25 +21,73 @@ from handsim.errors import (
     HandsimError,
     MetadataError,
     MissingDependencyError,
+    ResultsError,
     SimulationError,
     UnknownNameError,
     URDFError,
 )
+from handsim.grasp_data import HandGrasp, load_hand_grasps
+from handsim.grasps import GraspType, Signature, TestObject
+from handsim.hand import Hand, load_hand
 from handsim.kinematics import KinematicTree, load_urdf
+from handsim.regions import RegionMap
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+
+if TYPE_CHECKING:
+    from handsim.episode import EpisodeResult, EpisodeSettings, GraspEpisode
+    from handsim.envs.grasp_env import GraspEnv
 
 __version__ = "0.1.0"
+
+# Names that need PyBullet: imported on first access.
+_LAZY = {
+    "GraspEpisode": "handsim.episode",
+    "EpisodeResult": "handsim.episode",
+    "EpisodeSettings": "handsim.episode",
+    "GraspEnv": "handsim.envs.grasp_env",
+}
 
 __all__ = [
     "__version__",
     "ConfigurationError",
     "DataNotFoundError",
+    "DEFAULT_HAND",
+    "DEFAULT_PROTOCOL",
+    "EpisodeResult",
+    "EpisodeSettings",
+    "GRASP_ENV_ID",
     "GraspDataError",
+    "GraspEnv",
+    "GraspEpisode",
+    "GraspType",
+    "Hand",
+    "HandGrasp",
     "HandsimError",
     "KinematicTree",
     "MetadataError",
     "MissingDependencyError",
+    "Protocol",
+    "RegionMap",
+    "ResultsError",
+    "Signature",
     "SimulationError",
+    "TestObject",
     "UnknownNameError",
     "URDFError",
+    "available_hands",
+    "grasps",
+    "hand_dir",
+    "load_hand",
+    "load_hand_grasps",
     "load_urdf",
+    "register_envs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'handsim' has no attribute {name!r}")
+
+
+register_envs()
