@@ -395,6 +395,10 @@ def run_bench(
         old = load_results(results_path)
         _check_resumable(old, hand_info, config.policy, config_dict, results_path)
         records.update(old.trial_records())
+    elif (out / FRAMES_DIR).is_dir():
+        # A fresh run: frames of an earlier run in this folder must not end up on its contact sheet.
+        for old_frame in (out / FRAMES_DIR).glob("*.png"):
+            old_frame.unlink()
     tasks = plan_tasks(config, grasps, records)
 
     if jobs is None:
@@ -414,17 +418,19 @@ def run_bench(
     bar = Progress(len(tasks), stream=stream, enabled=progress)
     build().write(results_path)
     try:
-        for task, record, frame in _execute(tasks, jobs):
-            records[(task.grasp_id, task.trial)] = record
-            finished += 1
-            if frame is not None:
-                from handsim.bench.pictures import save_frame
+        # closing() shuts the pool down at once when the loop body raises (e.g. Ctrl-C in on_trial).
+        with contextlib.closing(_execute(tasks, jobs)) as finished_trials:
+            for task, record, frame in finished_trials:
+                records[(task.grasp_id, task.trial)] = record
+                finished += 1
+                if frame is not None:
+                    from handsim.bench.pictures import save_frame
 
-                save_frame(frame, frame_path(out, task.number, task.grasp_id))
-            build().write(results_path)
-            if on_trial is not None:
-                on_trial(task, record)
-            bar.update(bool(record["success"]), f"{task.number:02d} {task.grasp_id} #{task.trial}")
+                    save_frame(frame, frame_path(out, task.number, task.grasp_id))
+                build().write(results_path)
+                if on_trial is not None:
+                    on_trial(task, record)
+                bar.update(bool(record["success"]), f"{task.number:02d} {task.grasp_id} #{task.trial}")
     except KeyboardInterrupt:
         bar.close()
         results = build()
