@@ -207,6 +207,9 @@ def test_atomic_write_keeps_old_file_when_replace_fails(tmp_path, monkeypatch):
         write_json_atomic(path, {"a": 2})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_load_results_errors(tmp_path):

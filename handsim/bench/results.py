@@ -302,6 +302,10 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        # mkstemp makes the file private (0600); give it the mode a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         # Also on KeyboardInterrupt: never leave the temporary file behind.
