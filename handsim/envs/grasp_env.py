@@ -30,14 +30,14 @@ reach PyBullet). The joint motors are PyBullet position motors whose force is ca
 URDF ``effort`` [N m], so a target inside the object makes the finger press on it with at most
 that torque.
 
-=====================  ==========================================================  =========
-``action_mode``        joint target for action ``a_i``                             unit
-=====================  ==========================================================  =========
-``"absolute"``         ``lower_i + (a_i + 1) / 2 * (upper_i - lower_i)``           rad
-(default)              (-1 = lower limit, +1 = upper limit)
-``"delta"``            ``clip(previous_target_i + a_i * max_delta_rad, lower_i,    rad
-                       upper_i)``; the first previous target is the pre-shape
-=====================  ==========================================================  =========
+=========================  ==============================================================  ====
+``action_mode``            joint target ``t_i`` for action ``a_i``                         unit
+=========================  ==============================================================  ====
+``"absolute"`` (default)   ``lower_i + (a_i + 1) / 2 * (upper_i - lower_i)``: -1 is the    rad
+                           lower limit, +1 the upper limit
+``"delta"``                ``clip(t_i_previous + a_i * max_delta_rad, lower_i,             rad
+                           upper_i)``; the first previous target is the plan's pre-shape
+=========================  ==============================================================  ====
 
 The wrist is fixed at the world origin (see the version history).
 
