@@ -35,7 +35,8 @@ from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 
 if TYPE_CHECKING:
     from handsim.episode import EpisodeResult, EpisodeSettings, GraspEpisode
-    from handsim.envs.grasp_env import GraspEnv
+    from handsim.envs.grasp_env import GraspEnv, RewardWeights
+    from handsim.policies import ScriptedGraspPolicy
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,8 @@ _LAZY = {
     "EpisodeResult": "handsim.episode",
     "EpisodeSettings": "handsim.episode",
     "GraspEnv": "handsim.envs.grasp_env",
+    "RewardWeights": "handsim.envs.grasp_env",
+    "ScriptedGraspPolicy": "handsim.policies",
 }
 
 __all__ = [
@@ -69,6 +72,8 @@ __all__ = [
     "Protocol",
     "RegionMap",
     "ResultsError",
+    "RewardWeights",
+    "ScriptedGraspPolicy",
     "Signature",
     "SimulationError",
     "TestObject",
