@@ -19,13 +19,13 @@ import types
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from numpy.typing import NDArray
 
 from handsim.data import hand_dir
-from handsim.errors import MetadataError, URDFError, suggest
+from handsim.errors import MetadataError, UnknownNameError, URDFError, suggest
 from handsim.regions import Region, RegionMap
 
 __all__ = [
@@ -171,8 +171,6 @@ class Hand:
         Raises:
             UnknownNameError: If the hand has no such finger.
         """
-        from handsim.errors import UnknownNameError
-
         try:
             return self.fingers[name]
         except KeyError:
@@ -261,13 +259,13 @@ class _Checker:
     def get(self, obj: Mapping[str, Any], key: str, field: str, kind: type | tuple[type, ...],
             what: str) -> Any:
         if key not in obj:
-            return self.missing(field, what)
+            self.missing(field, what)
         value = obj[key]
         if isinstance(value, bool) or not isinstance(value, kind):
             raise self.fail(field, what, value)
         return value
 
-    def missing(self, field: str, what: str) -> MetadataError:
+    def missing(self, field: str, what: str) -> NoReturn:
         raise self.fail(field, what, "<missing>")
 
     def number(self, value: Any, field: str, lo: float = -math.inf, hi: float = math.inf,
@@ -410,7 +408,8 @@ def _load_fingers(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary, pal
                 field = f"{base}.segments.{sname}"
                 link = link_field(segs[sname], field)
                 if link in seen_links or link == palm:
-                    raise chk.fail(field, "a link no other segment uses", f"{link!r} (also {seen_links.get(link, 'palm_link')})")
+                    other = seen_links.get(link, "palm_link")
+                    raise chk.fail(field, "a link no other segment uses", f"{link!r} (also {other})")
                 seen_links[link] = field
                 segments[sname] = link
         tip = link_field(chk.get(entry, "tip_link", f"{base}.tip_link", str, "the fingertip link name"),
@@ -501,7 +500,8 @@ def _load_regions(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, F
         palmar = palmar - (axis @ palmar) * axis
         palmar = palmar / np.linalg.norm(palmar)
         palmar.setflags(write=False)
-        r_pad = chk.number(entry.get("pad_half_angle_deg", pad), f"{base}.pad_half_angle_deg", 0, 180, True, True)
+        r_pad = chk.number(entry.get("pad_half_angle_deg", pad), f"{base}.pad_half_angle_deg",
+                           0, 180, True, True)
         r_dor = chk.number(entry.get("dorsal_half_angle_deg", dorsal), f"{base}.dorsal_half_angle_deg",
                            0, 180, True, True)
         if r_pad + r_dor > 180.0:
@@ -518,7 +518,8 @@ def _load_regions(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, F
                 chk.missing(f"{base}.tip_from", "a fraction of length in [0, 1] where the tip starts")
             tip_from = chk.number(entry["tip_from"], f"{base}.tip_from", 0.0, 1.0)
         elif "tip_from" in entry:
-            raise chk.fail(f"{base}.tip_from", "no tip_from (only distal segments have a tip)", entry["tip_from"])
+            raise chk.fail(f"{base}.tip_from", "no tip_from (only distal segments have a tip)",
+                           entry["tip_from"])
         regions.append(Region(link, part, center, axis, palmar, r_pad, r_dor, length, tip_from))
     return regions
 

@@ -106,7 +106,8 @@ class RegionMap:
             by_link[region.link] = region
             for label in region.labels:
                 if label in labels:
-                    raise MetadataError(f"regions.{region.link}.part: expected a part no other link uses, got {region.part!r} (label {label!r} twice)")
+                    raise MetadataError(f"regions.{region.link}.part: expected a part no other link "
+                                        f"uses, got {region.part!r} (label {label!r} twice)")
             first[region.link] = len(labels)
             labels.extend(region.labels)
         labels.append(OTHER_LABEL)
@@ -276,7 +277,8 @@ class RegionMap:
             link_names = list(link_names)
             if n and (arr.min() < 0 or arr.max() >= len(link_names)):
                 raise ConfigurationError(
-                    f"links: expected indices in [0, {len(link_names)}), got {int(arr.min())}..{int(arr.max())}"
+                    f"links: expected indices in [0, {len(link_names)}), "
+                    f"got {int(arr.min())}..{int(arr.max())}"
                 )
             return link_names, arr.astype(np.int64)
         if arr.dtype.kind not in "UO":

@@ -1,0 +1,303 @@
+"""The default hand model and its metadata loader.
+
+Independent sources: PyBullet's own URDF import (joint names, limits, collision shapes,
+physics under position control) and hand-broken copies of ``hand.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.optimize import least_squares
+
+from handsim.data import hand_dir
+from handsim.errors import MetadataError, UnknownNameError
+from handsim.hand import FINGER_NAMES, load_hand
+
+p = pytest.importorskip("pybullet")
+
+PRIMITIVES = {"GEOM_BOX", "GEOM_SPHERE", "GEOM_CAPSULE", "GEOM_CYLINDER"}
+
+
+@pytest.fixture(scope="module")
+def hand():
+    return load_hand("default_hand")
+
+
+def _connect(hand, flags: int):
+    cid = p.connect(p.DIRECT)
+    body = p.loadURDF(str(hand.urdf_path), useFixedBase=True, flags=flags, physicsClientId=cid)
+    return cid, body
+
+
+@pytest.fixture(scope="module")
+def bullet(hand):
+    cid, body = _connect(hand, 0)
+    yield cid, body, _names(cid, body)
+    p.disconnect(cid)
+
+
+def _names(cid, body):
+    """(joint name -> index, link name -> index) as PyBullet sees them (palm = -1)."""
+    joints, links = {}, {}
+    for j in range(p.getNumJoints(body, physicsClientId=cid)):
+        info = p.getJointInfo(body, j, physicsClientId=cid)
+        joints[info[1].decode()] = j
+        links[info[12].decode()] = j
+    links[p.getBodyInfo(body, physicsClientId=cid)[0].decode()] = -1
+    return joints, links
+
+
+# ------------------------------------------------------------------------------ metadata
+def test_default_hand_loads(hand, bullet):
+    cid, body, (joints, links) = bullet
+    assert hand.name == "default_hand"
+    assert hand.finger_names == FINGER_NAMES
+    assert hand.num_dof >= 20
+    assert len(hand.fingers["thumb"].joints) >= 4
+    assert set(hand.tip_links) == set(FINGER_NAMES)
+    assert hand.palm_link in links and links[hand.palm_link] == -1
+    for finger in hand.fingers.values():
+        for link in (*finger.links, finger.tip_link):
+            assert link in links, link
+        for joint in finger.joints:
+            assert joint in joints, joint
+    for link in hand.regions.links:
+        assert link in links
+    # Every link with collision geometry (every link that can touch an object) has a region.
+    for link, li in links.items():
+        if p.getCollisionShapeData(body, li, physicsClientId=cid):
+            assert link in hand.regions, link
+    assert hand.thumb_abduction is not None and hand.thumb_abduction.joint in hand.fingers["thumb"].joints
+    for name in hand.rest_pose:
+        assert name in hand.actuated_joints
+
+
+def test_tip_links_are_massless_and_fixed(hand, bullet):
+    cid, body, (joints, links) = bullet
+    for tip in hand.tip_links.values():
+        li = links[tip]
+        assert p.getJointInfo(body, li, physicsClientId=cid)[2] == p.JOINT_FIXED
+        assert p.getDynamicsInfo(body, li, physicsClientId=cid)[0] == 0.0
+
+
+def test_same_joints_and_limits_as_pybullet(hand, bullet):
+    cid, body, (joints, links) = bullet
+    movable = [name for name, j in sorted(joints.items(), key=lambda kv: kv[1])
+               if p.getJointInfo(body, j, physicsClientId=cid)[2] != p.JOINT_FIXED]
+    assert list(hand.actuated_joints) == movable
+    for name in movable:
+        info = p.getJointInfo(body, joints[name], physicsClientId=cid)
+        lim = hand.joint_limits[name]
+        assert (lim.lower, lim.upper, lim.effort, lim.velocity) == pytest.approx(info[8:12], abs=1e-9)
+        assert lim.lower < lim.upper
+        assert 0.4 <= lim.effort <= 3.0, name          # human-like torques [N m]
+        assert 3.0 <= lim.velocity <= 5.0, name        # [rad/s]
+
+
+def test_collision_shapes_are_primitives_and_mass_is_human(hand, bullet):
+    cid, body, (joints, links) = bullet
+    kinds = {getattr(p, k): k for k in PRIMITIVES}
+    for link, li in links.items():
+        for shape in p.getCollisionShapeData(body, li, physicsClientId=cid):
+            assert shape[2] in kinds, (link, shape[2])
+    # A fixed base reports mass 0, so weigh the hand as a free body.
+    free = p.loadURDF(str(hand.urdf_path), basePosition=(0, 0, 1), physicsClientId=cid)
+    total = sum(p.getDynamicsInfo(free, li, physicsClientId=cid)[0] for li in links.values())
+    p.removeBody(free, physicsClientId=cid)
+    assert 0.39 <= total <= 0.6  # kg; an adult hand is about 0.4-0.6 kg
+
+
+# ---------------------------------------------------------------------- broken metadata
+def _broken_copy(tmp_path: Path, edit) -> Path:
+    src = hand_dir("default_hand")
+    folder = tmp_path / "hand"
+    shutil.copytree(src, folder)
+    meta = json.loads((folder / "hand.json").read_text())
+    edit(meta)
+    (folder / "hand.json").write_text(json.dumps(meta))
+    return folder
+
+
+def _set(path: str, value):
+    def edit(meta):
+        keys = path.split(".")
+        node = meta
+        for k in keys[:-1]:
+            node = node[k]
+        if value is _DELETE:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
+    return edit
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize("edit, needles", [
+    (_set("palm_link", _DELETE), ["field palm_link", "missing"]),
+    (_set("regions.index_distal.tip_from", _DELETE), ["regions.index_distal.tip_from"]),
+    (_set("fingers.index.segments.distal", "index_distl"),
+     ["fingers.index.segments.distal", "did you mean 'index_distal'"]),
+    (_set("fingers.middle.joints", ["middle_mcp_abd", "middle_mcp_flx", "middle_pip", "middle_dip"]),
+     ["fingers.middle.joints[1]", "did you mean 'middle_mcp_flex'"]),
+    (_set("regions.index_distal.axis", [0, 0, 0]), ["regions.index_distal.axis", "non-zero"]),
+    (_set("regions.palm.palmar", [1, 0, 0]), ["regions.palm.palmar", "perpendicular"]),
+    (lambda m: m["fingers"].__setitem__("pinky", m["fingers"].pop("little")), ["fingers.pinky", "valid: index"]),
+    (_set("fingers.thumb.segments.middle", "thumb_proximal"), ["fingers.thumb.segments.middle", "metacarpal"]),
+    (_set("urdf", "no_such_hand.urdf"), ["field urdf", "no_such_hand.urdf"]),
+    (_set("schema", 2), ["field schema", "1"]),
+    (_set("regions.ring_distal.tip_from", 1.5), ["regions.ring_distal.tip_from", "[0, 1]"]),
+    (_set("regions.ring_distl", {"part": "ring.distal", "axis": [1, 0, 0], "palmar": [0, 0, 1]}),
+     ["regions.ring_distl", "did you mean 'ring_distal'"]),
+    (_set("regions.ring_middle.part", "ring.distal"), ["regions.ring_middle.part", "'ring.middle'"]),
+    (_set("thumb_abduction.abducted_min", 99.0), ["thumb_abduction.abducted_min"]),
+    (_set("fingers.index.joints", ["index_mcp_flex", "index_mcp_abd", "index_pip", "index_dip"]),
+     ["fingers.index.joints", "in order"]),
+    (_set("pad_half_angle_deg", 150), ["dorsal_half_angle_deg", "overlap"]),
+])
+def test_broken_metadata_is_reported(tmp_path, edit, needles):
+    folder = _broken_copy(tmp_path, edit)
+    with pytest.raises(MetadataError) as info:
+        load_hand(folder)
+    message = str(info.value)
+    assert str(folder / "hand.json") in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_vectors_are_normalised(tmp_path):
+    folder = _broken_copy(tmp_path, _set("regions.index_distal.axis", [3.0, 0, 0]))
+    region = load_hand(folder).regions.region("index_distal")
+    np.testing.assert_allclose(region.axis, [1.0, 0.0, 0.0])
+    assert not region.axis.flags.writeable
+
+
+def test_finger_lookup_suggests(hand):
+    with pytest.raises(UnknownNameError, match="did you mean 'index'"):
+        hand.finger("indx")
+
+
+# --------------------------------------------------------------------------------- physics
+def _drive(cid, body, joint_ids, targets, forces, steps):
+    p.setJointMotorControlArray(body, joint_ids, p.POSITION_CONTROL, targetPositions=targets,
+                                forces=forces, physicsClientId=cid)
+    for _ in range(steps):
+        p.stepSimulation(physicsClientId=cid)
+    return np.array([s[0] for s in p.getJointStates(body, joint_ids, physicsClientId=cid)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flags", ["exclude_parent", "no_self_collision"])
+def test_every_joint_reaches_targets_across_its_range(hand, flags):
+    """Each joint in turn to 20 % and 80 % of its range, the others at rest, under gravity."""
+    bits = p.URDF_USE_SELF_COLLISION | p.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT if flags == "exclude_parent" else 0
+    cid, body = _connect(hand, bits)
+    try:
+        p.setGravity(0, 0, -9.81, physicsClientId=cid)
+        joints, _ = _names(cid, body)
+        ids = [joints[j] for j in hand.actuated_joints]
+        forces = [hand.joint_limits[j].effort for j in hand.actuated_joints]
+        rest = hand.rest_vector()
+        failures = []
+        for k, name in enumerate(hand.actuated_joints):
+            lim = hand.joint_limits[name]
+            for frac in (0.2, 0.8):
+                for j, q in zip(ids, rest):
+                    p.resetJointState(body, j, q, physicsClientId=cid)
+                target = rest.copy()
+                target[k] = lim.lower + frac * (lim.upper - lim.lower)
+                q = _drive(cid, body, ids, target, forces, steps=300)
+                if abs(q[k] - target[k]) > math.radians(2.0):
+                    failures.append((name, frac, round(math.degrees(q[k] - target[k]), 2)))
+        assert not failures
+    finally:
+        p.disconnect(cid)
+
+
+def _pad_point(cid, body, li, axis_joint_link):
+    """World pad point and normal of a distal capsule: the middle of its cylinder on the curl side."""
+    (shape,) = p.getCollisionShapeData(body, li, physicsClientId=cid)
+    length, radius = shape[3][0], shape[3][1]
+    state = p.getLinkState(body, li, computeForwardKinematics=True, physicsClientId=cid)
+    com_pos, com_rot = np.array(state[0]), np.reshape(p.getMatrixFromQuaternion(state[1]), (3, 3))
+    shape_rot = np.reshape(p.getMatrixFromQuaternion(shape[6]), (3, 3))
+    centre = com_pos + com_rot @ np.array(shape[5])
+    axis = com_rot @ shape_rot[:, 2]
+    link_rot = np.reshape(p.getMatrixFromQuaternion(state[5]), (3, 3))
+    joint_axis = link_rot @ np.array(p.getJointInfo(body, axis_joint_link, physicsClientId=cid)[13])
+    if np.dot(np.array(state[0]) - np.array(state[4]), axis) < 0:  # keep axis pointing distally
+        axis = -axis
+    normal = np.cross(joint_axis, axis)  # flexion curls the segment towards its pad
+    normal /= np.linalg.norm(normal)
+    return centre + radius * normal, normal, length
+
+
+@pytest.mark.slow
+def test_thumb_opposes_index(hand):
+    """Opposition exists: a configuration where the thumb pad faces the index pad within
+    1.5 cm, with no other part of the thumb inside the fingers or the palm, which the
+    position-controlled hand (self-collision on, URDF torque limits) reaches from rest."""
+    cid, body = _connect(hand, p.URDF_USE_SELF_COLLISION | p.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT)
+    try:
+        joints, links = _names(cid, body)
+        names = list(hand.fingers["thumb"].joints) + list(hand.fingers["index"].joints)
+        ids = [joints[n] for n in names]
+        lo = np.array([hand.joint_limits[n].lower for n in names])
+        hi = np.array([hand.joint_limits[n].upper for n in names])
+        t_link, i_link = links["thumb_distal"], links["index_distal"]
+        # Every thumb link against every index/middle link and the palm, but the two pads.
+        others = [links[n] for n in ("index_proximal", "index_middle", "index_distal", "middle_proximal",
+                                     "middle_middle", "middle_distal")] + [-1]
+        pairs = [(links[t], o) for t in ("thumb_metacarpal", "thumb_proximal", "thumb_distal")
+                 for o in others if (links[t], o) not in ((t_link, i_link), (links["thumb_metacarpal"], -1))]
+        margin = 0.002  # [m]
+
+        def pads(q):
+            for j, v in zip(ids, q):
+                p.resetJointState(body, j, v, physicsClientId=cid)
+            a, na, _ = _pad_point(cid, body, t_link, t_link)
+            b, nb, _ = _pad_point(cid, body, i_link, i_link)
+            return a, na, b, nb
+
+        def clearance_violations():
+            out = []
+            for la, lb in pairs:
+                dist = min((c[8] for c in p.getClosestPoints(body, body, margin, la, lb, physicsClientId=cid)),
+                           default=margin)
+                out.append(max(0.0, margin - dist) / 0.001)
+            return np.array(out)
+
+        def residual(q):
+            a, na, b, nb = pads(q)
+            # Pads 4 mm apart along the normal (a thin object), facing each other.
+            return np.concatenate([(a - b + 0.004 * na) / 0.001, 5.0 * (na + nb), clearance_violations()])
+
+        seeds = [np.clip(lo + f * (hi - lo), lo, hi) for f in (0.3, 0.5)]
+        best = min((least_squares(residual, s, bounds=(lo, hi), diff_step=1e-4) for s in seeds),
+                   key=lambda r: r.cost)
+        a, na, b, nb = pads(best.x)
+        assert np.linalg.norm(a - b) < 0.015 and np.dot(na, nb) < -0.8, (best.x, np.linalg.norm(a - b), na @ nb)
+        assert np.all(clearance_violations() < 1.0)  # nothing else overlaps by more than 1 mm
+        # Drive there from the rest pose with the URDF torque limits.
+        rest = hand.rest_vector()
+        all_ids = [joints[j] for j in hand.actuated_joints]
+        for j, v in zip(all_ids, rest):
+            p.resetJointState(body, j, v, physicsClientId=cid)
+        target = rest.copy()
+        for n, v in zip(names, best.x):
+            target[hand.actuated_joints.index(n)] = v
+        forces = [hand.joint_limits[j].effort for j in hand.actuated_joints]
+        _drive(cid, body, all_ids, target, forces, steps=480)
+        a, na, _ = _pad_point(cid, body, t_link, t_link)
+        b, nb, _ = _pad_point(cid, body, i_link, i_link)
+        assert np.linalg.norm(a - b) < 0.015, np.linalg.norm(a - b)
+        assert np.dot(na, nb) < -0.7
+    finally:
+        p.disconnect(cid)
