@@ -9,10 +9,13 @@ A trial (all numbers from :class:`handsim.tolerances.Protocol`):
    seeded jitter; the fingers at the plan's pre-shape.
 2. **grasp phase** (``grasp_duration_s``, object weightless, wrist fixed): a policy sets joint
    position targets at ``control_hz``; the motors are capped at the URDF efforts.
-3. **scoring of the grasp as formed**: contacts labelled by hand region, the type's contact
+   With ``Protocol.hold_object_during_grasp`` (default) the object is held in place by a
+   fixture meanwhile, and released when the grasp phase ends.
+3. **settle**: gravity on for ``settle_s`` with the object released (benchmark mode).
+4. **scoring of the grasp as it holds**: contacts labelled by hand region, the type's contact
    signature, thumb abducted/adducted, Ferrari-Canny Q1, largest penetration.
-4. **evaluation** (optional for RL): gravity on, ``settle_s``, then the six-direction
-   disturbance protocol (:func:`handsim.sim.run_disturbance`).
+5. **evaluation** (optional for RL): the six-direction disturbance protocol
+   (:func:`handsim.sim.run_disturbance`).
 
 **Achieved = held in all six directions AND signature matched AND penetration within the
 limit.** Every failure says why.
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pybullet
 from numpy.typing import ArrayLike, NDArray
 
 from handsim.data import DEFAULT_HAND
@@ -37,9 +41,14 @@ from handsim.scoring import contact_matrix, epsilon_quality, label_contacts
 from handsim.scoring.signature import CompiledSignature
 from handsim.sim import HandBody, ObjectBody, World, run_disturbance, spawn_object
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
-from handsim.transforms import quat_multiply, quat_normalize
+from handsim.transforms import quat_multiply, quat_normalize, quat_wxyz_to_xyzw
 
 __all__ = ["GraspEpisode", "EpisodeResult", "ContactScore", "EpisodeSettings"]
+
+_NO_PLAN = "no plan in the hand's grasps.json"
+#: Force cap of the fixture holding the object during the grasp phase [N]: far above what the
+#: fingers can push (a few N m of joint torque over a few cm), so it acts as rigid.
+_HOLD_FORCE_N = 1000.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +200,8 @@ class GraspEpisode:
         self.control_step = 0
         self._start_xyz = np.zeros(3)
         self._hand_state: int | None = None
+        self._hold: int | None = None
+        self._hold_generation = -1
 
     # ------------------------------------------------------------------ lifecycle
     def plan_for(self, grasp: GraspType) -> HandGrasp:
@@ -205,7 +216,7 @@ class GraspEpisode:
             object_quat_wxyz=np.array([1.0, 0.0, 0.0, 0.0]),
             preshape=self.rest.copy(),
             close=self.rest.copy(),
-            note="no plan in the hand's grasps.json",
+            note=_NO_PLAN,
         )
 
     def reset(self, grasp: GraspType, rng: np.random.Generator) -> None:
@@ -215,6 +226,7 @@ class GraspEpisode:
         if self.body is not None and self.body.valid and self._hand_state is not None:
             # Same hand, same world generation: take the world back to just after the hand was
             # loaded (bit-identical to reloading it, ~10x cheaper than parsing the URDF).
+            self.release_object()
             if self.obj is not None:
                 self.obj.remove()
             self.world.restore_state(self._hand_state, gravity=False)
@@ -234,10 +246,31 @@ class GraspEpisode:
         dq = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
         quat = quat_normalize(quat_multiply(dq, self.plan.object_quat_wxyz))
         self.obj = spawn_object(self.world, grasp.object.as_spec(), xyz, quat)
+        self._hold = None
+        if self.protocol.hold_object_during_grasp:
+            c = self.world.client
+            self._hold = c.createConstraint(
+                self.obj.body_id, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0],
+                list(map(float, xyz)), childFrameOrientation=list(map(float, quat_wxyz_to_xyzw(quat))),
+            )
+            c.changeConstraint(self._hold, maxForce=_HOLD_FORCE_N)
+            self._hold_generation = self.world.generation
         self.body.reset_joints(self.plan.preshape)
         self.body.set_targets(self.plan.preshape)
         self._start_xyz = np.asarray(self.obj.pose()[0], dtype=np.float64).copy()
         self.control_step = 0
+
+    def release_object(self) -> None:
+        """Let go of the object if the protocol held it in place during the grasp phase."""
+        if self._hold is not None:
+            if self.world.generation == self._hold_generation and not self.world.closed:
+                self.world.client.removeConstraint(self._hold)
+            self._hold = None
+
+    @property
+    def object_held_in_place(self) -> bool:
+        """Whether the object is still held by the grasp-phase fixture."""
+        return self._hold is not None
 
     def close(self) -> None:
         """Release the physics server."""
@@ -330,11 +363,22 @@ class GraspEpisode:
         )
 
     def evaluate(self, run_protocol: bool = True) -> EpisodeResult:
-        """Score the grasp as formed, then (by default) run settle + the disturbance protocol."""
+        """End the grasp phase and judge the grasp.
+
+        With ``run_protocol`` (the benchmark): release the object, let it settle with gravity
+        for ``settle_s``, score the grasp as it then holds (regions, signature, thumb, Q1,
+        penetration), and run the six-direction disturbance protocol. Without (RL speed): release
+        and score the contacts of the last step, no physics test.
+        """
         assert self.grasp is not None and self.obj is not None
+        self.release_object()
+        knocked = self.pushed_away()
+        if run_protocol and not knocked:
+            self.world.set_gravity(True)
+            self.world.step(self.protocol.steps(self.protocol.settle_s))
         score = self.score()
         reasons: list[str] = []
-        if self.plan is not None and self.plan.note == "no plan in the hand's grasps.json":
+        if self.plan is not None and self.plan.note == _NO_PLAN:
             reasons.append(f"hand {self.hand.name!r} has no grasp data for {self.grasp.id!r}")
         limit = self.protocol.max_penetration_m
         if score.max_penetration_m > limit:
@@ -342,11 +386,9 @@ class GraspEpisode:
         reasons.extend(score.signature_reasons)
         disturbance = None
         held = False
-        if self.pushed_away():
+        if knocked:
             reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
         elif run_protocol:
-            self.world.set_gravity(True)
-            self.world.step(self.protocol.steps(self.protocol.settle_s))
             result = run_disturbance(self.world, self.obj, self.protocol)
             disturbance = result.to_dict()
             held = result.held
@@ -359,7 +401,7 @@ class GraspEpisode:
             grasp_id=self.grasp.id,
             achieved=achieved,
             held=held,
-            evaluated=run_protocol,
+            evaluated=run_protocol and not knocked,
             score=score,
             disturbance=disturbance,
             failure_reasons=tuple(reasons) if not achieved else (),

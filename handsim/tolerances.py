@@ -2,8 +2,11 @@
 
 The protocol a grasp is judged by (see :func:`handsim.sim.run_disturbance`):
 
-1. close the hand on the object for ``grasp_duration_s`` (the object may be weightless);
-2. with gravity on, let it settle for ``settle_s``;
+1. close the hand on the object for ``grasp_duration_s``; with ``hold_object_during_grasp``
+   the object is held in place meanwhile (as if presented by a fixture, or handed over), so
+   the first finger to arrive cannot flick a weightless object away;
+2. release it and, with gravity on, let it settle for ``settle_s`` (the grasp is scored at
+   the end of the settle, as it actually holds);
 3. push the object at its centre of mass with ``disturbance_factor`` times its weight along
    each world axis in ``directions`` in turn, ``direction_duration_s`` each, the wrist fixed
    and the hand holding its joint targets. The object is held if, at every step, it has moved
@@ -51,7 +54,10 @@ class Protocol:
             with <= 3 deg, for 1.3x / 2.2x the run time of 50.
         gravity: Magnitude of gravity along world -z [m/s^2].
         grasp_duration_s: Time the hand gets to close on the object [s].
-        settle_s: Time with gravity on before the disturbances start [s].
+        settle_s: Time with gravity on, the object released, before the disturbances start [s].
+        hold_object_during_grasp: Hold the object fixed at its placed pose during the grasp
+            phase (a fixed constraint), and release it when the grasp phase ends. Without it
+            the object floats weightless and the closing fingers may push it away.
         disturbance_factor: Disturbance force as a multiple of the object weight [-].
         direction_duration_s: Time each disturbance direction is applied [s].
         directions: World axes pushed along, in order (each one of ``VALID_DIRECTIONS``).
@@ -76,6 +82,7 @@ class Protocol:
     gravity: float = 9.81
     grasp_duration_s: float = 1.0
     settle_s: float = 0.5
+    hold_object_during_grasp: bool = True
     disturbance_factor: float = 10.0
     direction_duration_s: float = 1.0
     directions: tuple[str, ...] = VALID_DIRECTIONS

@@ -7,6 +7,8 @@ signature progress; a :class:`GraspEpisode` driven directly for the env-vs-episo
 
 from __future__ import annotations
 
+import dataclasses
+
 import fnmatch
 import json
 import math
@@ -18,6 +20,8 @@ import warnings
 from pathlib import Path
 
 import gymnasium
+
+from handsim.tolerances import DEFAULT_PROTOCOL
 import numpy as np
 import pytest
 from gymnasium.utils import seeding
@@ -298,7 +302,15 @@ def test_reward_terms_sum_to_reward_and_match_independent_sources(test_hand: Pat
 
 
 def test_knocked_away_terminates_early_without_protocol(test_hand: Path) -> None:
-    env = gymnasium.make(GRASP_ENV_ID, grasp="power_sphere", hand=str(test_hand))
+    # Only possible when the object is not held in place during the grasp phase; a 0.5 mm
+    # "knocked away" distance makes the first touch of the closing fingers count.
+    from handsim.episode import EpisodeSettings
+
+    free = dataclasses.replace(DEFAULT_PROTOCOL, hold_object_during_grasp=False)
+    env = gymnasium.make(
+        GRASP_ENV_ID, grasp="power_sphere", hand=str(test_hand), protocol=free,
+        settings=EpisodeSettings(pushed_away_m=0.0005),
+    )
     policy = scripted(env)
     obs, info = env.reset(seed=0)
     steps, terminated = 0, False
