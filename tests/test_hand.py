@@ -239,7 +239,6 @@ def _pad_point(cid, body, li, axis_joint_link):
     return centre + radius * normal, normal, length
 
 
-@pytest.mark.slow
 def test_thumb_opposes_index(hand):
     """Opposition exists: a configuration where the thumb pad faces the index pad within
     1.5 cm, with no other part of the thumb inside the fingers or the palm, which the
