@@ -32,7 +32,6 @@ from handsim.envs import DEFAULT_MAX_EPISODE_STEPS, GRASP_ENV_ID, MAX_EPISODE_ST
 from handsim.envs.grasp_env import REWARD_TERMS, GraspEnv, RewardWeights
 from handsim.episode import EpisodeSettings, GraspEpisode
 from handsim.errors import ConfigurationError, DataNotFoundError, HandsimError, UnknownNameError
-from handsim.grasp_data import load_hand_grasps
 from handsim.grasps import default_taxonomy
 from handsim.transforms import quat_to_matrix
 from handsim.policies import ScriptedGraspPolicy, UniformPolicy, resolve_factory, scripted

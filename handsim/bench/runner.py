@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import platform
 import signal
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
+from handsim._io import quiet_stdout
 from handsim.bench.config import BenchConfig, load_policy_factory
 from handsim.bench.progress import Progress
 from handsim.bench.results import RESULTS_FILE, BenchResults, aggregate, load_results
@@ -107,28 +107,6 @@ def _ensure_registered(env_id: str) -> None:
         register()
 
 
-@contextlib.contextmanager
-def _quiet_stdout() -> Iterator[None]:
-    """Silence file descriptor 1 (PyBullet's C code prints "argv[0]=" when it connects).
-
-    The benchmark's table goes to stdout and must stay machine-readable; Python-level output
-    is flushed first so nothing of ours is lost.
-    """
-    try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):  # no real fd 1 (embedded, closed): nothing to do
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 1)
-        yield
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
 def _make_env(task: TrialTask) -> tuple[Any, Any]:
     key = (task.env_id, task.env_kwargs, task.hand, task.policy, task.grasp_id)
     if key in _WORKER_ENV:
@@ -137,7 +115,7 @@ def _make_env(task: TrialTask) -> tuple[Any, Any]:
     import gymnasium
 
     _ensure_registered(task.env_id)
-    with _quiet_stdout():
+    with quiet_stdout():
         env = gymnasium.make(
             task.env_id,
             grasp=task.grasp_id,

@@ -314,7 +314,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             )
         if action_mode not in ACTION_MODES:
             raise ConfigurationError(
-                f"GraspEnv(action_mode=...): " + suggest(str(action_mode), ACTION_MODES, "action mode")
+                "GraspEnv(action_mode=...): " + suggest(str(action_mode), ACTION_MODES, "action mode")
             )
         if isinstance(max_delta_rad, bool) or not isinstance(max_delta_rad, (int, float)) or not (
             math.isfinite(max_delta_rad) and max_delta_rad > 0

@@ -20,7 +20,6 @@ Implementation notes (why it is shaped like this):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 

@@ -9,6 +9,7 @@ import pybullet
 from numpy.typing import ArrayLike, NDArray
 from pybullet_utils import bullet_client
 
+from handsim._io import quiet_stdout
 from handsim.errors import ConfigurationError, SimulationError
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 
@@ -44,7 +45,8 @@ class World:
         if not isinstance(protocol, Protocol):
             raise ConfigurationError(f"World(protocol=...): expected a handsim Protocol, got {type(protocol).__name__}")
         self.protocol = protocol
-        self._client: bullet_client.BulletClient | None = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
+        with quiet_stdout():  # PyBullet prints "argv[0]=" to stdout when it connects
+            self._client: bullet_client.BulletClient | None = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
         self._generation = 0
         self._forces: dict[int, NDArray[np.float64]] = {}
         self._gravity = bool(gravity)
