@@ -28,9 +28,9 @@ from handsim.errors import (
 )
 from handsim.grasp_data import HandGrasp, load_hand_grasps
 from handsim.grasps import GraspType, Signature, TestObject
-from handsim.hand import Hand, load_hand
+from handsim.hand import Finger, Hand, JointLimit, ThumbAbduction, load_hand
 from handsim.kinematics import KinematicTree, load_urdf
-from handsim.regions import RegionMap
+from handsim.regions import Region, RegionMap
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 
 if TYPE_CHECKING:
@@ -62,14 +62,17 @@ __all__ = [
     "GraspDataError",
     "GraspEnv",
     "GraspEpisode",
+    "Finger",
     "GraspType",
     "Hand",
     "HandGrasp",
     "HandsimError",
+    "JointLimit",
     "KinematicTree",
     "MetadataError",
     "MissingDependencyError",
     "Protocol",
+    "Region",
     "RegionMap",
     "ResultsError",
     "RewardWeights",
@@ -77,6 +80,7 @@ __all__ = [
     "Signature",
     "SimulationError",
     "TestObject",
+    "ThumbAbduction",
     "UnknownNameError",
     "URDFError",
     "available_hands",
