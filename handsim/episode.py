@@ -39,7 +39,7 @@ from handsim.hand import Hand, load_hand
 from handsim.kinematics import load_urdf
 from handsim.scoring import contact_matrix, epsilon_quality, label_contacts
 from handsim.scoring.signature import CompiledSignature
-from handsim.sim import HandBody, ObjectBody, World, run_disturbance, spawn_object
+from handsim.sim import Contacts, HandBody, ObjectBody, World, run_disturbance, spawn_object
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 from handsim.transforms import quat_multiply, quat_normalize, quat_wxyz_to_xyzw
 
@@ -318,29 +318,43 @@ class GraspEpisode:
         return self.body.joint_state()[0]
 
     # ------------------------------------------------------------------ scoring
-    def score(self) -> ContactScore:
-        """Score the current contacts: regions, signature, thumb, Q1, penetration."""
+    def quality(self, contacts: Contacts | None = None) -> float:
+        """Ferrari-Canny Q1 of the current hand-object contacts (0 without force closure).
+
+        Friction is the object's times the hand's; torques are divided by the object's largest
+        half-extent; wrenches are taken about the object's centre of mass.
+        """
+        assert self.body is not None and self.obj is not None and self.grasp is not None
+        contacts = self.body.contacts(self.obj) if contacts is None else contacts
+        if not len(contacts):
+            return 0.0
+        return float(
+            epsilon_quality(
+                contacts.points,
+                contacts.normals,
+                self.grasp.object.friction * self.protocol.hand_lateral_friction,
+                num_edges=self.settings.num_edges,
+                torque_scale=max(self.grasp.object.half_extents()),
+                center=np.asarray(self.obj.pose()[0]),
+            )
+        )
+
+    def score(self, compute_q1: bool = True) -> ContactScore:
+        """Score the current contacts: regions, signature, thumb, Q1, penetration.
+
+        Args:
+            compute_q1: Compute Q1 (a few ms for one grasp); if False the score's ``q1`` is 0.
+        """
         assert self.body is not None and self.obj is not None and self.grasp is not None
         contacts = self.body.contacts(self.obj)
         q = self.joint_positions()
         n = len(contacts)
         in_contact = np.zeros(len(self.labels), dtype=bool)
-        q1 = 0.0
         if n:
             links = np.array([[self.tree.link_index(name) for name in contacts.link_names]])
             ids = label_contacts(self.tree, self.hand.regions, q, contacts.points[None], links)
             in_contact = contact_matrix(ids, len(self.labels))[0]
-            com = np.asarray(self.obj.pose()[0])
-            q1 = float(
-                epsilon_quality(
-                    contacts.points,
-                    contacts.normals,
-                    self.grasp.object.friction * self.protocol.hand_lateral_friction,
-                    num_edges=self.settings.num_edges,
-                    torque_scale=max(self.grasp.object.half_extents()),
-                    center=com,
-                )
-            )
+        q1 = self.quality(contacts) if compute_q1 and n else 0.0
         thumb = None
         if self._thumb_col is not None:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))

@@ -83,8 +83,10 @@ Reward
   has no link for are left out (the term is 0 if none is left).
 * ``progress`` (dense, in ``[-w, w]``): ``progress * (fraction of required groups in contact -
   fraction of forbidden patterns touched)``, from the episode's contact scoring.
-* ``q1`` (dense): ``q1 * Q1`` with Q1 the Ferrari-Canny quality of the current contacts
-  (:meth:`GraspEpisode.score`; 0 without force closure).
+* ``q1`` (dense once the grasp is formed): ``q1 * Q1`` with Q1 the Ferrari-Canny quality of
+  the current contacts (:meth:`GraspEpisode.quality`; 0 without force closure), computed only
+  when every required group of the signature is in contact (0 before; Q1 costs milliseconds
+  per call and says nothing about this grasp type before then). ``info["q1"]`` is that value.
 * ``success`` (at termination only): ``success`` when ``info["is_success"]``.
 
 The three dense terms are computed on the grasp as formed at the end of every grasp-phase
@@ -550,8 +552,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         ep = self.episode
         ep.apply(targets)
         self._targets = targets
-        score = ep.score()
-        terms = self._dense_terms(score)
+        score = ep.score(compute_q1=False)
+        terms, q1 = self._dense_terms(score)
         pushed = ep.pushed_away()
         terminated = bool(pushed or ep.grasp_phase_over)
         info: dict[str, Any] = {}
@@ -576,7 +578,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             failure_reason=failure,
             grasp_id=self.grasp.id if self.grasp else "",
             signature_matched=score.signature_matched,
-            q1=score.q1,
+            q1=q1,
             num_contacts=score.num_contacts,
         )
         obs = self._observation(in_contact)
@@ -608,7 +610,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         # (evaluate() lists plan, penetration, signature, knocked-away and Q1 = 0 failures).
         return not result.failure_reasons
 
-    def _dense_terms(self, score: ContactScore) -> dict[str, float]:
+    def _dense_terms(self, score: ContactScore) -> tuple[dict[str, float], float]:
         assert self.grasp is not None
         w = self.reward_weights
         compiled, groups = self._tables(self.grasp)
@@ -617,11 +619,15 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         f = len(compiled.signature.forbidden)
         frac_required = 1.0 - float(np.count_nonzero(match.missing)) / g if g else 1.0
         frac_forbidden = float(np.count_nonzero(match.forbidden_hit)) / f if f else 0.0
-        return {
+        # Q1 costs milliseconds per call: only once every required group touches does it mean
+        # anything for this grasp type, so only then is it computed.
+        q1 = self.episode.quality() if g and not np.any(match.missing) else 0.0
+        terms = {
             "distance": -w.distance * self._mean_capped_distance(groups),
             "progress": w.progress * (frac_required - frac_forbidden),
-            "q1": w.q1 * float(score.q1),
+            "q1": w.q1 * q1,
         }
+        return terms, q1
 
     def _mean_capped_distance(self, groups: list[NDArray[np.int64]]) -> float:
         """Mean over required groups of min(closest link-object distance, cap) / cap, in [0, 1]."""
