@@ -351,7 +351,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
     if pad + dorsal > 180.0:
         raise chk.fail("dorsal_half_angle_deg", f"at most 180 - pad_half_angle_deg = {180 - pad:g} "
                        "(pad and dorsal cones must not overlap)", raw["dorsal_half_angle_deg"])
-    regions = _load_regions(raw, chk, fingers, palm, link_field, pad, dorsal)
+    regions = _load_regions(raw, chk, fingers, palm, link_field, pad, dorsal, urdf)
     rest = _load_rest_pose(raw, chk, urdf, joints_by_name)
 
     movable = urdf.movable
@@ -463,13 +463,32 @@ def _load_thumb_abduction(raw: Mapping[str, Any], chk: _Checker, fingers: Mappin
     return ThumbAbduction(joint, value)
 
 
+def _palm_side_links(urdf: _UrdfSummary, palm: str, segment_links: set[str]) -> list[str]:
+    """Links that are neither a finger segment nor below one (e.g. ``<f>_knuckle``, ``thumb_cmc``).
+
+    They move with the palm or with a joint between the palm and a segment, so geometry on them
+    is palm tissue (the palm at the MCP joints, the thenar) and their regions may be ``palm``.
+    """
+    out = []
+    for link in urdf.links:
+        if link == palm or link in segment_links:
+            continue
+        ancestors = {j.parent for j in urdf.path_joints(link)}
+        if not ancestors & segment_links:
+            out.append(link)
+    return out
+
+
 def _load_regions(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, Finger], palm: str,
-                  link_field: Any, pad: float, dorsal: float) -> list[Region]:
+                  link_field: Any, pad: float, dorsal: float, urdf: _UrdfSummary) -> list[Region]:
     entries = chk.get(raw, "regions", "regions", dict, "an object mapping link names to regions")
     part_of = {palm: "palm"}
     for finger in fingers.values():
         for sname, link in finger.segments.items():
             part_of[link] = f"{finger.name}.{sname}"
+    # Palm pads on links between the palm and the segments (knuckles, thumb CMC) are palm too.
+    for link in _palm_side_links(urdf, palm, set(part_of) - {palm}):
+        part_of[link] = "palm"
     allowed = ("part", "center", "axis", "palmar", "length", "tip_from",
                "pad_half_angle_deg", "dorsal_half_angle_deg")
     regions = []
@@ -484,10 +503,13 @@ def _load_regions(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, F
         part = chk.get(entry, "part", f"{base}.part", str, "'palm' or '<finger>.<segment>'")
         expected_part = part_of.get(link)
         if expected_part is None:
-            raise chk.fail(base, "a region for the palm link or a finger segment link "
-                           f"({', '.join(sorted(part_of))})", link)
+            raise chk.fail(base, "a region for the palm link, a finger segment link or a link "
+                           f"between them ({', '.join(sorted(part_of))})", link)
         if part != expected_part:
-            raise chk.fail(f"{base}.part", f"{expected_part!r} (the segment {link!r} is in fingers)", part)
+            why = (f"the segment {link!r} is in fingers" if expected_part != "palm" else
+                   f"{link!r} is the palm link" if link == palm else
+                   f"{link!r} lies between the palm and the finger segments")
+            raise chk.fail(f"{base}.part", f"{expected_part!r} ({why})", part)
         center = chk.vector(entry.get("center", [0.0, 0.0, 0.0]), f"{base}.center", unit=False)
         for key in ("axis", "palmar"):
             if key not in entry:

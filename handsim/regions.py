@@ -11,6 +11,10 @@ link's region entry (``center`` c, unit ``axis`` a, unit ``palmar`` n perpendicu
    **dorsal**, anything in between is the **side**. A point on the axis itself
    (``|d_perp| < 1e-12`` m, which no surface point of a capsule is) is the **side**.
 
+Several links may belong to one part (the default hand's palm is the ``palm`` link plus pads on
+the ``<f>_knuckle`` links): each keeps its own labelling geometry, and they share the part's
+labels, so ``palm.pad`` is one label whichever of them is touched.
+
 A contact on a link without a region entry gets the single label ``other`` (its full name,
 ``other.<link name>``, is built by :meth:`RegionMap.label_names`).
 
@@ -84,12 +88,14 @@ class Region:
 class RegionMap:
     """Labels contact points by hand region, vectorised over points.
 
-    Label ids index :attr:`labels`: for each region in ``hand.json`` order its ``<part>.pad``,
-    ``<part>.side``, ``<part>.dorsal`` and, for distal segments, ``<part>.tip``; then ``other``
-    last.
+    Label ids index :attr:`labels`: for each part, in the ``hand.json`` order of its first
+    region, its ``<part>.pad``, ``<part>.side``, ``<part>.dorsal`` and, for distal segments,
+    ``<part>.tip``; then ``other`` last. Regions of later links of the same part reuse those
+    labels (each label appears once).
 
     Args:
-        regions: The regions in ``hand.json`` order (one per link).
+        regions: The regions in ``hand.json`` order (one per link; several links may share a
+            part if they agree on whether it has a tip).
         link_names: Every link name of the hand (regions or not); when given, classifying a
             point on a link outside this set raises :class:`UnknownNameError`. Defaults to the
             region links only, so any other name is ``other``.
@@ -100,20 +106,36 @@ class RegionMap:
         by_link: dict[str, Region] = {}
         labels: list[str] = []
         first: dict[str, int] = {}
+        part_first: dict[str, Region] = {}
+        label_links: dict[str, list[str]] = {}
         for region in regions:
             if region.link in by_link:
                 raise MetadataError(f"regions: expected one entry per link, got two for {region.link!r}")
             by_link[region.link] = region
+            earlier = part_first.get(region.part)
+            if earlier is not None:
+                # Another link of an existing part: it labels into that part's labels.
+                if region.labels != earlier.labels:
+                    raise MetadataError(
+                        f"regions.{region.link}: expected the labels of part {region.part!r} as "
+                        f"{earlier.link!r} gives them {list(earlier.labels)}, got {list(region.labels)} "
+                        "(links sharing a part must agree on having a tip)")
+                first[region.link] = first[earlier.link]
+            else:
+                for label in region.labels:
+                    if label in labels:
+                        raise MetadataError(f"regions.{region.link}.part: expected a part whose labels no "
+                                            f"other part produces, got {region.part!r} (label {label!r} twice)")
+                part_first[region.part] = region
+                first[region.link] = len(labels)
+                labels.extend(region.labels)
             for label in region.labels:
-                if label in labels:
-                    raise MetadataError(f"regions.{region.link}.part: expected a part no other link "
-                                        f"uses, got {region.part!r} (label {label!r} twice)")
-            first[region.link] = len(labels)
-            labels.extend(region.labels)
+                label_links.setdefault(label, []).append(region.link)
         labels.append(OTHER_LABEL)
         self._regions = regions
         self._by_link = by_link
         self._first = first
+        self._label_links = {label: tuple(links) for label, links in label_links.items()}
         self._labels = tuple(labels)
         self._index = {label: i for i, label in enumerate(self._labels)}
         self._known = None if link_names is None else frozenset(link_names) | frozenset(by_link)
@@ -133,6 +155,33 @@ class RegionMap:
     def links(self) -> tuple[str, ...]:
         """The links that have a region entry, in ``hand.json`` order."""
         return tuple(r.link for r in self._regions)
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The parts, each once, in label order (e.g. ``("palm", "thumb.metacarpal", ...)``)."""
+        return tuple(dict.fromkeys(r.part for r in self._regions))
+
+    def links_of_part(self, part: str) -> tuple[str, ...]:
+        """The links whose regions belong to ``part``, in ``hand.json`` order.
+
+        Raises:
+            UnknownNameError: If no region has that part, with close matches.
+        """
+        links = tuple(r.link for r in self._regions if r.part == part)
+        if not links:
+            raise UnknownNameError(suggest(part, self.parts, "region part"))
+        return links
+
+    def links_of_label(self, label: str) -> tuple[str, ...]:
+        """The links a contact labelled ``label`` can lie on (several for a shared part).
+
+        ``other`` gives ``()``: it is the label of every link without a region.
+
+        Raises:
+            UnknownNameError: If the hand cannot produce that label, with close matches.
+        """
+        self.label_index(label)  # raises with suggestions on an unknown label
+        return self._label_links.get(label, ())
 
     @property
     def other_id(self) -> int:

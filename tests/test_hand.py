@@ -161,6 +161,10 @@ _DELETE = object()
     (_set("fingers.index.joints", ["index_mcp_flex", "index_mcp_abd", "index_pip", "index_dip"]),
      ["fingers.index.joints", "in order"]),
     (_set("pad_half_angle_deg", 150), ["dorsal_half_angle_deg", "overlap"]),
+    (_set("regions.index_knuckle.part", "index.proximal"),
+     ["regions.index_knuckle.part", "'palm'", "between the palm and the finger segments"]),
+    (_set("regions.index_tip", {"part": "palm", "axis": [1, 0, 0], "palmar": [0, 0, 1]}),
+     ["regions.index_tip", "a link between them"]),
 ])
 def test_broken_metadata_is_reported(tmp_path, edit, needles):
     folder = _broken_copy(tmp_path, edit)
@@ -298,5 +302,74 @@ def test_thumb_opposes_index(hand):
         b, nb, _ = _pad_point(cid, body, i_link, i_link)
         assert np.linalg.norm(a - b) < 0.015, np.linalg.norm(a - b)
         assert np.dot(na, nb) < -0.7
+    finally:
+        p.disconnect(cid)
+
+
+# ------------------------------------------------------------------- palm pads, self-collision
+def _overlapping_pairs(cid, body, pairs, tol=0.001):
+    """Link pairs whose PyBullet closest distance is below -tol (overlap deeper than tol [m])."""
+    out = []
+    for a, b in pairs:
+        rows = p.getClosestPoints(body, body, 0.0, a, b, physicsClientId=cid)
+        depth = -min((r[8] for r in rows), default=0.0)
+        if depth > tol:
+            out.append((a, b, round(depth * 1e3, 2)))
+    return out
+
+
+def _non_parent_pairs(cid, body, links):
+    """Every pair of links with collision geometry that are not parent and child (the pairs
+    URDF_USE_SELF_COLLISION_EXCLUDE_PARENT lets collide)."""
+    solid = [li for li in links.values() if p.getCollisionShapeData(body, li, physicsClientId=cid)]
+    parent = {li: p.getJointInfo(body, li, physicsClientId=cid)[16] for li in solid if li >= 0}
+    return [(a, b) for i, a in enumerate(solid) for b in solid[i + 1:]
+            if parent.get(a) != b and parent.get(b) != a]
+
+
+def _set_pose(cid, body, joints, hand, pose):
+    for name in hand.actuated_joints:
+        p.resetJointState(body, joints[name], pose.get(name, hand.rest_pose.get(name, 0.0)), physicsClientId=cid)
+
+
+FOUR = ("index", "middle", "ring", "little")
+
+
+def test_fingers_flexed_no_overlap(hand):
+    """All four MCPs at 90 deg (the rest elsewhere): no pair of links but parent/child overlaps
+    by more than 1 mm: the palm and the knuckle pads leave the flexed proximal phalanges free."""
+    cid, body = _connect(hand, p.URDF_USE_SELF_COLLISION | p.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT)
+    try:
+        joints, links = _names(cid, body)
+        pairs = _non_parent_pairs(cid, body, links)
+        for flex in (0.0, math.pi / 2):
+            _set_pose(cid, body, joints, hand, {f"{f}_mcp_flex": flex for f in FOUR})
+            assert not _overlapping_pairs(cid, body, pairs), flex
+    finally:
+        p.disconnect(cid)
+
+
+def test_knuckle_pads_clear_across_abduction(hand):
+    """The MCP pads (geometry on the <f>_knuckle links) never overlap each other or another
+    finger's links by more than 1 mm, for every combination of the four abduction limits with
+    the MCPs extended, hyperextended or flexed 90 deg."""
+    import itertools
+
+    cid, body = _connect(hand, p.URDF_USE_SELF_COLLISION | p.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT)
+    try:
+        joints, links = _names(cid, body)
+        pads = {links[f"{f}_knuckle"] for f in FOUR}
+        assert all(p.getCollisionShapeData(body, li, physicsClientId=cid) for li in pads)
+        pairs = [pr for pr in _non_parent_pairs(cid, body, links) if set(pr) & pads]
+        failures = []
+        for ends in itertools.product((0, 1), repeat=4):
+            for flex in (hand.joint_limits["index_mcp_flex"].lower, 0.0, math.pi / 2):
+                pose = {f"{f}_mcp_flex": flex for f in FOUR}
+                for f, end in zip(FOUR, ends):
+                    lim = hand.joint_limits[f"{f}_mcp_abd"]
+                    pose[f"{f}_mcp_abd"] = lim.upper if end else lim.lower
+                _set_pose(cid, body, joints, hand, pose)
+                failures += [(ends, flex, o) for o in _overlapping_pairs(cid, body, pairs)]
+        assert not failures
     finally:
         p.disconnect(cid)

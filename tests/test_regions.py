@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from handsim.errors import ConfigurationError, UnknownNameError
+from handsim.errors import ConfigurationError, MetadataError, UnknownNameError
 from handsim.hand import load_hand
 from handsim.regions import REGION_KINDS, Region, RegionMap
 
@@ -99,11 +99,17 @@ def _segment_links(hand):
 def test_labels_order_and_other_last(hand):
     labels = hand.regions.labels
     assert labels[-1] == "other"
-    expected = []
-    for region in hand.regions.regions:  # hand.json order
+    expected, seen = [], set()
+    for region in hand.regions.regions:  # hand.json order; a part shared by several links once
+        if region.part in seen:
+            continue
+        seen.add(region.part)
         kinds = REGION_KINDS if region.part.endswith(".distal") else REGION_KINDS[:3]
         expected += [f"{region.part}.{k}" for k in kinds]
     assert list(labels) == expected + ["other"]
+    # The palm is several links (palm box, knuckle pads) sharing one label vocabulary.
+    assert len(hand.regions.links_of_part("palm")) > 1
+    assert [lab for lab in labels if lab.startswith("palm.")] == ["palm.pad", "palm.side", "palm.dorsal"]
     assert len(set(labels)) == len(labels)
     for i, label in enumerate(labels):
         assert hand.regions.label_index(label) == i
@@ -142,24 +148,88 @@ def test_fingertip_end_is_tip(hand, bullet):
         assert near == f"{finger.name}.distal.pad"
 
 
-def test_palm_box_faces(hand, bullet):
-    cid, body, index = bullet
-    gtype, dims, pose = _shape_in_link(cid, body, -1)
-    assert gtype == p.GEOM_BOX
-    half = np.asarray(dims) / 2
-    centre, rot = pose[:3, 3], pose[:3, :3]
+def _boxes(cid, body, li):
+    """Every collision box of a link: list of (half extents (3,), 4x4 pose in the link frame)."""
+    inertial = p.getDynamicsInfo(body, li, physicsClientId=cid)[3:5]
+    out = []
+    for shape in p.getCollisionShapeData(body, li, physicsClientId=cid):
+        assert shape[2] == p.GEOM_BOX
+        out.append((np.asarray(shape[3]) / 2, _pose(*inertial) @ _pose(shape[5], shape[6])))
+    return out
 
-    def face(v):
-        return centre + rot @ (np.asarray(v) * half)
+
+def _inside(point, boxes, skip) -> bool:
+    """Whether a point lies strictly inside any box but ``skip`` (a face covered by another box)."""
+    for k, (half, pose) in enumerate(boxes):
+        local = pose[:3, :3].T @ (point - pose[:3, 3])
+        if k != skip and np.all(np.abs(local) < half - 1e-9):
+            return True
+    return False
+
+
+def test_palm_box_faces(hand, bullet):
+    """The palm link's boxes: exposed palmar faces are palm.pad, the back palm.dorsal, the
+    radial/ulnar faces at mid-height palm.side."""
+    cid, body, index = bullet
+    boxes = _boxes(cid, body, -1)
+    assert len(boxes) >= 1
+    # The palm is a base box plus a raised central pad: the box reaching furthest palmar (+z of
+    # the palm frame) carries the central palmar face, the one reaching furthest dorsal the back.
+    top = max(range(len(boxes)), key=lambda k: boxes[k][1][2, 3] + boxes[k][0][2])
+    back = min(range(len(boxes)), key=lambda k: boxes[k][1][2, 3] - boxes[k][0][2])
+
+    def face(k, v):
+        half, pose = boxes[k]
+        return pose[:3, 3] + pose[:3, :3] @ (np.asarray(v) * half)
 
     points = {
-        "palm.pad": [face([0, 0, 1]), face([0.8, 0.8, 1]), face([-0.8, -0.8, 1])],
-        "palm.dorsal": [face([0, 0, -1]), face([0.8, -0.8, -1]), face([-0.5, 0.8, -1])],
-        "palm.side": [face([0, 1, 0]), face([0, -1, 0]), face([0.5, 1, 0.3]), face([-0.5, -1, -0.3])],
+        "palm.pad": [face(top, [0, 0, 1]), face(top, [0.8, 0.8, 1]), face(top, [-0.8, -0.8, 1])],
+        "palm.dorsal": [face(back, [0, 0, -1]), face(back, [0.8, -0.8, -1]), face(back, [-0.5, 0.8, -1])],
+        "palm.side": [face(back, [0, 1, 0]), face(back, [0, -1, 0]), face(back, [0.5, 1, 0.3]),
+                      face(back, [-0.5, -1, -0.3])],
     }
+    # Exposed palmar faces of the other boxes (e.g. the thenar strip beside the raised pad).
+    for k in range(len(boxes)):
+        if k != top:
+            pt = face(k, [-0.5, -0.9, 1])
+            if not _inside(pt, boxes, k):
+                points["palm.pad"].append(pt)
     for expected, pts in points.items():
         got = hand.regions.label_names(hand.regions.classify(np.stack(pts), hand.palm_link))
         assert got == [expected] * len(pts)
+
+
+def test_knuckle_pads_are_palm(hand, bullet):
+    """Every link between the palm and a finger's proximal phalanx that carries collision geometry
+    (the MCP pads on the ``<f>_knuckle`` links) labels its palmar face ``palm.pad``."""
+    cid, body, index = bullet
+    pads = [f"{f}_knuckle" for f in ("index", "middle", "ring", "little")]
+    assert set(pads) <= set(hand.regions.links_of_part("palm"))
+    assert set(hand.regions.links_of_label("palm.pad")) == {hand.palm_link, *pads}
+    for link in pads:
+        # Palmar, in the knuckle frame, is where the proximal phalanx (its child) curls when it
+        # flexes: flexion axis x phalanx axis, both from PyBullet.
+        child = index[link.replace("_knuckle", "_proximal")]
+        to_knuckle = _link_world(cid, body, index[link])[:3, :3].T
+        child_rot = _link_world(cid, body, child)[:3, :3]
+        flex_axis = to_knuckle @ child_rot @ np.array(p.getJointInfo(body, child, physicsClientId=cid)[13])
+        _, seg_axis, _, _ = _capsule(cid, body, child)
+        palmar = np.cross(flex_axis, to_knuckle @ child_rot @ seg_axis)
+        boxes = _boxes(cid, body, index[link])
+        assert boxes, link
+        for half, pose in boxes:
+            # The box face whose outward normal is most palmar, its centre and points near corners.
+            dots = pose[:3, :3].T @ palmar
+            k = int(np.argmax(np.abs(dots)))
+            u, v = [i for i in range(3) if i != k]
+            pts = []
+            for a, b in ((0, 0), (0.8, 0.8), (-0.8, -0.8), (0.8, -0.8)):
+                local = np.zeros(3)
+                local[k], local[u], local[v] = np.sign(dots[k]), a, b
+                pts.append(pose[:3, 3] + pose[:3, :3] @ (local * half))
+            got = hand.regions.label_names(hand.regions.classify(np.stack(pts), link))
+            assert got == ["palm.pad"] * len(pts), link
+        assert hand.regions.region(link).part == "palm"
 
 
 def test_vectorised_equals_loop_and_integer_links(hand, bullet, rng):
@@ -215,7 +285,7 @@ def test_match_and_lookup_errors(hand):
     with pytest.raises(UnknownNameError, match="did you mean 'index.distal.tip'"):
         hand.regions.label_index("index.distal.tp")
     with pytest.raises(UnknownNameError, match="valid"):
-        hand.regions.region("index_knuckle")
+        hand.regions.region("index_tip")
 
 
 def test_small_map_analytic():
@@ -240,3 +310,40 @@ def test_small_map_analytic():
     assert got == ["palm.pad", "palm.side", "palm.dorsal", "index.distal.pad", "index.distal.tip",
                    "index.distal.side"]
     assert regions.classify(pts[:1], "nowhere")[0] == regions.other_id  # map without link list
+
+
+def test_shared_part_analytic():
+    """Two links of one part share its labels; each keeps its own geometry."""
+    ex, ez = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+    regions = RegionMap([
+        Region("base", "palm", np.zeros(3), ex, ez, 60.0, 60.0),
+        Region("pad_a", "palm", np.array([0.0, 0, -0.01]), ex, -ez, 30.0, 30.0),  # faces -z
+        Region("tipper", "index.distal", np.zeros(3), ex, ez, 55.0, 55.0, length=0.02, tip_from=0.5),
+    ])
+    assert regions.labels == ("palm.pad", "palm.side", "palm.dorsal", "index.distal.pad",
+                              "index.distal.side", "index.distal.dorsal", "index.distal.tip", "other")
+    assert regions.parts == ("palm", "index.distal")
+    assert regions.links_of_part("palm") == ("base", "pad_a")
+    assert regions.links_of_label("palm.side") == ("base", "pad_a")
+    assert regions.links_of_label("index.distal.tip") == ("tipper",)
+    assert regions.links_of_label("other") == ()
+    pts = np.array([[0, 0, 0.01], [0, 0, -0.02], [0, 0.01, 0.0], [0, 0, 0.0]])
+    got = regions.label_names(regions.classify(pts, ["base", "pad_a", "pad_a", "pad_a"]))
+    # On pad_a (centre z = -0.01, palmar -z): z = -0.02 is its pad, (0, 0.01, 0) is 45 deg from
+    # its dorsal direction (+z): side (beyond 30); (0, 0, 0) is straight dorsal.
+    assert got == ["palm.pad", "palm.pad", "palm.side", "palm.dorsal"]
+    with pytest.raises(UnknownNameError, match="did you mean 'palm'"):
+        regions.links_of_part("plam")
+    with pytest.raises(UnknownNameError, match="did you mean 'palm.pad'"):
+        regions.links_of_label("palm.pda")
+
+
+def test_shared_part_must_agree_on_tip():
+    ex, ez = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+    with pytest.raises(MetadataError, match="must agree on having a tip"):
+        RegionMap([
+            Region("a", "index.distal", np.zeros(3), ex, ez, 55.0, 55.0, length=0.02, tip_from=0.5),
+            Region("b", "index.distal", np.zeros(3), ex, ez, 55.0, 55.0),
+        ])
+    with pytest.raises(MetadataError, match="one entry per link"):
+        RegionMap([Region("a", "palm", np.zeros(3), ex, ez, 55.0, 55.0)] * 2)
