@@ -398,7 +398,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
 
         # Per-grasp reward tables (signature masks, link groups), built on first use.
         self._reward_tables: dict[str, tuple[CompiledSignature, list[NDArray[np.int64]]]] = {}
-        self._label_link: NDArray[np.int64] | None = None
+        self._label_link: list[NDArray[np.int64]] | None = None
         self.grasp: GraspType | None = None
         self._targets = ep.rest.copy()
         self._done = True
@@ -419,15 +419,13 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             f"them, or None; got {grasp!r}"
         )
 
-    def _label_links(self) -> NDArray[np.int64]:
-        """(R,) PyBullet link index carrying each region label (-2 for ``other``); needs a body."""
+    def _label_links(self) -> list[NDArray[np.int64]]:
+        """Per region label, the PyBullet indices of every link carrying it (several links may
+        share a part, e.g. the palm and its knuckle pads; none for ``other``); needs a body."""
         body = self.episode.body
         assert body is not None, "reset() first"
-        out = np.full(len(self.labels), -2, dtype=np.int64)
-        for region in self.hand.regions.regions:
-            for label in region.labels:
-                out[self.labels.index(label)] = body.link_id(region.link)
-        return out
+        regions = self.hand.regions
+        return [np.array([body.link_id(link) for link in regions.links_of_label(label)], dtype=np.int64) for label in self.labels]
 
     def _tables(self, grasp: GraspType) -> tuple[CompiledSignature, list[NDArray[np.int64]]]:
         """The compiled signature and, per reachable required group, its PyBullet link indices."""
@@ -437,7 +435,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             compiled = CompiledSignature.compile(grasp.signature, self.labels)
             groups = []
             for mask in compiled.group_masks:
-                links = np.unique(self._label_link[mask & (self._label_link > -2)])
+                chosen = [self._label_link[r] for r in np.nonzero(mask)[0]]
+                links = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
                 if links.size:
                     groups.append(links)
             self._reward_tables[grasp.id] = (compiled, groups)

@@ -312,6 +312,9 @@ class HandBody(_Body):
         other._c()
         limit = self.world.protocol.contact_distance_m if max_distance is None else float(max_distance)
         rows = [r for r in c.getContactPoints(bodyA=self.body_id, bodyB=other.body_id) if r[8] <= limit]
+        # A fixed order (link, then position): PyBullet's order can differ between a fresh and a
+        # restored world with identical states, and sums over contacts (Q1) depend on order.
+        rows.sort(key=lambda r: (r[3], r[6], r[5], r[8]))
         n = len(rows)
         # PyBullet's contactNormalOnB points from B (the object) towards A (the hand): flip it.
         return Contacts(
