@@ -71,6 +71,12 @@ class Protocol:
         hand_lateral_friction: Lateral friction given to every hand link [-]. PyBullet
             multiplies the two bodies' coefficients, so with 1.0 the contact friction equals
             the object's ``friction``.
+        hand_torsional_friction_m: Torsional ("spinning") friction of every hand link [m]: a
+            contact resists twisting about its normal up to this x the object's friction x the
+            normal force [N m]. Finger pads are soft: a uniformly pressed contact patch of radius
+            a resists up to (2/3) mu a N (the soft-finger model of grasp analysis), and 4 mm is
+            2/3 of a 6 mm patch radius. PyBullet's point contacts have none by default, so a
+            pinched sphere or pen spins freely about the pinch axis; real fingertips do not.
         position_gain: PyBullet POSITION_CONTROL ``positionGain`` (Kp) of the finger motors [-].
         velocity_gain: PyBullet POSITION_CONTROL ``velocityGain`` (Kd) of the finger motors [-].
         max_linear_speed_m_s: An object faster than this is a physics blow-up [m/s].
@@ -91,6 +97,7 @@ class Protocol:
     max_penetration_m: float = 0.005
     contact_distance_m: float = 0.001
     hand_lateral_friction: float = 1.0
+    hand_torsional_friction_m: float = 0.004
     position_gain: float = 0.1
     velocity_gain: float = 1.0
     max_linear_speed_m_s: float = 100.0
@@ -102,7 +109,7 @@ class Protocol:
             "max_translation_m", "max_rotation_deg", "max_penetration_m", "position_gain",
             "max_linear_speed_m_s", "max_angular_speed_rad_s",
         )
-        non_negative = ("settle_s", "disturbance_factor", "hand_lateral_friction", "velocity_gain")
+        non_negative = ("settle_s", "disturbance_factor", "hand_lateral_friction", "hand_torsional_friction_m", "velocity_gain")
         for name in positive + non_negative:
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

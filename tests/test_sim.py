@@ -16,6 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import pybullet
 import pytest
 import trimesh
 
@@ -29,7 +30,7 @@ from handsim.sim import (
     spawn_object,
 )
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
-from handsim.transforms import quat_to_matrix
+from handsim.transforms import quat_angle, quat_to_matrix
 
 DATA = Path(__file__).resolve().parent / "data"
 GRIPPER = DATA / "parallel_gripper.urdf"
@@ -438,3 +439,31 @@ def test_render_returns_a_non_blank_frame_showing_the_scene() -> None:
     assert frame.shape == (48, 64, 3) and frame.dtype == np.uint8
     assert len(np.unique(frame.reshape(-1, 3), axis=0)) > 5
     assert np.mean(np.any(frame != empty, axis=-1)) > 0.05  # the bodies cover part of the view
+
+
+# -- soft-finger contact -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("torsional", [0.0, DEFAULT_PROTOCOL.hand_torsional_friction_m])
+def test_torsional_friction_resists_twisting_a_pinched_sphere(torsional: float) -> None:
+    # A sphere pinched between the two flat jaws touches each at one point. A torque about the
+    # pinch axis well below the soft-finger limit (2 contacts x torsional x mu x N, ~0.1 N m
+    # here) spins it freely with point contacts (torsional 0) and not with soft ones.
+    protocol = Protocol(hand_torsional_friction_m=torsional)
+    sphere = {"shape": "sphere", "radius": 0.02, "mass": 0.05, "friction": 0.8}
+    with World(protocol, gravity=False) as world:
+        hand = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
+        spins = [world.client.getDynamicsInfo(hand.body_id, hand.link_id(n))[7] for n in hand.link_names]
+        assert spins == pytest.approx([torsional] * len(spins))
+        obj = spawn_object(world, sphere, BOX_AT)
+        hand.set_targets(CLOSED_Q)
+        world.step(protocol.steps(protocol.grasp_duration_s))
+        _, q0 = obj.pose()
+        for _ in range(protocol.steps(0.5)):
+            world.client.applyExternalTorque(obj.body_id, -1, [0.0, 0.02, 0.0], flags=pybullet.WORLD_FRAME)
+            world.step(1)
+        turned = math.degrees(quat_angle(q0, obj.pose()[1]))
+    if torsional == 0.0:
+        assert turned > 45.0
+    else:
+        assert turned < 5.0

@@ -171,6 +171,10 @@ class HandBody(_Body):
             mu = p.hand_lateral_friction if lateral_friction is None else float(lateral_friction)
             for link in self.link_names:
                 c.changeDynamics(body, link_index[link], lateralFriction=mu)
+        # Soft finger pads resist twisting about the contact normal (see Protocol). PyBullet
+        # combines it as hand_spinning * object_friction (+ object_spinning * hand_friction).
+        for link in self.link_names:
+            c.changeDynamics(body, link_index[link], spinningFriction=p.hand_torsional_friction_m)
         self.reset_joints(np.clip(np.zeros(self.dof), self.lower, self.upper))
 
     # -- names -----------------------------------------------------------------------------
