@@ -25,6 +25,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from handsim.errors import ConfigurationError, UnknownNameError, suggest
 
+#: The benchmark's default policy factory: the hand's scripted grasp policy.
+DEFAULT_FACTORY = "handsim.policies:scripted"
+
 __all__ = [
     "Policy",
     "PolicyFactory",
@@ -33,6 +36,8 @@ __all__ = [
     "scripted",
     "uniform",
     "resolve_factory",
+    "parse_policy_spec",
+    "DEFAULT_FACTORY",
     "CLOSE_FRACTION",
 ]
 
@@ -143,32 +148,50 @@ def uniform(env: Any) -> UniformPolicy:
     return UniformPolicy(env, seed=0)
 
 
-def resolve_factory(spec: str | PolicyFactory) -> PolicyFactory:
-    """Turn ``"module:attribute"`` (or a callable) into a policy factory.
-
-    Args:
-        spec: e.g. ``"handsim.policies:scripted"`` or ``"mypkg.agents:load_ppo"``.
-
-    Returns:
-        The factory.
+def parse_policy_spec(spec: str) -> tuple[str, str]:
+    """Split ``"module:callable"`` into its two parts.
 
     Raises:
-        ConfigurationError: Not ``module:attribute``, or the module cannot be imported.
-        UnknownNameError: The module has no such attribute (with close matches).
+        ConfigurationError: If the spec is not of that form.
+    """
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ConfigurationError(f"policy: expected MODULE:CALLABLE (e.g. {DEFAULT_FACTORY}), got {spec!r}")
+    module, attr = spec.split(":")
+    if not module or not attr or not all(part.isidentifier() for part in module.split(".") + attr.split(".")):
+        raise ConfigurationError(f"policy: expected MODULE:CALLABLE (e.g. {DEFAULT_FACTORY}), got {spec!r}")
+    return module, attr
+
+
+def resolve_factory(spec: str | Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Import a policy factory named ``"module:callable"`` (a callable is returned as is).
+
+    Only a module that does not exist is a user error; a module that exists but fails while
+    importing is a bug in it, and its exception propagates unchanged.
+
+    Raises:
+        ConfigurationError: A malformed spec.
+        UnknownNameError: The module cannot be found, or has no such callable (close matches
+            listed).
     """
     if callable(spec):
         return spec
-    if not isinstance(spec, str) or spec.count(":") != 1:
-        raise ConfigurationError(f"policy factory: expected 'module:attribute' (e.g. 'handsim.policies:scripted'), got {spec!r}")
-    module_name, attr = spec.split(":")
+    module_name, attr = parse_policy_spec(spec)
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigurationError(f"policy factory {spec!r}: cannot import module {module_name!r} ({exc})") from exc
-    if not hasattr(module, attr):
-        public = [n for n in dir(module) if not n.startswith("_")]
-        raise UnknownNameError(f"policy factory {spec!r}: " + suggest(attr, public, f"attribute of {module_name}"))
-    factory = getattr(module, attr)
-    if not callable(factory):
-        raise ConfigurationError(f"policy factory {spec!r}: expected a callable, got {type(factory).__name__}")
-    return factory
+    except ModuleNotFoundError as exc:
+        # Only when the missing module is the one asked for (or a parent package of it).
+        if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise
+        raise UnknownNameError(
+            f"policy {spec!r}: no module {module_name!r} can be imported; expected MODULE:CALLABLE "
+            f"with an importable module, e.g. {DEFAULT_FACTORY}"
+        ) from None
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            public = [n for n in dir(obj) if not n.startswith("_")]
+            raise UnknownNameError(f"policy {spec!r}: " + suggest(part, public, f"name in {module_name}"))
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UnknownNameError(f"policy {spec!r}: {attr} is a {type(obj).__name__}, expected a callable factory(env)")
+    return obj

@@ -337,7 +337,10 @@ def test_termination_at_end_of_grasp_phase(evaluate: bool) -> None:
     assert steps == env.unwrapped.episode.grasp_steps
     assert info["episode"]["evaluated"] is evaluate
     assert (info["episode"]["disturbance"] is not None) is evaluate
-    assert info["is_success"] is False and info["failure_reason"]  # default_hand: see test_shipped_plans
+    # success and its reasons agree (whether tip_pinch succeeds depends on the shipped plans)
+    assert info["is_success"] is (info["failure_reason"] == "")
+    if evaluate:
+        assert info["is_success"] is info["episode"]["achieved"]
     env.close()
 
 

@@ -32,19 +32,34 @@ def _closing_plan(ep: GraspEpisode, grasp_id: str) -> HandGrasp:
 
 
 @pytest.mark.slow
-def test_restored_world_equals_fresh_world_bit_for_bit():
+def test_reused_episode_equals_fresh_episode_bit_for_bit():
+    # Trials must not depend on what ran before in the process (results identical whatever
+    # the benchmark's process pool does). Random targets on the ring (a compound object)
+    # once broke this for a snapshot-restoring reset.
+    rng = np.random.default_rng(7)
     reused = GraspEpisode()
-    plan = _closing_plan(reused, "medium_wrap")
-    history = [_trial(reused, "medium_wrap", seed, plan) for seed in (0, 1, 0)]
-    for seed, (states, result) in zip((0, 1, 0), history):
+    cases = [("medium_wrap", 0, None), ("ring", 1, rng.uniform(size=(reused.grasp_steps, len(reused.joint_names))))]
+    cases.append(cases[0])
+
+    def trial(ep, grasp_id, seed, fractions):
+        plan = _closing_plan(ep, grasp_id)
+        if fractions is None:
+            return _trial(ep, grasp_id, seed, plan)
+        ep.plans[grasp_id] = plan
+        ep.reset(get(grasp_id), np.random.default_rng(seed))
+        states = []
+        for f in fractions:
+            ep.apply(ep.lower + f * (ep.upper - ep.lower))
+            states.append(np.concatenate([ep.obj.pose()[0], ep.obj.pose()[1], ep.joint_positions()]))
+        return np.array(states), ep.evaluate().to_dict()
+
+    history = [trial(reused, *case) for case in cases]
+    for case, (states, result) in zip(cases, history):
         fresh = GraspEpisode()
-        fresh_states, fresh_result = _trial(fresh, "medium_wrap", seed, plan)
+        fresh_states, fresh_result = trial(fresh, *case)
         fresh.close()
         np.testing.assert_array_equal(states, fresh_states)
         assert result == fresh_result
-    # A different grasp type (another object) in between changes nothing either.
-    _trial(reused, "tip_pinch", 3, _closing_plan(reused, "tip_pinch"))
-    np.testing.assert_array_equal(_trial(reused, "medium_wrap", 1, plan)[0], history[1][0])
     reused.close()
 
 

@@ -14,13 +14,13 @@ three).
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from handsim.errors import ConfigurationError, UnknownNameError, suggest
+from handsim.errors import ConfigurationError
+from handsim.policies import DEFAULT_FACTORY, parse_policy_spec
+from handsim.policies import resolve_factory as load_policy_factory
 
 __all__ = [
     "BenchConfig",
@@ -39,7 +39,7 @@ SUCCESS_THRESHOLD = 0.5
 #: Largest success-rate drop against a baseline that is not a regression [-] (one trial of three).
 BASELINE_TOLERANCE = 0.34
 #: The policy factory the benchmark runs unless told otherwise (``module:callable``).
-DEFAULT_POLICY = "handsim.policies:scripted"
+DEFAULT_POLICY = DEFAULT_FACTORY
 #: The Gymnasium env every trial runs in.
 DEFAULT_ENV_ID = "handsim/Grasp-v0"
 #: Trials per grasp type of a full run (``--quick`` runs one).
@@ -110,48 +110,3 @@ def trial_seed(seed: int, grasp_number: int, trial: int) -> int:
     return int(np.random.SeedSequence([seed, grasp_number, trial]).generate_state(1, dtype=np.uint32)[0])
 
 
-def parse_policy_spec(spec: str) -> tuple[str, str]:
-    """Split ``"module:callable"`` into its two parts.
-
-    Raises:
-        ConfigurationError: If the spec is not of that form.
-    """
-    if not isinstance(spec, str) or spec.count(":") != 1:
-        raise ConfigurationError(f"policy: expected MODULE:CALLABLE (e.g. {DEFAULT_POLICY}), got {spec!r}")
-    module, attr = spec.split(":")
-    if not module or not attr or not all(part.isidentifier() for part in module.split(".") + attr.split(".")):
-        raise ConfigurationError(f"policy: expected MODULE:CALLABLE (e.g. {DEFAULT_POLICY}), got {spec!r}")
-    return module, attr
-
-
-def load_policy_factory(spec: str) -> Callable[[Any], Callable[[Any], Any]]:
-    """Import a policy factory named ``"module:callable"``.
-
-    Only a module that does not exist is a user error; a module that exists but fails while
-    importing is a bug in it, and its exception propagates unchanged.
-
-    Raises:
-        ConfigurationError: A malformed spec.
-        UnknownNameError: The module cannot be found, or has no such callable (close matches
-            listed).
-    """
-    module_name, attr = parse_policy_spec(spec)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        # Only when the missing module is the one asked for (or a parent package of it).
-        if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise
-        raise UnknownNameError(
-            f"policy {spec!r}: no module {module_name!r} can be imported; expected MODULE:CALLABLE "
-            f"with an importable module, e.g. {DEFAULT_POLICY}"
-        ) from None
-    obj: Any = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            public = [n for n in dir(obj) if not n.startswith("_")]
-            raise UnknownNameError(f"policy {spec!r}: " + suggest(part, public, f"name in {module_name}"))
-        obj = getattr(obj, part)
-    if not callable(obj):
-        raise UnknownNameError(f"policy {spec!r}: {attr} is a {type(obj).__name__}, expected a callable factory(env)")
-    return obj

@@ -101,36 +101,6 @@ class World:
         self._step_count = 0
         self.set_gravity(gravity)
 
-    def save_state(self) -> int:
-        """Snapshot every body's state, contact points included (PyBullet ``saveState``).
-
-        Returns:
-            An id for :meth:`restore_state`, valid until the next :meth:`reset`.
-        """
-        return int(self.client.saveState())
-
-    def restore_state(self, state_id: int, *, gravity: bool = True) -> None:
-        """Return to a snapshot taken at time zero by :meth:`save_state` in this generation.
-
-        The same bodies must exist as when it was taken (remove any added since). Restoring
-        a snapshot taken right after loading a body reproduces, bit for bit, what reloading it
-        after :meth:`reset` gives (tested), at a fraction of the cost of parsing a URDF.
-
-        Args:
-            state_id: What :meth:`save_state` returned.
-            gravity: Whether gravity is on afterwards.
-
-        Raises:
-            SimulationError: PyBullet could not restore it (an unknown id, or other bodies).
-        """
-        try:
-            self.client.restoreState(stateId=int(state_id))
-        except pybullet.error as exc:
-            raise SimulationError(f"could not restore physics state {state_id}: {exc}") from None
-        self._forces.clear()
-        self._step_count = 0
-        self.set_gravity(gravity)
-
     def close(self) -> None:
         """Disconnect from PyBullet (idempotent)."""
         if self._client is not None:
