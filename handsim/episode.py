@@ -17,7 +17,8 @@ A trial (all numbers from :class:`handsim.tolerances.Protocol`):
    (:func:`handsim.sim.run_disturbance`).
 
 **Achieved = held in all six directions AND signature matched AND penetration within the
-limit.** Every failure says why.
+limit (at reset, where the pre-shape must not start inside the object, and as it holds).**
+Every failure says why.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class EpisodeResult:
         score: The grasp as formed (:class:`ContactScore`).
         disturbance: ``DisturbanceResult.to_dict()`` or None.
         failure_reasons: Why it failed, most basic first (empty when achieved).
+        initial_penetration_m: Hand-object penetration right after reset, before any step [m].
     """
 
     grasp_id: str
@@ -124,6 +126,7 @@ class EpisodeResult:
     score: ContactScore
     disturbance: dict[str, Any] | None
     failure_reasons: tuple[str, ...]
+    initial_penetration_m: float = 0.0
 
     @property
     def failure_reason(self) -> str:
@@ -144,6 +147,7 @@ class EpisodeResult:
             "num_contacts": s.num_contacts,
             "total_normal_force_n": s.total_normal_force_n,
             "max_penetration_m": s.max_penetration_m,
+            "initial_penetration_m": self.initial_penetration_m,
             "contact_regions": list(s.regions),
             "failure_reasons": list(self.failure_reasons),
             "disturbance": self.disturbance,
@@ -198,6 +202,7 @@ class GraspEpisode:
         self.plan: HandGrasp | None = None
         self.control_step = 0
         self._start_xyz = np.zeros(3)
+        self.initial_penetration_m = 0.0
         self._hold: int | None = None
         self._hold_generation = -1
 
@@ -251,6 +256,9 @@ class GraspEpisode:
         self.body.reset_joints(self.plan.preshape)
         self.body.set_targets(self.plan.preshape)
         self._start_xyz = np.asarray(self.obj.pose()[0], dtype=np.float64).copy()
+        # A plan whose pre-shape already overlaps the object would start inside it (physics
+        # then pops it out): measured before any step, and it fails the trial.
+        self.initial_penetration_m = float(self.body.max_penetration(self.obj))
         self.control_step = 0
 
     def release_object(self) -> None:
@@ -355,7 +363,7 @@ class GraspEpisode:
         match = compiled.match(in_contact[None], np.array([bool(thumb)]))
         matched = bool(match.matched[0])
         reasons = tuple(match.reasons(0)) if not matched else ()
-        penetration = max(0.0, -float(self.body.max_penetration(self.obj)))
+        penetration = float(self.body.max_penetration(self.obj))
         regions = tuple(label for label, on in zip(self.labels, in_contact) if on)
         return ContactScore(
             regions=regions,
@@ -388,6 +396,11 @@ class GraspEpisode:
         if self.plan is not None and self.plan.note == _NO_PLAN:
             reasons.append(f"hand {self.hand.name!r} has no grasp data for {self.grasp.id!r}")
         limit = self.protocol.max_penetration_m
+        if self.initial_penetration_m > limit:
+            reasons.append(
+                f"the pre-shape starts inside the object (penetration {self.initial_penetration_m * 1e3:.1f} mm "
+                f"at reset > {limit * 1e3:.1f} mm)"
+            )
         if score.max_penetration_m > limit:
             reasons.append(f"penetration {score.max_penetration_m * 1e3:.1f} mm > {limit * 1e3:.1f} mm")
         reasons.extend(score.signature_reasons)
@@ -401,7 +414,13 @@ class GraspEpisode:
             held = result.held
             if not held:
                 reasons.append(result.reason)
-        achieved = bool(run_protocol and held and score.signature_matched and score.max_penetration_m <= limit)
+        achieved = bool(
+            run_protocol
+            and held
+            and score.signature_matched
+            and score.max_penetration_m <= limit
+            and self.initial_penetration_m <= limit
+        )
         if not run_protocol and not reasons and score.q1 <= 0.0:
             reasons.append("not force closure (Q1 = 0)")
         return EpisodeResult(
@@ -412,4 +431,5 @@ class GraspEpisode:
             score=score,
             disturbance=disturbance,
             failure_reasons=tuple(reasons) if not achieved else (),
+            initial_penetration_m=self.initial_penetration_m,
         )

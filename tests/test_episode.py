@@ -87,3 +87,19 @@ def test_missing_plan_fails_with_the_reason():
     assert not result.achieved
     assert any("no grasp data for 'ring'" in r for r in result.failure_reasons)
     ep.close()
+
+
+def test_plan_starting_inside_the_object_fails():
+    ep = GraspEpisode()
+    grasp = get("power_sphere")
+    # The ball's centre 1 cm above the palm face: the ball starts deep inside the palm.
+    ep.plans[grasp.id] = HandGrasp(grasp.id, np.array([0.05, 0.0, 0.03]), np.array([1.0, 0, 0, 0]), ep.rest.copy(), ep.rest.copy())
+    ep.reset(grasp, np.random.default_rng(0))
+    assert ep.initial_penetration_m > ep.protocol.max_penetration_m
+    for _ in range(ep.grasp_steps):
+        ep.apply(ep.plan.close)
+    result = ep.evaluate()
+    assert not result.achieved
+    assert any("starts inside the object" in r for r in result.failure_reasons)
+    assert result.to_dict()["initial_penetration_m"] == pytest.approx(ep.initial_penetration_m)
+    ep.close()
