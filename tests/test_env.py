@@ -531,3 +531,40 @@ def test_shipped_plans_env_matches_episode(grasp_id: str) -> None:
     assert _same(info["episode"], result)
     assert info["is_success"] == result["achieved"]
     env.close()
+
+
+BASELINE = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "baseline" / "results.json"
+
+
+def _baseline_successes() -> list[tuple[str, int]]:
+    """(grasp id, seed) of the first successful trial of every grasp the baseline achieved."""
+    data = json.loads(BASELINE.read_text())
+    out = []
+    for grasp in data["grasps"]:
+        if grasp["achieved"]:
+            trial = next(t for t in grasp["trial_results"] if t["success"])
+            out.append((grasp["id"], int(trial["seed"])))
+    return out
+
+
+def test_baseline_records_several_achieved_grasps() -> None:
+    # The scripted policy must achieve several grasp types on the default hand (issue: "it
+    # achieves the grasp in the env for several types"); the next test replays them.
+    assert len(_baseline_successes()) >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("grasp_id", "seed"), _baseline_successes())
+def test_scripted_policy_achieves_baseline_grasps_in_env(grasp_id: str, seed: int) -> None:
+    """Replaying a recorded success through the env with the scripted policy succeeds again,
+    judged by physics (held in all six directions) and the contact signature."""
+    env = gymnasium.make(GRASP_ENV_ID, grasp=grasp_id)
+    policy = scripted(env)
+    obs, info = env.reset(seed=seed)
+    policy.reset(info)
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, _, terminated, truncated, info = env.step(policy(obs))
+    assert info["is_success"], info["failure_reason"]
+    assert info["episode"]["held"] and info["episode"]["signature_matched"]
+    env.close()
