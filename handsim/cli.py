@@ -4,6 +4,7 @@ Subcommands (each is an ``add_<name>(subparsers)`` function that builds its pars
 ``handler``; add new ones to :data:`COMMANDS`):
 
 * ``handsim bench``: the 33-grasp coverage benchmark (:mod:`handsim.bench`).
+* ``handsim hand make``: write a generated hand folder (:mod:`handsim.handgen`).
 
 Exit codes: 0 success; 1 a benchmark regression against ``--baseline``; 2 bad input (one
 line on stderr naming the problem and the valid choices, no traceback); 130 interrupted
@@ -188,10 +189,101 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
+# handsim hand make
+
+
+def _int_in(lo: int, hi: int, meaning: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number in {lo}..{hi} ({meaning}), got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected a whole number in {lo}..{hi} ({meaning}), got {value}")
+        return value
+
+    return parse
+
+
+def _scale(text: str) -> float:
+    from handsim.handgen import SCALE_RANGE
+
+    lo, hi = SCALE_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [{lo:g}, {hi:g}], got {text!r}") from None
+    if not lo <= value <= hi:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a number in [{lo:g}, {hi:g}], got {text}")
+    return value
+
+
+def _lengths(text: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated lengths in metres, one per finger (thumb first), got {text!r}") from None
+    return values
+
+
+def add_hand(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``handsim hand`` (``handsim hand make``)."""
+    from handsim.handgen import FINGER_LENGTH_FACTOR_RANGE, FINGERS_RANGE, THUMB_DOF_RANGE
+
+    p = subparsers.add_parser("hand", help="generate hand models (hand make)",
+                              description="Hand model tools. Subcommands: make.")
+    sub = p.add_subparsers(dest="hand_command", metavar="SUBCOMMAND", parser_class=_Parser)
+    m = sub.add_parser(
+        "make",
+        help="write a generated hand folder",
+        description=(
+            "Write a hand folder (hand.urdf, hand.json, an empty grasps.json, README.md) derived from the default "
+            "hand: fewer fingers, fewer or more thumb joints, no DIP joints, another size or finger lengths. "
+            "The folder loads with --hand DIR in handsim bench."
+        ),
+    )
+    m.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (new or empty, unless --force)")
+    m.add_argument("--fingers", type=_int_in(*FINGERS_RANGE, "thumb included"), default=5, metavar="N",
+                   help="5 = thumb + index..little, 4 drops the little finger, 3 drops ring and little (default 5)")
+    m.add_argument("--thumb-dof", type=_int_in(*THUMB_DOF_RANGE, "0 = no thumb"), default=4, metavar="N",
+                   help="thumb joints: 0 no thumb, 1-3 fix joints from the tip side, 4 like the default hand "
+                        "(CMC abd, CMC flex, MCP, IP), 5 adds an MCP abduction (default 4)")
+    m.add_argument("--no-dip", dest="dip", action="store_false",
+                   help="fix the DIP joints at 0 rad (middle and distal phalanx one rigid segment)")
+    m.add_argument("--scale", type=_scale, default=1.0, metavar="S",
+                   help="scale every length (masses x S^3, efforts x S^3; default 1)")
+    lo, hi = FINGER_LENGTH_FACTOR_RANGE
+    m.add_argument("--finger-lengths", type=_lengths, default=None, metavar="L1,L2,...",
+                   help="total length [m] of each finger present, thumb first (thumb from the CMC, fingers from "
+                        f"the MCP, to the tip), each {lo:g}x..{hi:g}x its scaled default")
+    m.add_argument("--name", default=None, metavar="NAME",
+                   help="the hand's name (default handgen_f<N>_t<N>[_nodip]_s<S>)")
+    m.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR (replaces the hand files)")
+    p.set_defaults(handler=run_hand_command)
+
+
+def run_hand_command(args: argparse.Namespace) -> int:
+    """``handsim hand SUBCOMMAND``."""
+    if args.hand_command != "make":
+        print("handsim hand: error: expected a subcommand; valid: make", file=sys.stderr)
+        return EXIT_USAGE
+    from handsim.handgen import make_hand
+    from handsim.hand import load_hand
+
+    folder = make_hand(args.out_dir, fingers=args.fingers, thumb_dof=args.thumb_dof, dip=args.dip,
+                       scale=args.scale, finger_lengths=args.finger_lengths, name=args.name, force=args.force)
+    hand = load_hand(folder)  # the folder must load; a generator bug fails here, not in a later bench
+    print(f"wrote hand {hand.name!r} to {folder}: {len(hand.fingers)} digits ({', '.join(hand.finger_names)}), "
+          f"{hand.num_dof} actuated joints")
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
 # Entry point
 
 #: Every subcommand's parser builder, in the order ``--help`` lists them.
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench,)
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench, add_hand)
 
 
 def build_parser() -> argparse.ArgumentParser:
