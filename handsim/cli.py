@@ -229,7 +229,11 @@ def _lengths(text: str) -> list[float]:
 
 def add_hand(subparsers: argparse._SubParsersAction) -> None:
     """Register ``handsim hand`` (``handsim hand make``)."""
-    from handsim.handgen import FINGER_LENGTH_FACTOR_RANGE, FINGERS_RANGE, THUMB_DOF_RANGE
+    from handsim.handgen import (
+        FINGER_LENGTH_FACTOR_RANGE,
+        FINGERS_RANGE,
+        THUMB_DOF_RANGE,
+    )
 
     p = subparsers.add_parser("hand", help="generate hand models (hand make)",
                               description="Hand model tools. Subcommands: make.")
@@ -268,8 +272,8 @@ def run_hand_command(args: argparse.Namespace) -> int:
     if args.hand_command != "make":
         print("handsim hand: error: expected a subcommand; valid: make", file=sys.stderr)
         return EXIT_USAGE
-    from handsim.handgen import make_hand
     from handsim.hand import load_hand
+    from handsim.handgen import make_hand
 
     folder = make_hand(args.out_dir, fingers=args.fingers, thumb_dof=args.thumb_dof, dip=args.dip,
                        scale=args.scale, finger_lengths=args.finger_lengths, name=args.name, force=args.force)

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_kinematics import PyBulletReference
 
 from handsim.cli import main
-from handsim.data import DEFAULT_HAND, hand_dir
+from handsim.data import DEFAULT_HAND
 from handsim.episode import GraspEpisode
 from handsim.errors import ConfigurationError
 from handsim.grasp_data import load_hand_grasps
@@ -26,8 +27,6 @@ from handsim.hand import load_hand
 from handsim.handgen import make_hand
 from handsim.kinematics import load_urdf
 from handsim.scoring.signature import CompiledSignature
-
-from test_kinematics import PyBulletReference
 
 p = pytest.importorskip("pybullet")
 
@@ -189,10 +188,10 @@ def test_scaled_hand_is_the_default_hand_scaled(tmp_path, rng, scale):
 
 # ---------------------------------------------------------------------------- FK vs PyBullet
 @pytest.mark.parametrize("kw", [
-    dict(fingers=5, thumb_dof=5, dip=True, scale=1.3),
-    dict(fingers=4, thumb_dof=2, dip=False, scale=0.8),
-    dict(fingers=3, thumb_dof=0, dip=True, scale=1.0),
-    dict(fingers=4, thumb_dof=4, dip=False, scale=1.0, finger_lengths=[0.13, 0.1, 0.08, 0.09]),
+    {"fingers": 5, "thumb_dof": 5, "dip": True, "scale": 1.3},
+    {"fingers": 4, "thumb_dof": 2, "dip": False, "scale": 0.8},
+    {"fingers": 3, "thumb_dof": 0, "dip": True, "scale": 1.0},
+    {"fingers": 4, "thumb_dof": 4, "dip": False, "scale": 1.0, "finger_lengths": [0.13, 0.1, 0.08, 0.09]},
 ], ids=["f5_t5_s1.3", "f4_t2_nodip_s0.8", "f3_t0", "f4_lengths"])
 def test_fk_matches_pybullet(tmp_path, rng, kw):
     folder = _make(tmp_path, **kw)
@@ -271,10 +270,10 @@ def _reach_failures(hand, bullet: _Bullet) -> list:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kw", [
-    dict(fingers=5, thumb_dof=5, dip=True, scale=1.0),
-    dict(fingers=4, thumb_dof=2, dip=False, scale=0.8),
-    dict(fingers=3, thumb_dof=0, dip=True, scale=1.3),
-    dict(fingers=5, thumb_dof=4, dip=False, scale=1.3),
+    {"fingers": 5, "thumb_dof": 5, "dip": True, "scale": 1.0},
+    {"fingers": 4, "thumb_dof": 2, "dip": False, "scale": 0.8},
+    {"fingers": 3, "thumb_dof": 0, "dip": True, "scale": 1.3},
+    {"fingers": 5, "thumb_dof": 4, "dip": False, "scale": 1.3},
 ], ids=["f5_t5", "f4_t2_nodip_s0.8", "f3_t0_s1.3", "f5_nodip_s1.3"])
 def test_every_joint_reaches_targets(tmp_path, kw):
     hand = load_hand(_make(tmp_path, **kw))
@@ -340,15 +339,15 @@ def test_thumbless_hand_cannot_pinch(tmp_path):
 
 # ---------------------------------------------------------------------------- API errors
 @pytest.mark.parametrize("kw, needle", [
-    (dict(fingers=2), "fingers: expected a whole number in 3..5"),
-    (dict(fingers=True), "fingers"),
-    (dict(thumb_dof=6), "thumb_dof: expected a whole number in 0..5"),
-    (dict(scale=float("inf")), "scale: expected a number in [0.5, 2]"),
-    (dict(scale=0.1), "[0.5, 2]"),
-    (dict(dip="no"), "dip: expected True or False"),
-    (dict(finger_lengths=[0.1] * 4), "expected 5 lengths"),
-    (dict(fingers=3, thumb_dof=0, finger_lengths=[0.1, 0.5]), "middle length expected in"),
-    (dict(name="no spaces"), "name:"),
+    ({"fingers": 2}, "fingers: expected a whole number in 3..5"),
+    ({"fingers": True}, "fingers"),
+    ({"thumb_dof": 6}, "thumb_dof: expected a whole number in 0..5"),
+    ({"scale": float("inf")}, "scale: expected a number in [0.5, 2]"),
+    ({"scale": 0.1}, "[0.5, 2]"),
+    ({"dip": "no"}, "dip: expected True or False"),
+    ({"finger_lengths": [0.1] * 4}, "expected 5 lengths"),
+    ({"fingers": 3, "thumb_dof": 0, "finger_lengths": [0.1, 0.5]}, "middle length expected in"),
+    ({"name": "no spaces"}, "name:"),
 ])
 def test_bad_parameters_name_the_valid_range(tmp_path, kw, needle):
     with pytest.raises(ConfigurationError) as info:
