@@ -28,6 +28,7 @@ from handsim.errors import (
 )
 from handsim.grasp_data import HandGrasp, load_hand_grasps
 from handsim.grasps import GraspType, Signature, TestObject
+from handsim.handgen import make_hand
 from handsim.hand import Finger, Hand, JointLimit, ThumbAbduction, load_hand
 from handsim.kinematics import KinematicTree, load_urdf
 from handsim.regions import Region, RegionMap
@@ -89,6 +90,7 @@ __all__ = [
     "load_hand",
     "load_hand_grasps",
     "load_urdf",
+    "make_hand",
     "register_envs",
 ]
 
