@@ -156,9 +156,10 @@ def test_fk_matches_pybullet(robot, rng):
 
 def test_batched_equals_one_at_a_time(robot, rng):
     tree, _ = robot
-    qs = _random_q(tree, rng, 5000)  # spans more than one internal chunk
+    qs = _random_q(tree, rng, 20000)  # large enough to be computed in several passes
     batched = tree.forward_kinematics(qs)
-    for b in (0, 1, 2047, 2048, 4999):
+    np.testing.assert_allclose(batched[:5000], tree.forward_kinematics(qs[:5000]), atol=1e-12, rtol=0)  # one pass
+    for b in (0, 1, 2047, 2048, 19999):
         single = tree.forward_kinematics(qs[b])
         assert single.shape == (len(tree.link_names), 4, 4)
         np.testing.assert_allclose(batched[b], single, atol=1e-12, rtol=0)
