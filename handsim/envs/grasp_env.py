@@ -147,6 +147,10 @@ Version history
 
 * v0: first version. Fixed wrist; finger joint position targets only. A free 6-D wrist
   (reach-and-grasp) is not provided yet: no wrist action exists rather than a faked one.
+  Follows the protocol of :mod:`handsim.tolerances`: the object is held by a fixture during
+  the grasp phase (so it cannot be knocked away unless ``hold_object_during_grasp`` is off),
+  finger pads have soft-contact torsional friction, and a pre-shape that starts inside the
+  object fails the episode.
 """
 
 from __future__ import annotations
