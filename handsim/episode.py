@@ -268,11 +268,6 @@ class GraspEpisode:
                 self.world.client.removeConstraint(self._hold)
             self._hold = None
 
-    @property
-    def object_held_in_place(self) -> bool:
-        """Whether the object is still held by the grasp-phase fixture."""
-        return self._hold is not None
-
     def close(self) -> None:
         """Release the physics server."""
         self.world.close()
