@@ -14,6 +14,7 @@ line on stderr naming the problem and the valid choices, no traceback); 130 inte
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -120,7 +121,24 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help=f"success-rate drop against --baseline that is not a regression (default {BASELINE_TOLERANCE})")
     p.add_argument("--resume", action="store_true",
                    help="keep the trials already in DIR/results.json (same configuration) and run the rest")
+    _add_executor_args(p)
     p.set_defaults(handler=run_bench_command)
+
+
+def _add_executor_args(p: argparse.ArgumentParser) -> None:
+    from handsim.bench.executors import DEFAULT_EXECUTOR, EXECUTORS
+
+    p.add_argument("--executor", choices=EXECUTORS, default=DEFAULT_EXECUTOR,
+                   help=f"where trials run: local (a process pool) or ray (needs handsim[ray]; default {DEFAULT_EXECUTOR})")
+    p.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="with --executor ray: an existing Ray cluster (e.g. ray://head:10001 or auto); "
+                        "default: start a local Ray instance for the run")
+
+
+def _executor(args: argparse.Namespace):  # -> handsim.bench.executors.Executor
+    from handsim.bench.executors import make_executor
+
+    return make_executor(args.executor, ray_address=args.ray_address)
 
 
 def _grasp_ids(text: str | None) -> tuple[str, ...]:
@@ -153,6 +171,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from handsim.data import hand_dir
     from handsim.hand import load_hand
 
+    executor = _executor(args)  # a missing Ray extra fails here, before any work
     folder = hand_dir(args.hand)
     load_hand(folder)  # malformed metadata fails here, before any worker starts
     baseline = load_results(args.baseline) if args.baseline else None
@@ -166,7 +185,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     try:
-        results = run_bench(config, out, jobs=args.jobs, resume=args.resume)
+        with contextlib.closing(executor):
+            results = run_bench(config, out, jobs=args.jobs, resume=args.resume, executor=executor)
     except BenchInterrupted as stop:
         done = sum(g.trials for g in stop.results.grasps)
         planned = config.trials * len(config.grasp_ids)
@@ -178,7 +198,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     t = results.timing
     rate = t.get("trials_per_s")
     print(f"wall time: {t['wall_s']:.1f} s, {t['trials_run']} trials, "
-          f"{'-' if rate is None else f'{rate:.2f}'} trials/s, {t['jobs']} jobs")
+          f"{'-' if rate is None else f'{rate:.2f}'} trials/s, {t['jobs']} jobs ({executor.name})")
     print(f"results: {out / RESULTS_FILE}, " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     if baseline is not None:
         comparison = compare_results(results, baseline, args.tolerance)

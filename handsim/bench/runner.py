@@ -1,8 +1,8 @@
 """Run the grasp-coverage benchmark: every trial an episode of ``handsim/Grasp-v0``.
 
-The unit of work is one trial (one grasp type, one seed). Trials run in a process pool;
-each worker keeps the env of the grasp it last ran, so consecutive trials of one grasp do not
-rebuild it. A trial's seed depends only on the base seed, the grasp's number and the trial
+The unit of work is one trial (one grasp type, one seed). Trials run on an executor
+(:mod:`handsim.bench.executors`): a local process pool by default, or Ray; each worker keeps
+the env of the grasp it last ran, so consecutive trials of one grasp do not rebuild it. A trial's seed depends only on the base seed, the grasp's number and the trial
 index (:func:`handsim.bench.config.trial_seed`), and every episode starts from a fresh
 physics world, so the results do not depend on the number of workers.
 
@@ -26,12 +26,10 @@ import importlib
 import importlib.metadata
 import inspect
 import math
-import multiprocessing
-import os
 import platform
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -40,6 +38,7 @@ from numpy.typing import NDArray
 
 from handsim._io import quiet_stdout
 from handsim.bench.config import BenchConfig, load_policy_factory
+from handsim.bench.executors import Executor, LocalExecutor
 from handsim.bench.progress import Progress
 from handsim.bench.results import RESULTS_FILE, BenchResults, aggregate, load_results
 from handsim.errors import ResultsError, SimulationError
@@ -337,18 +336,23 @@ def run_bench(
     progress: bool = True,
     stream: TextIO | None = None,
     on_trial: Callable[[TrialTask, Mapping[str, Any]], None] | None = None,
+    executor: Executor | None = None,
 ) -> BenchResults:
     """Run every trial of ``config`` and keep ``out_dir/results.json`` up to date.
 
     Args:
         config: What to run.
         out_dir: Output folder (created).
-        jobs: Worker processes (default ``os.cpu_count()``); 1 runs in this process.
+        jobs: Trials at a time (default: the executor's, the CPU count for local); local with 1
+            runs in this process.
         resume: Keep the trials of an existing ``results.json`` made with the same
             configuration and run only the missing ones.
         progress: Show the progress display on ``stream``.
         stream: Progress stream (default ``sys.stderr``).
         on_trial: Called in this process after each trial is recorded (tests use it).
+        executor: Where the trials run (default a :class:`~handsim.bench.executors.LocalExecutor`);
+            it yields trials as they finish and the file is rewritten after each. An executor
+            passed in is not closed here (the caller may use it for more runs).
 
     Returns:
         The results (also written to ``out_dir/results.json``).
@@ -379,8 +383,35 @@ def run_bench(
             old_frame.unlink()
     tasks = plan_tasks(config, grasps, records)
 
+    own = executor is None
+    if executor is None:
+        executor = LocalExecutor()
+    try:
+        return _run_tasks(executor, tasks, jobs, out, results_path, hand_info, config, config_dict, grasp_info,
+                          records, progress, stream, on_trial)
+    finally:
+        # A caller's executor may serve several runs (compare, sweep: one Ray start for all hands).
+        if own:
+            executor.close()
+
+
+def _run_tasks(
+    executor: Executor,
+    tasks: Sequence[TrialTask],
+    jobs: int | None,
+    out: Path,
+    results_path: Path,
+    hand_info: Mapping[str, Any],
+    config: BenchConfig,
+    config_dict: Mapping[str, Any],
+    grasp_info: Sequence[Mapping[str, Any]],
+    records: dict[tuple[str, int], Mapping[str, Any]],
+    progress: bool,
+    stream: TextIO | None,
+    on_trial: Callable[[TrialTask, Mapping[str, Any]], None] | None,
+) -> BenchResults:
     if jobs is None:
-        jobs = os.cpu_count() or 1
+        jobs = executor.default_jobs()
     jobs = max(1, min(jobs, len(tasks))) if tasks else 1
     versions = _versions()
     start = time.perf_counter()
@@ -389,7 +420,7 @@ def run_bench(
     def build() -> BenchResults:
         wall = time.perf_counter() - start
         timing = {"wall_s": wall, "trials_run": finished, "trials_per_s": finished / wall if wall > 0 else None,
-                  "jobs": jobs}
+                  "jobs": jobs, "executor": executor.name}
         return aggregate(hand=hand_info, policy=config.policy, config=config_dict, grasp_info=grasp_info,
                          records=records, timing=timing, versions=versions)
 
@@ -397,7 +428,7 @@ def run_bench(
     build().write(results_path)
     try:
         # closing() shuts the pool down at once when the loop body raises (e.g. Ctrl-C in on_trial).
-        with contextlib.closing(_execute(tasks, jobs)) as finished_trials:
+        with contextlib.closing(executor.run(tasks, jobs)) as finished_trials:
             for task, record, frame in finished_trials:
                 records[(task.grasp_id, task.trial)] = record
                 finished += 1
@@ -418,24 +449,3 @@ def run_bench(
     results.write(results_path)
     return results
 
-
-def _execute(tasks: Sequence[TrialTask], jobs: int) -> Iterator[tuple[TrialTask, dict[str, Any], NDArray[np.uint8] | None]]:
-    if not tasks:
-        return
-    if jobs == 1:
-        try:
-            for task in tasks:
-                yield _worker_run(task)
-        finally:
-            close_worker_envs()
-        return
-    pool = multiprocessing.get_context().Pool(jobs, initializer=_worker_init)
-    try:
-        # chunksize 1: a trial is the unit of work, so the two cores stay busy to the end.
-        yield from pool.imap_unordered(_worker_run, tasks, chunksize=1)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()

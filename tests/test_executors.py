@@ -1,0 +1,179 @@
+"""Executors (handsim.bench.executors): Ray gives the same records as the local pool, streams
+results into results.json, resumes after an interruption, and fails with a one-line hint when
+Ray is missing.
+
+The fake env of tests/test_bench.py decides each trial from its seed in closed form, so the
+local run is checked against that rule there; here the Ray run is compared with the local run
+record by record (timing aside), and one slow test does the same with the real physics env.
+Ray is started once for the module (``ray.init(num_cpus=2)``, ~5 s on this machine).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handsim.bench import BenchConfig, BenchInterrupted, run_bench, strip_timing
+from handsim.bench.executors import RAY_HINT, LocalExecutor, RayExecutor, import_ray, make_executor
+from handsim.cli import main
+from handsim.data import hand_dir
+from handsim.errors import MissingDependencyError, UnknownNameError
+
+from test_bench import FAKE_ENV, FAKE_POLICY, GRASPS, fake_config, first_uniform, fake_rule
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+try:
+    import ray
+except ImportError:  # pragma: no cover - CI installs the extra
+    ray = None
+
+needs_ray = pytest.mark.skipif(ray is None, reason='ray is not installed (pip install "handsim[ray]")')
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """One local Ray instance for the module; its workers import tests/ (the fake env, policy)."""
+    assert ray is not None
+    started = not ray.is_initialized()
+    if started:
+        paths = [str(TESTS_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def raw(out: Path) -> dict[str, Any]:
+    return json.loads((out / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("local")
+    run_bench(fake_config(), out, jobs=1, progress=False)
+    return raw(out)
+
+
+# ---------------------------------------------------------------------------------------------- ray
+
+
+@needs_ray
+def test_ray_records_equal_local_and_stream_into_the_file(tmp_path, ray_instance, local_run):
+    seen = []
+
+    def check(task, record):
+        data = raw(tmp_path)  # rewritten (and parseable) after every trial
+        seen.append(sum(len(g["trial_results"]) for g in data["grasps"]))
+
+    executor = RayExecutor()
+    run_bench(fake_config(), tmp_path, jobs=2, progress=False, executor=executor, on_trial=check)
+    executor.close()
+    assert ray_instance.is_initialized(), "an instance we did not start is left running"
+    assert seen == list(range(1, 13))
+    data = raw(tmp_path)
+    assert data["timing"]["executor"] == "ray" and data["timing"]["jobs"] == 2
+    assert strip_timing(data) == strip_timing(local_run)
+    # and the rule of the fake env holds on what came back from the Ray workers
+    for g in data["grasps"]:
+        for t in g["trial_results"]:
+            assert t["success"] is fake_rule(g["number"], first_uniform(t["seed"]))
+    # the first trial's frame of every grasp came back through the object store
+    assert sorted(p.name for p in (tmp_path / "frames").glob("*.png")) == [
+        f"{g['number']:02d}_{g['id']}.png" for g in data["grasps"]]
+
+
+@needs_ray
+def test_ray_interrupted_then_resumed_equals_uninterrupted(tmp_path, ray_instance, local_run):
+    count = []
+
+    def stop_after_three(task, record):
+        count.append(1)
+        if len(count) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(BenchInterrupted):
+        run_bench(fake_config(), tmp_path, jobs=2, progress=False, executor=RayExecutor(), on_trial=stop_after_three)
+    saved = raw(tmp_path)
+    assert saved["complete"] is False
+    assert sum(len(g["trial_results"]) for g in saved["grasps"]) == 3
+    ran = []
+    run_bench(fake_config(), tmp_path, jobs=2, progress=False, resume=True, executor=RayExecutor(),
+              on_trial=lambda task, rec: ran.append(task))
+    assert len(ran) == 9
+    assert strip_timing(raw(tmp_path)) == strip_timing(local_run)
+
+
+@needs_ray
+@pytest.mark.slow
+def test_ray_equals_local_with_the_real_env(tmp_path, ray_instance):
+    """Real physics: a trial's record does not depend on which executor ran it."""
+    config = BenchConfig(hand=str(hand_dir("default_hand")), grasp_ids=("lateral", "tip_pinch"), trials=1, seed=5)
+    local = run_bench(config, tmp_path / "local", jobs=2, progress=False)
+    remote = run_bench(config, tmp_path / "ray", jobs=2, progress=False, executor=RayExecutor())
+    assert strip_timing(local.to_dict()) == strip_timing(remote.to_dict())
+    assert local.timing["executor"] == "local" and remote.timing["executor"] == "ray"
+
+
+@needs_ray
+def test_cli_bench_with_ray_executor(tmp_path, ray_instance, local_run, capsys):
+    out = tmp_path / "cli"
+    code = main(["bench", "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--grasps", ",".join(GRASPS),
+                 "--trials", "3", "--seed", "7", "--jobs", "2", "--executor", "ray", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert strip_timing(raw(out)) == strip_timing(local_run)
+    assert "coverage:" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------------------------- no ray
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Make ``import ray`` fail as it does where the extra is not installed."""
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ModuleNotFoundError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr("handsim.bench.executors.importlib.import_module",
+                        lambda name: fake_import(name))
+
+
+def test_without_ray_the_ray_executor_is_a_one_line_hint(no_ray, tmp_path, capsys):
+    with pytest.raises(MissingDependencyError, match=r'pip install "handsim\[ray\]"'):
+        import_ray()
+    with pytest.raises(MissingDependencyError):
+        make_executor("ray")
+    code = main(["bench", "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--grasps", "1", "--trials", "1",
+                 "--executor", "ray", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines() == [f"handsim bench: error: {RAY_HINT}"]
+    assert not (tmp_path / "o").exists(), "nothing runs before the executor is known to work"
+
+
+def test_local_executor_needs_no_ray(no_ray, tmp_path, local_run):
+    assert isinstance(make_executor("local"), LocalExecutor)
+    run_bench(fake_config(), tmp_path, jobs=2, progress=False, executor=make_executor("local"))
+    assert raw(tmp_path)["timing"]["executor"] == "local"
+    assert strip_timing(raw(tmp_path)) == strip_timing(local_run)
+
+
+def test_executor_name_and_address_errors(capsys):
+    with pytest.raises(UnknownNameError, match=r"unknown executor 'rey'; did you mean 'ray'\? valid: local, ray"):
+        make_executor("rey")
+    code = main(["bench", "--executor", "rey"])
+    assert code == 2 and "invalid choice: 'rey'" in capsys.readouterr().err
+    code = main(["bench", "--ray-address", "auto"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--ray-address" in err and "--executor ray" in err
