@@ -5,6 +5,9 @@ Subcommands (each is an ``add_<name>(subparsers)`` function that builds its pars
 
 * ``handsim bench``: the 33-grasp coverage benchmark (:mod:`handsim.bench`).
 * ``handsim hand make``: write a generated hand folder (:mod:`handsim.handgen`).
+* ``handsim compare``: benchmark several hands, coverage matrix (:mod:`handsim.sweep`,
+  :mod:`handsim.bench.matrix`).
+* ``handsim sweep``: the hands and generated-hand grids of a TOML spec (:mod:`handsim.sweep`).
 
 Exit codes: 0 success; 1 a benchmark regression against ``--baseline``; 2 bad input (one
 line on stderr naming the problem and the valid choices, no traceback); 130 interrupted
@@ -303,10 +306,134 @@ def run_hand_command(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------
+# handsim compare
+
+
+def add_compare(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``handsim compare``."""
+    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, DEFAULT_TRIALS
+
+    p = subparsers.add_parser(
+        "compare",
+        help="benchmark several hands and build their coverage matrix",
+        description=(
+            "Run the benchmark for each HAND (a shipped name or a hand folder) into DIR/<hand name>/ (resumable), "
+            "then write the coverage matrix (hands x 33 grasp types) as DIR/matrix.json and DIR/matrix.png and "
+            "print it. --from-results adds existing results.json files to the matrix without running them."
+        ),
+    )
+    p.add_argument("hands", nargs="*", metavar="HAND", help="shipped hand names or hand folders to benchmark")
+    p.add_argument("--from-results", nargs="+", default=[], metavar="FILE",
+                   help="results.json files (or folders holding one) to add to the matrix as they are")
+    p.add_argument("--grasps", default=None, metavar="ID,...",
+                   help="comma-separated grasp ids or numbers (default: all 33)")
+    trials = p.add_mutually_exclusive_group()
+    trials.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, metavar="N",
+                        help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
+    trials.add_argument("--quick", action="store_true", help="one trial per grasp")
+    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed (default 0)")
+    p.add_argument("--jobs", type=_positive_int, default=None, metavar="J",
+                   help="trials at a time (default: the CPU count, or the Ray cluster's CPUs)")
+    p.add_argument("--policy", default=DEFAULT_POLICY, metavar="MODULE:CALLABLE",
+                   help=f"policy factory (default {DEFAULT_POLICY})")
+    p.add_argument("--env", default=DEFAULT_ENV_ID, metavar="ENV_ID", help=f"Gymnasium env id (default {DEFAULT_ENV_ID})")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder: one results folder per hand + the matrix")
+    p.add_argument("--resume", action="store_true", help="finish the hands' runs already in DIR (same configuration)")
+    _add_executor_args(p)
+    p.set_defaults(handler=run_compare_command)
+
+
+def _interrupted(command: str, out: Path) -> int:
+    print(f"handsim {command}: interrupted; finished trials are saved under {out} "
+          "(run again with --resume to finish)", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
+def _print_matrix(matrix, out: Path) -> None:  # matrix: handsim.bench.matrix.CoverageMatrix
+    from handsim.bench.matrix import MATRIX_JSON, MATRIX_PNG
+
+    print(matrix.table())
+    print(f"matrix: {out / MATRIX_JSON}, {out / MATRIX_PNG}", file=sys.stderr)
+
+
+def run_compare_command(args: argparse.Namespace) -> int:
+    """``handsim compare``: benchmark each hand, then build, write and print the matrix."""
+    from handsim.bench.matrix import build_matrix, write_matrix
+    from handsim.bench.results import load_results
+    from handsim.bench.runner import BenchInterrupted
+    from handsim.data import hand_dir
+    from handsim.errors import ConfigurationError
+    from handsim.sweep import HandRun, hand_label, run_hands
+
+    if not args.hands and not args.from_results:
+        raise ConfigurationError("expected at least one HAND or --from-results FILE, got neither")
+    extra = [load_results(f) for f in args.from_results]  # a bad file fails before any run
+    out = Path(args.out)
+    if not args.hands:
+        matrix = build_matrix(extra)
+        write_matrix(matrix, out)
+        _print_matrix(matrix, out)
+        return EXIT_OK
+    executor = _executor(args)
+    runs = []
+    for h in args.hands:
+        folder = str(hand_dir(h))
+        runs.append(HandRun(hand_label(folder), folder))
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        raise ConfigurationError(f"HAND: expected hands with distinct names (they name the results folders), "
+                                 f"got {labels}")
+    try:
+        with contextlib.closing(executor):
+            _, matrix = run_hands(runs, out, grasp_ids=_grasp_ids(args.grasps), trials=1 if args.quick else args.trials,
+                                  seed=args.seed, policy=args.policy, env=args.env, jobs=args.jobs,
+                                  executor=executor, resume=args.resume, extra=extra)
+    except BenchInterrupted:
+        return _interrupted("compare", out)
+    _print_matrix(matrix, out)
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
+# handsim sweep
+
+
+def add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``handsim sweep``."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="benchmark the hands (and generated-hand grids) of a TOML spec",
+        description=(
+            "Run a sweep spec (TOML: hands, [[generate]] parameter grids for generated hands, grasps, trials, "
+            "seed, executor, out; see handsim.sweep): one results folder per hand under the output folder, "
+            "generated hands under OUT/hands/, and the coverage matrix OUT/matrix.json + OUT/matrix.png."
+        ),
+    )
+    p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (overrides the spec's out)")
+    p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in the same output folder")
+    p.set_defaults(handler=run_sweep_command)
+
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    """``handsim sweep``: validate the spec, run it, print the matrix."""
+    from handsim.bench.runner import BenchInterrupted
+    from handsim.sweep import load_spec, run_sweep
+
+    spec = load_spec(args.spec, out=args.out)
+    try:
+        _, matrix = run_sweep(spec, resume=args.resume)
+    except BenchInterrupted:
+        return _interrupted("sweep", spec.out)
+    _print_matrix(matrix, spec.out)
+    return EXIT_OK
+
+
+# ----------------------------------------------------------------------------------------------
 # Entry point
 
 #: Every subcommand's parser builder, in the order ``--help`` lists them.
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench, add_hand)
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench, add_hand, add_compare, add_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:

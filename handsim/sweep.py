@@ -1,0 +1,486 @@
+"""Benchmark many hands in one go: ``handsim compare`` and ``handsim sweep SPEC.toml``.
+
+:func:`run_hands` runs the benchmark (:func:`handsim.bench.runner.run_bench`) once per hand,
+each into its own folder ``OUT/<label>/`` (``results.json``, ``report.md``, ``junit.xml``,
+pictures; resumable with ``resume=True``), on one executor shared by all hands (so Ray starts
+once), and writes the combined coverage matrix (``OUT/matrix.json``, ``OUT/matrix.png``;
+:mod:`handsim.bench.matrix`).
+
+A **sweep spec** is a TOML file (:func:`load_spec`)::
+
+    out = "sweep-results"              # output folder (relative to the spec's folder)
+    hands = ["default_hand"]           # shipped hand names or hand folders (relative to the spec)
+    grasps = ["lateral", "palmar", 24] # grasp ids or numbers, or "all" (default "all")
+    trials = 1                         # seeded trials per grasp type (default 3)
+    seed = 0                           # base seed (default 0)
+    policy = "handsim.policies:scripted"   # optional
+    env = "handsim/Grasp-v0"           # optional, the Gymnasium env id (as handsim bench --env)
+    jobs = 2                           # optional, trials at a time (default: the executor's)
+    executor = "local"                 # "local" (default) or "ray"
+    ray_address = "ray://head:10001"   # optional, with executor = "ray"
+
+    [[generate]]                       # generated hands (handsim.handgen.make_hand); a list is a
+    fingers = [4, 5]                   # grid axis: every combination of the lists is one hand
+    dip = [true, false]
+    thumb_dof = 4                      # also: scale, finger_lengths (a list of lists for an axis)
+    grasp_data = "default_hand"        # optional: copy this hand's grasps.json plans
+
+Generated hands are written to ``OUT/hands/<name>/`` and named like ``handsim hand make``
+names them (``handgen_f4_t4_nodip_s1``; a ``name`` key sets it for a one-point grid, or
+prefixes the parameters otherwise). A generated hand has no grasp plans, so it fails every type
+honestly, unless ``grasp_data`` names a hand whose plans to copy: each plan's joint targets for
+joints the generated hand does not actuate are dropped (a no-DIP hand keeps everything but the
+DIP targets; a 4-finger hand loses the little finger's). The plans' object poses are copied
+unchanged, so they suit generated hands of scale 1.
+
+Every key is checked: an error names the spec file, the key, what was given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+import json
+import math
+import re
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, DEFAULT_TRIALS, BenchConfig
+from handsim.bench.executors import DEFAULT_EXECUTOR, EXECUTORS, Executor, make_executor
+from handsim.bench.matrix import CoverageMatrix, build_matrix, write_matrix
+from handsim.bench.results import BenchResults, write_json_atomic
+from handsim.errors import ConfigurationError, UnknownNameError, suggest
+
+__all__ = [
+    "HandRun",
+    "SweepSpec",
+    "GeneratedGrid",
+    "SPEC_KEYS",
+    "GENERATE_KEYS",
+    "load_spec",
+    "parse_spec",
+    "expand_grid",
+    "prepare_hands",
+    "run_hands",
+    "run_sweep",
+    "hand_label",
+]
+
+#: Top-level keys of a sweep spec.
+SPEC_KEYS = ("out", "hands", "generate", "grasps", "trials", "seed", "policy", "env", "jobs", "executor", "ray_address")
+#: Keys of a ``[[generate]]`` table.
+GENERATE_KEYS = ("fingers", "thumb_dof", "dip", "scale", "finger_lengths", "name", "grasp_data")
+_GRID_KEYS = ("fingers", "thumb_dof", "dip", "scale", "finger_lengths")
+_LABEL_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclasses.dataclass(frozen=True)
+class HandRun:
+    """One hand to benchmark.
+
+    Attributes:
+        label: Unique label: the row in the matrix and the results folder ``OUT/<label>``.
+        hand: A shipped hand's name or a hand folder.
+    """
+
+    label: str
+    hand: str
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratedGrid:
+    """One ``[[generate]]`` table: parameter axes for :func:`handsim.handgen.make_hand`.
+
+    Attributes:
+        axes: ``(parameter, values)`` pairs, one per grid key given; the grid is their product.
+        name: The hand name (one-point grid) or name prefix, or None.
+        grasp_data: A hand (name or folder) whose grasps.json plans are copied, or None.
+    """
+
+    axes: tuple[tuple[str, tuple[Any, ...]], ...]
+    name: str | None = None
+    grasp_data: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep spec (see the module docstring); paths resolved against the spec's folder.
+
+    Attributes:
+        path: The spec file (None when built in memory).
+        out: Output folder.
+        hands: Shipped hand names or folders.
+        generate: Generated-hand grids.
+        grasp_ids: Grasp types, taxonomy order.
+        trials: Trials per type.
+        seed: Base seed.
+        policy: Policy factory ``module:callable``.
+        env: Gymnasium env id.
+        jobs: Trials at a time (None: the executor's default).
+        executor: ``local`` or ``ray``.
+        ray_address: Ray cluster address (``ray`` only).
+    """
+
+    path: Path | None
+    out: Path
+    hands: tuple[str, ...]
+    generate: tuple[GeneratedGrid, ...]
+    grasp_ids: tuple[str, ...]
+    trials: int = DEFAULT_TRIALS
+    seed: int = 0
+    policy: str = DEFAULT_POLICY
+    env: str = DEFAULT_ENV_ID
+    jobs: int | None = None
+    executor: str = DEFAULT_EXECUTOR
+    ray_address: str | None = None
+
+
+# ----------------------------------------------------------------------------------------------
+# spec
+
+
+class _Spec:
+    """Checks values of one spec file; errors name the file, the key, expected and got."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def fail(self, key: str, expected: str, got: Any) -> ConfigurationError:
+        return ConfigurationError(f"{self.where}: key {key!r}: expected {expected}, got {got!r}")
+
+    def keys(self, table: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
+        for key in table:
+            if key not in valid:
+                raise UnknownNameError(f"{self.where}: {where}" + suggest(key, valid, "key"))
+
+    def whole(self, value: Any, key: str, lo: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise self.fail(key, f"a whole number >= {lo}", value)
+        return value
+
+    def text(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, "a non-empty string", value)
+        return value
+
+
+def _grasp_ids(value: Any, chk: _Spec) -> tuple[str, ...]:
+    from handsim.grasps import default_taxonomy
+
+    taxonomy = default_taxonomy()
+    if value == "all":
+        return taxonomy.ids()
+    if not isinstance(value, list) or not value:
+        raise chk.fail("grasps", '"all" or a non-empty list of grasp ids or numbers (1..33)', value)
+    chosen = set()
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise chk.fail("grasps", "grasp ids (strings) or numbers 1..33", item)
+        try:
+            chosen.add(taxonomy.get(item).number)
+        except UnknownNameError as exc:
+            raise UnknownNameError(f"{chk.where}: key 'grasps': {exc}") from None
+    return tuple(g.id for g in taxonomy if g.number in chosen)
+
+
+def _path_or_name(value: str, base: Path) -> str:
+    """A hand given as a path is resolved against the spec's folder; a bare name stays a name."""
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return str(p)
+    if (base / p).exists() or "/" in value or value.startswith("."):
+        return str((base / p).resolve())
+    return value
+
+
+def _axis(value: Any, key: str, chk: _Spec) -> tuple[Any, ...]:
+    # finger_lengths is itself a list: a list of numbers is one value, a list of lists an axis.
+    if key == "finger_lengths":
+        if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
+            return tuple(tuple(v) for v in value)
+        if isinstance(value, list) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     for v in value):
+            return (tuple(value),)
+        raise chk.fail(f"generate.{key}", "a list of lengths [m] (one per finger, thumb first), or a list of "
+                                          "such lists (a grid axis)", value)
+    values = tuple(value) if isinstance(value, list) else (value,)
+    if not values:
+        raise chk.fail(f"generate.{key}", "a value or a non-empty list of values", value)
+    for v in values:
+        if key in ("fingers", "thumb_dof") and (isinstance(v, bool) or not isinstance(v, int)):
+            raise chk.fail(f"generate.{key}", "a whole number or a list of them", value)
+        if key == "dip" and not isinstance(v, bool):
+            raise chk.fail(f"generate.{key}", "true, false or a list of them", value)
+        if key == "scale" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+            raise chk.fail(f"generate.{key}", "a number or a list of numbers", value)
+    return values
+
+
+def parse_spec(raw: Mapping[str, Any], *, base: str | Path = ".", where: str = "sweep spec",
+               out: str | Path | None = None) -> SweepSpec:
+    """Validate a sweep spec already read from TOML.
+
+    Args:
+        raw: The spec's tables.
+        base: Folder relative paths are resolved against (the spec's folder).
+        where: What to call the spec in errors (its path).
+        out: Overrides the spec's ``out``.
+
+    Raises:
+        ConfigurationError: A key with a wrong value (names the key, expected and got).
+        UnknownNameError: An unknown key, grasp, or executor (names the valid ones).
+    """
+    chk = _Spec(where)
+    base = Path(base)
+    chk.keys(raw, SPEC_KEYS, "")
+    if out is None:
+        if "out" not in raw:
+            raise ConfigurationError(f"{where}: key 'out' is missing: expected the output folder (or --out DIR)")
+        out = base / chk.text(raw["out"], "out")
+    hands_raw = raw.get("hands", [])
+    if not isinstance(hands_raw, list) or not all(isinstance(h, str) and h.strip() for h in hands_raw):
+        raise chk.fail("hands", "a list of shipped hand names or hand folders", hands_raw)
+    hands = tuple(_path_or_name(h, base) for h in hands_raw)
+    gen_raw = raw.get("generate", [])
+    if isinstance(gen_raw, Mapping):
+        gen_raw = [gen_raw]  # [generate] (one table) as well as [[generate]]
+    if not isinstance(gen_raw, list) or not all(isinstance(g, Mapping) for g in gen_raw):
+        raise chk.fail("generate", "[[generate]] tables of make_hand parameters", gen_raw)
+    grids = []
+    for i, table in enumerate(gen_raw):
+        chk.keys(table, GENERATE_KEYS, f"[[generate]] #{i + 1}: ")
+        axes = tuple((k, _axis(table[k], k, chk)) for k in _GRID_KEYS if k in table)
+        name = None if table.get("name") is None else chk.text(table["name"], "generate.name")
+        data = table.get("grasp_data")
+        grids.append(GeneratedGrid(axes=axes, name=name,
+                                   grasp_data=None if data is None else _path_or_name(chk.text(data, "generate.grasp_data"), base)))
+    if not hands and not grids:
+        raise ConfigurationError(f"{where}: expected at least one hand: a 'hands' list or a [[generate]] table, got neither")
+    executor = raw.get("executor", DEFAULT_EXECUTOR)
+    if executor not in EXECUTORS:
+        raise UnknownNameError(f"{where}: key 'executor': " + suggest(str(executor), EXECUTORS, "executor"))
+    ray_address = raw.get("ray_address")
+    if ray_address is not None:
+        chk.text(ray_address, "ray_address")
+        if executor != "ray":
+            raise chk.fail("ray_address", 'to go with executor = "ray"', ray_address)
+    jobs = raw.get("jobs")
+    return SweepSpec(
+        path=None,
+        out=Path(out),
+        hands=hands,
+        generate=tuple(grids),
+        grasp_ids=_grasp_ids(raw.get("grasps", "all"), chk),
+        trials=chk.whole(raw.get("trials", DEFAULT_TRIALS), "trials", 1),
+        seed=chk.whole(raw.get("seed", 0), "seed", 0),
+        policy=chk.text(raw.get("policy", DEFAULT_POLICY), "policy"),
+        env=chk.text(raw.get("env", DEFAULT_ENV_ID), "env"),
+        jobs=None if jobs is None else chk.whole(jobs, "jobs", 1),
+        executor=executor,
+        ray_address=ray_address,
+    )
+
+
+def load_spec(path: str | Path, *, out: str | Path | None = None) -> SweepSpec:
+    """Read and validate a sweep spec TOML file (relative paths: against its folder).
+
+    Raises:
+        ConfigurationError: Missing file, TOML syntax error, or a bad value.
+        UnknownNameError: An unknown key or name.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigurationError(f"{path}: no such sweep spec (expected a TOML file)")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: not valid TOML ({exc})") from None
+    spec = parse_spec(raw, base=path.resolve().parent, where=str(path), out=out)
+    return dataclasses.replace(spec, path=path.resolve())
+
+
+def expand_grid(grid: GeneratedGrid) -> list[dict[str, Any]]:
+    """Every parameter combination of a grid, as ``make_hand`` keyword arguments (with ``name``)."""
+    keys = [k for k, _ in grid.axes]
+    points = list(itertools.product(*(v for _, v in grid.axes)))
+    length_axis = dict(grid.axes).get("finger_lengths", ())
+    out = []
+    for point in points:
+        kw = dict(zip(keys, point))
+        f, t, dip, s = kw.get("fingers", 5), kw.get("thumb_dof", 4), kw.get("dip", True), kw.get("scale", 1.0)
+        auto = f"f{f}_t{t}{'' if dip else '_nodip'}_s{s:g}"
+        if "finger_lengths" in kw:
+            kw["finger_lengths"] = list(kw["finger_lengths"])
+            auto += f"_len{length_axis.index(tuple(kw['finger_lengths'])) + 1}" if len(length_axis) > 1 else "_custom"
+        if grid.name is None:
+            kw["name"] = f"handgen_{auto}"
+        else:
+            kw["name"] = grid.name if len(points) == 1 else f"{grid.name}_{auto}"
+        out.append(kw)
+    return out
+
+
+def _copy_plans(source: str, folder: Path) -> int:
+    """Copy ``source``'s grasp plans into the generated hand at ``folder``; returns the plans copied."""
+    from handsim.data import hand_dir
+    from handsim.grasp_data import GRASP_DATA_FILE
+    from handsim.hand import load_hand
+
+    src = hand_dir(source) / GRASP_DATA_FILE
+    try:
+        data = json.loads(src.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"grasp_data: cannot read {src} ({exc})") from None
+    joints = set(load_hand(folder).actuated_joints)
+    plans = {}
+    for gid, plan in dict(data.get("grasps", {})).items():
+        plan = dict(plan)
+        for key in ("preshape", "close"):
+            plan[key] = {j: v for j, v in dict(plan.get(key, {})).items() if j in joints}
+        plan["note"] = f"copied from {src} by handsim sweep (targets of joints this hand lacks dropped)"
+        plans[gid] = plan
+    write_json_atomic(folder / GRASP_DATA_FILE, {"schema": data.get("schema", 1), "grasps": plans})
+    return len(plans)
+
+
+def hand_label(hand: str) -> str:
+    """A folder-safe label for a hand: its ``hand.json`` name."""
+    from handsim.hand import load_hand
+
+    return _LABEL_RE.sub("_", load_hand(hand).name)
+
+
+def prepare_hands(spec: SweepSpec) -> list[HandRun]:
+    """The spec's hands, generated ones written (or rewritten, identically) under ``out/hands/``.
+
+    Raises:
+        ConfigurationError: Two hands with the same label, or bad generator parameters.
+        DataNotFoundError: A hand that does not exist.
+    """
+    from handsim.data import hand_dir
+    from handsim.handgen import make_hand
+
+    runs = [HandRun(hand_label(str(hand_dir(h))), str(hand_dir(h))) for h in spec.hands]
+    for grid in spec.generate:
+        for kw in expand_grid(grid):
+            folder = spec.out / "hands" / kw["name"]
+            # Rewriting is deterministic, so a resumed sweep sees the same hand (same config).
+            try:
+                folder = make_hand(folder, force=True, **kw)
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"[[generate]] {kw['name']}: {exc}") from None
+            if grid.grasp_data is not None:
+                _copy_plans(grid.grasp_data, folder)
+            runs.append(HandRun(kw["name"], str(folder)))
+    seen: dict[str, str] = {}
+    for r in runs:
+        if r.label in seen:
+            raise ConfigurationError(f"two hands named {r.label!r} ({seen[r.label]} and {r.hand}); expected "
+                                     "distinct hand names (they name the results folders)")
+        seen[r.label] = r.hand
+    return runs
+
+
+# ----------------------------------------------------------------------------------------------
+# running
+
+
+def run_hands(
+    hands: Sequence[HandRun],
+    out_dir: str | Path,
+    *,
+    grasp_ids: Sequence[str],
+    trials: int = DEFAULT_TRIALS,
+    seed: int = 0,
+    policy: str = DEFAULT_POLICY,
+    env: str = DEFAULT_ENV_ID,
+    jobs: int | None = None,
+    executor: Executor | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    stream: TextIO | None = None,
+    extra: Sequence[BenchResults] = (),
+) -> tuple[list[BenchResults], CoverageMatrix]:
+    """Benchmark each hand into ``out_dir/<label>/`` and write the combined matrix into ``out_dir``.
+
+    Args:
+        hands: The hands (labels must differ).
+        out_dir: Output folder.
+        grasp_ids: Grasp types for every hand.
+        trials, seed, policy, env: As for :class:`~handsim.bench.config.BenchConfig`.
+        jobs: Trials at a time.
+        executor: Shared by all hands (default local); not closed here.
+        resume: Continue each hand's ``results.json`` (hands already complete run nothing).
+        progress: Show each run's progress display.
+        stream: Where progress and per-hand lines go (default ``sys.stderr``).
+        extra: Results loaded elsewhere, added to the matrix after the hands run here.
+
+    Returns:
+        (the results of each hand run, in order; the matrix of those plus ``extra``).
+
+    Raises:
+        BenchInterrupted: Ctrl-C; the hands finished so far and the trials of the current one are saved.
+    """
+    from handsim.bench.executors import LocalExecutor
+    from handsim.bench.report import write_outputs
+    from handsim.bench.runner import run_bench
+    from handsim.data import hand_dir
+
+    stream = sys.stderr if stream is None else stream
+    out = Path(out_dir)
+    executor = executor or LocalExecutor()
+    results = []
+    for i, h in enumerate(hands):
+        config = BenchConfig(hand=str(hand_dir(h.hand)), policy=policy, grasp_ids=tuple(grasp_ids), trials=trials,
+                             seed=seed, env_id=env)
+        print(f"[{i + 1}/{len(hands)}] {h.label}: {h.hand}", file=stream)
+        r = run_bench(config, out / h.label, jobs=jobs, resume=resume, progress=progress, stream=stream,
+                      executor=executor)
+        write_outputs(r, out / h.label)
+        results.append(r)
+    runs = results + list(extra)
+    matrix = build_matrix(runs, [h.label for h in hands] + _extra_labels(extra, [h.label for h in hands]))
+    write_matrix(matrix, out)
+    return results, matrix
+
+
+def _extra_labels(extra: Sequence[BenchResults], taken: Sequence[str]) -> list[str]:
+    labels, used = [], set(taken)
+    for r in extra:
+        name = str(r.hand.get("name", "?"))
+        label, k = name, 1
+        while label in used:
+            k += 1
+            label = f"{name}#{k}"
+        used.add(label)
+        labels.append(label)
+    return labels
+
+
+def run_sweep(spec: SweepSpec, *, resume: bool = False, progress: bool = True,
+              stream: TextIO | None = None) -> tuple[list[BenchResults], CoverageMatrix]:
+    """Run a sweep spec: generate its hands, benchmark each, write the matrix (see :func:`run_hands`).
+
+    The spec as run is saved as ``out/sweep.json`` (what was asked, with paths resolved).
+
+    Raises:
+        MissingDependencyError: ``executor = "ray"`` without the ``ray`` extra (before any work).
+        BenchInterrupted: Ctrl-C (what finished is saved; run again with ``resume=True``).
+    """
+    executor = make_executor(spec.executor, ray_address=spec.ray_address)
+    hands = prepare_hands(spec)
+    write_json_atomic(spec.out / "sweep.json", {
+        "spec": None if spec.path is None else str(spec.path),
+        "hands": [dataclasses.asdict(h) for h in hands],
+        "grasps": list(spec.grasp_ids), "trials": spec.trials, "seed": spec.seed, "policy": spec.policy,
+        "env": spec.env, "executor": spec.executor,
+    })
+    with contextlib.closing(executor):
+        return run_hands(hands, spec.out, grasp_ids=spec.grasp_ids, trials=spec.trials, seed=spec.seed,
+                         policy=spec.policy, env=spec.env, jobs=spec.jobs, executor=executor, resume=resume,
+                         progress=progress, stream=stream)
