@@ -1,0 +1,243 @@
+"""``handsim sweep`` (handsim.sweep): spec validation names the key, the value and what is
+allowed; grids expand to generated hands; a tiny sweep runs end to end, resumes after an
+interruption, and its matrix equals the per-hand results it was built from.
+
+Fast tests run the fake env of tests/test_bench.py (outcome decided in closed form by the
+seed); one slow test runs the real env and checks each hand's results against a plain
+``run_bench`` of the same configuration.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handsim.bench import BenchConfig, run_bench, strip_timing
+from handsim.cli import main
+from handsim.data import hand_dir
+from handsim.errors import ConfigurationError, DataNotFoundError, UnknownNameError
+from handsim.hand import load_hand
+from handsim.sweep import GeneratedGrid, expand_grid, load_spec, parse_spec, prepare_hands, run_sweep
+
+from test_bench import FAKE_ENV, FAKE_POLICY, fake_rule, first_uniform
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def spec_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "spec.toml"
+    path.write_text(text)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "text, error, needles",
+    [
+        ('out = "o"\nhands = ["default_hand"]\ntrails = 3', UnknownNameError,
+         ["unknown key 'trails'", "did you mean 'trials'", "valid:", "generate"]),
+        ('out = "o"\nhands = ["default_hand"]\ntrials = 0', ConfigurationError,
+         ["key 'trials'", "a whole number >= 1", "got 0"]),
+        ('out = "o"\nhands = ["default_hand"]\nseed = -1', ConfigurationError, ["key 'seed'", ">= 0", "got -1"]),
+        ('out = "o"\nhands = ["default_hand"]\ntrials = 1.5', ConfigurationError, ["key 'trials'", "got 1.5"]),
+        ('out = "o"\nhands = ["default_hand"]\ngrasps = ["tip_pinc"]', UnknownNameError,
+         ["key 'grasps'", "unknown grasp 'tip_pinc'", "did you mean 'tip_pinch'"]),
+        ('out = "o"\nhands = ["default_hand"]\ngrasps = []', ConfigurationError,
+         ["key 'grasps'", '"all" or a non-empty list', "got []"]),
+        ('out = "o"\nhands = ["default_hand"]\nexecutor = "rey"', UnknownNameError,
+         ["key 'executor'", "did you mean 'ray'", "valid: local, ray"]),
+        ('out = "o"\nhands = ["default_hand"]\nray_address = "auto"', ConfigurationError,
+         ["key 'ray_address'", 'executor = "ray"', "'auto'"]),
+        ('out = "o"\nhands = "default_hand"', ConfigurationError,
+         ["key 'hands'", "a list of shipped hand names or hand folders", "'default_hand'"]),
+        ('out = "o"', ConfigurationError, ["expected at least one hand", "[[generate]]"]),
+        ('hands = ["default_hand"]', ConfigurationError, ["key 'out' is missing"]),
+        ('out = "o"\n[[generate]]\nfingers = "four"', ConfigurationError,
+         ["key 'generate.fingers'", "a whole number or a list", "'four'"]),
+        ('out = "o"\n[[generate]]\ndip = [1, 0]', ConfigurationError, ["key 'generate.dip'", "true, false"]),
+        ('out = "o"\n[[generate]]\nfinger_lengths = 0.1', ConfigurationError,
+         ["key 'generate.finger_lengths'", "one per finger"]),
+        ('out = "o"\n[[generate]]\nfingrs = 4', UnknownNameError,
+         ["[[generate]] #1", "unknown key 'fingrs'", "did you mean 'fingers'"]),
+        ('out = "o"\nhands = [', ConfigurationError, ["not valid TOML"]),
+    ],
+)
+def test_spec_errors_name_key_value_and_choices(tmp_path, text, error, needles):
+    path = spec_file(tmp_path, text)
+    with pytest.raises(error) as info:
+        load_spec(path)
+    message = str(info.value)
+    assert message.startswith(str(path)), message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_spec_errors_are_one_line_exit_2_on_the_command_line(tmp_path, capsys):
+    path = spec_file(tmp_path, 'out = "o"\nhands = ["default_hand"]\ntrials = 0')
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("handsim sweep: error:") and "key 'trials'" in err[0]
+    assert main(["sweep", str(tmp_path / "missing.toml")]) == 2
+    assert "no such sweep spec" in capsys.readouterr().err
+    # errors found when the hands are prepared: unknown hand, make_hand parameter out of range
+    path = spec_file(tmp_path, 'out = "o"\nhands = ["no_such_hand"]')
+    assert main(["sweep", str(path)]) == 2
+    assert "no_such_hand" in capsys.readouterr().err
+    path = spec_file(tmp_path, 'out = "o"\n[[generate]]\nfingers = [4, 9]')
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "handgen_f9_t4_s1" in err and "fingers: expected a whole number in 3..5" in err
+
+
+def test_defaults_and_relative_paths(tmp_path):
+    (tmp_path / "hands").mkdir()
+    shutil.copytree(hand_dir("default_hand"), tmp_path / "hands" / "mine")
+    spec = load_spec(spec_file(tmp_path, 'out = "res"\nhands = ["default_hand", "hands/mine"]'))
+    assert spec.out == tmp_path / "res"  # relative to the spec's folder, not the working directory
+    assert spec.hands == ("default_hand", str(tmp_path / "hands" / "mine"))
+    assert len(spec.grasp_ids) == 33 and spec.trials == 3 and spec.seed == 0 and spec.executor == "local"
+    assert load_spec(spec_file(tmp_path, 'out = "res"\nhands = ["default_hand"]'), out=tmp_path / "x").out == tmp_path / "x"
+    with pytest.raises(DataNotFoundError):
+        prepare_hands(parse_spec({"out": "o", "hands": ["nope/hand"]}, base=tmp_path))
+
+
+def test_grid_expansion_names():
+    grid = GeneratedGrid(axes=(("fingers", (4, 5)), ("dip", (True, False))))
+    assert [kw["name"] for kw in expand_grid(grid)] == [
+        "handgen_f4_t4_s1", "handgen_f4_t4_nodip_s1", "handgen_f5_t4_s1", "handgen_f5_t4_nodip_s1"]
+    assert expand_grid(grid)[1] == {"fingers": 4, "dip": False, "name": "handgen_f4_t4_nodip_s1"}
+    one = GeneratedGrid(axes=(("dip", (False,)),), name="nodip")
+    assert [kw["name"] for kw in expand_grid(one)] == ["nodip"]
+    lengths = GeneratedGrid(axes=(("finger_lengths", ((0.1,) * 5, (0.11,) * 5)),), name="len")
+    assert [kw["name"] for kw in expand_grid(lengths)] == ["len_f5_t4_s1_len1", "len_f5_t4_s1_len2"]
+
+
+def test_generated_hands_and_copied_plans(tmp_path):
+    spec = parse_spec({"out": "o", "hands": ["default_hand"],
+                       "generate": [{"fingers": 4, "dip": False, "grasp_data": "default_hand"}, {"fingers": 3}]},
+                      base=tmp_path)
+    runs = prepare_hands(spec)
+    assert [r.label for r in runs] == ["default_hand", "handgen_f4_t4_nodip_s1", "handgen_f3_t4_s1"]
+    f4 = load_hand(runs[1].hand)
+    assert Path(runs[1].hand) == (tmp_path / "o" / "hands" / "handgen_f4_t4_nodip_s1").resolve()
+    assert "little" not in f4.finger_names and not any("dip" in j for j in f4.actuated_joints)
+    default = json.loads((hand_dir("default_hand") / "grasps.json").read_text())["grasps"]
+    copied = json.loads((Path(runs[1].hand) / "grasps.json").read_text())["grasps"]
+    assert set(copied) == set(default)
+    for gid, plan in copied.items():
+        # exactly the default plan's targets for the joints this hand actuates
+        for key in ("preshape", "close"):
+            assert plan[key] == {j: v for j, v in default[gid][key].items() if j in f4.actuated_joints}
+        assert plan["object_xyz"] == default[gid]["object_xyz"]
+    # without grasp_data the generated hand keeps handgen's empty plan file
+    assert json.loads((Path(runs[2].hand) / "grasps.json").read_text())["grasps"] == {}
+    with pytest.raises(ConfigurationError, match="two hands named 'default_hand'"):
+        prepare_hands(parse_spec({"out": "o", "hands": ["default_hand", str(hand_dir("default_hand"))]}, base=tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+
+def fake_sweep_spec(tmp_path: Path) -> Path:
+    return spec_file(tmp_path, f'''
+out = "out"
+hands = ["default_hand"]
+grasps = ["small_diameter", "medium_wrap"]
+trials = 1
+seed = 4
+policy = "{FAKE_POLICY}"
+env = "{FAKE_ENV}"
+jobs = 1
+
+[[generate]]
+fingers = 4
+''')
+
+
+def raw(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
+    """2 hands x 2 grasps x 1 trial with the fake env; then an interrupted copy resumes to the same files."""
+    path = fake_sweep_spec(tmp_path)
+    assert main(["sweep", str(path)]) == 0
+    printed = capsys.readouterr().out
+    out = tmp_path / "out"
+    assert "default_hand" in printed and "handgen_f4_t4_s1" in printed and "coverage" in printed
+    matrix = raw(out / "matrix.json")
+    assert [h["label"] for h in matrix["hands"]] == ["default_hand", "handgen_f4_t4_s1"]
+    assert (out / "matrix.png").is_file() and (out / "sweep.json").is_file()
+    for row, label in enumerate(("default_hand", "handgen_f4_t4_s1")):
+        res = raw(out / label / "results.json")
+        assert res["complete"] and res["config"]["trials"] == 1 and res["config"]["seed"] == 4
+        assert (out / label / "report.md").is_file()
+        for g in res["grasps"]:
+            (t,) = g["trial_results"]
+            assert t["success"] is fake_rule(g["number"], first_uniform(t["seed"]))
+            assert matrix["success_rate"][row][g["number"] - 1] == (1.0 if t["success"] else 0.0)
+            assert matrix["achieved"][row][g["number"] - 1] is t["success"]
+        assert sum(x is not None for x in matrix["success_rate"][row]) == 2
+    # medium wrap (number 3) always succeeds, small diameter (2) never: in both hands
+    assert [matrix["hands"][i]["coverage"]["achieved"] for i in range(2)] == [1, 1]
+    first = {label: strip_timing(raw(out / label / "results.json")) for label in ("default_hand", "handgen_f4_t4_s1")}
+
+    # A killed driver: the first hand lost a trial, the second never started.
+    partial = raw(out / "default_hand" / "results.json")
+    partial["grasps"][1]["trial_results"] = []
+    partial["complete"] = False
+    (out / "default_hand" / "results.json").write_text(json.dumps(partial))
+    shutil.rmtree(out / "handgen_f4_t4_s1")
+    (out / "matrix.json").unlink()
+    assert main(["sweep", str(path), "--resume"]) == 0
+    capsys.readouterr()
+    assert raw(out / "default_hand" / "results.json")["timing"]["trials_run"] == 1  # only the lost one
+    for label, before in first.items():
+        assert strip_timing(raw(out / label / "results.json")) == before
+    assert raw(out / "matrix.json") == matrix
+
+
+def test_compare_command_runs_each_hand(tmp_path, capsys):
+    shutil.copytree(hand_dir("default_hand"), tmp_path / "copy")
+    hand_json = tmp_path / "copy" / "hand.json"
+    meta = json.loads(hand_json.read_text())
+    meta["name"] = "copy_hand"
+    hand_json.write_text(json.dumps(meta))
+    out = tmp_path / "cmp"
+    code = main(["compare", "default_hand", str(tmp_path / "copy"), "--grasps", "2,3", "--trials", "2",
+                 "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--jobs", "1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    m = raw(out / "matrix.json")
+    assert [h["label"] for h in m["hands"]] == ["default_hand", "copy_hand"]
+    # the fake env ignores the hand: both rows are the same, and both equal their results files
+    assert m["success_rate"][0] == m["success_rate"][1]
+    assert m["success_rate"][0][2] == 1.0 and m["success_rate"][0][1] == 0.0
+    for label in ("default_hand", "copy_hand"):
+        assert raw(out / label / "results.json")["coverage"] == {"achieved": 1, "total": 2}
+    code = main(["compare", "default_hand", str(hand_dir("default_hand")), "--out", str(out)])
+    assert code == 2 and "distinct names" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tiny_sweep_real_env_matches_run_bench(tmp_path):
+    """Real physics, 2 hands x 2 grasps x 1 trial: each hand's results equal a plain run_bench."""
+    spec = parse_spec({"out": "out", "hands": ["default_hand"], "grasps": ["lateral", "palmar"], "trials": 1,
+                       "seed": 2, "jobs": 2,
+                       "generate": [{"dip": False, "name": "nodip", "grasp_data": "default_hand"}]}, base=tmp_path)
+    results, matrix = run_sweep(spec, progress=False)
+    assert [r.hand["name"] for r in results] == ["default_hand", "nodip"]
+    for r, row in zip(results, matrix.rows):
+        direct = run_bench(BenchConfig(hand=r.hand["path"], grasp_ids=("lateral", "palmar"), trials=1, seed=2),
+                           tmp_path / "direct" / row.label, jobs=1, progress=False)
+        assert strip_timing(direct.to_dict()) == strip_timing(r.to_dict())
+        for g in direct.grasps:
+            # the copied plans loaded and ran (a hand without plans fails with "has no grasp data")
+            assert not any("grasp data" in reason for reasons in g.failure_reasons for reason in reasons)
+            assert row.success_rate[g.number - 1] == g.success_rate
+            assert row.achieved[g.number - 1] is g.achieved
