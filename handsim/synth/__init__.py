@@ -1,0 +1,30 @@
+"""Automatic per-type grasp synthesis: ``handsim synth`` (issue #6).
+
+Pure-numpy optimisation on the kinematics core (:mod:`handsim.synth.sdf`,
+:mod:`handsim.synth.handmodel`, :mod:`handsim.synth.optimize`: importable without PyBullet),
+verification in physics with the benchmark's own trial (:mod:`handsim.synth.verify`), and the
+orchestration that writes a hand's ``grasps.json`` (:mod:`handsim.synth.synthesize`, imported
+lazily because verification needs PyBullet).
+"""
+
+from __future__ import annotations
+
+from handsim.synth.handmodel import HandSurface
+from handsim.synth.optimize import Candidate, GraspProblem, SynthSettings, optimize, plan_from_solution
+from handsim.synth.sdf import ObjectSDF, box_sdf, capsule_sdf, cylinder_sdf, object_sdf, sphere_sdf, torus_sdf
+
+__all__ = [
+    "HandSurface",
+    "Candidate",
+    "GraspProblem",
+    "SynthSettings",
+    "optimize",
+    "plan_from_solution",
+    "ObjectSDF",
+    "object_sdf",
+    "sphere_sdf",
+    "capsule_sdf",
+    "cylinder_sdf",
+    "box_sdf",
+    "torus_sdf",
+]

@@ -1,0 +1,264 @@
+"""The hand's collision surface as labelled sample points, posed by the kinematics core.
+
+The URDF's collision primitives (capsules, boxes, spheres, cylinders; PyBullet's capsule
+``length`` is the core segment between the two sphere centres) are sampled on their surface
+every few millimetres; each point keeps its link, its outward normal and the contact-region
+label a contact there would get (:meth:`handsim.regions.RegionMap.classify`, the labeller the
+benchmark uses). :meth:`HandSurface.pose` places every point for a batch of joint
+configurations with one forward-kinematics call. Pure numpy: no PyBullet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from handsim.errors import URDFError
+from handsim.hand import Hand
+from handsim.kinematics import KinematicTree
+from handsim.kinematics.urdf import rpy_to_matrix
+
+__all__ = ["HandSurface", "Primitive", "read_collision_primitives"]
+
+#: Target spacing of the surface samples [m]: below the thinnest test objects' radius
+#: (the 3.75 mm pencil) would be ideal; 6.5 mm keeps ~1,300 points on a 20-DoF hand, which
+#: the batched cost can afford (contacts are refined by the closing motion in physics).
+SAMPLE_SPACING_M = 0.0065
+#: Box faces (palm, knuckle pads) are sampled this much coarser than round primitives [-].
+_BOX_SPACING_FACTOR = 2.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Primitive:
+    """One collision primitive of a link.
+
+    Attributes:
+        link: The link it belongs to.
+        kind: ``capsule``, ``box``, ``sphere`` or ``cylinder``.
+        origin: (4, 4) primitive frame in the link frame (capsule/cylinder axis along its z).
+        radius: Radius [m] (capsule, sphere, cylinder).
+        length: Core length [m] (capsule: between the sphere centres; cylinder: end to end).
+        size: (3,) full edge lengths [m] (box).
+    """
+
+    link: str
+    kind: str
+    origin: NDArray[np.float64]
+    radius: float = 0.0
+    length: float = 0.0
+    size: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+
+def _floats(text: str | None, n: int, where: str) -> NDArray[np.float64]:
+    try:
+        vals = [float(v) for v in (text or "").split()] or [0.0] * n
+    except ValueError:
+        raise URDFError(f"{where}: expected {n} numbers, got {text!r}") from None
+    if len(vals) != n:
+        raise URDFError(f"{where}: expected {n} numbers, got {text!r}")
+    return np.array(vals, dtype=np.float64)
+
+
+def read_collision_primitives(urdf_path: str | Path) -> list[Primitive]:
+    """Every ``<collision>`` primitive of a URDF (meshes are not supported and raise).
+
+    Raises:
+        URDFError: Unreadable file, malformed numbers, or an unsupported geometry.
+    """
+    path = Path(urdf_path)
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError) as exc:
+        raise URDFError(f"{path}: cannot read the URDF ({exc})") from None
+    out = []
+    for link in root.findall("link"):
+        name = link.get("name", "")
+        for col in link.findall("collision"):
+            where = f"{path}: link {name!r} collision"
+            org = col.find("origin")
+            tf = np.eye(4)
+            if org is not None:
+                tf[:3, :3] = rpy_to_matrix(_floats(org.get("rpy"), 3, where + " origin rpy"))
+                tf[:3, 3] = _floats(org.get("xyz"), 3, where + " origin xyz")
+            geom = col.find("geometry")
+            shape = geom[0] if geom is not None and len(geom) else None
+            if shape is None:
+                raise URDFError(f"{where}: expected a <geometry> with a primitive")
+            if shape.tag in ("capsule", "cylinder"):
+                out.append(Primitive(name, shape.tag, tf, radius=float(shape.get("radius", 0)),
+                                     length=float(shape.get("length", 0))))
+            elif shape.tag == "sphere":
+                out.append(Primitive(name, "sphere", tf, radius=float(shape.get("radius", 0))))
+            elif shape.tag == "box":
+                s = _floats(shape.get("size"), 3, where + " box size")
+                out.append(Primitive(name, "box", tf, size=(float(s[0]), float(s[1]), float(s[2]))))
+            else:
+                raise URDFError(f"{where}: geometry {shape.tag!r} is not supported; expected capsule, box, sphere or cylinder")
+    return out
+
+
+def _ring(radius: float, count: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    a = np.arange(count) * (2 * math.pi / count)
+    dirs = np.stack([np.cos(a), np.sin(a), np.zeros(count)], axis=1)
+    return radius * dirs, dirs
+
+
+def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Surface points and outward normals of one primitive, in its own frame, (P, 3) each."""
+    pts, nrm = [], []
+    if prim.kind in ("capsule", "cylinder", "sphere"):
+        r = prim.radius
+        around = max(8, int(math.ceil(2 * math.pi * r / spacing)))
+        half = prim.length / 2 if prim.kind != "sphere" else 0.0
+        rings = max(1, int(math.ceil(2 * half / spacing)) + 1) if half > 0 else 1
+        for z in np.linspace(-half, half, rings) if half > 0 else [0.0]:
+            p, n = _ring(r, around)
+            p[:, 2] = z
+            pts.append(p)
+            nrm.append(n)
+        if prim.kind == "cylinder":
+            for sgn in (-1.0, 1.0):
+                for rr in np.arange(0.0, r, spacing):
+                    k = max(1, int(math.ceil(2 * math.pi * rr / spacing)))
+                    p, _ = _ring(rr, k)
+                    p[:, 2] = sgn * half
+                    pts.append(p)
+                    nrm.append(np.tile([0.0, 0.0, sgn], (k, 1)))
+        else:
+            # Hemispherical caps (a whole sphere for kind "sphere"): rings of latitude.
+            steps = max(2, int(math.ceil((math.pi / 2) * r / spacing)))
+            for sgn in (-1.0, 1.0):
+                for lat in np.linspace(0, math.pi / 2, steps + 1)[1:]:
+                    rr, zz = r * math.cos(lat), r * math.sin(lat)
+                    k = max(1, int(math.ceil(2 * math.pi * rr / spacing)))
+                    a = np.arange(k) * (2 * math.pi / k)
+                    n = np.stack([np.cos(lat) * np.cos(a), np.cos(lat) * np.sin(a), np.full(k, sgn * math.sin(lat))], axis=1)
+                    p = r * n
+                    p[:, 2] += sgn * half
+                    pts.append(p)
+                    nrm.append(n)
+    else:  # box: a grid on each face, coarser (flat faces need fewer points than round ones)
+        spacing = spacing * _BOX_SPACING_FACTOR
+        h = np.array(prim.size) / 2
+        for axis in range(3):
+            u, v = (axis + 1) % 3, (axis + 2) % 3
+            nu = max(2, int(math.ceil(2 * h[u] / spacing)) + 1)
+            nv = max(2, int(math.ceil(2 * h[v] / spacing)) + 1)
+            gu, gv = np.meshgrid(np.linspace(-h[u], h[u], nu), np.linspace(-h[v], h[v], nv), indexing="ij")
+            for sgn in (-1.0, 1.0):
+                p = np.zeros((gu.size, 3))
+                p[:, u], p[:, v], p[:, axis] = gu.ravel(), gv.ravel(), sgn * h[axis]
+                n = np.zeros_like(p)
+                n[:, axis] = sgn
+                pts.append(p)
+                nrm.append(n)
+    return np.concatenate(pts), np.concatenate(nrm)
+
+
+class HandSurface:
+    """Labelled surface samples of a hand's collision geometry.
+
+    Args:
+        hand: The hand (metadata, regions).
+        tree: Its kinematic tree (:func:`handsim.kinematics.load_urdf` of ``hand.urdf_path``).
+        spacing: Sample spacing [m].
+
+    Attributes:
+        link_index: (N,) index of each point's link in ``tree.link_names``.
+        local_points: (N, 3) points in their link's frame [m].
+        local_normals: (N, 3) outward unit normals in their link's frame.
+        label_ids: (N,) contact-region label id of each point (``hand.regions.labels``).
+        finger: (N,) name of the finger (or ``palm``) each point belongs to.
+    """
+
+    def __init__(self, hand: Hand, tree: KinematicTree, spacing: float = SAMPLE_SPACING_M) -> None:
+        self.hand = hand
+        self.tree = tree
+        pts, nrm, links = [], [], []
+        for prim in read_collision_primitives(hand.urdf_path):
+            p, n = _sample(prim, spacing)
+            rot, off = prim.origin[:3, :3], prim.origin[:3, 3]
+            pts.append(p @ rot.T + off)
+            nrm.append(n @ rot.T)
+            links.append(np.full(len(p), tree.link_index(prim.link)))
+        self.local_points = np.concatenate(pts)
+        self.local_normals = np.concatenate(nrm)
+        self.link_index = np.concatenate(links).astype(np.int64)
+        names = [tree.link_names[i] for i in self.link_index]
+        regions = hand.regions
+        self.label_ids = np.full(len(names), regions.other_id, dtype=np.int64)
+        known = np.array([n in regions for n in names])
+        if known.any():
+            self.label_ids[known] = regions.classify(self.local_points[known], [n for n, k in zip(names, known) if k])
+        part_of = {}
+        for f in hand.fingers.values():
+            for link in f.links:
+                part_of[link] = f.name
+        self.finger = np.array([part_of.get(n, "palm") for n in names])
+        # Capsule cores of different fingers, for the self-collision gap (the thumb against the
+        # index is what blocks a pinch in physics).
+        caps = [c for c in read_collision_primitives(hand.urdf_path) if c.kind == "capsule"]
+        ends = []
+        for c in caps:
+            a = c.origin @ np.array([0.0, 0.0, -c.length / 2, 1.0])
+            b = c.origin @ np.array([0.0, 0.0, c.length / 2, 1.0])
+            ends.append((tree.link_index(c.link), a[:3], b[:3], c.radius, part_of.get(c.link, "palm")))
+        pairs = [(i, j) for i in range(len(ends)) for j in range(i + 1, len(ends))
+                 if ends[i][4] != ends[j][4] and "palm" not in (ends[i][4], ends[j][4])]
+        self._caps = ends
+        self._pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
+        # Points grouped by link, so posing is one small product per link.
+        self._groups = [(int(li), np.flatnonzero(self.link_index == li)) for li in np.unique(self.link_index)]
+
+    def __len__(self) -> int:
+        return len(self.local_points)
+
+    def self_gap(self, q: ArrayLike) -> NDArray[np.float64]:
+        """Smallest surface gap between capsules of different fingers, (B,) [m] (negative:
+        overlap; +inf for a hand with fewer than two fingers). Distances are taken from five
+        points on each core segment to the other segment (exact to well under a millimetre
+        for phalanx-sized capsules)."""
+        q = np.asarray(q, dtype=np.float64)
+        if not len(self._pairs):
+            return np.full(len(q), np.inf)
+        frames = self.tree.forward_kinematics(q)  # (B, L, 4, 4)
+        seg_a = np.stack([frames[:, li, :3, :3] @ a + frames[:, li, :3, 3] for li, a, _, _, _ in self._caps], axis=1)
+        seg_b = np.stack([frames[:, li, :3, :3] @ b + frames[:, li, :3, 3] for li, _, b, _, _ in self._caps], axis=1)
+        radii = np.array([c[3] for c in self._caps])
+        i, j = self._pairs[:, 0], self._pairs[:, 1]
+        ts = np.linspace(0.0, 1.0, 5)[None, None, :, None]
+
+        def point_segment(p: NDArray, a: NDArray, b: NDArray) -> NDArray:
+            # p (B, P, T, 3); a, b (B, P, 3)
+            ab = (b - a)[:, :, None]
+            t = np.clip(np.sum((p - a[:, :, None]) * ab, -1) / np.maximum(np.sum(ab * ab, -1), 1e-12), 0, 1)
+            return np.linalg.norm(p - (a[:, :, None] + t[..., None] * ab), axis=-1).min(axis=-1)
+
+        pa = seg_a[:, i, None] + ts * (seg_b[:, i, None] - seg_a[:, i, None])
+        pb = seg_a[:, j, None] + ts * (seg_b[:, j, None] - seg_a[:, j, None])
+        dist = np.minimum(point_segment(pa, seg_a[:, j], seg_b[:, j]), point_segment(pb, seg_a[:, i], seg_b[:, i]))
+        return (dist - radii[i] - radii[j]).min(axis=1)
+
+    def pose(self, q: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Points and normals in the palm frame for a batch of configurations.
+
+        Args:
+            q: (B, n) joint values [rad] in ``tree.joint_names`` order.
+
+        Returns:
+            (B, N, 3) points [m] and (B, N, 3) outward unit normals, in the palm (root) frame.
+        """
+        frames = self.tree.forward_kinematics(np.asarray(q, dtype=np.float64))  # (B, L, 4, 4)
+        bsz = frames.shape[0]
+        pts = np.empty((bsz, len(self), 3))
+        nrm = np.empty((bsz, len(self), 3))
+        for li, idx in self._groups:
+            rot_t = np.ascontiguousarray(frames[:, li, :3, :3].transpose(0, 2, 1))  # (B, 3, 3), R^T
+            pts[:, idx] = np.matmul(self.local_points[idx], rot_t) + frames[:, li, None, :3, 3]
+            nrm[:, idx] = np.matmul(self.local_normals[idx], rot_t)
+        return pts, nrm

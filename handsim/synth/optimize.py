@@ -1,0 +1,388 @@
+"""Batched grasp optimisation for one grasp type (pure numpy, on the kinematics core).
+
+The decision variables of a candidate are the object pose in the palm frame (position and a
+rotation vector) and the hand's joint configuration at the moment of contact, ``x = (p, r, q)``
+of size ``6 + n``. Its cost, in metres, is
+
+* for every required region group of the type's contact signature: the best point of that
+  group's surface samples, scored by its gap to the object surface plus how far its outward
+  normal is from facing the object (``W_FACE (1 + n_hand . n_object)``);
+* ``W_PENETRATION`` times the deepest hand sample inside the object;
+* ``W_FORBIDDEN`` times how far any sample of a forbidden region comes inside ``FORBIDDEN_MARGIN_M``;
+
+with the joints inside their limits and the thumb abduction joint on the side the type asks
+for (``hand.json`` ``thumb_abduction``; by construction of the sampling). The minimiser is the
+cross-entropy method (R. Rubinstein, "The cross-entropy method for combinatorial and continuous
+optimization", 1999): ``restarts`` independent Gaussian populations, evaluated together in one
+batch per iteration, each refit to its elite samples. Among the best candidates the
+Ferrari-Canny Q1 of their contact points (:func:`handsim.scoring.epsilon_quality`) breaks ties.
+
+A solution becomes a plan (:func:`plan_from_solution`): the closing direction is the joint
+direction that brings the contact points onto the object (finite differences of their
+distances on the fast FK); the pre-shape opens along it until the hand is clear of the object,
+and the closing targets go past the surface along it, so that the effort-capped motors squeeze.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+
+from handsim.grasps import GraspType
+from handsim.hand import Hand
+from handsim.kinematics import KinematicTree
+from handsim.scoring import epsilon_quality
+from handsim.scoring.signature import CompiledSignature
+from handsim.synth.handmodel import HandSurface
+from handsim.synth.sdf import ObjectSDF
+
+__all__ = [
+    "GraspProblem",
+    "Candidate",
+    "SynthSettings",
+    "optimize",
+    "plan_from_solution",
+    "rotvec_to_matrix",
+    "rotvec_to_quat",
+]
+
+_F = NDArray[np.float64]
+
+#: Weight of a contact normal's misalignment, per unit of ``1 + n_hand . n_object`` [m].
+W_FACE = 0.006
+#: Weight of the deepest hand-object penetration [-].
+W_PENETRATION = 10.0
+#: Weight of a forbidden region's intrusion inside the margin [-].
+W_FORBIDDEN = 3.0
+#: Forbidden regions must stay this far from the object [m].
+FORBIDDEN_MARGIN_M = 0.008
+#: Hand samples may sit this deep in the object before penetration is charged [m]
+#: (a contact point on the surface of a coarse sampling).
+PENETRATION_SLACK_M = 0.0005
+#: Weight of the overlap of two fingers' capsules (PyBullet collides the hand with itself) [-].
+W_SELF = 5.0
+#: Fingers keep this gap between them [m].
+SELF_MARGIN_M = 0.001
+#: Margin kept from the thumb's abducted/adducted threshold [rad].
+THUMB_MARGIN_RAD = 0.08
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthSettings:
+    """Numbers of the optimisation and the plan derivation.
+
+    Attributes:
+        restarts: Independent CEM populations (random restarts) per type.
+        population: Samples per population per iteration.
+        elites: Samples per population kept to refit it.
+        iterations: CEM iterations.
+        smoothing: Weight of the new elite statistics in the refit [-].
+        clearance_m: The pre-shape keeps every hand sample this far from the object [m]
+            (more than the benchmark's 2 mm / 3 deg placement jitter moves the surface).
+        squeeze_rad: How far the closing targets go past the contact configuration, along the
+            closing direction (largest joint component) [rad].
+        tie_m: Candidates within this much of the best cost are ordered by Q1 [m].
+    """
+
+    restarts: int = 48
+    population: int = 16
+    elites: int = 4
+    iterations: int = 36
+    smoothing: float = 0.7
+    clearance_m: float = 0.006
+    squeeze_rad: float = 0.2
+    tie_m: float = 0.002
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One optimised grasp and the plan derived from it.
+
+    Attributes:
+        cost: Its cost [m] (0 = every group touching with facing pads, nothing violated).
+        q1: Ferrari-Canny Q1 of its contact points (one per required group) [-].
+        object_xyz: (3,) object position in the palm frame [m].
+        object_quat_wxyz: (4,) object orientation in the palm frame.
+        contact_q: (n,) joint configuration at contact [rad].
+        preshape: (n,) pre-shape targets [rad].
+        close: (n,) closing targets [rad].
+        clearance_m: Smallest hand-object distance at the pre-shape [m].
+        terms: The cost's terms by name [m].
+    """
+
+    cost: float
+    q1: float
+    object_xyz: _F
+    object_quat_wxyz: _F
+    contact_q: _F
+    preshape: _F
+    close: _F
+    clearance_m: float
+    terms: dict[str, float]
+
+
+def rotvec_to_matrix(r: _F) -> _F:
+    """Rotation vectors (B, 3) [rad] -> (B, 3, 3) rotation matrices (Rodrigues)."""
+    r = np.asarray(r, dtype=np.float64)
+    theta = np.linalg.norm(r, axis=-1)
+    safe = np.where(theta > 1e-12, theta, 1.0)
+    k = r / safe[..., None]
+    kx, ky, kz = k[..., 0], k[..., 1], k[..., 2]
+    zero = np.zeros_like(kx)
+    kmat = np.stack([np.stack([zero, -kz, ky], -1), np.stack([kz, zero, -kx], -1), np.stack([-ky, kx, zero], -1)], -2)
+    s, c = np.sin(theta)[..., None, None], np.cos(theta)[..., None, None]
+    return np.eye(3) + s * kmat + (1 - c) * (kmat @ kmat)
+
+
+def rotvec_to_quat(r: _F) -> _F:
+    """Rotation vector (3,) [rad] -> unit quaternion (4,) w, x, y, z."""
+    r = np.asarray(r, dtype=np.float64)
+    theta = float(np.linalg.norm(r))
+    if theta < 1e-12:
+        return np.array([1.0, 0.0, 0.0, 0.0])
+    axis = r / theta
+    return np.concatenate([[math.cos(theta / 2)], math.sin(theta / 2) * axis])
+
+
+class GraspProblem:
+    """The cost of grasp candidates of one type on one hand.
+
+    Args:
+        hand: The hand.
+        tree: Its kinematic tree.
+        surface: Its labelled surface samples.
+        grasp: The grasp type.
+        friction: Friction coefficient for Q1 (object times hand) [-].
+
+    Attributes:
+        feasible: False when the hand has no region for some required group (e.g. a thumb
+            group on a thumbless hand); ``infeasible_reason`` says which.
+        lower, upper: (n,) joint bounds the search uses (the thumb abduction joint narrowed to
+            the side the type asks for).
+    """
+
+    def __init__(self, hand: Hand, tree: KinematicTree, surface: HandSurface, grasp: GraspType, friction: float) -> None:
+        self.hand, self.tree, self.surface, self.grasp = hand, tree, surface, grasp
+        self.sdf = ObjectSDF(grasp.object)
+        self.friction = float(friction)
+        self.torque_scale = float(max(grasp.object.half_extents()))
+        compiled = CompiledSignature.compile(grasp.signature, hand.regions.labels)
+        self.group_names = compiled.group_names
+        labels = surface.label_ids
+        self.groups = [np.flatnonzero(mask[labels]) for mask in compiled.group_masks]
+        forb = compiled.forbidden_masks.any(axis=0) if len(compiled.forbidden_masks) else np.zeros(len(hand.regions.labels), bool)
+        self.forbidden = np.flatnonzero(forb[labels])
+        missing = [name for name, idx, imp in zip(self.group_names, self.groups, compiled.impossible) if imp or not len(idx)]
+        self.lower = np.array([hand.joint_limits[j].lower for j in tree.joint_names])
+        self.upper = np.array([hand.joint_limits[j].upper for j in tree.joint_names])
+        self.thumb_col: int | None = None
+        ta = hand.thumb_abduction
+        thumb_side = grasp.signature.thumb
+        if ta is not None and thumb_side in ("abducted", "adducted"):
+            col = tree.joint_index(ta.joint)
+            self.thumb_col = col
+            if thumb_side == "abducted":
+                self.lower[col] = max(self.lower[col], ta.abducted_min + THUMB_MARGIN_RAD)
+            else:
+                self.upper[col] = min(self.upper[col], ta.abducted_min - THUMB_MARGIN_RAD)
+            if self.lower[col] > self.upper[col]:
+                missing.append(f"thumb {thumb_side} (joint {ta.joint} cannot reach that side)")
+        elif ta is None and thumb_side == "abducted":
+            missing.append("thumb abducted (the hand has no thumb)")
+        self.feasible = not missing
+        self.infeasible_reason = (
+            "" if self.feasible else "the hand cannot form the signature: " + "; ".join(f"no {m}" for m in missing)
+        )
+        self.n = tree.num_joints
+        self.dim = 6 + self.n
+        self.finger_columns = {
+            f.name: np.array([tree.joint_index(j) for j in f.joints], dtype=np.int64) for f in hand.fingers.values()
+        }
+
+    # ------------------------------------------------------------------ evaluation
+    def clip(self, x: _F) -> _F:
+        """Joint part of ``x`` (B, 6 + n) clipped to the bounds (in place); returns ``x``."""
+        np.clip(x[:, 6:], self.lower, self.upper, out=x[:, 6:])
+        return x
+
+    def object_frame(self, x: _F, points: _F) -> _F:
+        """Palm-frame points (B, N, 3) into each candidate's object frame."""
+        rot = rotvec_to_matrix(x[:, 3:6])  # (B, 3, 3), object -> palm
+        return np.matmul(points - x[:, None, :3], rot)
+
+    def evaluate(self, x: _F) -> tuple[_F, dict[str, _F], _F, _F]:
+        """Cost of candidates.
+
+        Args:
+            x: (B, 6 + n) candidates (position [m], rotation vector [rad], joints [rad]).
+
+        Returns:
+            ``(cost (B,), terms {name: (B,)}, best (B, G) sample index per required group,
+            d (B, N) signed distances of every sample [m])``.
+        """
+        pts, nrm = self.surface.pose(x[:, 6:])
+        rot = rotvec_to_matrix(x[:, 3:6])
+        p_obj = np.matmul(pts - x[:, None, :3], rot)
+        d = self.sdf.distance(p_obj)  # (B, N)
+        bsz = len(x)
+        contact = np.zeros(bsz)
+        best = np.zeros((bsz, len(self.groups)), dtype=np.int64)
+        rows = np.arange(bsz)
+        for g, idx in enumerate(self.groups):
+            if not len(idx):
+                contact += 1.0
+                continue
+            dg = d[:, idx]
+            n_obj = self.sdf.normal(p_obj[:, idx])
+            n_hand = np.matmul(nrm[:, idx], rot)
+            facing = 1.0 + np.einsum("bpk,bpk->bp", n_hand, n_obj)
+            score = np.abs(dg) + W_FACE * facing
+            k = np.argmin(score, axis=1)
+            best[:, g] = idx[k]
+            contact += score[rows, k]
+        pen = np.maximum(-d - PENETRATION_SLACK_M, 0.0).max(axis=1)
+        forb = np.zeros(bsz)
+        if len(self.forbidden):
+            forb = np.maximum(FORBIDDEN_MARGIN_M - d[:, self.forbidden], 0.0).max(axis=1)
+        gap = self.surface.self_gap(x[:, 6:])
+        terms = {"contact": contact, "penetration": W_PENETRATION * pen, "forbidden": W_FORBIDDEN * forb,
+                 "self_collision": W_SELF * np.maximum(SELF_MARGIN_M - gap, 0.0)}
+        return contact + terms["penetration"] + terms["forbidden"] + terms["self_collision"], terms, best, d
+
+    def quality(self, x: _F, best: _F) -> _F:
+        """Q1 of candidates with one contact per required group (their best samples).
+
+        Args:
+            x: (B, 6 + n) candidates.
+            best: (B, G) sample index per group.
+
+        Returns:
+            (B,) Q1 (0 without force closure).
+        """
+        pts, _ = self.surface.pose(x[:, 6:])
+        rows = np.arange(len(x))[:, None]
+        cp = pts[rows, best]  # (B, G, 3)
+        rot = rotvec_to_matrix(x[:, 3:6])
+        p_obj = np.matmul(cp - x[:, None, :3], rot)
+        n_in = -np.matmul(self.sdf.normal(p_obj), rot.transpose(0, 2, 1))  # into the object, palm frame
+        if cp.shape[1] < 2:
+            return np.zeros(len(x))
+        return np.asarray(epsilon_quality(cp, n_in, self.friction, num_edges=8, torque_scale=self.torque_scale,
+                                          center=x[:, :3]), dtype=np.float64)
+
+    # ------------------------------------------------------------------ sampling
+    def initial_means(self, rng: np.random.Generator, count: int) -> _F:
+        """Random starts: joints uniform in the bounds, the object touching a random sample of
+        a random required group at that configuration, in a uniformly random orientation."""
+        q = rng.uniform(self.lower, self.upper, size=(count, self.n))
+        pts, nrm = self.surface.pose(q)
+        pool = np.concatenate([g for g in self.groups if len(g)]) if any(len(g) for g in self.groups) else np.arange(len(self.surface))
+        pick = rng.choice(pool, size=count)
+        rows = np.arange(count)
+        reach = float(min(self.sdf.half_extents))
+        pos = pts[rows, pick] + nrm[rows, pick] * reach
+        quat = rng.normal(size=(count, 4))
+        quat /= np.linalg.norm(quat, axis=1, keepdims=True)
+        quat *= np.sign(quat[:, :1] + 1e-12)
+        angle = 2 * np.arccos(np.clip(quat[:, 0], -1, 1))
+        axis = quat[:, 1:] / np.maximum(np.linalg.norm(quat[:, 1:], axis=1, keepdims=True), 1e-12)
+        return np.concatenate([pos, axis * angle[:, None], q], axis=1)
+
+
+def optimize(problem: GraspProblem, rng: np.random.Generator, settings: SynthSettings = SynthSettings()) -> tuple[_F, _F]:
+    """Cross-entropy minimisation of the problem's cost from random restarts.
+
+    Args:
+        problem: The grasp problem.
+        rng: The random generator (the only source of randomness: same state, same result).
+        settings: Population sizes and iterations.
+
+    Returns:
+        ``(x (R, 6 + n), cost (R,))``: each restart's best candidate, sorted by cost.
+    """
+    s = settings
+    r, m, dim = s.restarts, s.population, problem.dim
+    mean = problem.clip(problem.initial_means(rng, r))
+    span = problem.upper - problem.lower
+    std = np.concatenate([np.full(3, 0.015), np.full(3, 0.4), 0.25 * span])[None].repeat(r, axis=0)
+    floor = np.concatenate([np.full(3, 5e-4), np.full(3, 0.01), np.full(problem.n, 0.005)])
+    best_x = mean.copy()
+    best_c = np.full(r, np.inf)
+    for _ in range(s.iterations):
+        noise = rng.normal(size=(r, m, dim))
+        noise[:, 0] = 0.0  # each population re-evaluates its mean (elitism)
+        samples = problem.clip((mean[:, None] + std[:, None] * noise).reshape(r * m, dim))
+        cost = problem.evaluate(samples)[0].reshape(r, m)
+        samples = samples.reshape(r, m, dim)
+        order = np.argsort(cost, axis=1, kind="stable")
+        elite = np.take_along_axis(samples, order[:, : s.elites, None], axis=1)  # (R, E, D)
+        top = cost[np.arange(r), order[:, 0]]
+        better = top < best_c
+        best_c[better] = top[better]
+        best_x[better] = samples[np.arange(r), order[:, 0]][better]
+        mean = s.smoothing * elite.mean(axis=1) + (1 - s.smoothing) * mean
+        std = np.maximum(s.smoothing * elite.std(axis=1) + (1 - s.smoothing) * std, floor)
+    order = np.argsort(best_c, kind="stable")
+    return best_x[order], best_c[order]
+
+
+def plan_from_solution(problem: GraspProblem, x: _F, settings: SynthSettings = SynthSettings()) -> Candidate:
+    """Pre-shape and closing targets from an optimised contact configuration.
+
+    Args:
+        problem: The grasp problem.
+        x: (6 + n,) one solution of :func:`optimize`.
+        settings: Clearance and squeeze.
+
+    Returns:
+        The :class:`Candidate` (Q1 included).
+    """
+    x = problem.clip(np.array(x, dtype=np.float64)[None])[0]
+    cost, terms, best, _ = problem.evaluate(x[None])
+    q = x[6:]
+    n = problem.n
+    # Closing direction, finger by finger: minus the gradient of the distances of that
+    # finger's contact samples (one per required group) over that finger's joints (forward
+    # differences on the FK), scaled so that its largest joint moves 1 rad per unit.
+    eps = 1e-4
+    probe = np.repeat(x[None], n + 1, axis=0)
+    probe[1:, 6:] += eps * np.eye(n)
+    pts, _ = problem.surface.pose(probe[:, 6:])
+    chosen = np.unique(best[0])
+    d = problem.sdf.distance(problem.object_frame(probe, pts[:, chosen]))  # (n + 1, C)
+    grad = (d[1:] - d[0]) / eps  # (n, C)
+    direction = np.zeros(n)
+    for finger, cols in problem.finger_columns.items():
+        mine = problem.surface.finger[chosen] == finger
+        if not mine.any() or not len(cols):
+            continue
+        g = -grad[cols][:, mine].sum(axis=1)
+        scale = float(np.abs(g).max())
+        if scale > 0:
+            g = g / scale
+            g[np.abs(g) < 0.15] = 0.0
+            direction[cols] = g
+
+    def clearance(qs: _F) -> _F:
+        xs = np.repeat(x[None], len(qs), axis=0)
+        xs[:, 6:] = qs
+        p, _ = problem.surface.pose(qs)
+        return problem.sdf.distance(problem.object_frame(xs, p)).min(axis=1)
+
+    steps = np.array([0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3])
+    opened = np.clip(q[None] - steps[:, None] * direction[None], problem.lower, problem.upper)
+    clear = clearance(opened)
+    ok = np.flatnonzero(clear >= settings.clearance_m)
+    k = int(ok[0]) if len(ok) else int(np.argmax(clear))
+    pre = opened[k]
+    close = np.clip(q + settings.squeeze_rad * direction, problem.lower, problem.upper)
+    q1 = float(problem.quality(x[None], best)[0])
+    quat = rotvec_to_quat(x[3:6])
+    return Candidate(
+        cost=float(cost[0]), q1=q1, object_xyz=x[:3].copy(), object_quat_wxyz=quat, contact_q=q.copy(),
+        preshape=pre, close=close, clearance_m=float(clear[k]),
+        terms={name: float(v[0]) for name, v in terms.items()},
+    )

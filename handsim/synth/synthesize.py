@@ -1,0 +1,299 @@
+"""``handsim synth``'s engine: per-type optimisation, physics verification, the grasps file.
+
+For each grasp type (one unit of work, run in a process pool):
+
+1. :func:`handsim.synth.optimize.optimize` minimises the type's cost from random restarts
+   (numpy only); the best candidates become plans (:func:`~handsim.synth.optimize.plan_from_solution`),
+   ordered by cost with Q1 breaking near-ties.
+2. The best ``verify`` plans are run in physics with the benchmark's trial and seeds
+   (:func:`handsim.synth.verify.verify_plan`); the winner is the candidate with the most
+   successes (ties: the higher Q1 measured in physics, then the lower cost).
+3. The winner is written into the output ``grasps.json`` as soon as its type finishes.
+
+A type's random stream depends only on the seed and the type's number
+(``SeedSequence([seed, number])``), and each physics trial starts from a fresh world, so the
+file does not depend on ``jobs``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import multiprocessing
+import os
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from handsim.bench.config import DEFAULT_TRIALS, SUCCESS_THRESHOLD, trial_seed
+from handsim.bench.progress import Progress
+from handsim.grasp_data import GRASP_DATA_FILE
+from handsim.grasps import GraspType, default_taxonomy
+from handsim.hand import load_hand
+from handsim.kinematics import load_urdf
+from handsim.synth.handmodel import HandSurface
+from handsim.synth.optimize import Candidate, GraspProblem, SynthSettings, optimize, plan_from_solution
+from handsim.synth.verify import Verification, read_grasp_file, verify_plan
+from handsim.tolerances import DEFAULT_PROTOCOL
+
+__all__ = ["TypeResult", "SynthResults", "synthesize", "synthesize_type", "verification_seeds", "DEFAULT_VERIFY"]
+
+#: Candidates per type verified in physics by default.
+DEFAULT_VERIFY = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class TypeResult:
+    """What the synthesis made of one grasp type.
+
+    Attributes:
+        grasp_id: The type.
+        number: Its taxonomy number.
+        entry: The written ``grasps.json`` entry (None when nothing could be made).
+        verified: The winner achieved the type in physics on at least the benchmark's success
+            threshold of the verification seeds.
+        successes: The winner's successful trials.
+        trials: The winner's trials run.
+        q1: The winner's mean Q1 in physics (synthesis Q1 when never verified).
+        cost: The winner's optimisation cost [m].
+        reasons: Why it is not verified (the winner's failure reasons, or why no candidate).
+        candidates_verified: Candidates run in physics.
+        wall_s: Time spent on the type [s].
+    """
+
+    grasp_id: str
+    number: int
+    entry: dict[str, Any] | None
+    verified: bool
+    successes: int
+    trials: int
+    q1: float
+    cost: float
+    reasons: tuple[str, ...]
+    candidates_verified: int
+    wall_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (without the entry)."""
+        out = dataclasses.asdict(self)
+        out.pop("entry")
+        out["reasons"] = list(self.reasons)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthResults:
+    """All types of one synthesis run.
+
+    Attributes:
+        out: The grasps file written.
+        seed: The synthesis seed.
+        types: Per type, in taxonomy order.
+        wall_s: Total wall time [s].
+        jobs: Worker processes used.
+    """
+
+    out: Path
+    seed: int
+    types: tuple[TypeResult, ...]
+    wall_s: float
+    jobs: int
+
+    @property
+    def verified(self) -> int:
+        """Types with a verified plan."""
+        return sum(t.verified for t in self.types)
+
+
+def verification_seeds(number: int, trials: int = DEFAULT_TRIALS) -> tuple[int, ...]:
+    """The benchmark's own seeds of a type (``handsim bench``'s default base seed 0)."""
+    return tuple(trial_seed(0, number, t) for t in range(trials))
+
+
+def _entry(cand: Candidate, joint_names: Sequence[str], note: str) -> dict[str, Any]:
+    return {
+        "object_xyz": [float(v) for v in cand.object_xyz],
+        "object_quat_wxyz": [float(v) for v in cand.object_quat_wxyz],
+        "preshape": {j: float(v) for j, v in zip(joint_names, cand.preshape)},
+        "close": {j: float(v) for j, v in zip(joint_names, cand.close)},
+        "note": note,
+    }
+
+
+def _ranked(problem: GraspProblem, xs: np.ndarray, costs: np.ndarray, count: int, settings: SynthSettings) -> list[Candidate]:
+    """Plans of the best distinct solutions, near-ties (within ``tie_m``) ordered by Q1."""
+    pool = [plan_from_solution(problem, x, settings) for x in xs[: max(count * 3, count)]]
+    best = min(c.cost for c in pool)
+    near = sorted((c for c in pool if c.cost <= best + settings.tie_m), key=lambda c: (-c.q1, c.cost))
+    rest = sorted((c for c in pool if c.cost > best + settings.tie_m), key=lambda c: c.cost)
+    return (near + rest)[:count]
+
+
+def synthesize_type(
+    hand_folder: str | Path,
+    grasp_id: str,
+    seed: int = 0,
+    verify: int = DEFAULT_VERIFY,
+    settings: SynthSettings = SynthSettings(),
+    workdir: str | Path | None = None,
+) -> TypeResult:
+    """Synthesize and verify one grasp type's plan for a hand.
+
+    Args:
+        hand_folder: The hand folder.
+        grasp_id: The grasp type.
+        seed: The synthesis seed.
+        verify: Candidates verified in physics (0: none; the best by cost and Q1 is kept).
+        settings: Optimisation numbers.
+        workdir: Scratch folder for the hand copies (default: a temporary folder).
+
+    Returns:
+        The :class:`TypeResult`.
+    """
+    start = time.perf_counter()
+    grasp = default_taxonomy().get(grasp_id)
+    hand = load_hand(hand_folder)
+    tree = load_urdf(hand.urdf_path)
+    problem = GraspProblem(hand, tree, HandSurface(hand, tree), grasp,
+                           grasp.object.friction * DEFAULT_PROTOCOL.hand_lateral_friction)
+    if not problem.feasible:
+        return TypeResult(grasp.id, grasp.number, None, False, 0, 0, 0.0, math.inf, (problem.infeasible_reason,), 0,
+                          time.perf_counter() - start)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, grasp.number]))
+    xs, costs = optimize(problem, rng, settings)
+    cands = _ranked(problem, xs, costs, max(verify, 1), settings)
+    seeds = verification_seeds(grasp.number)
+    needed = max(1, math.ceil(SUCCESS_THRESHOLD * len(seeds)))
+    results: list[tuple[Candidate, Verification | None]] = []
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-synth-"))
+        for i, cand in enumerate(cands[:verify]):
+            best_succ = max((v.successes for _, v in results if v is not None), default=0)
+            ver = verify_plan(hand.folder, grasp.id, grasp.number, _entry(cand, tree.joint_names, ""), seeds,
+                              workdir, f"{grasp.id}_{i}", needed=max(needed, best_succ))
+            results.append((cand, ver))
+            if ver.successes == len(seeds):
+                break  # cannot be beaten on successes; Q1 ties are not worth more physics
+        from handsim.bench.runner import close_worker_envs
+
+        close_worker_envs()
+    if results:
+        cand, ver = max(results, key=lambda cv: (cv[1].successes, cv[1].q1, -cv[0].cost))
+        assert ver is not None
+        verified = ver.trials == len(seeds) and ver.successes >= needed
+        successes, trials, q1, reasons = ver.successes, ver.trials, ver.q1, ver.reasons
+    else:
+        cand, verified, successes, trials, q1, reasons = cands[0], False, 0, 0, cands[0].q1, ("not verified in physics",)
+    note = (f"synthesized, seed {seed}, verified {successes}/{trials}" if verified else
+            f"synthesized, seed {seed}, verified: false ({successes}/{trials})")
+    note += f"; cost {cand.cost * 1e3:.2f} mm, synthesis Q1 {cand.q1:.3f}, pre-shape clearance {cand.clearance_m * 1e3:.1f} mm"
+    return TypeResult(grasp.id, grasp.number, _entry(cand, tree.joint_names, note), verified, successes, trials, q1,
+                      cand.cost, tuple(reasons) if not verified else (), len(results), time.perf_counter() - start)
+
+
+def _write(out: Path, base: dict[str, Any], done: dict[str, TypeResult], order: Sequence[str]) -> None:
+    grasps = dict(base.get("grasps", {}))
+    for gid in order:
+        if gid in done and done[gid].entry is not None:
+            grasps[gid] = done[gid].entry
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps({"schema": 1, "grasps": grasps}, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
+
+
+def _worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _run_one(args: tuple[str, str, int, int, SynthSettings]) -> TypeResult:
+    from handsim._io import quiet_stdout
+
+    with quiet_stdout():
+        return synthesize_type(*args)
+
+
+def _execute(tasks: Sequence[tuple[str, str, int, int, SynthSettings]], jobs: int) -> Iterator[TypeResult]:
+    if jobs == 1:
+        for task in tasks:
+            yield _run_one(task)
+        return
+    pool = multiprocessing.get_context().Pool(jobs, initializer=_worker_init)
+    try:
+        yield from pool.imap_unordered(_run_one, tasks, chunksize=1)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def synthesize(
+    hand: str | Path,
+    out: str | Path,
+    grasp_ids: Sequence[str] | None = None,
+    *,
+    seed: int = 0,
+    jobs: int | None = None,
+    verify: int = DEFAULT_VERIFY,
+    settings: SynthSettings = SynthSettings(),
+    progress: bool = True,
+    stream: TextIO | None = None,
+    on_type: Callable[[TypeResult], None] | None = None,
+) -> SynthResults:
+    """Synthesize every requested type's plan for a hand and write them to ``out``.
+
+    Entries of ``out`` for other types (when it exists) are kept; each finished type's entry
+    is written at once (atomically), so an interrupted run keeps what it finished.
+
+    Args:
+        hand: A shipped hand's name or a hand folder.
+        out: The grasps file to write.
+        grasp_ids: Types to synthesize (default all 33), any order; run in taxonomy order.
+        seed: The synthesis seed.
+        jobs: Worker processes (default ``os.cpu_count()``).
+        verify: Candidates per type verified in physics.
+        settings: Optimisation numbers.
+        progress: Show a progress bar on ``stream`` (default stderr).
+        stream: Where the progress bar goes.
+        on_type: Called in this process after each type finishes.
+
+    Returns:
+        The :class:`SynthResults`.
+
+    Raises:
+        HandsimError: Unknown hand or grasp id (before any work).
+    """
+    start = time.perf_counter()
+    hand_obj = load_hand(hand)
+    taxonomy = default_taxonomy()
+    grasps: list[GraspType] = sorted({taxonomy.get(g).id: taxonomy.get(g) for g in (grasp_ids or taxonomy.ids())}.values(),
+                                     key=lambda g: g.number)
+    out_path = Path(out)
+    base = read_grasp_file(out_path) if out_path.is_file() else {"schema": 1, "grasps": {}}
+    order = [g.id for g in grasps]
+    tasks = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings) for g in grasps]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    bar = Progress(len(tasks), stream=stream, enabled=progress, label="synth")
+    done: dict[str, TypeResult] = {}
+    try:
+        for res in _execute(tasks, jobs):
+            done[res.grasp_id] = res
+            _write(out_path, base, done, order)
+            if on_type is not None:
+                on_type(res)
+            bar.update(res.verified, f"{res.number:02d} {res.grasp_id} {res.successes}/{res.trials}")
+    except KeyboardInterrupt:
+        bar.close()
+        raise
+    types = tuple(done[g] for g in order if g in done)
+    return SynthResults(out=out_path, seed=seed, types=types, wall_s=time.perf_counter() - start, jobs=jobs)

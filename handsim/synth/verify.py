@@ -1,0 +1,105 @@
+"""Verification of synthesized plans in physics, with exactly the benchmark's trial.
+
+A candidate plan is written into a scratch copy of the hand folder (its ``grasps.json`` is the
+hand's own, with only the candidate's type replaced), and each trial is
+:func:`handsim.bench.runner.run_trial`: the ``handsim/Grasp-v0`` env in benchmark mode, the
+scripted policy, the benchmark's seeds. The plan is stored as JSON with full float precision
+before it is verified, so the file the synthesis writes is exactly the plan that was tested.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from handsim.grasp_data import GRASP_DATA_FILE
+
+__all__ = ["Verification", "verify_plan", "read_grasp_file"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Verification:
+    """Physics verdict of one candidate plan.
+
+    Attributes:
+        successes: Trials achieved.
+        trials: Trials run (fewer than the seeds when it could no longer reach ``needed``).
+        q1: Mean Q1 over the trials run, as scored after the settle [-].
+        reasons: The failed trials' reasons, one line per trial (seed first).
+    """
+
+    successes: int
+    trials: int
+    q1: float
+    reasons: tuple[str, ...]
+
+
+def read_grasp_file(path: str | Path) -> dict[str, Any]:
+    """The ``{"schema": 1, "grasps": {...}}`` content of a grasp file (empty when absent)."""
+    p = Path(path)
+    if not p.is_file():
+        return {"schema": 1, "grasps": {}}
+    raw = json.loads(p.read_text(encoding="utf-8"))
+    if not isinstance(raw, dict) or not isinstance(raw.get("grasps"), dict):
+        return {"schema": 1, "grasps": {}}
+    return raw
+
+
+def _scratch_hand(hand_folder: Path, workdir: Path, name: str, grasp_id: str, entry: Mapping[str, Any]) -> Path:
+    dest = workdir / name
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(hand_folder, dest, ignore=shutil.ignore_patterns(GRASP_DATA_FILE, "*.png", "__pycache__"))
+    data = read_grasp_file(hand_folder / GRASP_DATA_FILE)
+    grasps = dict(data["grasps"])
+    grasps[grasp_id] = dict(entry)
+    (dest / GRASP_DATA_FILE).write_text(json.dumps({"schema": 1, "grasps": grasps}, indent=1), encoding="utf-8")
+    return dest
+
+
+def verify_plan(
+    hand_folder: str | Path,
+    grasp_id: str,
+    number: int,
+    entry: Mapping[str, Any],
+    seeds: Sequence[int],
+    workdir: str | Path,
+    name: str,
+    needed: int = 0,
+) -> Verification:
+    """Run the benchmark's trial of ``entry`` for each seed.
+
+    Args:
+        hand_folder: The hand folder.
+        grasp_id: The grasp type.
+        number: Its taxonomy number.
+        entry: The plan, in the ``grasps.json`` entry format.
+        seeds: Episode seeds, in order.
+        workdir: A scratch folder (the hand copy is made inside it).
+        name: Sub-folder name of this candidate's hand copy (unique per candidate).
+        needed: Stop once ``needed`` successes can no longer be reached.
+
+    Returns:
+        The :class:`Verification`.
+    """
+    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY
+    from handsim.bench.runner import TrialTask, run_trial
+
+    folder = _scratch_hand(Path(hand_folder), Path(workdir), name, grasp_id, entry)
+    successes, q1s, reasons = 0, [], []
+    for t, seed in enumerate(seeds):
+        task = TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=(), hand=str(folder), policy=DEFAULT_POLICY,
+                         grasp_id=grasp_id, number=number, trial=t, seed=int(seed), render=False)
+        record, _ = run_trial(task)
+        q1s.append(float(record["q1"]))
+        if record["success"]:
+            successes += 1
+        else:
+            reasons.append(f"seed {seed}: " + "; ".join(record["failure_reasons"]))
+        if successes + (len(seeds) - t - 1) < needed:
+            break
+    return Verification(successes=successes, trials=len(q1s), q1=sum(q1s) / len(q1s), reasons=tuple(reasons))
