@@ -45,30 +45,36 @@ import json
 import math
 import re
 import sys
-import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, DEFAULT_TRIALS, BenchConfig
+import tomllib
+
+from handsim.bench.config import (
+    DEFAULT_ENV_ID,
+    DEFAULT_POLICY,
+    DEFAULT_TRIALS,
+    BenchConfig,
+)
 from handsim.bench.executors import DEFAULT_EXECUTOR, EXECUTORS, Executor, make_executor
 from handsim.bench.matrix import CoverageMatrix, build_matrix, write_matrix
 from handsim.bench.results import BenchResults, write_json_atomic
 from handsim.errors import ConfigurationError, UnknownNameError, suggest
 
 __all__ = [
+    "GENERATE_KEYS",
+    "SPEC_KEYS",
+    "GeneratedGrid",
     "HandRun",
     "SweepSpec",
-    "GeneratedGrid",
-    "SPEC_KEYS",
-    "GENERATE_KEYS",
+    "expand_grid",
+    "hand_label",
     "load_spec",
     "parse_spec",
-    "expand_grid",
     "prepare_hands",
     "run_hands",
     "run_sweep",
-    "hand_label",
 ]
 
 #: Top-level keys of a sweep spec.

@@ -17,14 +17,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_bench import (
+    FAKE_ENV,
+    FAKE_POLICY,
+    GRASPS,
+    fake_config,
+    fake_rule,
+    first_uniform,
+)
 
 from handsim.bench import BenchConfig, BenchInterrupted, run_bench, strip_timing
-from handsim.bench.executors import RAY_HINT, LocalExecutor, RayExecutor, import_ray, make_executor
+from handsim.bench.executors import (
+    RAY_HINT,
+    LocalExecutor,
+    RayExecutor,
+    import_ray,
+    make_executor,
+)
 from handsim.cli import main
 from handsim.data import hand_dir
 from handsim.errors import MissingDependencyError, UnknownNameError
-
-from test_bench import FAKE_ENV, FAKE_POLICY, GRASPS, fake_config, first_uniform, fake_rule
 
 TESTS_DIR = Path(__file__).resolve().parent
 

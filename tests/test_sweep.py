@@ -15,15 +15,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_bench import FAKE_ENV, FAKE_POLICY, fake_rule, first_uniform
 
 from handsim.bench import BenchConfig, run_bench, strip_timing
 from handsim.cli import main
 from handsim.data import hand_dir
 from handsim.errors import ConfigurationError, DataNotFoundError, UnknownNameError
 from handsim.hand import load_hand
-from handsim.sweep import GeneratedGrid, expand_grid, load_spec, parse_spec, prepare_hands, run_sweep
-
-from test_bench import FAKE_ENV, FAKE_POLICY, fake_rule, first_uniform
+from handsim.sweep import (
+    GeneratedGrid,
+    expand_grid,
+    load_spec,
+    parse_spec,
+    prepare_hands,
+    run_sweep,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -49,15 +49,15 @@ if TYPE_CHECKING:
     from handsim.bench.runner import TrialTask
 
 __all__ = [
-    "EXECUTORS",
     "DEFAULT_EXECUTOR",
+    "EXECUTORS",
     "RAY_HINT",
     "Executor",
     "LocalExecutor",
     "RayExecutor",
     "TrialOutput",
-    "make_executor",
     "import_ray",
+    "make_executor",
 ]
 
 #: The executor names ``--executor`` accepts.

@@ -37,17 +37,17 @@ from handsim.errors import ConfigurationError
 from handsim.grasps import default_taxonomy
 
 __all__ = [
-    "MATRIX_SCHEMA",
+    "CELL_PX",
     "MATRIX_JSON",
     "MATRIX_PNG",
-    "CELL_PX",
-    "MatrixRow",
+    "MATRIX_SCHEMA",
     "CoverageMatrix",
     "HeatmapGeometry",
+    "MatrixRow",
     "build_matrix",
-    "load_matrix",
     "heatmap",
     "heatmap_geometry",
+    "load_matrix",
     "rate_colour",
     "write_matrix",
 ]
