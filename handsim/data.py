@@ -13,9 +13,13 @@ from pathlib import Path
 
 from handsim.errors import DataNotFoundError, suggest
 
-__all__ = ["data_dir", "models_dir", "grasps_dir", "hand_dir", "available_hands", "DEFAULT_HAND"]
+__all__ = ["data_dir", "models_dir", "grasps_dir", "hand_dir", "hand_metadata_path", "available_hands",
+           "DEFAULT_HAND", "MJCF_MAPPING_FILE"]
 
 DEFAULT_HAND = "default_hand"
+#: A hand folder may hold this MJCF mapping file instead of hand.json + URDF
+#: (:mod:`handsim.importers.mjcf`; same name as its ``MAPPING_FILE``).
+MJCF_MAPPING_FILE = "mjcf.json"
 _KINDS = ("models", "grasps")
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -54,9 +58,14 @@ def grasps_dir() -> Path:
     return data_dir("grasps")
 
 
+def _is_hand_folder(path: Path) -> bool:
+    return (path / "hand.json").is_file() or (path / MJCF_MAPPING_FILE).is_file()
+
+
 def available_hands() -> list[str]:
-    """Names of the shipped hands (sub-folders of ``models/`` with a ``hand.json``)."""
-    return sorted(p.name for p in models_dir().iterdir() if (p / "hand.json").is_file())
+    """Names of the shipped hands (sub-folders of ``models/`` with a ``hand.json`` or an MJCF
+    mapping file)."""
+    return sorted(p.name for p in models_dir().iterdir() if _is_hand_folder(p))
 
 
 def hand_dir(name_or_path: str | Path) -> Path:
@@ -64,20 +73,41 @@ def hand_dir(name_or_path: str | Path) -> Path:
 
     Args:
         name_or_path: A shipped hand's name (see :func:`available_hands`) or a path to a folder
-            holding ``hand.json``.
+            holding ``hand.json`` (or an MJCF mapping file, see :func:`hand_metadata_path`).
 
     Raises:
         DataNotFoundError: If neither resolves, naming the valid shipped hands.
     """
     path = Path(name_or_path)
     if path.is_dir():
-        if not (path / "hand.json").is_file():
-            raise DataNotFoundError(f"hand folder {path} has no hand.json (the hand metadata file)")
+        if not _is_hand_folder(path):
+            raise DataNotFoundError(f"hand folder {path} has no hand.json (the hand metadata file) "
+                                    f"and no {MJCF_MAPPING_FILE} (an MJCF hand's mapping file)")
         return path.resolve()
     shipped = models_dir() / str(name_or_path)
-    if (shipped / "hand.json").is_file():
+    if _is_hand_folder(shipped):
         return shipped
     raise DataNotFoundError(
         f"no hand {str(name_or_path)!r}: not a folder on disk; "
         + suggest(str(name_or_path), available_hands(), "shipped hand")
     )
+
+
+def hand_metadata_path(folder: Path) -> Path:
+    """The ``hand.json`` of a hand folder (from :func:`hand_dir`).
+
+    A folder with an MJCF mapping file and no ``hand.json`` is an MJCF hand: it is converted
+    (once; cached by content hash) by :func:`handsim.importers.mjcf.converted_hand_dir`, and the
+    converted ``hand.json`` is returned. Its URDF sits next to it; the hand folder itself (its
+    ``grasps.json``) stays ``folder``.
+
+    Raises:
+        MissingDependencyError: An MJCF hand without the ``handsim[mjcf]`` extra installed.
+        MetadataError: A malformed mapping file.
+    """
+    path = Path(folder) / "hand.json"
+    if path.is_file() or not (Path(folder) / MJCF_MAPPING_FILE).is_file():
+        return path
+    from handsim.importers.mjcf import converted_hand_dir  # mujoco is an optional extra
+
+    return converted_hand_dir(folder) / "hand.json"

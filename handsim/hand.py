@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import numpy as np
 from numpy.typing import NDArray
 
-from handsim.data import hand_dir
+from handsim.data import hand_dir, hand_metadata_path
 from handsim.errors import MetadataError, UnknownNameError, URDFError, suggest
 from handsim.regions import Region, RegionMap
 
@@ -309,7 +309,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
         URDFError: If the URDF is not well-formed XML.
     """
     folder = hand_dir(name_or_path)
-    path = folder / "hand.json"
+    path = hand_metadata_path(folder)  # an MJCF hand's is converted, outside the folder
     chk = _Checker(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -327,7 +327,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
         raise chk.fail("schema", f"schema version {SCHEMA_VERSION}", raw["schema"])
     name = chk.get(raw, "name", "name", str, "the hand's name (string)")
     urdf_name = chk.get(raw, "urdf", "urdf", str, "a URDF file name relative to the hand folder")
-    urdf_path = (folder / urdf_name).resolve()
+    urdf_path = (path.parent / urdf_name).resolve()
     if not urdf_path.is_file():
         raise chk.fail("urdf", f"an existing URDF file (looked for {urdf_path})", urdf_name)
     urdf = _read_urdf(urdf_path)
