@@ -1,0 +1,145 @@
+"""``handsim synth``: synthesize a hand's grasp data for every grasp type.
+
+Wired into :mod:`handsim.cli` by ``add_synth(subparsers)``; the handler raises
+:class:`~handsim.errors.HandsimError` for bad input (the ``handsim`` main prints it as one line
+and exits 2) and returns the exit code otherwise (0 done, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from handsim.errors import ConfigurationError, UnknownNameError
+
+__all__ = ["add_synth", "run_synth_command", "format_synth_table"]
+
+_EXIT_OK = 0
+_EXIT_INTERRUPTED = 130
+
+
+def _whole(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def add_synth(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``handsim synth``."""
+    from handsim.synth.optimize import SynthSettings
+    from handsim.synth.synthesize import DEFAULT_VERIFY
+
+    p = subparsers.add_parser(
+        "synth",
+        help="synthesize a hand's grasp plans for every grasp type",
+        description=(
+            "Optimise, for every grasp type, the object pose and the hand's contact configuration against the "
+            "type's contact signature (batched, numpy), derive pre-shape and closing targets, verify the best "
+            "candidates in physics with the benchmark's own trial and seeds, and write the winners as grasps.json."
+        ),
+    )
+    p.add_argument("--hand", required=True, metavar="NAME|PATH", help="a shipped hand's name or a hand folder")
+    p.add_argument("--grasps", default=None, metavar="ID,...", help="comma-separated grasp ids or numbers (default: all 33)")
+    p.add_argument("--seed", type=_whole(0), default=0, metavar="S", help="synthesis seed (default 0)")
+    p.add_argument("--jobs", type=_whole(1), default=None, metavar="J", help="worker processes (default: the CPU count)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="grasps file to write (default: <hand folder>/grasps.json for a hand given as a path; "
+                        "required for a shipped hand)")
+    p.add_argument("--candidates", type=_whole(1), default=SynthSettings.restarts, metavar="N",
+                   help=f"random restarts of the optimisation per type (default {SynthSettings.restarts})")
+    p.add_argument("--verify", type=_whole(0), default=DEFAULT_VERIFY, metavar="K",
+                   help=f"best candidates per type verified in physics (default {DEFAULT_VERIFY}; 0: none)")
+    p.set_defaults(handler=run_synth_command)
+
+
+def _grasp_ids(text: str | None) -> tuple[str, ...] | None:
+    from handsim.grasps import default_taxonomy
+
+    if text is None:
+        return None
+    taxonomy = default_taxonomy()
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    if not keys:
+        raise UnknownNameError(f"--grasps: expected comma-separated grasp ids or numbers, got {text!r}; "
+                               f"valid: {', '.join(taxonomy.ids())}")
+    out = []
+    for key in keys:
+        try:
+            out.append(taxonomy.get(int(key) if key.isdigit() else key).id)
+        except UnknownNameError as exc:
+            raise UnknownNameError(f"--grasps: {exc}") from None
+    return tuple(out)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def resolve_out(hand: str, out: str | None) -> Path:
+    """Where the grasps file goes (never into the installed package's shipped hands).
+
+    Raises:
+        ConfigurationError: A shipped hand without ``--out``, or an ``--out`` inside the
+            package's ``models`` folder.
+    """
+    from handsim.data import hand_dir, models_dir
+
+    folder = hand_dir(hand)
+    shipped = _inside(folder, models_dir())
+    if out is None:
+        if shipped:
+            raise ConfigurationError(
+                f"--out: {hand!r} is a shipped hand; expected --out FILE (synth never writes into the package's "
+                f"{models_dir()})")
+        return folder / "grasps.json"
+    path = Path(out)
+    if _inside(path, models_dir()):
+        raise ConfigurationError(f"--out: {path} is inside the package's {models_dir()}; expected a file elsewhere")
+    if path.is_dir():
+        raise ConfigurationError(f"--out: expected a file to write, got the folder {path}")
+    return path
+
+
+def format_synth_table(results) -> str:  # results: handsim.synth.synthesize.SynthResults
+    """The per-type table ``handsim synth`` prints."""
+    lines = ["| # | grasp | verified | trials | Q1 | cost [mm] | first reason |", "|---|---|---|---|---|---|---|"]
+    for t in results.types:
+        reason = t.reasons[0].replace("|", "\\|") if t.reasons else ""
+        cost = "-" if t.cost == float("inf") else f"{t.cost * 1e3:.2f}"
+        lines.append(f"| {t.number} | {t.grasp_id} | {'yes' if t.verified else 'no'} | {t.successes}/{t.trials} | "
+                     f"{t.q1:.3f} | {cost} | {reason} |")
+    lines.append(f"verified: {results.verified}/{len(results.types)}  ({results.wall_s:.1f} s, {results.jobs} jobs)  "
+                 f"written: {results.out}")
+    return "\n".join(lines)
+
+
+def run_synth_command(args: argparse.Namespace) -> int:
+    """``handsim synth``: synthesize, write the grasps file as types finish, print the table."""
+    from handsim.hand import load_hand
+    from handsim.synth.optimize import SynthSettings
+    from handsim.synth.synthesize import synthesize
+
+    load_hand(args.hand)  # unknown hand or malformed metadata: one line, before any work
+    ids = _grasp_ids(args.grasps)
+    out = resolve_out(args.hand, args.out)
+    settings = SynthSettings(restarts=args.candidates)
+    try:
+        results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify, settings=settings)
+    except KeyboardInterrupt:
+        print(f"handsim synth: interrupted; the types that finished are in {out}", file=sys.stderr)
+        return _EXIT_INTERRUPTED
+    print(format_synth_table(results))
+    return _EXIT_OK

@@ -1,0 +1,156 @@
+"""Tests of handsim.synth: SDFs against independent distances, the pure-numpy import rule, the
+cost against the hand's own labeller, and synthesis verified by the benchmark's physics trial."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import trimesh
+
+from handsim.errors import ConfigurationError, UnknownNameError
+from handsim.grasps import default_taxonomy
+from handsim.handgen import make_hand
+from handsim.synth import sdf
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(7)
+
+
+def _mesh_distance(mesh: trimesh.Trimesh, points: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Signed distance to a mesh by brute force: the closest point over every triangle
+    (trimesh.triangles.closest_point), the sign from an independent inside test."""
+    tris = mesh.triangles
+    out = np.empty(len(points))
+    for i, p in enumerate(points):
+        closest = trimesh.triangles.closest_point(tris, np.repeat(p[None], len(tris), axis=0))
+        out[i] = np.linalg.norm(closest - p, axis=1).min()
+    return np.where(inside, -out, out)
+
+
+@pytest.mark.parametrize("shape", ["sphere", "box", "cylinder", "capsule"])
+def test_sdf_matches_a_triangle_mesh(shape: str, rng: np.random.Generator) -> None:
+    pts = rng.uniform(-0.06, 0.06, size=(120, 3))
+    x, y, z = pts.T
+    if shape == "sphere":
+        mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.03)
+        ours, inside, tol = sdf.sphere_sdf(pts, 0.03), np.linalg.norm(pts, axis=1) < 0.03, 5e-4
+    elif shape == "box":
+        mesh = trimesh.creation.box(extents=(0.05, 0.03, 0.01))
+        inside = (np.abs(x) < 0.025) & (np.abs(y) < 0.015) & (np.abs(z) < 0.005)
+        ours, tol = sdf.box_sdf(pts, (0.05, 0.03, 0.01)), 1e-9
+    elif shape == "cylinder":
+        mesh = trimesh.creation.cylinder(radius=0.02, height=0.06, sections=128)
+        inside = (np.hypot(x, y) < 0.02) & (np.abs(z) < 0.03)
+        ours, tol = sdf.cylinder_sdf(pts, 0.02, 0.06), 1e-4
+    else:
+        # trimesh's capsule height is the distance between the sphere centres.
+        mesh = trimesh.creation.capsule(height=0.04, radius=0.012, count=[48, 48])
+        zc = np.clip(z, -0.02, 0.02)
+        inside = np.sqrt(x**2 + y**2 + (z - zc) ** 2) < 0.012
+        ours, tol = sdf.capsule_sdf(pts, 0.012, 0.04 + 2 * 0.012), 2e-4
+    np.testing.assert_allclose(ours, _mesh_distance(mesh, pts, inside), atol=tol)
+
+
+def test_torus_sdf_matches_distance_to_the_tube_centre_circle(rng: np.random.Generator) -> None:
+    major, minor = 0.06, 0.01
+    pts = rng.uniform(-0.08, 0.08, size=(300, 3))
+    a = np.linspace(0, 2 * np.pi, 20000, endpoint=False)
+    circle = np.stack([major * np.cos(a), major * np.sin(a), np.zeros_like(a)], axis=1)
+    brute = np.array([np.linalg.norm(circle - p, axis=1).min() for p in pts]) - minor
+    np.testing.assert_allclose(sdf.torus_sdf(pts, major, minor), brute, atol=1e-6)
+
+
+@pytest.mark.parametrize("grasp", default_taxonomy().all(), ids=lambda g: g.id)
+def test_object_sdf_normal_points_out_of_every_test_object(grasp, rng: np.random.Generator) -> None:
+    obj = sdf.ObjectSDF(grasp.object)
+    pts = rng.uniform(-1, 1, size=(200, 3)) * (np.array(obj.half_extents) * 1.5 + 0.01)
+    d, n = obj.distance(pts), obj.normal(pts)
+    # Stepping along the normal grows the distance at the rate 1 (away from the medial axis).
+    step = obj.distance(pts + 1e-4 * n) - d
+    far = np.abs(d) > 2e-3
+    assert np.all(step[far] > 0.5e-4)
+
+
+def test_synth_core_does_not_import_pybullet() -> None:
+    code = "import sys, handsim.synth, handsim.synth.optimize; print('pybullet' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_surface_labels_agree_with_the_region_labeller() -> None:
+    from handsim.hand import load_hand
+    from handsim.kinematics import load_urdf
+    from handsim.synth.handmodel import HandSurface
+
+    hand = load_hand("default_hand")
+    tree = load_urdf(hand.urdf_path)
+    surf = HandSurface(hand, tree)
+    labels = hand.regions.labels
+    # Every region the signatures name as a pad or tip exists on the sampled surface.
+    for finger in hand.finger_names:
+        assert labels.index(f"{finger}.distal.pad") in surf.label_ids
+        assert labels.index(f"{finger}.distal.tip") in surf.label_ids
+    assert labels.index("palm.pad") in surf.label_ids
+    # Posed points at q = 0 agree with the FK link origins they hang from (distance <= radius).
+    pts, nrm = surf.pose(np.zeros((1, tree.num_joints)))
+    np.testing.assert_allclose(np.linalg.norm(nrm[0], axis=1), 1.0, atol=1e-12)
+
+
+def test_thumbless_hand_gets_no_thumb_opposition_type(tmp_path) -> None:
+    from handsim.synth.synthesize import synthesize
+
+    hand = make_hand(tmp_path / "nothumb", thumb_dof=0)
+    thumb_types = [g.id for g in default_taxonomy() if any(p.startswith("thumb.") for grp in g.signature.required for p in grp)]
+    res = synthesize(hand, tmp_path / "g.json", thumb_types, verify=0, progress=False, jobs=1)
+    assert all(t.entry is None and not t.verified for t in res.types)
+    assert all("thumb" in t.reasons[0] for t in res.types)
+    assert json.loads((tmp_path / "g.json").read_text())["grasps"] == {}
+
+
+def _cli_args(*argv: str) -> argparse.Namespace:
+    from handsim.synth.cli import add_synth
+
+    parser = argparse.ArgumentParser()
+    add_synth(parser.add_subparsers())
+    return parser.parse_args(["synth", *argv])
+
+
+def test_cli_user_errors_are_one_line(tmp_path) -> None:
+    from handsim.synth.cli import run_synth_command
+
+    with pytest.raises(UnknownNameError) as err:
+        run_synth_command(_cli_args("--hand", "default_hand", "--grasps", "tip_pintch", "--out", str(tmp_path / "g.json")))
+    assert "tip_pinch" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigurationError, match="--out"):
+        run_synth_command(_cli_args("--hand", "default_hand", "--grasps", "lateral"))
+
+
+# ------------------------------------------------------------------ synthesis, verified in physics
+# The independent check is the benchmark's own physics trial (run_trial), run here again on the
+# written file: the synthesis' own verdict is not trusted.
+
+
+def _bench_successes(hand_folder, grasps_file, grasp_id: str) -> int:
+    import shutil
+
+    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY
+    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
+    from handsim.synth.synthesize import verification_seeds
+
+    folder = grasps_file.parent / f"bench_{grasp_id}"
+    shutil.copytree(hand_folder, folder, ignore=shutil.ignore_patterns("grasps.json"))
+    shutil.copy(grasps_file, folder / "grasps.json")
+    number = default_taxonomy().get(grasp_id).number
+    wins = 0
+    for t, seed in enumerate(verification_seeds(number)):
+        rec, _ = run_trial(TrialTask(DEFAULT_ENV_ID, (), str(folder), DEFAULT_POLICY, grasp_id, number, t, seed, False))
+        wins += bool(rec["success"])
+    close_worker_envs()
+    return wins
