@@ -13,8 +13,16 @@ from pathlib import Path
 
 from handsim.errors import DataNotFoundError, suggest
 
-__all__ = ["data_dir", "models_dir", "grasps_dir", "hand_dir", "hand_metadata_path", "available_hands",
-           "DEFAULT_HAND", "MJCF_MAPPING_FILE"]
+__all__ = [
+    "DEFAULT_HAND",
+    "MJCF_MAPPING_FILE",
+    "available_hands",
+    "data_dir",
+    "grasps_dir",
+    "hand_dir",
+    "hand_metadata_path",
+    "models_dir",
+]
 
 DEFAULT_HAND = "default_hand"
 #: A hand folder may hold this MJCF mapping file instead of hand.json + URDF

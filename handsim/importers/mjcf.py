@@ -97,15 +97,15 @@ from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
 from handsim.transforms import pose_to_matrix
 
 __all__ = [
-    "MAPPING_FILE",
-    "MAPPING_SCHEMA_VERSION",
     "CONVERTER_VERSION",
     "COUPLING_MAX_SLACK",
+    "MAPPING_FILE",
+    "MAPPING_SCHEMA_VERSION",
     "MjcfMapping",
-    "load_mapping",
+    "cache_root",
     "convert_mjcf",
     "converted_hand_dir",
-    "cache_root",
+    "load_mapping",
 ]
 
 #: The mapping file's name inside a hand folder.
@@ -232,7 +232,7 @@ def _resolve_mjcf(value: Any, chk: _Checker, folder: Path) -> Path:
         raise MissingDependencyError(
             f"{chk.path}: field mjcf.package: the package {package!r} that holds the MJCF is not "
             f"installed; {_INSTALL_HINT} (or install {package})")
-    root = Path(list(spec.submodule_search_locations)[0])
+    root = Path(next(iter(spec.submodule_search_locations)))
     path = (root / rel).resolve()
     if not path.is_file():
         raise chk.fail("mjcf.path", f"an existing file inside {package} (looked for {path})", rel)
@@ -246,9 +246,10 @@ def _opt_vector(chk: _Checker, entry: Mapping[str, Any], key: str, field: str) -
 def _keys(chk: _Checker, entry: Any, field: str, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
     if not isinstance(entry, dict):
         raise chk.fail(field, what, entry)
+    top = field == "(top level)"
     for key in entry:
         if key not in allowed:
-            raise chk.unknown(f"{field}.{key}", key, allowed, "field")
+            raise chk.unknown(key if top else f"{field}.{key}", key, allowed, "top-level field" if top else "field")
     return entry
 
 
@@ -517,7 +518,7 @@ class _Converter:
 
     # -- names
     def urdf_name(self, mjcf_name: str, what: str) -> str:
-        name = mjcf_name[len(self.map.strip_prefix):] if mjcf_name.startswith(self.map.strip_prefix) else mjcf_name
+        name = mjcf_name.removeprefix(self.map.strip_prefix)
         name = _NAME_RE.sub("_", name) or f"unnamed_{what}"
         if name in self.names_used and self.names_used[name] != mjcf_name:
             raise MetadataError(f"{self.map.path}: field strip_prefix: MJCF names {self.names_used[name]!r} and "
@@ -622,7 +623,10 @@ class _Converter:
         phi = np.linspace(0.0, 2 * math.pi, n_lon, endpoint=False)
         verts = [(0.0, 0.0, 1.0)] + [(math.sin(t) * math.cos(p), math.sin(t) * math.sin(p), math.cos(t))
                                      for t in theta[1:-1] for p in phi] + [(0.0, 0.0, -1.0)]
-        ring = lambda i, j: 1 + i * n_lon + j % n_lon  # noqa: E731 (vertex of ring i, meridian j)
+
+        def ring(i: int, j: int) -> int:  # vertex of latitude ring i, meridian j
+            return 1 + i * n_lon + j % n_lon
+
         faces = [(0, ring(0, j), ring(0, j + 1)) for j in range(n_lon)]
         for i in range(n_lat - 2):
             for j in range(n_lon):
@@ -908,8 +912,8 @@ class _Converter:
     # -- URDF
     def urdf(self) -> str:
         lines = ['<?xml version="1.0"?>',
-                 f"<!-- {self.map.name}: converted by handsim.importers.mjcf from {self.map.mjcf_path}. "
-                 "Do not edit: it is regenerated from the mapping file. -->",
+                 (f"<!-- {self.map.name}: converted by handsim.importers.mjcf from {self.map.mjcf_path}. "
+                 "Do not edit: it is regenerated from the mapping file. -->"),
                  f'<robot name="{self.map.name}">']
         filters = self.filters
         for link in self.links.values():
