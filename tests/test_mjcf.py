@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -412,7 +413,6 @@ def test_toy_hand_loads_in_pybullet_with_meshes_and_mujoco_self_collision(toy):
             np.testing.assert_allclose(pos, fk[tree.link_names.index(link)][:3, 3], atol=1e-6)
 
 
-@pytest.mark.slow
 def test_bench_runs_the_shadow_hand_and_fails_honestly(tmp_path, capsys):
     from handsim.cli import main
 
@@ -427,3 +427,12 @@ def test_bench_runs_the_shadow_hand_and_fails_honestly(tmp_path, capsys):
 def test_shadow_mapping_ships_without_converted_files():
     shipped = sorted(p.name for p in SHADOW.iterdir())
     assert "mjcf.json" in shipped and "hand.urdf" not in shipped and "hand.json" not in shipped
+
+
+def test_missing_mujoco_is_a_one_line_install_hint(toy, tmp_path, monkeypatch):
+    from handsim.importers import convert_mjcf
+
+    monkeypatch.setitem(sys.modules, "mujoco", None)  # `import mujoco` now fails
+    with pytest.raises(MissingDependencyError) as err:
+        convert_mjcf(toy, tmp_path / "out")
+    assert "pip install handsim[mjcf]" in str(err.value) and "\n" not in str(err.value)

@@ -529,7 +529,7 @@ class _Converter:
     def body_id(self, name: str, field: str, among: list[int] | None = None) -> int:
         valid = [self.body_names[i] for i in among] if among is not None else self.body_names
         if name not in valid:
-            where = f"body below root_body {self.map.root_body!r}" if among is not None else "MJCF body"
+            where = "MJCF body (below root_body)" if among is not None else "MJCF body"
             raise self.chk.unknown(field, name, valid, where)
         return self.body_names.index(name)
 
