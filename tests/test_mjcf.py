@@ -251,6 +251,9 @@ def test_unknown_body_names_the_field_and_the_valid_bodies(tmp_path):
     folder = _mapping_copy(tmp_path, root_body="robot0:plam", palm={"robot0:plam": {"pad": [0, -1, 0]}})
     with pytest.raises(MetadataError, match=r"root_body: unknown MJCF body 'robot0:plam'; did you mean 'robot0:palm'"):
         convert_mjcf(folder, tmp_path / "out")
+    folder = _mapping_copy(tmp_path, palm={"robot0:palm": {"pad": [0, -1, 0]}, "robot0:thhub": {"pad": [0, -1, 0]}})
+    with pytest.raises(MetadataError, match=r"field palm.robot0:thhub: expected a body that is not below a finger"):
+        convert_mjcf(folder, tmp_path / "out")
     folder = _mapping_copy(tmp_path, fingers__thumb__tip={"site": "robot0:S_fftip"})
     with pytest.raises(MetadataError, match=r"fingers.thumb.tip.site: expected a site on the distal body"):
         convert_mjcf(folder, tmp_path / "out")

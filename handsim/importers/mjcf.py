@@ -837,6 +837,12 @@ class _Converter:
                 regions[link] = region
             chain = [j.name for j in self.chain(tip_link) if j.type != "fixed"]
             fingers[fname] = {"segments": seg_links, "joints": chain, "tip_link": tip_link}
+        segment_links = {link for f in fingers.values() for link in f["segments"].values()}
+        for body in mp.palm:
+            link = self.link_of(body, f"palm.{body}")
+            if segment_links & {j.parent for j in self.chain(link)}:
+                raise self.chk.fail(f"palm.{body}", "a body that is not below a finger segment (palm tissue "
+                                    "lies between the palm and the phalanges)", body)
         meta: dict[str, Any] = {
             "schema": 1,
             "name": mp.name,
