@@ -540,11 +540,11 @@ class _Converter:
 
     # -- tree
     def subtree(self, root: int) -> list[int]:
-        parent = self.m.body_parentid
+        inside = {root}
         out = []
         for b in range(root + 1, self.m.nbody):  # MuJoCo numbers bodies depth-first
-            p = int(parent[b])
-            if p == root or p in out:
+            if int(self.m.body_parentid[b]) in inside:
+                inside.add(b)
                 out.append(b)
         return out
 
@@ -554,7 +554,6 @@ class _Converter:
         self.bodies = self.subtree(root)
         sub_joints = [self.joint_names[j] for b in self.bodies
                       for j in range(m.body_jntadr[b], m.body_jntadr[b] + m.body_jntnum[b])]
-        self.sub_joints = sub_joints
         for jname in mp.freeze:
             self.joint_id(jname, f"freeze.{jname}", sub_joints)
         x, z = mp.palm_distal, mp.palm_palmar - (mp.palm_palmar @ mp.palm_distal) * mp.palm_distal
@@ -563,6 +562,7 @@ class _Converter:
         a_root[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
         a_root[:3, 3] = mp.palm_origin
         self.root_and_bodies = [root, *self.bodies]
+        self.names_used[_PALM_LINK] = mp.root_body  # no other body may become "palm"
         self.add_body_link(root, _PALM_LINK, a_root)
         efforts = self.efforts()
         for b in self.bodies:
