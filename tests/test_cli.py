@@ -55,6 +55,14 @@ def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
         (["bench", "--bogus"], ["unrecognized arguments: --bogus"]),
         (["benchh"], ["invalid choice: 'benchh'", "bench"]),
         ([], ["expected a command", "valid: bench"]),
+        (["bench", "--executor", "rey"], ["--executor", "invalid choice: 'rey'", "local", "ray"]),
+        (["bench", "--ray-address", "auto"], ["--ray-address", "--executor ray"]),
+        (["compare", "default_hand"], ["--out", "required"]),
+        (["compare", "--out", "x"], ["expected at least one HAND or --from-results"]),
+        (["compare", "no_such_hand", "--out", "x"], ["no hand 'no_such_hand'", "valid: default_hand"]),
+        (["compare", "--from-results", "nope.json", "--out", "x"], ["nope.json", "no such results file"]),
+        (["sweep"], ["SPEC.toml", "required"]),
+        (["sweep", "nope.toml"], ["nope.toml", "no such sweep spec"]),
     ],
 )
 def test_user_errors_are_one_line_exit_2(capsys, argv, needles):
