@@ -10,7 +10,7 @@ damping, the palm and knuckle-pad boxes, the tip frames and the region geometry 
 generation time* from the default hand's ``hand.urdf`` and ``hand.json`` (found through
 :func:`handsim.data.hand_dir`); their sources are in ``models/default_hand/README.md``
 (Buchholz et al. 1992 segment lengths, AAOS / Hume et al. 1990 ranges, Dempster 1955 density).
-So with the default arguments (5 fingers, 4-DoF thumb, DIP joints, scale 1) the generated hand
+So with the default arguments (5 fingers, 5-DoF thumb, DIP joints, scale 1) the generated hand
 is kinematically the default hand: same link and joint names, same joint origins, axes and
 limits (bit for bit: numbers are written with ``repr`` and scale 1 multiplies exactly), and it
 follows the default hand when that one is revised. Masses and inertias are recomputed from the
@@ -20,12 +20,17 @@ collision primitives at the default hand's density, as its README describes.
 
 * ``fingers``: 5 = thumb + index, middle, ring, little; 4 drops the little finger; 3 drops ring
   and little. The palm is left as it is (same boxes): only the finger question changes.
-* ``thumb_dof``: 4 = ``thumb_cmc_abd``, ``thumb_cmc_flex``, ``thumb_mcp``, ``thumb_ip`` (the
-  default hand). 1-3 drop joints from the tip side: the dropped joints become **fixed joints
-  at 0 rad** (the segments stay, straight), so the thumb keeps its shape and its region labels.
-  0 means no thumb at all (no thumb links, no ``thumb_abduction`` entry, no ``thumb.*``
-  labels). 5 adds ``thumb_mcp_abd``, an MCP abduction (radial/ulnar deviation) before
-  ``thumb_mcp``, through a new link ``thumb_knuckle``; see "5-DoF thumb" below.
+* ``thumb_dof``: 5 = ``thumb_cmc_abd``, ``thumb_cmc_flex``, ``thumb_cmc_roll``,
+  ``thumb_mcp``, ``thumb_ip`` (the default hand, v3: ``thumb_cmc_roll`` is the CMC axial
+  rotation / pronation about the metacarpal's long axis). 4 fixes ``thumb_cmc_roll`` at 0 rad,
+  which is exactly the v2 default hand's 4-DoF thumb (CMC abd + flex, MCP, IP); 1-3 then drop
+  joints from the tip side (IP, then MCP, then CMC flexion). Dropped joints become **fixed
+  joints at 0 rad** (the segments and the ``thumb_cmc2`` hub link stay, straight), so the thumb
+  keeps its shape and its region labels. 0 means no thumb at all (no thumb links, no
+  ``thumb_abduction`` entry, no ``thumb.*`` labels). 6 adds ``thumb_mcp_abd``, an MCP
+  abduction (radial/ulnar deviation) before ``thumb_mcp``, through a new link
+  ``thumb_knuckle``; see "6-DoF thumb" below. (Before the v3 default hand, 4 was the default
+  and 5 the MCP-abduction thumb.)
 * ``dip=False``: the **DIP joints become fixed at 0 rad**: the middle and distal phalanges are
   one rigid straight segment made of the two links. This keeps both the ``<f>.middle.*`` and
   ``<f>.distal.*`` labels (every taxonomy signature still compiles with the same meaning) and
@@ -44,7 +49,7 @@ collision primitives at the default hand's density, as its README describes.
   the palm follow ``scale`` only. Each length must lie within
   :data:`FINGER_LENGTH_FACTOR_RANGE` times the finger's scaled default length.
 
-**5-DoF thumb.** ``thumb_mcp_abd`` turns about the metacarpal frame's z (the thumb pad normal);
+**6-DoF thumb.** ``thumb_mcp_abd`` turns about the metacarpal frame's z (the thumb pad normal);
 positive turns the phalanx towards the frame's +y (at the zero pose palm direction
 (0.78, 0.48, -0.40): distal, ulnar, dorsal). Range +/- :data:`THUMB_MCP_ABD_LIMIT_DEG` deg, an
 assumption of the order of the human thumb MCP's small radial/ulnar deviation; effort and
@@ -94,25 +99,29 @@ __all__ = [
 
 #: Valid ``fingers`` (thumb included): 5 = thumb..little, 4 without little, 3 without ring and little.
 FINGERS_RANGE: tuple[int, int] = (3, 5)
-#: Valid ``thumb_dof``: 0 = no thumb, 4 = the default hand's thumb, 5 adds an MCP abduction.
-THUMB_DOF_RANGE: tuple[int, int] = (0, 5)
+#: Valid ``thumb_dof``: 0 = no thumb, 5 = the default hand's thumb (CMC abd, flex, roll, MCP,
+#: IP), 4 fixes the CMC roll (the v2 thumb), 1-3 fix more from the tip side, 6 adds an MCP abduction.
+THUMB_DOF_RANGE: tuple[int, int] = (0, 6)
 #: Valid ``scale`` [-]: half to double the adult default hand (0.095-0.38 m hand length).
 SCALE_RANGE: tuple[float, float] = (0.5, 2.0)
 #: A ``finger_lengths`` entry must lie within these multiples of the finger's scaled default
 #: length: shorter and the distal capsule degenerates (its radius exceeds the segment), longer
 #: and the fingers pass far beyond the palm and through each other in flexion.
 FINGER_LENGTH_FACTOR_RANGE: tuple[float, float] = (0.5, 2.0)
-#: Half-range of ``thumb_mcp_abd`` (5-DoF thumb) [deg].
+#: Half-range of ``thumb_mcp_abd`` (6-DoF thumb) [deg].
 THUMB_MCP_ABD_LIMIT_DEG = 15.0
 #: Hand tissue density [kg/m^3] (Dempster, WADC TR 55-159, 1955), as in the default hand.
 DENSITY_KG_M3 = 1160.0
 
 _ALL_FINGERS = ("thumb", "index", "middle", "ring", "little")
 _FOUR = ("index", "middle", "ring", "little")
-_THUMB_JOINTS = ("thumb_cmc_abd", "thumb_cmc_flex", "thumb_mcp", "thumb_ip")
+_THUMB_JOINTS = ("thumb_cmc_abd", "thumb_cmc_flex", "thumb_cmc_roll", "thumb_mcp", "thumb_ip")
+# The order in which thumb_dof 4..1 keep joints movable: the CMC roll goes first (thumb_dof 4 is
+# the v2 default hand's thumb), then the joints from the tip side.
+_THUMB_KEEP_ORDER = ("thumb_cmc_abd", "thumb_cmc_flex", "thumb_mcp", "thumb_ip", "thumb_cmc_roll")
 _THUMB_SEGMENTS = ("metacarpal", "proximal", "distal")
 _FINGER_SEGMENTS = ("proximal", "middle", "distal")
-# Clearance kept between the 5-DoF thumb's metacarpal and proximal capsules [m] (x scale).
+# Clearance kept between the 6-DoF thumb's metacarpal and proximal capsules [m] (x scale).
 _MCP_CLEARANCE_M = 0.0015
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _FILES = ("hand.urdf", "hand.json", "grasps.json", "README.md")
@@ -229,7 +238,7 @@ def _read_template(name: str | Path = DEFAULT_HAND) -> _Template:
 
 
 # ---------------------------------------------------------------------------- parameters
-def finger_names(fingers: int = 5, thumb_dof: int = 4) -> tuple[str, ...]:
+def finger_names(fingers: int = 5, thumb_dof: int = 5) -> tuple[str, ...]:
     """The digits a generated hand has, thumb first (the ``finger_lengths`` order).
 
     Args:
@@ -280,7 +289,8 @@ def _check_params(tpl: _Template, fingers: Any, thumb_dof: Any, dip: Any, scale:
     fingers = _whole(fingers, "fingers", *FINGERS_RANGE,
                      "5 = thumb + index..little, 4 drops the little finger, 3 drops ring and little")
     thumb_dof = _whole(thumb_dof, "thumb_dof", *THUMB_DOF_RANGE,
-                       "0 = no thumb, 4 = CMC abd + CMC flex + MCP + IP, 5 adds an MCP abduction")
+                       "0 = no thumb, 5 = CMC abd + CMC flex + CMC roll + MCP + IP, 4 fixes the CMC roll, "
+                       "6 adds an MCP abduction")
     if not isinstance(dip, (bool, np.bool_)):
         raise ConfigurationError(f"dip: expected True or False, got {dip!r}")
     lo, hi = SCALE_RANGE
@@ -438,7 +448,7 @@ def _scaled(v: Sequence[float], s: float) -> tuple[float, ...]:
 
 
 def _mcp_gap(r_meta: float, r_prox: float, flex_max: float, abd_max: float, clearance: float) -> float:
-    """How far [m] the 5-DoF thumb's metacarpal capsule ends before, and the proximal capsule
+    """How far [m] the 6-DoF thumb's metacarpal capsule ends before, and the proximal capsule
     starts after, the MCP so that the two clear each other by ``clearance``.
 
     With both capsule axes ending ``a`` from the joint and bent by ``alpha``, their end points
@@ -505,19 +515,21 @@ class _Builder:
     def thumb(self) -> None:
         dof, s = self.prm.thumb_dof, self.s
         f = self.prm.length_factor["thumb"]
-        movable = set(_THUMB_JOINTS[:min(dof, 4)])
+        movable = set(_THUMB_KEEP_ORDER[:min(dof, 5)])
         kind = {j: ("revolute" if j in movable else "fixed") for j in _THUMB_JOINTS}
         cmc_mass, cmc_ixx = self.tpl.inertial["thumb_cmc"]
         self.links.append(_LinkOut("thumb_cmc", [], mass=(cmc_mass * s ** 3, cmc_ixx * s ** 5)))
+        hub_mass, hub_ixx = self.tpl.inertial["thumb_cmc2"]
+        self.links.append(_LinkOut("thumb_cmc2", [], mass=(hub_mass * s ** 3, hub_ixx * s ** 5)))
         mcp_t = self.tpl.joints["thumb_mcp"]
         gap = 0.0
-        if dof == 5:
+        if dof == 6:
             abd = math.radians(THUMB_MCP_ABD_LIMIT_DEG)
             gap = _mcp_gap(s * self.tpl.capsule("thumb_metacarpal").size[0],
                            s * self.tpl.capsule("thumb_proximal").size[0],
                            max(abs(mcp_t.lower), abs(mcp_t.upper)), abd, s * _MCP_CLEARANCE_M)
         self.capsule_link("thumb", "metacarpal", f, "a", end_cut=gap)
-        if dof == 5:
+        if dof == 6:
             r_meta = s * self.tpl.capsule("thumb_metacarpal").size[0]
             self.links.append(_LinkOut("thumb_knuckle", [_Shape("sphere", (0.0, 0.0, 0.0), (r_meta,))], "a"))
         self.capsule_link("thumb", "proximal", f, "b", start=gap)
@@ -526,14 +538,15 @@ class _Builder:
 
         self.joint("thumb_cmc_abd", type=kind["thumb_cmc_abd"])
         self.joint("thumb_cmc_flex", type=kind["thumb_cmc_flex"])
+        self.joint("thumb_cmc_roll", type=kind["thumb_cmc_roll"])
         mcp_xyz = (s * f * mcp_t.xyz[0], 0.0, 0.0)
         joints = [j for j in _THUMB_JOINTS if j in movable]
-        if dof == 5:
+        if dof == 6:
             # The finger MCP abduction's effort, damping and velocity limit for the thumb's.
             self.joint("index_mcp_abd", parent="thumb_metacarpal", child="thumb_knuckle", xyz=mcp_xyz,
                        rpy=(0.0, 0.0, 0.0), axis=(0.0, 0.0, 1.0), lower=-abd, upper=abd, name="thumb_mcp_abd")
             self.joint("thumb_mcp", parent="thumb_knuckle", xyz=(0.0, 0.0, 0.0))
-            joints = ["thumb_cmc_abd", "thumb_cmc_flex", "thumb_mcp_abd", "thumb_mcp", "thumb_ip"]
+            joints = ["thumb_cmc_abd", "thumb_cmc_flex", "thumb_cmc_roll", "thumb_mcp_abd", "thumb_mcp", "thumb_ip"]
         else:
             self.joint("thumb_mcp", type=kind["thumb_mcp"], xyz=mcp_xyz)
         self.joint("thumb_ip", type=kind["thumb_ip"], xyz=(s * f * self.tpl.joints["thumb_ip"].xyz[0], 0.0, 0.0))
@@ -640,7 +653,7 @@ def make_hand(
     out_dir: str | os.PathLike[str],
     *,
     fingers: int = 5,
-    thumb_dof: int = 4,
+    thumb_dof: int = 5,
     dip: bool = True,
     scale: float = 1.0,
     finger_lengths: Sequence[float] | None = None,
@@ -654,8 +667,9 @@ def make_hand(
             ``force``).
         fingers: 3, 4 or 5 digits, thumb included (5 = thumb + index..little; 4 drops the little
             finger, 3 drops ring and little).
-        thumb_dof: 0 (no thumb) .. 5; 4 is the default hand's thumb, fewer fix joints from the tip
-            side at 0 rad, 5 adds ``thumb_mcp_abd``.
+        thumb_dof: 0 (no thumb) .. 6; 5 is the default hand's thumb, 4 fixes ``thumb_cmc_roll``
+            at 0 rad (the v2 thumb), fewer fix joints from the tip side too, 6 adds
+            ``thumb_mcp_abd``.
         dip: False fixes every DIP joint at 0 rad (middle and distal phalanx one rigid segment).
         scale: Length factor in :data:`SCALE_RANGE` (masses go with ``scale**3``, efforts
             and damping ``scale**3``).

@@ -30,8 +30,11 @@ def hand():
 
 
 def _connect(hand, flags: int):
+    # Inertias from the file, as the simulator loads the hand (handsim.sim.hand): without it
+    # PyBullet gives the shape-less thumb_cmc2 hub ~1e-9 kg m^2 and its solver stalls the thumb.
     cid = p.connect(p.DIRECT)
-    body = p.loadURDF(str(hand.urdf_path), useFixedBase=True, flags=flags, physicsClientId=cid)
+    body = p.loadURDF(str(hand.urdf_path), useFixedBase=True, flags=flags | p.URDF_USE_INERTIA_FROM_FILE,
+                      physicsClientId=cid)
     return cid, body
 
 
@@ -283,6 +286,9 @@ def test_thumb_opposes_index(hand):
             return np.concatenate([(a - b + 0.004 * na) / 0.001, 5.0 * (na + nb), clearance_violations()])
 
         seeds = [np.clip(lo + f * (hi - lo), lo, hi) for f in (0.3, 0.5)]
+        if "thumb_cmc_roll" in names:  # also from the unrolled thumb (v2 geometry)
+            k = names.index("thumb_cmc_roll")
+            seeds += [np.where(np.arange(len(names)) == k, 0.0, s) for s in seeds]
         best = min((least_squares(residual, s, bounds=(lo, hi), diff_step=1e-4) for s in seeds),
                    key=lambda r: r.cost)
         a, na, b, nb = pads(best.x)
@@ -371,5 +377,93 @@ def test_knuckle_pads_clear_across_abduction(hand):
                 _set_pose(cid, body, joints, hand, pose)
                 failures += [(ends, flex, o) for o in _overlapping_pairs(cid, body, pairs)]
         assert not failures
+    finally:
+        p.disconnect(cid)
+
+
+# ------------------------------------------------------------------- thumb CMC roll (hand v3)
+def _v2_urdf_text(v3: str) -> str:
+    """The v2 hand's URDF rebuilt from the v3 text: the flexion joint's child back to the
+    metacarpal, the ``thumb_cmc2`` hub link and the ``thumb_cmc_roll`` joint removed."""
+    out = v3.replace('<parent link="thumb_cmc"/><child link="thumb_cmc2"/>',
+                     '<parent link="thumb_cmc"/><child link="thumb_metacarpal"/>')
+    start = out.index('  <link name="thumb_cmc2">')
+    out = out[:start] + out[out.index("</link>", start) + len("</link>\n"):]
+    start = out.index('  <joint name="thumb_cmc_roll"')
+    out = out[:start] + out[out.index("</joint>", start) + len("</joint>\n"):]
+    assert "thumb_cmc2" not in out and "thumb_cmc_roll" not in out
+    return out
+
+
+def _link_poses(cid, body, links):
+    """{link name: (position (3,), rotation (3, 3))} of the URDF link frames [m]."""
+    out = {}
+    for name, li in links.items():
+        if li < 0:
+            continue
+        state = p.getLinkState(body, li, computeForwardKinematics=True, physicsClientId=cid)
+        out[name] = (np.array(state[4]), np.reshape(p.getMatrixFromQuaternion(state[5]), (3, 3)))
+    return out
+
+
+def test_thumb_roll_zero_is_the_v2_hand(hand, tmp_path):
+    """At ``thumb_cmc_roll`` = 0 every link frame is where the v2 hand (without the joint) puts
+    it, for random angles of all the other joints (PyBullet's FK of both URDFs)."""
+    v2 = tmp_path / "v2.urdf"
+    v2.write_text(_v2_urdf_text(hand.urdf_path.read_text()))
+    ca, ba = _connect(hand, 0)
+    cb = p.connect(p.DIRECT)
+    bb = p.loadURDF(str(v2), useFixedBase=True, physicsClientId=cb)
+    try:
+        ja, la = _names(ca, ba)
+        jb, lb = _names(cb, bb)
+        assert set(la) - set(lb) == {"thumb_cmc2"} and set(ja) - set(jb) == {"thumb_cmc_roll"}
+        rng = np.random.default_rng(3)
+        for _ in range(20):
+            for name in jb:
+                lim = hand.joint_limits.get(name)
+                q = rng.uniform(lim.lower, lim.upper) if lim is not None else 0.0
+                if lim is not None:
+                    p.resetJointState(ba, ja[name], q, physicsClientId=ca)
+                    p.resetJointState(bb, jb[name], q, physicsClientId=cb)
+            p.resetJointState(ba, ja["thumb_cmc_roll"], 0.0, physicsClientId=ca)
+            pa, pb = _link_poses(ca, ba, la), _link_poses(cb, bb, lb)
+            for name, (pos, rot) in pb.items():
+                np.testing.assert_allclose(pa[name][0], pos, atol=1e-9, err_msg=name)
+                np.testing.assert_allclose(pa[name][1], rot, atol=1e-9, err_msg=name)
+    finally:
+        p.disconnect(ca)
+        p.disconnect(cb)
+
+
+def test_thumb_roll_pronates(hand):
+    """Pronation (positive ``thumb_cmc_roll``) turns the thumb pad: with the thumb adducted
+    (``thumb_cmc_abd`` below the abducted threshold) the distal pad normal never faces the
+    fingertips (palm +x within 60 deg) over a grid of the other thumb joints at roll 0, as
+    in the v2 hand (GRASPS.md, note A: 0 of 40 000 random poses); at the pronation limit it
+    does. Normals from PyBullet's link frames (pads face link +z)."""
+    cid, body = _connect(hand, 0)
+    try:
+        joints, links = _names(cid, body)
+        lim = hand.joint_limits
+        abd_max = hand.thumb_abduction.abducted_min
+        grid = [np.linspace(0.0, 0.9 * abd_max, 3)] + [
+            np.linspace(lim[n].lower, lim[n].upper, 5) for n in ("thumb_cmc_flex", "thumb_mcp", "thumb_ip")]
+        names = ("thumb_cmc_abd", "thumb_cmc_flex", "thumb_mcp", "thumb_ip")
+
+        def best_nx(roll: float) -> float:
+            p.resetJointState(body, joints["thumb_cmc_roll"], roll, physicsClientId=cid)
+            best = -1.0
+            for combo in np.array(np.meshgrid(*grid, indexing="ij")).reshape(4, -1).T:
+                for n, v in zip(names, combo):
+                    p.resetJointState(body, joints[n], v, physicsClientId=cid)
+                state = p.getLinkState(body, links["thumb_distal"], computeForwardKinematics=True,
+                                       physicsClientId=cid)
+                best = max(best, np.reshape(p.getMatrixFromQuaternion(state[5]), (3, 3))[0, 2])
+            return best
+
+        assert lim["thumb_cmc_roll"].lower <= 0.0 < lim["thumb_cmc_roll"].upper
+        assert best_nx(0.0) < 0.5
+        assert best_nx(lim["thumb_cmc_roll"].upper) > 0.8
     finally:
         p.disconnect(cid)

@@ -31,10 +31,10 @@ from handsim.scoring.signature import CompiledSignature
 p = pytest.importorskip("pybullet")
 
 FOUR = ("index", "middle", "ring", "little")
-GRID = list(itertools.product((3, 4, 5), (0, 2, 4, 5), (True, False), (0.8, 1.0, 1.3)))
+GRID = list(itertools.product((3, 4, 5), (0, 2, 4, 5, 6), (True, False), (0.8, 1.0, 1.3)))
 
 
-def _make(tmp_path: Path, fingers=5, thumb_dof=4, dip=True, scale=1.0, **kw) -> Path:
+def _make(tmp_path: Path, fingers=5, thumb_dof=5, dip=True, scale=1.0, **kw) -> Path:
     return make_hand(tmp_path / f"f{fingers}_t{thumb_dof}_{'dip' if dip else 'nodip'}_s{scale}",
                      fingers=fingers, thumb_dof=thumb_dof, dip=dip, scale=scale, **kw)
 
@@ -118,7 +118,7 @@ def test_grid_hand_loads_and_agrees_with_pybullet(tmp_path, fingers, thumb_dof, 
             lim, info = hand.joint_limits[name], bullet.info[name]
             assert (lim.lower, lim.upper, lim.effort, lim.velocity) == pytest.approx(info[8:12], abs=1e-9)
             assert lim.lower < lim.upper and lim.effort > 0
-        # Every link that can touch an object has a region, but the 5-DoF thumb's MCP hub
+        # Every link that can touch an object has a region, but the 6-DoF thumb's MCP hub
         # (documented: the schema gives links below a segment no region, so it is 'other').
         for link, li in bullet.link.items():
             if p.getCollisionShapeData(bullet.body, li, physicsClientId=bullet.cid) and link != "thumb_knuckle":
@@ -165,6 +165,31 @@ def test_default_equivalent_hand_is_the_default_hand(tmp_path, rng):
         b.close()
 
 
+def test_four_dof_thumb_is_the_default_hand_without_roll(tmp_path, rng):
+    """thumb_dof=4 fixes thumb_cmc_roll at 0: every link frame is the default hand's with the
+    roll at 0 (the v2 default hand's thumb), PyBullet's FK of the default hand as reference."""
+    gen_hand = load_hand(_make(tmp_path, thumb_dof=4))
+    assert gen_hand.fingers["thumb"].joints == ("thumb_cmc_abd", "thumb_cmc_flex", "thumb_mcp", "thumb_ip")
+    gen = load_urdf(gen_hand.urdf_path)
+    ref = _Bullet(load_hand(DEFAULT_HAND).urdf_path)
+    try:
+        qs = rng.uniform(gen.lower, gen.upper, size=(10, gen.num_joints))
+        frames = gen.forward_kinematics(qs)
+        for b, q in enumerate(qs):
+            p.resetJointState(ref.body, ref.joint["thumb_cmc_roll"], 0.0, physicsClientId=ref.cid)
+            for name, v in zip(gen.joint_names, q):
+                p.resetJointState(ref.body, ref.joint[name], v, physicsClientId=ref.cid)
+            for li, name in enumerate(gen.link_names):
+                if ref.link[name] < 0:
+                    continue
+                state = p.getLinkState(ref.body, ref.link[name], computeForwardKinematics=True, physicsClientId=ref.cid)
+                np.testing.assert_allclose(frames[b, li, :3, 3], state[4], atol=1e-6, err_msg=name)
+                rot = np.reshape(p.getMatrixFromQuaternion(state[5]), (3, 3))
+                np.testing.assert_allclose(frames[b, li, :3, :3], rot, atol=1e-6, err_msg=name)
+    finally:
+        ref.close()
+
+
 @pytest.mark.parametrize("scale", [0.8, 1.3])
 def test_scaled_hand_is_the_default_hand_scaled(tmp_path, rng, scale):
     ref_hand, gen_hand = load_hand(DEFAULT_HAND), load_hand(make_hand(tmp_path / "gen", scale=scale))
@@ -188,11 +213,12 @@ def test_scaled_hand_is_the_default_hand_scaled(tmp_path, rng, scale):
 
 # ---------------------------------------------------------------------------- FK vs PyBullet
 @pytest.mark.parametrize("kw", [
-    {"fingers": 5, "thumb_dof": 5, "dip": True, "scale": 1.3},
+    {"fingers": 5, "thumb_dof": 6, "dip": True, "scale": 1.3},
     {"fingers": 4, "thumb_dof": 2, "dip": False, "scale": 0.8},
     {"fingers": 3, "thumb_dof": 0, "dip": True, "scale": 1.0},
-    {"fingers": 4, "thumb_dof": 4, "dip": False, "scale": 1.0, "finger_lengths": [0.13, 0.1, 0.08, 0.09]},
-], ids=["f5_t5_s1.3", "f4_t2_nodip_s0.8", "f3_t0", "f4_lengths"])
+    {"fingers": 4, "thumb_dof": 5, "dip": False, "scale": 1.0, "finger_lengths": [0.13, 0.1, 0.08, 0.09]},
+    {"fingers": 5, "thumb_dof": 4, "dip": True, "scale": 1.0},
+], ids=["f5_t6_s1.3", "f4_t2_nodip_s0.8", "f3_t0", "f4_lengths", "f5_t4"])
 def test_fk_matches_pybullet(tmp_path, rng, kw):
     folder = _make(tmp_path, **kw)
     tree = load_urdf(load_hand(folder).urdf_path)
@@ -270,11 +296,11 @@ def _reach_failures(hand, bullet: _Bullet) -> list:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kw", [
-    {"fingers": 5, "thumb_dof": 5, "dip": True, "scale": 1.0},
+    {"fingers": 5, "thumb_dof": 6, "dip": True, "scale": 1.0},
     {"fingers": 4, "thumb_dof": 2, "dip": False, "scale": 0.8},
     {"fingers": 3, "thumb_dof": 0, "dip": True, "scale": 1.3},
-    {"fingers": 5, "thumb_dof": 4, "dip": False, "scale": 1.3},
-], ids=["f5_t5", "f4_t2_nodip_s0.8", "f3_t0_s1.3", "f5_nodip_s1.3"])
+    {"fingers": 5, "thumb_dof": 5, "dip": False, "scale": 1.3},
+], ids=["f5_t6", "f4_t2_nodip_s0.8", "f3_t0_s1.3", "f5_nodip_s1.3"])
 def test_every_joint_reaches_targets(tmp_path, kw):
     hand = load_hand(_make(tmp_path, **kw))
     bullet = _Bullet(hand.urdf_path)
@@ -285,10 +311,10 @@ def test_every_joint_reaches_targets(tmp_path, kw):
 
 
 @pytest.mark.parametrize("scale", [0.8, 1.3])
-def test_five_dof_thumb_metacarpal_clears_proximal(tmp_path, scale):
-    """The metacarpal and the proximal phalanx are not parent and child with thumb_dof=5, so
+def test_six_dof_thumb_metacarpal_clears_proximal(tmp_path, scale):
+    """The metacarpal and the proximal phalanx are not parent and child with thumb_dof=6, so
     PyBullet lets them collide: they must clear each other over the MCP's whole range."""
-    hand = load_hand(_make(tmp_path, thumb_dof=5, scale=scale))
+    hand = load_hand(_make(tmp_path, thumb_dof=6, scale=scale))
     bullet = _Bullet(hand.urdf_path)
     try:
         a, b = bullet.link["thumb_metacarpal"], bullet.link["thumb_proximal"]
@@ -341,7 +367,7 @@ def test_thumbless_hand_cannot_pinch(tmp_path):
 @pytest.mark.parametrize("kw, needle", [
     ({"fingers": 2}, "fingers: expected a whole number in 3..5"),
     ({"fingers": True}, "fingers"),
-    ({"thumb_dof": 6}, "thumb_dof: expected a whole number in 0..5"),
+    ({"thumb_dof": 7}, "thumb_dof: expected a whole number in 0..6"),
     ({"scale": float("inf")}, "scale: expected a number in [0.5, 2]"),
     ({"scale": 0.1}, "[0.5, 2]"),
     ({"dip": "no"}, "dip: expected True or False"),
@@ -381,7 +407,7 @@ def test_cli_makes_a_loadable_folder(tmp_path, capsys):
 @pytest.mark.parametrize("args, needles", [
     (["--fingers", "6"], ["--fingers", "3..5"]),
     (["--fingers", "three"], ["--fingers", "3..5"]),
-    (["--thumb-dof", "-1"], ["--thumb-dof", "0..5"]),
+    (["--thumb-dof", "-1"], ["--thumb-dof", "0..6"]),
     (["--scale", "3"], ["--scale", "[0.5, 2]"]),
     (["--finger-lengths", "0.1,0.1"], ["finger_lengths", "expected 5 lengths"]),
     (["--finger-lengths", "0.1,x"], ["--finger-lengths", "comma-separated"]),
