@@ -11,11 +11,13 @@ Ray is started once for the module (``ray.init(num_cpus=2)``, ~5 s on this machi
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from test_bench import (
     FAKE_ENV,
@@ -48,18 +50,40 @@ except ImportError:  # pragma: no cover - CI installs the extra
 needs_ray = pytest.mark.skipif(ray is None, reason='ray is not installed (pip install "handsim[ray]")')
 
 
+#: Set in the Ray workers only: where :func:`crashing_policy` leaves its "crashed once" marker.
+CRASH_MARKER_ENV = "HANDSIM_TEST_CRASH_MARKER"
+
+
+def crashing_policy(env: Any):
+    """Policy factory: the fake policy, except that the first trial run in any Ray worker of this
+    module kills its worker process (once, across the module: a marker file remembers it)."""
+
+    def act(obs):
+        marker = os.environ.get(CRASH_MARKER_ENV)
+        if marker and not os.path.exists(marker):
+            Path(marker).touch()
+            os._exit(1)  # a lost worker: the process dies mid-trial
+        return np.zeros(1, np.float32)
+
+    return act
+
+
 @pytest.fixture(scope="module")
-def ray_instance():
+def crash_marker(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("crash") / "crashed"
+
+
+@pytest.fixture(scope="module")
+def ray_instance(crash_marker):
     """One local Ray instance for the module; its workers import tests/ (the fake env, policy)."""
     assert ray is not None
-    started = not ray.is_initialized()
-    if started:
-        paths = [str(TESTS_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}})
+    if ray.is_initialized():  # someone else's instance: our workers would lack the env var
+        pytest.skip("a Ray instance is already running in this process")
+    paths = [str(TESTS_DIR)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(paths), CRASH_MARKER_ENV: str(crash_marker)}})
     yield ray
-    if started:
-        ray.shutdown()
+    ray.shutdown()
 
 
 def raw(out: Path) -> dict[str, Any]:
@@ -120,6 +144,16 @@ def test_ray_interrupted_then_resumed_equals_uninterrupted(tmp_path, ray_instanc
               on_trial=lambda task, rec: ran.append(task))
     assert len(ran) == 9
     assert strip_timing(raw(tmp_path)) == strip_timing(local_run)
+
+
+@needs_ray
+def test_a_lost_worker_loses_only_its_trial_which_ray_reruns(tmp_path, ray_instance, crash_marker, local_run):
+    config = dataclasses.replace(fake_config(), policy="test_executors:crashing_policy")
+    results = run_bench(config, tmp_path, jobs=2, progress=False, executor=RayExecutor())
+    assert crash_marker.exists(), "a worker process died during a trial"
+    assert results.complete
+    # the re-run trial gives the same record: every grasp equals the uninterrupted local run
+    assert strip_timing(results.to_dict())["grasps"] == strip_timing(local_run)["grasps"]
 
 
 @needs_ray
