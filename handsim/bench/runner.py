@@ -2,9 +2,10 @@
 
 The unit of work is one trial (one grasp type, one seed). Trials run on an executor
 (:mod:`handsim.bench.executors`): a local process pool by default, or Ray; each worker keeps
-the env of the grasp it last ran, so consecutive trials of one grasp do not rebuild it. A trial's seed depends only on the base seed, the grasp's number and the trial
-index (:func:`handsim.bench.config.trial_seed`), and every episode starts from a fresh
-physics world, so the results do not depend on the number of workers.
+the env of the grasp it last ran, so consecutive trials of one grasp do not rebuild it. A
+trial's seed depends only on the base seed, the grasp's number and the trial index
+(:func:`handsim.bench.config.trial_seed`), and every episode starts from a fresh physics
+world, so the results depend neither on the number of workers nor on the executor.
 
 After every finished trial ``results.json`` is rewritten atomically: an interrupted run keeps
 what it finished and ``resume=True`` runs only the rest. The first trial of each grasp also
