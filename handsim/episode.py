@@ -9,12 +9,22 @@ A trial (all numbers from :class:`handsim.tolerances.Protocol`):
 2. **grasp phase** (``grasp_duration_s``, object weightless, wrist fixed): a policy sets joint
    position targets at ``control_hz``; the motors are capped at the URDF efforts.
    With ``Protocol.hold_object_during_grasp`` (default) the object is held in place by a
-   fixture meanwhile, and released when the grasp phase ends.
+   fixture meanwhile (and the solver runs ``Protocol.grasp_solver_iterations``), and released
+   when the grasp phase ends (the solver back at ``Protocol.solver_iterations``). With
+   ``wrist="free"`` the policy also drives the wrist (:meth:`GraspEpisode.set_wrist_target`)
+   and the object floats weightless where the plan puts it, on no fixture: the hand must
+   reach it without knocking it away.
 3. **settle**: gravity on for ``settle_s`` with the object released (benchmark mode).
 4. **scoring of the grasp as it holds**: contacts labelled by hand region, the type's contact
    signature, thumb abducted/adducted, Ferrari-Canny Q1, largest penetration.
 5. **evaluation** (optional for RL): the six-direction disturbance protocol
    (:func:`handsim.sim.run_disturbance`).
+
+Speed without history: a :class:`GraspEpisode` keeps one PyBullet world and empties it at
+every reset (``World.reset``), so a trial never depends on the trials before it (tested bit
+for bit against a fresh episode); per-step reads of the state (joint states, object pose,
+contacts, link frames) are computed once per physics state and shared by scoring and the
+env's observation.
 
 **Achieved = held in all six directions AND signature matched AND penetration within the
 limit (at reset, where the pre-shape must not start inside the object, and as it holds).**
@@ -32,18 +42,21 @@ import pybullet
 from numpy.typing import ArrayLike, NDArray
 
 from handsim.data import DEFAULT_HAND
-from handsim.errors import ConfigurationError, SimulationError
+from handsim.errors import ConfigurationError, SimulationError, suggest
 from handsim.grasp_data import HandGrasp, load_hand_grasps
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import Hand, load_hand
 from handsim.kinematics import load_urdf
-from handsim.scoring import contact_matrix, epsilon_quality, label_contacts
+from handsim.scoring import epsilon_quality
 from handsim.scoring.signature import CompiledSignature
 from handsim.sim import Contacts, HandBody, ObjectBody, World, run_disturbance, spawn_object
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
-from handsim.transforms import quat_multiply, quat_normalize, quat_wxyz_to_xyzw
+from handsim.transforms import quat_multiply, quat_normalize, quat_to_matrix, quat_wxyz_to_xyzw
 
-__all__ = ["GraspEpisode", "EpisodeResult", "ContactScore", "EpisodeSettings"]
+__all__ = ["GraspEpisode", "EpisodeResult", "ContactScore", "EpisodeSettings", "WRIST_MODES"]
+
+#: Valid ``wrist`` values of :class:`GraspEpisode`.
+WRIST_MODES: tuple[str, ...] = ("fixed", "free")
 
 _NO_PLAN = "no plan in the hand's grasps.json"
 #: Force cap of the fixture holding the object during the grasp phase [N]: far above what the
@@ -161,9 +174,15 @@ class GraspEpisode:
         hand: A :class:`~handsim.hand.Hand`, a shipped hand's name or a hand folder.
         protocol: The evaluation protocol.
         settings: Control rate, jitter and other episode numbers.
+        wrist: ``"fixed"`` (the protocol's fixed wrist at the world origin) or ``"free"`` (the
+            root link held by a constraint the caller moves with :meth:`set_wrist_target`,
+            capped at ``Protocol.wrist_max_force_n``; the object on no fixture).
+        visuals: Load visual shapes (needed only to render; the physics is the same without,
+            and resets are about twice as fast).
 
     Raises:
-        ConfigurationError: ``control_hz`` does not divide the physics rate.
+        ConfigurationError: ``control_hz`` does not divide the physics rate, or an unknown
+            ``wrist`` mode.
     """
 
     def __init__(
@@ -171,10 +190,17 @@ class GraspEpisode:
         hand: Hand | str | Path = DEFAULT_HAND,
         protocol: Protocol = DEFAULT_PROTOCOL,
         settings: EpisodeSettings = EpisodeSettings(),
+        *,
+        wrist: str = "fixed",
+        visuals: bool = True,
     ) -> None:
+        if wrist not in WRIST_MODES:
+            raise ConfigurationError("GraspEpisode(wrist=...): " + suggest(str(wrist), WRIST_MODES, "wrist mode"))
         self.hand = hand if isinstance(hand, Hand) else load_hand(hand)
         self.protocol = protocol
         self.settings = settings
+        self.wrist = wrist
+        self.visuals = bool(visuals)
         ratio = 1.0 / (settings.control_hz * protocol.timestep_s)
         if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
             raise ConfigurationError(
@@ -205,6 +231,19 @@ class GraspEpisode:
         self.initial_penetration_m = 0.0
         self._hold: int | None = None
         self._hold_generation = -1
+        self._compiled: dict[str, CompiledSignature] = {}
+        # Reads of the current physics state, keyed by (world generation, physics step): the
+        # env's observation, reward and scoring all read the same step.
+        self._cache: dict[str, Any] = {}
+        self._cache_key: tuple[int, int] = (-1, -1)
+        self.wrist_target: tuple[NDArray[np.float64], NDArray[np.float64]] = (
+            np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0])
+        )
+
+    @property
+    def free_wrist(self) -> bool:
+        """Whether the wrist is driven by the caller (``wrist="free"``)."""
+        return self.wrist == "free"
 
     # ------------------------------------------------------------------ lifecycle
     def plan_for(self, grasp: GraspType) -> HandGrasp:
@@ -230,12 +269,22 @@ class GraspEpisode:
         # ~10x cheaper, but measured not bit-identical to a fresh world once a compound object
         # such as the ring has been touched: trial results must not depend on history.)
         self.release_object()
-        self.world.reset(gravity=False)
-        self.body = HandBody(self.world, self.hand.urdf_path)
+        held = self.protocol.hold_object_during_grasp and not self.free_wrist
+        # The solver count is set before any body exists, so the world is built exactly as a
+        # fresh one whatever the previous trial switched.
+        self.world.reset(
+            gravity=False,
+            solver_iterations=self.protocol.grasp_solver_iterations if held else self.protocol.solver_iterations,
+        )
+        self.body = HandBody(
+            self.world, self.hand.urdf_path, visual=self.visuals, free_wrist=self.free_wrist,
+            wrist_max_force=self.protocol.wrist_max_force_n,
+        )
         if self.body.joint_names != self.joint_names:
             raise SimulationError(
                 f"PyBullet's movable joints {self.body.joint_names} differ from the kinematics core's {self.joint_names}"
             )
+        self.wrist_target = (np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]))
         s = self.settings
         xyz = self.plan.object_xyz + rng.uniform(-s.jitter_m, s.jitter_m, 3)
         axis = rng.normal(size=3)
@@ -243,9 +292,9 @@ class GraspEpisode:
         angle = np.deg2rad(rng.uniform(-s.jitter_deg, s.jitter_deg))
         dq = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
         quat = quat_normalize(quat_multiply(dq, self.plan.object_quat_wxyz))
-        self.obj = spawn_object(self.world, grasp.object.as_spec(), xyz, quat)
+        self.obj = spawn_object(self.world, grasp.object.as_spec(), xyz, quat, visual=self.visuals)
         self._hold = None
-        if self.protocol.hold_object_during_grasp:
+        if held:
             c = self.world.client
             self._hold = c.createConstraint(
                 self.obj.body_id, -1, -1, -1, pybullet.JOINT_FIXED, [0, 0, 0], [0, 0, 0],
@@ -255,6 +304,7 @@ class GraspEpisode:
             self._hold_generation = self.world.generation
         self.body.reset_joints(self.plan.preshape)
         self.body.set_targets(self.plan.preshape)
+        self._cache_key = (-1, -1)
         self._start_xyz = np.asarray(self.obj.pose()[0], dtype=np.float64).copy()
         # A plan whose pre-shape already overlaps the object would start inside it (physics
         # then pops it out): measured before any step, and it fails the trial.
@@ -262,11 +312,18 @@ class GraspEpisode:
         self.control_step = 0
 
     def release_object(self) -> None:
-        """Let go of the object if the protocol held it in place during the grasp phase."""
+        """Let go of the object if the protocol held it in place during the grasp phase; from
+        here on the solver runs the protocol's ``solver_iterations``."""
         if self._hold is not None:
             if self.world.generation == self._hold_generation and not self.world.closed:
                 self.world.client.removeConstraint(self._hold)
+                self.world.set_solver_iterations(self.protocol.solver_iterations)
             self._hold = None
+
+    @property
+    def object_held(self) -> bool:
+        """Whether the fixture holds the object (the grasp phase with the default protocol)."""
+        return self._hold is not None
 
     def close(self) -> None:
         """Release the physics server."""
@@ -290,9 +347,95 @@ class GraspEpisode:
         self.body.set_targets(np.clip(t, self.lower, self.upper))
         self.world.step(self.substeps)
         self.control_step += 1
-        xyz, quat = self.obj.pose()
+        xyz, quat = self.object_pose()
         if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(quat))):
             raise SimulationError(f"physics blow-up: the object's pose became non-finite at control step {self.control_step}")
+
+    def set_wrist_target(self, xyz: ArrayLike, quat_wxyz: ArrayLike) -> None:
+        """Drive the free wrist towards a pose from the next control step on.
+
+        Args:
+            xyz: Palm (root link) position, (3,) [m], world frame (the palm starts at the origin).
+            quat_wxyz: Palm orientation, (4,) (w, x, y, z).
+
+        Raises:
+            ConfigurationError: The episode has a fixed wrist, or a bad pose.
+        """
+        if not self.free_wrist:
+            raise ConfigurationError("set_wrist_target: the wrist is fixed; build the episode with wrist='free'")
+        assert self.body is not None, "reset() first"
+        self.body.set_wrist_target(xyz, quat_wxyz)
+        self.wrist_target = (np.array(xyz, dtype=np.float64), quat_normalize(np.asarray(quat_wxyz, dtype=np.float64)))
+
+    # ------------------------------------------------------------------ state of this step
+    def _state(self) -> dict[str, Any]:
+        """The per-step cache, emptied whenever the world stepped or was reset."""
+        key = (self.world.generation, self.world.step_count)
+        if key != self._cache_key:
+            self._cache = {}
+            self._cache_key = key
+        return self._cache
+
+    def joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(q (n,), qd (n,))`` joint positions and velocities now [rad, rad/s] (read-only)."""
+        cache = self._state()
+        if "joints" not in cache:
+            assert self.body is not None
+            q, qd = self.body.joint_state()
+            q.flags.writeable = qd.flags.writeable = False
+            cache["joints"] = (q, qd)
+        return cache["joints"]
+
+    def object_pose(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(xyz (3,) [m], quat_wxyz (4,))`` of the object now, world frame (read-only)."""
+        cache = self._state()
+        if "pose" not in cache:
+            assert self.obj is not None
+            xyz, quat = self.obj.pose()
+            xyz.flags.writeable = quat.flags.writeable = False
+            cache["pose"] = (xyz, quat)
+        return cache["pose"]
+
+    def object_velocity(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(linear (3,) [m/s], angular (3,) [rad/s])`` of the object now, world frame."""
+        cache = self._state()
+        if "velocity" not in cache:
+            assert self.obj is not None
+            lin, ang = self.obj.velocity()
+            lin.flags.writeable = ang.flags.writeable = False
+            cache["velocity"] = (lin, ang)
+        return cache["velocity"]
+
+    def wrist_pose(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(xyz (3,) [m], quat_wxyz (4,))`` of the palm (root link) now, world frame."""
+        cache = self._state()
+        if "wrist" not in cache:
+            if self.free_wrist:
+                assert self.body is not None
+                xyz, quat = self.body.wrist_pose()
+            else:  # a fixed base never moves from where it was loaded
+                xyz, quat = np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0])
+            xyz.flags.writeable = quat.flags.writeable = False
+            cache["wrist"] = (xyz, quat)
+        return cache["wrist"]
+
+    def link_frames(self) -> NDArray[np.float64]:
+        """(L, 4, 4) link frames in the palm (root link) frame now, kinematics-core FK of the
+        measured joint positions, ``tree.link_names`` order (read-only)."""
+        cache = self._state()
+        if "frames" not in cache:
+            frames = np.ascontiguousarray(self.tree.forward_kinematics(self.joint_state()[0]))
+            frames.flags.writeable = False
+            cache["frames"] = frames
+        return cache["frames"]
+
+    def contacts(self) -> Contacts:
+        """Hand-object contacts of the last physics step (see :meth:`HandBody.contacts`)."""
+        cache = self._state()
+        if "contacts" not in cache:
+            assert self.body is not None and self.obj is not None
+            cache["contacts"] = self.body.contacts(self.obj)
+        return cache["contacts"]
 
     @property
     def grasp_phase_over(self) -> bool:
@@ -302,7 +445,7 @@ class GraspEpisode:
     def object_displacement(self) -> float:
         """Distance of the object from where it was placed [m]."""
         assert self.obj is not None
-        return float(np.linalg.norm(np.asarray(self.obj.pose()[0]) - self._start_xyz))
+        return float(np.linalg.norm(self.object_pose()[0] - self._start_xyz))
 
     def pushed_away(self) -> bool:
         """The object was knocked away during the grasp phase."""
@@ -310,8 +453,7 @@ class GraspEpisode:
 
     def joint_positions(self) -> NDArray[np.float64]:
         """(n,) current joint positions [rad]."""
-        assert self.body is not None
-        return self.body.joint_state()[0]
+        return self.joint_state()[0].copy()
 
     # ------------------------------------------------------------------ scoring
     def quality(self, contacts: Contacts | None = None) -> float:
@@ -321,7 +463,7 @@ class GraspEpisode:
         half-extent; wrenches are taken about the object's centre of mass.
         """
         assert self.body is not None and self.obj is not None and self.grasp is not None
-        contacts = self.body.contacts(self.obj) if contacts is None else contacts
+        contacts = self.contacts() if contacts is None else contacts
         if not len(contacts):
             return 0.0
         return float(
@@ -331,7 +473,7 @@ class GraspEpisode:
                 self.grasp.object.friction * self.protocol.hand_lateral_friction,
                 num_edges=self.settings.num_edges,
                 torque_scale=max(self.grasp.object.half_extents()),
-                center=np.asarray(self.obj.pose()[0]),
+                center=np.asarray(self.object_pose()[0]),
             )
         )
 
@@ -342,19 +484,17 @@ class GraspEpisode:
             compute_q1: Compute Q1 (a few ms for one grasp); if False the score's ``q1`` is 0.
         """
         assert self.body is not None and self.obj is not None and self.grasp is not None
-        contacts = self.body.contacts(self.obj)
-        q = self.joint_positions()
+        contacts = self.contacts()
+        q = self.joint_state()[0]
         n = len(contacts)
         in_contact = np.zeros(len(self.labels), dtype=bool)
         if n:
-            links = np.array([[self.tree.link_index(name) for name in contacts.link_names]])
-            ids = label_contacts(self.tree, self.hand.regions, q, contacts.points[None], links)
-            in_contact = contact_matrix(ids, len(self.labels))[0]
+            in_contact[self._label_ids(contacts)] = True
         q1 = self.quality(contacts) if compute_q1 and n else 0.0
         thumb = None
         if self._thumb_col is not None:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
-        compiled = CompiledSignature.compile(self.grasp.signature, self.labels)
+        compiled = self.compiled_signature(self.grasp)
         match = compiled.match(in_contact[None], np.array([bool(thumb)]))
         matched = bool(match.matched[0])
         reasons = tuple(match.reasons(0)) if not matched else ()
@@ -372,6 +512,27 @@ class GraspEpisode:
             max_penetration_m=penetration,
         )
 
+    def compiled_signature(self, grasp: GraspType) -> CompiledSignature:
+        """The grasp type's contact signature compiled against this hand's labels (cached)."""
+        if grasp.id not in self._compiled:
+            self._compiled[grasp.id] = CompiledSignature.compile(grasp.signature, self.labels)
+        return self._compiled[grasp.id]
+
+    def _label_ids(self, contacts: Contacts) -> NDArray[np.int64]:
+        """(N,) region label ids of the contacts (the math of
+        :func:`handsim.scoring.label_contacts`, on this step's cached link frames)."""
+        links = np.array([self.tree.link_index(name) for name in contacts.link_names], dtype=np.int64)
+        pts = contacts.points
+        if self.free_wrist:  # world -> palm frame (a fixed palm sits at the world origin)
+            xyz, quat = self.wrist_pose()
+            pts = (pts - xyz) @ quat_to_matrix(quat)
+        frames = self.link_frames()[links]  # (N, 4, 4)
+        local = np.einsum("cji,cj->ci", frames[:, :3, :3], pts - frames[:, :3, 3])
+        # Only the links in contact: classify builds its per-link table for the names it gets.
+        touched, rows = np.unique(links, return_inverse=True)
+        names = [self.tree.link_names[i] for i in touched]
+        return self.hand.regions.classify(local, rows.reshape(-1), link_names=names)
+
     def evaluate(self, run_protocol: bool = True) -> EpisodeResult:
         """End the grasp phase and judge the grasp.
 
@@ -384,6 +545,8 @@ class GraspEpisode:
         self.release_object()
         knocked = self.pushed_away()
         if run_protocol and not knocked:
+            if self.free_wrist:  # the wrist holds still under gravity as a fixed one would
+                self.body.compensate_gravity(True)
             self.world.set_gravity(True)
             self.world.step(self.protocol.steps(self.protocol.settle_s))
         score = self.score()

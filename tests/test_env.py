@@ -21,7 +21,7 @@ from pathlib import Path
 
 import gymnasium
 
-from handsim.tolerances import DEFAULT_PROTOCOL
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 import numpy as np
 import pytest
 from gymnasium.utils import seeding
@@ -33,7 +33,8 @@ from handsim.envs.grasp_env import REWARD_TERMS, GraspEnv, RewardWeights
 from handsim.episode import EpisodeSettings, GraspEpisode
 from handsim.errors import ConfigurationError, DataNotFoundError, HandsimError, UnknownNameError
 from handsim.grasps import default_taxonomy
-from handsim.transforms import quat_to_matrix
+from handsim.transforms import quat_to_matrix, quat_xyzw_to_wxyz
+from scipy.spatial.transform import Rotation
 from handsim.policies import ScriptedGraspPolicy, UniformPolicy, resolve_factory, scripted
 
 register_envs()
@@ -547,6 +548,14 @@ def _baseline_successes() -> list[tuple[str, int]]:
     return out
 
 
+def _baseline_protocol() -> Protocol:
+    """The protocol the baseline was recorded with. A record from before
+    ``grasp_solver_iterations`` existed ran its grasp phase with ``solver_iterations``."""
+    recorded = dict(json.loads(BASELINE.read_text())["config"]["protocol"])
+    recorded.setdefault("grasp_solver_iterations", recorded["solver_iterations"])
+    return Protocol(**recorded)
+
+
 def test_baseline_records_several_achieved_grasps() -> None:
     # The scripted policy must achieve several grasp types on the default hand (issue: "it
     # achieves the grasp in the env for several types"); the next test replays them.
@@ -558,7 +567,7 @@ def test_baseline_records_several_achieved_grasps() -> None:
 def test_scripted_policy_achieves_baseline_grasps_in_env(grasp_id: str, seed: int) -> None:
     """Replaying a recorded success through the env with the scripted policy succeeds again,
     judged by physics (held in all six directions) and the contact signature."""
-    env = gymnasium.make(GRASP_ENV_ID, grasp=grasp_id)
+    env = gymnasium.make(GRASP_ENV_ID, grasp=grasp_id, protocol=_baseline_protocol())
     policy = scripted(env)
     obs, info = env.reset(seed=seed)
     policy.reset(info)
@@ -567,4 +576,187 @@ def test_scripted_policy_achieves_baseline_grasps_in_env(grasp_id: str, seed: in
         obs, _, terminated, truncated, info = env.step(policy(obs))
     assert info["is_success"], info["failure_reason"]
     assert info["episode"]["held"] and info["episode"]["signature_matched"]
+    env.close()
+
+
+# ---------------------------------------------------------------------------- history-free speed
+@pytest.mark.slow
+def test_env_after_many_episodes_equals_a_fresh_env() -> None:
+    """An env that ran many episodes (random actions, fingers slamming into the ring and the
+    others) replays episodes bit for bit like a fresh env with the same seed, on several types
+    including the ring (a compound object that once broke a snapshot-restoring reset)."""
+    used = gymnasium.make(GRASP_ENV_ID, grasp=None, evaluate=False)
+    rng = np.random.default_rng(3)
+    n = used.action_space.shape[0]
+    for k, gid in enumerate(["ring", "large_diameter", "tip_pinch", "ring", "power_sphere", "lateral", "ring"]):
+        used.reset(seed=100 + k, options={"grasp": gid})
+        for _ in range(DEFAULT_MAX_EPISODE_STEPS):
+            if used.step(rng.uniform(-1, 1, n).astype(np.float32))[2]:
+                break
+    actions = [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(DEFAULT_MAX_EPISODE_STEPS)]
+    for gid in ("ring", "medium_wrap", "tip_pinch"):
+        fresh = gymnasium.make(GRASP_ENV_ID, grasp=gid, evaluate=False)
+        ours = _run_with_options(used, actions, seed=9, grasp=gid)
+        theirs = _run(fresh, actions, seed=9)
+        assert len(ours) == len(theirs) > 2 and ours[-1][2]
+        assert _same(ours, theirs), gid
+        fresh.close()
+    used.close()
+
+
+def _run_with_options(env: gymnasium.Env, actions: list[np.ndarray], seed: int, grasp: str) -> list[tuple]:
+    obs, info = env.reset(seed=seed, options={"grasp": grasp})
+    out = [(obs, 0.0, False, False, info)]
+    for a in actions:
+        out.append(env.step(a))
+        if out[-1][2] or out[-1][3]:
+            break
+    return out
+
+
+@pytest.mark.slow
+def test_async_vector_workers_are_deterministic_across_episodes() -> None:
+    """Two async vector envs (two worker processes each) with the same seeds give identical
+    observations, rewards and ends over several auto-reset episodes, equal to single envs."""
+    kwargs = {"grasp": ["ring", "tip_pinch", "large_diameter"], "evaluate": False}
+    runs = []
+    rng = np.random.default_rng(1)
+    steps = 2 * DEFAULT_MAX_EPISODE_STEPS + 5
+    venv = gymnasium.make_vec(GRASP_ENV_ID, num_envs=2, vectorization_mode="async", **kwargs)
+    actions = [rng.uniform(-1, 1, venv.action_space.shape).astype(np.float32) for _ in range(steps)]
+    venv.close()
+    for _ in range(2):
+        venv = gymnasium.make_vec(GRASP_ENV_ID, num_envs=2, vectorization_mode="async", **kwargs)
+        obs, _ = venv.reset(seed=[21, 22])
+        trace = [obs]
+        ends = 0
+        for a in actions:
+            obs, reward, terminated, truncated, _ = venv.step(a)
+            trace += [obs, reward, terminated]
+            ends += int(terminated.sum())
+        venv.close()
+        runs.append(trace)
+        assert ends >= 4  # the autoreset path (a reset inside a worker) was exercised
+    assert all(np.array_equal(x, y) for x, y in zip(runs[0], runs[1]))
+    # worker 0's first episode equals a single env's with the same seed and actions
+    single = gymnasium.make(GRASP_ENV_ID, **kwargs)
+    ref = _run(single, [a[0] for a in actions], seed=21)
+    for k, step in enumerate(ref[1:], start=1):
+        np.testing.assert_array_equal(runs[0][3 * k - 2][0], step[0])
+    single.close()
+
+
+def test_visual_shapes_do_not_change_the_physics() -> None:
+    """The env skips visual shapes unless it renders; rendering or not, trajectories are
+    bit-identical (visual shapes take no part in PyBullet's dynamics)."""
+    rng = np.random.default_rng(4)
+    plain = gymnasium.make(GRASP_ENV_ID, grasp="ring", evaluate=False)
+    drawn = gymnasium.make(GRASP_ENV_ID, grasp="ring", evaluate=False, render_mode="rgb_array", width=32, height=24)
+    actions = [rng.uniform(-1, 1, plain.action_space.shape).astype(np.float32) for _ in range(8)]
+    assert not plain.unwrapped.episode.visuals and drawn.unwrapped.episode.visuals
+    assert _same(_run(plain, actions, seed=2), _run(drawn, actions, seed=2))
+    plain.close()
+    drawn.close()
+
+
+def test_grasp_phase_solver_iterations_switch_at_release() -> None:
+    """PyBullet itself reports the grasp phase's solver iterations while the fixture holds the
+    object, and the protocol's from the release on (everything judged runs with those)."""
+    protocol = Protocol(grasp_solver_iterations=17, solver_iterations=90)
+    env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=False, protocol=protocol)
+    ep = env.unwrapped.episode
+    iterations = lambda: ep.world.client.getPhysicsEngineParameters()["numSolverIterations"]  # noqa: E731
+    for seed in range(2):
+        env.reset(seed=seed)
+        assert ep.object_held and iterations() == 17
+        terminated = False
+        while not terminated:
+            _, _, terminated, _, _ = env.step(env.action_space.sample())
+        assert not ep.object_held and iterations() == 90
+    env.close()
+    free = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=False, protocol=protocol, wrist="free")
+    free.reset(seed=0)
+    fep = free.unwrapped.episode
+    assert not fep.object_held  # no fixture with a free wrist: the protocol's iterations throughout
+    assert fep.world.client.getPhysicsEngineParameters()["numSolverIterations"] == 90
+    free.close()
+
+
+# ---------------------------------------------------------------------------- free wrist
+def _bullet_wrist_pose(env: GraspEnv) -> tuple[np.ndarray, np.ndarray]:
+    """The palm frame from PyBullet's base (centre-of-mass) pose and the URDF inertial offset."""
+    ep = env.episode
+    c, body = ep.world.client, ep.body.body_id
+    com_pos, com_orn = c.getBasePositionAndOrientation(body)
+    inertial_pos, inertial_orn = c.getDynamicsInfo(body, -1)[3:5]
+    pos, orn = c.multiplyTransforms(com_pos, com_orn, *c.invertTransform(inertial_pos, inertial_orn))
+    return np.array(pos), np.array(orn)  # orn: xyzw
+
+
+def test_free_wrist_moves_the_hand_as_commanded() -> None:
+    env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", wrist="free", evaluate=False,
+                         max_wrist_step_m=0.004, max_wrist_step_rad=0.03)
+    inner: GraspEnv = env.unwrapped
+    n = len(inner.joint_names)
+    assert env.action_space.shape == (n + 6,)
+    obs, _ = env.reset(seed=0)
+    np.testing.assert_allclose(_bullet_wrist_pose(inner)[0], 0.0, atol=1e-9)
+    hold = inner.targets_to_action(inner.episode.plan.preshape)
+    assert hold.shape == (n + 6,) and np.all(hold[n:] == 0)
+    # Integrated independently: translation deltas add up; rotation vectors compose (scipy).
+    commands = [np.array([0.0, 0.0, -1.0, 0.0, 0.0, 0.0])] * 8 + [np.array([0.5, -0.5, 0.0, 0.0, 1.0, -0.5])] * 8
+    xyz, rot = np.zeros(3), Rotation.identity()
+    for cmd in commands + [np.zeros(6)] * 4:
+        obs, _, terminated, _, _ = env.step(np.r_[hold[:n], cmd].astype(np.float32))
+        xyz = xyz + cmd[:3] * 0.004
+        rot = Rotation.from_rotvec(cmd[3:] * 0.03) * rot
+        pos, orn = _bullet_wrist_pose(inner)
+        # The constraint drags the palm: it trails its target by less than one step's reach.
+        assert np.linalg.norm(pos - xyz) < 0.004
+        assert (Rotation.from_quat(orn) * rot.inv()).magnitude() < 0.03
+        assert not terminated
+    # After four steps of holding still it has caught up (PyBullet base pose vs the integral).
+    np.testing.assert_allclose(pos, xyz, atol=2e-4)
+    assert (Rotation.from_quat(orn) * rot.inv()).magnitude() < np.radians(0.2)
+    s = inner.obs_slices
+    np.testing.assert_allclose(obs[s["wrist_pos"]], pos, atol=1e-6)
+    wq = quat_xyzw_to_wxyz(orn)
+    np.testing.assert_allclose(np.abs(obs[s["wrist_quat"]]), np.abs(wq), atol=1e-6)
+    # The object is reported in the moved palm's frame.
+    c = inner.episode.world.client
+    obj_pos = np.array(c.getBasePositionAndOrientation(inner.episode.obj.body_id)[0])
+    np.testing.assert_allclose(obs[s["object_pos"]], Rotation.from_quat(orn).inv().apply(obj_pos - pos), atol=1e-5)
+    env.close()
+
+
+def test_free_wrist_passes_check_env_and_holds_still_under_the_protocol() -> None:
+    env = gymnasium.make(GRASP_ENV_ID, grasp="lateral", wrist="free")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)
+    inner: GraspEnv = env.unwrapped
+    assert env.unwrapped.episode.free_wrist and not env.unwrapped.episode.object_held
+    policy = scripted(env)
+    obs, info = env.reset(seed=0)
+    policy.reset(info)
+    terminated = False
+    while not terminated:
+        obs, _, terminated, _, info = env.step(policy(obs))
+    assert info["episode"]["evaluated"] or "knocked away" in info["failure_reason"]
+    # Gravity compensated and held by the constraint: the palm stayed where it was driven.
+    pos, orn = _bullet_wrist_pose(inner)
+    np.testing.assert_allclose(pos, 0.0, atol=1e-3)
+    assert Rotation.from_quat(orn).magnitude() < np.radians(0.5)
+    env.close()
+
+
+def test_bad_wrist_arguments_raise() -> None:
+    with pytest.raises(ConfigurationError, match="fixed"):
+        gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", wrist="fre")
+    with pytest.raises(ConfigurationError, match="max_wrist_step_m"):
+        gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", wrist="free", max_wrist_step_m=0.0)
+    env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch")
+    env.reset(seed=0)
+    with pytest.raises(ConfigurationError, match="wrist"):
+        env.unwrapped.episode.set_wrist_target([0, 0, 0], [1, 0, 0, 0])
     env.close()

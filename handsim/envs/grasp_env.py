@@ -171,14 +171,14 @@ from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
 from handsim.data import DEFAULT_HAND
-from handsim.episode import ContactScore, EpisodeResult, EpisodeSettings, GraspEpisode
+from handsim.episode import WRIST_MODES, ContactScore, EpisodeResult, EpisodeSettings, GraspEpisode
 from handsim.errors import ConfigurationError, SimulationError, suggest
 from handsim.grasps import GraspType
 from handsim.hand import Hand
 from handsim.scoring.signature import CompiledSignature
 from handsim.sim import render_rgb
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
-from handsim.transforms import quat_conjugate, quat_multiply, quat_to_matrix
+from handsim.transforms import quat_conjugate, quat_multiply, quat_normalize, quat_to_matrix
 
 __all__ = ["GraspEnv", "RewardWeights", "ACTION_MODES", "RENDER_MODES", "REWARD_TERMS"]
 
@@ -307,6 +307,10 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         width: int = 320,
         height: int = 240,
         camera_distance: float = 0.35,
+        wrist: str = "fixed",
+        max_wrist_step_m: float = 0.005,
+        max_wrist_step_rad: float = 0.05,
+        wrist_range_m: float = 0.2,
     ) -> None:
         super().__init__()
         if render_mode is not None and render_mode not in ("rgb_array", "human"):
@@ -326,6 +330,14 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             math.isfinite(max_delta_rad) and max_delta_rad > 0
         ):
             raise ConfigurationError(f"GraspEnv(max_delta_rad=...): expected a finite number > 0 [rad], got {max_delta_rad!r}")
+        if wrist not in WRIST_MODES:
+            raise ConfigurationError("GraspEnv(wrist=...): " + suggest(str(wrist), WRIST_MODES, "wrist mode"))
+        for name, value in (
+            ("max_wrist_step_m", max_wrist_step_m), ("max_wrist_step_rad", max_wrist_step_rad), ("wrist_range_m", wrist_range_m)
+        ):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+                unit = "rad" if name.endswith("rad") else "m"
+                raise ConfigurationError(f"GraspEnv({name}=...): expected a finite number > 0 [{unit}], got {value!r}")
         if not isinstance(reward, RewardWeights):
             raise ConfigurationError(f"GraspEnv(reward=...): expected a RewardWeights, got {type(reward).__name__}")
         if not isinstance(evaluate, (bool, np.bool_)):
@@ -343,9 +355,16 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.reward_weights = reward
         self.width, self.height = int(width), int(height)
         self.camera_distance = float(camera_distance)
+        self.wrist = wrist
+        self.max_wrist_step_m = float(max_wrist_step_m)
+        self.max_wrist_step_rad = float(max_wrist_step_rad)
+        self.wrist_range_m = float(wrist_range_m)
 
         # Builds the PyBullet world too; unknown hands raise here (DataNotFoundError, suggestions).
-        self.episode = GraspEpisode(hand, protocol=protocol, settings=settings)
+        # Visual shapes only when frames can be asked for: they cost half of every reset.
+        self.episode = GraspEpisode(
+            hand, protocol=protocol, settings=settings, wrist=wrist, visuals=render_mode is not None
+        )
         ep = self.episode
         self.hand: Hand = ep.hand
         self.taxonomy = ep.taxonomy
@@ -365,7 +384,9 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
                 f"GraspEnv(action_mode='absolute'): joints {bad} have no finite limits to map [-1, 1] onto; "
                 "use action_mode='delta'"
             )
-        self.action_space = spaces.Box(-1.0, 1.0, shape=(n,), dtype=np.float32)
+        self.num_joints = n
+        free = wrist == "free"
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(n + (6 if free else 0),), dtype=np.float32)
 
         self.finger_names: tuple[str, ...] = self.hand.finger_names
         self._tip_index = np.array([ep.tree.link_index(f.tip_link) for f in self.hand.fingers.values()])
@@ -374,7 +395,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             ("joint_pos", n), ("joint_vel", n), ("object_pos", 3), ("object_quat", 4),
             ("object_linvel", 3), ("object_angvel", 3), ("fingertips", 3 * len(self.finger_names)),
             ("contacts", len(self.labels)), ("target_grasp", len(self.grasp_ids)),
-        )
+        ) + ((("wrist_pos", 3), ("wrist_quat", 4)) if free else ())
         slices: dict[str, slice] = {}
         start = 0
         for name, size in sizes:
@@ -390,7 +411,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             ("joint_vel", _JOINT_SPEED_BOUND), ("object_pos", _POSITION_BOUND), ("object_quat", 1.0),
             ("object_linvel", _LINEAR_SPEED_BOUND), ("object_angvel", _ANGULAR_SPEED_BOUND),
             ("fingertips", _POSITION_BOUND),
-        ):
+        ) + ((("wrist_pos", _POSITION_BOUND), ("wrist_quat", 1.0)) if free else ()):
             low[s[name]], high[s[name]] = -bound, bound
         for name in ("contacts", "target_grasp"):
             low[s[name]], high[s[name]] = 0.0, 1.0
@@ -409,6 +430,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._palm_rot = np.eye(3)
         self._palm_xyz = np.zeros(3)
         self._palm_quat = np.array([1.0, 0.0, 0.0, 0.0])
+        self._wrist_xyz = np.zeros(3)
+        self._wrist_quat = np.array([1.0, 0.0, 0.0, 0.0])
 
     # ------------------------------------------------------------------ set-up helpers
     def _resolve_grasps(self, grasp: Any) -> tuple[GraspType, ...]:
@@ -451,15 +474,42 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         """Joint targets a (clipped, finite) action maps to, from the current state.
 
         Args:
-            action: (n,) action in [-1, 1] (clipped here).
+            action: (n,) action in [-1, 1] (clipped here); with ``wrist="free"`` the full
+                (n + 6,) action, whose wrist part is ignored here (see
+                :meth:`action_to_wrist_target`).
 
         Returns:
             (n,) joint position targets [rad], within the joint limits.
         """
-        a = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
+        a = np.clip(np.asarray(action, dtype=np.float64)[: self.num_joints], -1.0, 1.0)
         if self.action_mode == "absolute":
             return self.lower + (a + 1.0) * 0.5 * (self.upper - self.lower)
         return np.clip(self._targets + a * self.max_delta_rad, self.lower, self.upper)
+
+    def action_to_wrist_target(self, action: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The wrist target a free-wrist action moves to, from the current target.
+
+        Args:
+            action: The full (n + 6,) action (clipped to [-1, 1] here).
+
+        Returns:
+            ``(xyz (3,) [m], quat_wxyz (4,))``: the target translated by ``a[n:n+3] *
+            max_wrist_step_m`` (world axes, then clipped to ``+-wrist_range_m`` per axis) and
+            turned by the rotation vector ``a[n+3:n+6] * max_wrist_step_rad`` (world axes,
+            about the palm origin).
+        """
+        if self.wrist != "free":
+            raise ConfigurationError("action_to_wrist_target: the wrist is fixed (GraspEnv(wrist='free') frees it)")
+        a = np.clip(np.asarray(action, dtype=np.float64)[self.num_joints:], -1.0, 1.0)
+        xyz = np.clip(self._wrist_xyz + a[:3] * self.max_wrist_step_m, -self.wrist_range_m, self.wrist_range_m)
+        rotvec = a[3:] * self.max_wrist_step_rad
+        angle = float(np.linalg.norm(rotvec))
+        if angle > 0.0:
+            dq = np.concatenate([[math.cos(angle / 2)], math.sin(angle / 2) * rotvec / angle])
+            quat = quat_normalize(quat_multiply(dq, self._wrist_quat))
+        else:
+            quat = self._wrist_quat.copy()
+        return xyz, quat
 
     def targets_to_action(self, targets: ArrayLike) -> NDArray[np.float32]:
         """The action that asks for ``targets`` (the inverse of :meth:`action_to_targets`).
@@ -468,8 +518,9 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             targets: (n,) joint targets [rad] (clipped to the joint limits).
 
         Returns:
-            (n,) float32 action in [-1, 1]; in delta mode relative to the current targets and
-            clipped to one step's reach.
+            float32 action in [-1, 1]; in delta mode relative to the current targets and
+            clipped to one step's reach. With ``wrist="free"`` it has n + 6 entries, the wrist
+            part 0 (the wrist holds its target).
         """
         t = np.clip(np.asarray(targets, dtype=np.float64), self.lower, self.upper)
         if self.action_mode == "absolute":
@@ -477,7 +528,15 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             a = np.where(span > 0, 2.0 * (t - self.lower) / np.where(span > 0, span, 1.0) - 1.0, 0.0)
         else:
             a = (t - self._targets) / self.max_delta_rad
-        return np.clip(a, -1.0, 1.0).astype(np.float32)
+        a = np.clip(a, -1.0, 1.0)
+        if self.wrist == "free":
+            a = np.concatenate([a, np.zeros(6)])
+        return a.astype(np.float32)
+
+    @property
+    def wrist_target(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(xyz (3,) [m], quat_wxyz (4,))`` the free wrist is driven to (the origin when fixed)."""
+        return self._wrist_xyz.copy(), self._wrist_quat.copy()
 
     @property
     def targets(self) -> NDArray[np.float64]:
@@ -491,10 +550,12 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             raise ConfigurationError(f"action: expected {self.action_space.shape[0]} numbers, got {action!r}") from exc
         n = self.action_space.shape[0]
         if a.shape != (n,):
-            raise ConfigurationError(f"action: expected shape ({n},) (one entry per joint in joint_names), got {a.shape}")
+            what = "one entry per joint in joint_names" + (", then 6 wrist entries" if self.wrist == "free" else "")
+            raise ConfigurationError(f"action: expected shape ({n},) ({what}), got {a.shape}")
         bad = ~np.isfinite(a)
         if bad.any():
-            names = [self.joint_names[i] for i in np.flatnonzero(bad)]
+            entry_names = self.joint_names + tuple(f"wrist_{k}" for k in ("x", "y", "z", "rx", "ry", "rz"))
+            names = [entry_names[i] for i in np.flatnonzero(bad)]
             raise ConfigurationError(
                 f"action: expected finite numbers in [-1, 1], got non-finite values for joints {names}: "
                 f"{a[bad].tolist()}"
@@ -526,9 +587,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.grasp = grasp
         self._targets = ep.body.targets
         self._done = False
-        palm_xyz, palm_quat = ep.body.link_poses()
-        self._palm_xyz, self._palm_quat = palm_xyz[0].copy(), palm_quat[0].copy()
-        self._palm_rot = quat_to_matrix(self._palm_quat)
+        self._wrist_xyz, self._wrist_quat = (v.copy() for v in ep.wrist_target)
+        self._set_palm()
         self._target_onehot = np.zeros(len(self.grasp_ids))
         self._target_onehot[self.grasp_ids.index(grasp.id)] = 1.0
         # No physics step has run since the world was reset, so PyBullet reports no contact yet.
@@ -553,8 +613,12 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         a = self._check_action(action)
         targets = self.action_to_targets(a)
         ep = self.episode
+        if self.wrist == "free":
+            self._wrist_xyz, self._wrist_quat = self.action_to_wrist_target(a)
+            ep.set_wrist_target(self._wrist_xyz, self._wrist_quat)
         ep.apply(targets)
         self._targets = targets
+        self._set_palm()
         score = ep.score(compute_q1=False)
         terms, q1 = self._dense_terms(score)
         pushed = ep.pushed_away()
@@ -571,6 +635,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             info["episode"] = result.to_dict()
             if run_protocol:  # the state moved on during the protocol: report where it ended
                 in_contact = ep.score().in_contact
+                self._set_palm()
             self._done = True
         terms["success"] = self.reward_weights.success if success else 0.0
         reward = math.fsum(terms[name] for name in REWARD_TERMS)
@@ -594,7 +659,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         if self.render_mode is None:
             return None
         ep = self.episode
-        target = ep.obj.pose()[0] if (ep.obj is not None and ep.obj.valid) else np.zeros(3)
+        target = np.array(ep.object_pose()[0]) if (ep.obj is not None and ep.obj.valid) else np.zeros(3)
         if self.render_mode == "rgb_array":
             return render_rgb(ep.world, self.width, self.height, target=target, distance=self.camera_distance)
         ep.world.client.resetDebugVisualizerCamera(self.camera_distance, 45.0, -30.0, target.tolist())
@@ -650,17 +715,24 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             total += min((nearest.get(int(i), cap) for i in links), default=cap) / cap
         return total / len(groups)
 
+    def _set_palm(self) -> None:
+        """Cache the palm pose the observation is expressed in (it moves only with a free wrist)."""
+        if self.wrist == "free" or self.episode.control_step == 0:
+            xyz, quat = self.episode.wrist_pose()
+            self._palm_xyz, self._palm_quat = np.array(xyz), np.array(quat)
+            self._palm_rot = quat_to_matrix(self._palm_quat)
+
     def _observation(self, in_contact: NDArray[np.bool_]) -> NDArray[np.float32]:
         ep = self.episode
         s = self.obs_slices
-        q, qd = ep.body.joint_state()
-        xyz, quat = ep.obj.pose()
-        lin, ang = ep.obj.velocity()
+        q, qd = ep.joint_state()
+        xyz, quat = ep.object_pose()
+        lin, ang = ep.object_velocity()
         rot_t = self._palm_rot.T
         obj_quat = quat_multiply(quat_conjugate(self._palm_quat), quat)
         if obj_quat[0] < 0:  # q and -q are the same rotation: report the w >= 0 one
             obj_quat = -obj_quat
-        frames = ep.tree.forward_kinematics(q)  # (L, 4, 4) in the palm (root) frame
+        frames = ep.link_frames()  # (L, 4, 4) in the palm (root) frame
         out = np.empty(self.observation_space.shape[0])
         out[s["joint_pos"]] = q
         out[s["joint_vel"]] = qd
@@ -671,5 +743,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         out[s["fingertips"]] = frames[self._tip_index, :3, 3].reshape(-1)
         out[s["contacts"]] = in_contact
         out[s["target_grasp"]] = self._target_onehot
+        if self.wrist == "free":
+            out[s["wrist_pos"]] = self._palm_xyz
+            out[s["wrist_quat"]] = self._palm_quat if self._palm_quat[0] >= 0 else -self._palm_quat
         np.clip(out, self._obs_low, self._obs_high, out=out)
         return out.astype(np.float32)

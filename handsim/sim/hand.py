@@ -1,4 +1,5 @@
-"""A hand (any URDF) with a fixed wrist, position-controlled joints and contact queries."""
+"""A hand (any URDF) with a fixed (or constraint-driven) wrist, position-controlled joints and
+contact queries."""
 
 from __future__ import annotations
 
@@ -74,6 +75,12 @@ class HandBody(_Body):
     (defaults ``Protocol.position_gain = 0.1``, ``Protocol.velocity_gain = 1.0``: a free
     finger closes about 10 % of its remaining error per step).
 
+    The wrist is fixed (``useFixedBase``) by default. With ``free_wrist=True`` the root link is a
+    free body held at a wrist pose by a PyBullet fixed constraint (``JOINT_FIXED`` between the
+    root link and the world) whose force is capped at ``wrist_max_force``; :meth:`set_wrist_target`
+    moves the constraint's world frame, and the constraint drags the hand there within that
+    force. With gravity on, :meth:`compensate_gravity` cancels the hand's weight.
+
     Link names map to PyBullet link indices, with the URDF root link as index -1. Movable
     joints (revolute and prismatic) are listed in URDF document order, the order of ``q``.
     Inertias come from the URDF (``URDF_USE_INERTIA_FROM_FILE``).
@@ -90,6 +97,10 @@ class HandBody(_Body):
         keep_urdf_friction: Keep the URDF's per-link friction instead.
         position_gain: Motor Kp (default ``world.protocol.position_gain``).
         velocity_gain: Motor Kd (default ``world.protocol.velocity_gain``).
+        visual: Load the URDF's visual shapes (needed only for rendering; without them loading
+            takes about half the time and the physics is the same).
+        free_wrist: A free root link driven by a fixed constraint instead of a fixed base.
+        wrist_max_force: Force cap of the wrist constraint [N] (only with ``free_wrist``).
 
     Raises:
         URDFError: Missing/unloadable file, a joint type other than fixed/revolute/prismatic,
@@ -110,6 +121,9 @@ class HandBody(_Body):
         keep_urdf_friction: bool = False,
         position_gain: float | None = None,
         velocity_gain: float | None = None,
+        visual: bool = True,
+        free_wrist: bool = False,
+        wrist_max_force: float = 500.0,
     ) -> None:
         path = Path(urdf_path)
         if not path.is_file():
@@ -119,9 +133,11 @@ class HandBody(_Body):
         flags = pybullet.URDF_USE_INERTIA_FROM_FILE
         if self_collision:
             flags |= pybullet.URDF_USE_SELF_COLLISION | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT
+        if not visual:
+            flags |= pybullet.URDF_IGNORE_VISUAL_SHAPES
         c = world.client
         try:
-            body = c.loadURDF(str(path.resolve()), pos, orn, useFixedBase=True, flags=flags)
+            body = c.loadURDF(str(path.resolve()), pos, orn, useFixedBase=not free_wrist, flags=flags)
         except pybullet.error as e:
             raise URDFError(f"{path}: PyBullet could not load it ({e})") from e
         super().__init__(world, body)
@@ -167,14 +183,30 @@ class HandBody(_Body):
         self.effort: NDArray[np.float64] = np.array([m[4] for m in movable], dtype=np.float64)
         self._targets = np.zeros(len(movable))
 
-        if not keep_urdf_friction:
-            mu = p.hand_lateral_friction if lateral_friction is None else float(lateral_friction)
-            for link in self.link_names:
-                c.changeDynamics(body, link_index[link], lateralFriction=mu)
         # Soft finger pads resist twisting about the contact normal (see Protocol). PyBullet
         # combines it as hand_spinning * object_friction (+ object_spinning * hand_friction).
+        dynamics: dict[str, float] = {"spinningFriction": p.hand_torsional_friction_m}
+        if not keep_urdf_friction:
+            dynamics["lateralFriction"] = p.hand_lateral_friction if lateral_friction is None else float(lateral_friction)
         for link in self.link_names:
-            c.changeDynamics(body, link_index[link], spinningFriction=p.hand_torsional_friction_m)
+            c.changeDynamics(body, link_index[link], **dynamics)
+        self.free_wrist = bool(free_wrist)
+        self.wrist_constraint: int | None = None
+        self.wrist_max_force = float(wrist_max_force)
+        # The root link's inertial frame in its link frame: PyBullet places the base (and the
+        # parent frame of a constraint on it) at its centre of mass, not at the link frame.
+        self._inertial = tuple(c.getDynamicsInfo(body, -1)[3:5])
+        if self.free_wrist:
+            if not (np.isfinite(self.wrist_max_force) and self.wrist_max_force > 0):
+                self.remove()
+                raise ConfigurationError(f"HandBody(wrist_max_force=...): expected a finite number > 0 [N], got {wrist_max_force!r}")
+            inv_pos, inv_orn = c.invertTransform(*self._inertial)
+            self.wrist_constraint = c.createConstraint(
+                body, -1, -1, -1, pybullet.JOINT_FIXED, [0.0, 0.0, 0.0], inv_pos, pos,
+                parentFrameOrientation=inv_orn, childFrameOrientation=orn,
+            )
+            c.changeConstraint(self.wrist_constraint, maxForce=self.wrist_max_force)
+        self._mass = sum(c.getDynamicsInfo(body, link_index[link])[0] for link in self.link_names)
         self.reset_joints(np.clip(np.zeros(self.dof), self.lower, self.upper))
 
     # -- names -----------------------------------------------------------------------------
@@ -207,14 +239,62 @@ class HandBody(_Body):
             ) from None
 
     # -- wrist -----------------------------------------------------------------------------
+    @property
+    def mass(self) -> float:
+        """Total mass of the hand, every link [kg]."""
+        return self._mass
+
     def set_wrist_pose(self, xyz: ArrayLike, quat_wxyz: ArrayLike) -> None:
-        """Move the fixed root link (the wrist) to a new pose (a teleport: set up, not mid-grasp)."""
+        """Move the root link (the wrist) to a new pose (a teleport: set up, not mid-grasp).
+
+        With a free wrist the constraint's target moves there too and the base is put at rest.
+        """
         pos, orn = _pose_args(xyz, quat_wxyz)
         c = self._c()
         # resetBasePositionAndOrientation places the base's centre of mass, not its link frame.
-        inertial_pos, inertial_orn = c.getDynamicsInfo(self.body_id, -1)[3:5]
-        com_pos, com_orn = c.multiplyTransforms(pos, orn, inertial_pos, inertial_orn)
+        com_pos, com_orn = c.multiplyTransforms(pos, orn, *self._inertial)
         c.resetBasePositionAndOrientation(self.body_id, com_pos, com_orn)
+        if self.free_wrist:
+            c.resetBaseVelocity(self.body_id, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
+            self.set_wrist_target(xyz, quat_wxyz)
+
+    def set_wrist_target(self, xyz: ArrayLike, quat_wxyz: ArrayLike) -> None:
+        """Drive the free wrist towards a pose (the constraint pulls with at most ``wrist_max_force``).
+
+        Args:
+            xyz: Root-link frame position, (3,) [m], world frame.
+            quat_wxyz: Root-link orientation, (4,) (w, x, y, z).
+
+        Raises:
+            ConfigurationError: The hand has a fixed wrist, or a bad pose.
+        """
+        if not self.free_wrist:
+            raise ConfigurationError("set_wrist_target: this hand has a fixed wrist; build it with free_wrist=True")
+        pos, orn = _pose_args(xyz, quat_wxyz)
+        self._c().changeConstraint(
+            self.wrist_constraint, jointChildPivot=pos, jointChildFrameOrientation=orn, maxForce=self.wrist_max_force
+        )
+
+    def wrist_pose(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """World pose of the root link frame: ``(xyz (3,) [m], quat_wxyz (4,))``."""
+        c = self._c()
+        com_pos, com_orn = c.getBasePositionAndOrientation(self.body_id)
+        inv_pos, inv_orn = c.invertTransform(*self._inertial)
+        root_pos, root_orn = c.multiplyTransforms(com_pos, com_orn, inv_pos, inv_orn)
+        return np.array(root_pos, dtype=np.float64), quat_xyzw_to_wxyz(root_orn)
+
+    def compensate_gravity(self, enabled: bool) -> None:
+        """Cancel the hand's weight with an upward force at the root's centre of mass on every
+        step (a free wrist only; the constraint takes the remaining moment).
+
+        Args:
+            enabled: True to apply ``mass * protocol.gravity`` [N] along +z, False to stop.
+        """
+        self._c()
+        if enabled and self.free_wrist:
+            self.world.set_external_force(self.body_id, [0.0, 0.0, self._mass * self.world.protocol.gravity])
+        else:
+            self.world.set_external_force(self.body_id, None)
 
     # -- joints ----------------------------------------------------------------------------
     def _check_q(self, q: ArrayLike, what: str) -> NDArray[np.float64]:
@@ -289,11 +369,7 @@ class HandBody(_Body):
         xyz = np.empty((n, 3))
         quat = np.empty((n, 4))
         # The root: PyBullet reports its centre of mass; remove the URDF inertial offset.
-        com_pos, com_orn = c.getBasePositionAndOrientation(self.body_id)
-        inertial_pos, inertial_orn = c.getDynamicsInfo(self.body_id, -1)[3:5]
-        inv_pos, inv_orn = c.invertTransform(inertial_pos, inertial_orn)
-        root_pos, root_orn = c.multiplyTransforms(com_pos, com_orn, inv_pos, inv_orn)
-        xyz[0], quat[0] = root_pos, quat_xyzw_to_wxyz(root_orn)
+        xyz[0], quat[0] = self.wrist_pose()
         if n > 1:
             states = c.getLinkStates(self.body_id, list(range(n - 1)), computeForwardKinematics=True)
             xyz[1:] = [s[4] for s in states]

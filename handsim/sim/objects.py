@@ -228,7 +228,12 @@ class ObjectBody(_Body):
 
 
 def spawn_object(
-    world: World, spec: Mapping[str, Any], xyz: ArrayLike = (0.0, 0.0, 0.0), quat_wxyz: ArrayLike = (1.0, 0.0, 0.0, 0.0)
+    world: World,
+    spec: Mapping[str, Any],
+    xyz: ArrayLike = (0.0, 0.0, 0.0),
+    quat_wxyz: ArrayLike = (1.0, 0.0, 0.0, 0.0),
+    *,
+    visual: bool = True,
 ) -> ObjectBody:
     """Create a test object in the world.
 
@@ -238,6 +243,8 @@ def spawn_object(
             is accepted too.
         xyz: Position of the object frame (its centre of mass), shape (3,) [m].
         quat_wxyz: Orientation, shape (4,), (w, x, y, z).
+        visual: Give it a visual shape (needed only for rendering; a torus's 16 visual capsules
+            cost more than the rest of the set-up; the physics is the same without).
 
     Returns:
         The object, at rest, with no damping (free flight follows F = m a exactly).
@@ -251,21 +258,26 @@ def spawn_object(
     c = world.client
     shape = s["shape"]
     rgba = s["rgba"]
+    vis = -1
     if shape == "sphere":
         col = c.createCollisionShape(pybullet.GEOM_SPHERE, radius=s["radius"])
-        vis = c.createVisualShape(pybullet.GEOM_SPHERE, radius=s["radius"], rgbaColor=rgba)
+        if visual:
+            vis = c.createVisualShape(pybullet.GEOM_SPHERE, radius=s["radius"], rgbaColor=rgba)
     elif shape == "box":
         half = [0.5 * v for v in s["size"]]
         col = c.createCollisionShape(pybullet.GEOM_BOX, halfExtents=half)
-        vis = c.createVisualShape(pybullet.GEOM_BOX, halfExtents=half, rgbaColor=rgba)
+        if visual:
+            vis = c.createVisualShape(pybullet.GEOM_BOX, halfExtents=half, rgbaColor=rgba)
     elif shape == "cylinder":
         col = c.createCollisionShape(pybullet.GEOM_CYLINDER, radius=s["radius"], height=s["length"])
-        vis = c.createVisualShape(pybullet.GEOM_CYLINDER, radius=s["radius"], length=s["length"], rgbaColor=rgba)
+        if visual:
+            vis = c.createVisualShape(pybullet.GEOM_CYLINDER, radius=s["radius"], length=s["length"], rgbaColor=rgba)
     elif shape == "capsule":
         # PyBullet's capsule height is the cylindrical part; the schema's length is tip to tip.
         h = s["length"] - 2 * s["radius"]
         col = c.createCollisionShape(pybullet.GEOM_CAPSULE, radius=s["radius"], height=h)
-        vis = c.createVisualShape(pybullet.GEOM_CAPSULE, radius=s["radius"], length=h, rgbaColor=rgba)
+        if visual:
+            vis = c.createVisualShape(pybullet.GEOM_CAPSULE, radius=s["radius"], length=h, rgbaColor=rgba)
     else:  # torus
         positions, orientations, chord = _torus_segments(s["major_radius"])
         n = len(positions)
@@ -276,14 +288,15 @@ def spawn_object(
             collisionFramePositions=positions,
             collisionFrameOrientations=orientations,
         )
-        vis = c.createVisualShapeArray(
-            shapeTypes=[pybullet.GEOM_CAPSULE] * n,
-            radii=[s["minor_radius"]] * n,
-            lengths=[chord] * n,
-            visualFramePositions=positions,
-            visualFrameOrientations=orientations,
-            rgbaColors=[rgba] * n,
-        )
+        if visual:
+            vis = c.createVisualShapeArray(
+                shapeTypes=[pybullet.GEOM_CAPSULE] * n,
+                radii=[s["minor_radius"]] * n,
+                lengths=[chord] * n,
+                visualFramePositions=positions,
+                visualFrameOrientations=orientations,
+                rgbaColors=[rgba] * n,
+            )
     if col < 0:
         raise ConfigurationError(f"PyBullet could not build a collision shape for {s}")
     body = c.createMultiBody(baseMass=s["mass"], baseCollisionShapeIndex=col, baseVisualShapeIndex=vis,

@@ -51,6 +51,7 @@ class World:
         self._forces: dict[int, NDArray[np.float64]] = {}
         self._gravity = bool(gravity)
         self._step_count = 0
+        self._solver_iterations = protocol.solver_iterations
         self.reset(gravity=gravity)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -76,11 +77,13 @@ class World:
         """Whether :meth:`close` has been called."""
         return self._client is None
 
-    def reset(self, *, gravity: bool = True) -> None:
+    def reset(self, *, gravity: bool = True, solver_iterations: int | None = None) -> None:
         """Remove every body and restore the protocol's settings and time zero.
 
         Args:
             gravity: Whether gravity is on after the reset.
+            solver_iterations: Constraint-solver iterations to start with (default
+                ``protocol.solver_iterations``; see :meth:`set_solver_iterations`).
         """
         c = self.client
         c.resetSimulation()
@@ -96,10 +99,34 @@ class World:
             enableConeFriction=1,
         )
         c.setTimeStep(self.protocol.timestep_s)
+        self._solver_iterations = self.protocol.solver_iterations
         self._generation += 1
         self._forces.clear()
         self._step_count = 0
         self.set_gravity(gravity)
+        if solver_iterations is not None:
+            self.set_solver_iterations(solver_iterations)
+
+    @property
+    def solver_iterations(self) -> int:
+        """Constraint-solver iterations per step currently in force [-]."""
+        return self._solver_iterations
+
+    def set_solver_iterations(self, n: int) -> None:
+        """Change the constraint-solver iterations per step (from the next step on).
+
+        The protocol's ``solver_iterations`` is what every judged step runs with; a grasp phase
+        against a fixed object may run with ``protocol.grasp_solver_iterations`` instead (see
+        :class:`handsim.tolerances.Protocol`). :meth:`reset` restores the protocol's value.
+
+        Args:
+            n: Iterations (an int >= 1).
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ConfigurationError(f"World.set_solver_iterations(n): expected an int >= 1, got {n!r}")
+        if int(n) != self._solver_iterations:
+            self.client.setPhysicsEngineParameter(numSolverIterations=int(n))
+            self._solver_iterations = int(n)
 
     def close(self) -> None:
         """Disconnect from PyBullet (idempotent)."""
@@ -160,11 +187,18 @@ class World:
         if not isinstance(n, (int, np.integer)) or n < 0:
             raise ConfigurationError(f"World.step(n): expected an int >= 0, got {n!r}")
         c = self.client
+        # Bound methods fetched once: BulletClient builds a partial on every attribute access.
+        step = c.stepSimulation
+        if not self._forces:
+            for _ in range(int(n)):
+                step()
+                self._step_count += 1
+            return
+        base_pose, apply = c.getBasePositionAndOrientation, c.applyExternalForce
         for _ in range(int(n)):
             for body_id, force in self._forces.items():
-                com = c.getBasePositionAndOrientation(body_id)[0]
-                c.applyExternalForce(body_id, -1, force.tolist(), com, pybullet.WORLD_FRAME)
-            c.stepSimulation()
+                apply(body_id, -1, force.tolist(), base_pose(body_id)[0], pybullet.WORLD_FRAME)
+            step()
             self._step_count += 1
 
     # -- used by the bodies ----------------------------------------------------------------
