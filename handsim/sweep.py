@@ -22,11 +22,11 @@ A **sweep spec** is a TOML file (:func:`load_spec`)::
     [[generate]]                       # generated hands (handsim.handgen.make_hand); a list is a
     fingers = [4, 5]                   # grid axis: every combination of the lists is one hand
     dip = [true, false]
-    thumb_dof = 4                      # also: scale, finger_lengths (a list of lists for an axis)
+    thumb_dof = 5                      # also: scale, finger_lengths (a list of lists for an axis)
     grasp_data = "default_hand"        # optional: copy this hand's grasps.json plans
 
 Generated hands are written to ``OUT/hands/<name>/`` and named like ``handsim hand make``
-names them (``handgen_f4_t4_nodip_s1``; a ``name`` key sets it for a one-point grid, or
+names them (``handgen_f4_t5_nodip_s1``; a ``name`` key sets it for a one-point grid, or
 prefixes the parameters otherwise). A generated hand has no grasp plans, so it fails every type
 honestly, unless ``grasp_data`` names a hand whose plans to copy: each plan's joint targets for
 joints the generated hand does not actuate are dropped (a no-DIP hand keeps everything but the
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import itertools
 import json
 import math
@@ -312,13 +313,17 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> SweepSpec:
 
 def expand_grid(grid: GeneratedGrid) -> list[dict[str, Any]]:
     """Every parameter combination of a grid, as ``make_hand`` keyword arguments (with ``name``)."""
+    from handsim.handgen import make_hand
+
+    # Names follow make_hand's own defaults for the parameters a grid leaves out.
+    default = {k: p.default for k, p in inspect.signature(make_hand).parameters.items()}
     keys = [k for k, _ in grid.axes]
     points = list(itertools.product(*(v for _, v in grid.axes)))
     length_axis = dict(grid.axes).get("finger_lengths", ())
     out = []
     for point in points:
         kw = dict(zip(keys, point))
-        f, t, dip, s = kw.get("fingers", 5), kw.get("thumb_dof", 4), kw.get("dip", True), kw.get("scale", 1.0)
+        f, t, dip, s = (kw.get(k, default[k]) for k in ("fingers", "thumb_dof", "dip", "scale"))
         auto = f"f{f}_t{t}{'' if dip else '_nodip'}_s{s:g}"
         if "finger_lengths" in kw:
             kw["finger_lengths"] = list(kw["finger_lengths"])

@@ -9,6 +9,7 @@ seed); one slow test runs the real env and checks each hand's results against a 
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 from pathlib import Path
@@ -22,6 +23,7 @@ from handsim.cli import main
 from handsim.data import hand_dir
 from handsim.errors import ConfigurationError, DataNotFoundError, UnknownNameError
 from handsim.hand import load_hand
+from handsim.handgen import make_hand
 from handsim.sweep import (
     GeneratedGrid,
     expand_grid,
@@ -32,6 +34,8 @@ from handsim.sweep import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+#: The generator's default thumb joints, which generated names carry when a grid leaves them out.
+T = inspect.signature(make_hand).parameters["thumb_dof"].default
 
 
 def spec_file(tmp_path: Path, text: str) -> Path:
@@ -98,7 +102,7 @@ def test_spec_errors_are_one_line_exit_2_on_the_command_line(tmp_path, capsys):
     path = spec_file(tmp_path, 'out = "o"\n[[generate]]\nfingers = [4, 9]')
     assert main(["sweep", str(path)]) == 2
     err = capsys.readouterr().err
-    assert "handgen_f9_t4_s1" in err and "fingers: expected a whole number in 3..5" in err
+    assert f"handgen_f9_t{T}_s1" in err and "fingers: expected a whole number in 3..5" in err
 
 
 def test_defaults_and_relative_paths(tmp_path):
@@ -113,15 +117,17 @@ def test_defaults_and_relative_paths(tmp_path):
         prepare_hands(parse_spec({"out": "o", "hands": ["nope/hand"]}, base=tmp_path))
 
 
-def test_grid_expansion_names():
+def test_grid_expansion_names(tmp_path):
     grid = GeneratedGrid(axes=(("fingers", (4, 5)), ("dip", (True, False))))
+    # the names are the ones `handsim hand make` gives the same hands
+    assert load_hand(make_hand(tmp_path / "h", fingers=4, dip=False)).name == expand_grid(grid)[1]["name"]
     assert [kw["name"] for kw in expand_grid(grid)] == [
-        "handgen_f4_t4_s1", "handgen_f4_t4_nodip_s1", "handgen_f5_t4_s1", "handgen_f5_t4_nodip_s1"]
-    assert expand_grid(grid)[1] == {"fingers": 4, "dip": False, "name": "handgen_f4_t4_nodip_s1"}
+        f"handgen_f4_t{T}_s1", f"handgen_f4_t{T}_nodip_s1", f"handgen_f5_t{T}_s1", f"handgen_f5_t{T}_nodip_s1"]
+    assert expand_grid(grid)[1] == {"fingers": 4, "dip": False, "name": f"handgen_f4_t{T}_nodip_s1"}
     one = GeneratedGrid(axes=(("dip", (False,)),), name="nodip")
     assert [kw["name"] for kw in expand_grid(one)] == ["nodip"]
     lengths = GeneratedGrid(axes=(("finger_lengths", ((0.1,) * 5, (0.11,) * 5)),), name="len")
-    assert [kw["name"] for kw in expand_grid(lengths)] == ["len_f5_t4_s1_len1", "len_f5_t4_s1_len2"]
+    assert [kw["name"] for kw in expand_grid(lengths)] == [f"len_f5_t{T}_s1_len1", f"len_f5_t{T}_s1_len2"]
 
 
 def test_generated_hands_and_copied_plans(tmp_path):
@@ -129,9 +135,9 @@ def test_generated_hands_and_copied_plans(tmp_path):
                        "generate": [{"fingers": 4, "dip": False, "grasp_data": "default_hand"}, {"fingers": 3}]},
                       base=tmp_path)
     runs = prepare_hands(spec)
-    assert [r.label for r in runs] == ["default_hand", "handgen_f4_t4_nodip_s1", "handgen_f3_t4_s1"]
+    assert [r.label for r in runs] == ["default_hand", f"handgen_f4_t{T}_nodip_s1", f"handgen_f3_t{T}_s1"]
     f4 = load_hand(runs[1].hand)
-    assert Path(runs[1].hand) == (tmp_path / "o" / "hands" / "handgen_f4_t4_nodip_s1").resolve()
+    assert Path(runs[1].hand) == (tmp_path / "o" / "hands" / f"handgen_f4_t{T}_nodip_s1").resolve()
     assert "little" not in f4.finger_names and not any("dip" in j for j in f4.actuated_joints)
     default = json.loads((hand_dir("default_hand") / "grasps.json").read_text())["grasps"]
     copied = json.loads((Path(runs[1].hand) / "grasps.json").read_text())["grasps"]
@@ -171,16 +177,17 @@ def raw(path: Path) -> dict[str, Any]:
 
 
 def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
+    F4 = f"handgen_f4_t{T}_s1"  # the generated hand's name
     """2 hands x 2 grasps x 1 trial with the fake env; then an interrupted copy resumes to the same files."""
     path = fake_sweep_spec(tmp_path)
     assert main(["sweep", str(path)]) == 0
     printed = capsys.readouterr().out
     out = tmp_path / "out"
-    assert "default_hand" in printed and "handgen_f4_t4_s1" in printed and "coverage" in printed
+    assert "default_hand" in printed and F4 in printed and "coverage" in printed
     matrix = raw(out / "matrix.json")
-    assert [h["label"] for h in matrix["hands"]] == ["default_hand", "handgen_f4_t4_s1"]
+    assert [h["label"] for h in matrix["hands"]] == ["default_hand", F4]
     assert (out / "matrix.png").is_file() and (out / "sweep.json").is_file()
-    for row, label in enumerate(("default_hand", "handgen_f4_t4_s1")):
+    for row, label in enumerate(("default_hand", F4)):
         res = raw(out / label / "results.json")
         assert res["complete"] and res["config"]["trials"] == 1 and res["config"]["seed"] == 4
         assert (out / label / "report.md").is_file()
@@ -192,14 +199,14 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
         assert sum(x is not None for x in matrix["success_rate"][row]) == 2
     # medium wrap (number 3) always succeeds, small diameter (2) never: in both hands
     assert [matrix["hands"][i]["coverage"]["achieved"] for i in range(2)] == [1, 1]
-    first = {label: strip_timing(raw(out / label / "results.json")) for label in ("default_hand", "handgen_f4_t4_s1")}
+    first = {label: strip_timing(raw(out / label / "results.json")) for label in ("default_hand", F4)}
 
     # A killed driver: the first hand lost a trial, the second never started.
     partial = raw(out / "default_hand" / "results.json")
     partial["grasps"][1]["trial_results"] = []
     partial["complete"] = False
     (out / "default_hand" / "results.json").write_text(json.dumps(partial))
-    shutil.rmtree(out / "handgen_f4_t4_s1")
+    shutil.rmtree(out / F4)
     (out / "matrix.json").unlink()
     assert main(["sweep", str(path), "--resume"]) == 0
     capsys.readouterr()
