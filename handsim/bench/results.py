@@ -26,7 +26,7 @@ Layout (keys in this order)::
                             "contact_regions", "failure_reasons", "steps", "wall_s",
                             "disturbance"}]}
       ],
-      "timing": {"wall_s", "trials_run", "trials_per_s", "jobs"},   # this invocation
+      "timing": {"wall_s", "trials_run", "trials_per_s", "jobs", "executor"},   # this invocation
       "versions": {"handsim", "pybullet", "numpy", "python"}
     }
 
@@ -156,7 +156,7 @@ class BenchResults:
         config: Trials, seed, grasps, success threshold, env id, protocol and episode settings.
         grasps: Per-grasp outcomes, in taxonomy number order.
         complete: Every planned trial has run.
-        timing: ``{"wall_s", "trials_run", "trials_per_s", "jobs"}`` of the last invocation.
+        timing: ``{"wall_s", "trials_run", "trials_per_s", "jobs", "executor"}`` of the last invocation.
         versions: Package versions the run used.
         path: The file it was loaded from (None when built in memory).
     """
