@@ -12,7 +12,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from handsim import grasps
-from handsim.data import DEFAULT_HAND, available_hands, hand_dir
+from handsim.data import (
+    DEFAULT_HAND,
+    MJCF_MAPPING_FILE,
+    available_hands,
+    hand_dir,
+    hand_metadata_path,
+)
 from handsim.envs import GRASP_ENV_ID, register_envs
 from handsim.errors import (
     ConfigurationError,
@@ -28,15 +34,21 @@ from handsim.errors import (
 )
 from handsim.grasp_data import HandGrasp, load_hand_grasps
 from handsim.grasps import GraspType, Signature, TestObject
-from handsim.handgen import make_hand
 from handsim.hand import Finger, Hand, JointLimit, ThumbAbduction, load_hand
+from handsim.handgen import make_hand
+from handsim.importers import (
+    MjcfMapping,
+    convert_mjcf,
+    converted_hand_dir,
+    load_mapping,
+)
 from handsim.kinematics import KinematicTree, load_urdf
 from handsim.regions import Region, RegionMap
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 
 if TYPE_CHECKING:
-    from handsim.episode import EpisodeResult, EpisodeSettings, GraspEpisode
     from handsim.envs.grasp_env import GraspEnv, RewardWeights
+    from handsim.episode import EpisodeResult, EpisodeSettings, GraspEpisode
     from handsim.policies import ScriptedGraspPolicy
 
 __version__ = "0.1.0"
@@ -52,18 +64,18 @@ _LAZY = {
 }
 
 __all__ = [
-    "__version__",
-    "ConfigurationError",
-    "DataNotFoundError",
     "DEFAULT_HAND",
     "DEFAULT_PROTOCOL",
+    "GRASP_ENV_ID",
+    "MJCF_MAPPING_FILE",
+    "ConfigurationError",
+    "DataNotFoundError",
     "EpisodeResult",
     "EpisodeSettings",
-    "GRASP_ENV_ID",
+    "Finger",
     "GraspDataError",
     "GraspEnv",
     "GraspEpisode",
-    "Finger",
     "GraspType",
     "Hand",
     "HandGrasp",
@@ -72,6 +84,7 @@ __all__ = [
     "KinematicTree",
     "MetadataError",
     "MissingDependencyError",
+    "MjcfMapping",
     "Protocol",
     "Region",
     "RegionMap",
@@ -82,13 +95,18 @@ __all__ = [
     "SimulationError",
     "TestObject",
     "ThumbAbduction",
-    "UnknownNameError",
     "URDFError",
+    "UnknownNameError",
+    "__version__",
     "available_hands",
+    "convert_mjcf",
+    "converted_hand_dir",
     "grasps",
     "hand_dir",
+    "hand_metadata_path",
     "load_hand",
     "load_hand_grasps",
+    "load_mapping",
     "load_urdf",
     "make_hand",
     "register_envs",

@@ -26,7 +26,13 @@ from handsim.bench.config import (
 )
 from handsim.bench.executors import EXECUTORS, LocalExecutor, RayExecutor, make_executor
 from handsim.bench.matrix import CoverageMatrix, build_matrix, load_matrix, write_matrix
-from handsim.bench.report import coverage_line, format_table, junit_xml, report_markdown, write_outputs
+from handsim.bench.report import (
+    coverage_line,
+    format_table,
+    junit_xml,
+    report_markdown,
+    write_outputs,
+)
 from handsim.bench.results import (
     RESULTS_FILE,
     BenchResults,
@@ -61,8 +67,8 @@ __all__ = [
     "coverage_line",
     "format_table",
     "junit_xml",
-    "load_policy_factory",
     "load_matrix",
+    "load_policy_factory",
     "load_results",
     "make_executor",
     "report_markdown",
