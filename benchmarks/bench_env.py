@@ -10,6 +10,8 @@ A program, not a test. :func:`run` measures, at the env's 25 Hz control rate:
   (``handsim.policies:scripted``: episodes last their full 25 steps);
 * **vector env**: ``gymnasium.make_vec(..., num_envs=2, vectorization_mode="async")`` with
   random actions, env steps per second summed over both sub-envs;
+* **free wrist** (``wrist="free"``, 6 more action dims, no fixture so the protocol's solver
+  iterations throughout): single env, random actions;
 * **evaluation cost** (``evaluate=True``): wall time of one full episode (reset, 25 scripted
   steps, settle + six-direction disturbance + scoring) over several grasp types, and the
   share spent in the evaluating last step.
@@ -21,10 +23,15 @@ gymnasium-robotics mujoco==3.5.0``); otherwise it is skipped with a printed note
 measurement is repeated ``rounds`` times, ours and the peer's interleaved so that a busy
 machine slows both alike; the best round counts.
 
+``--before OLD.json`` copies an earlier result's figures (e.g. one measured with the code
+before a change, with its own peer run) under ``"before"`` in the saved JSON, so one file
+records before and after.
+
 Usage::
 
     python benchmarks/bench_env.py                  # writes benchmarks/results/env.json
     python benchmarks/bench_env.py --steps 500 --rounds 1 --out /tmp/env.json --compare benchmarks/results/env.json
+    python benchmarks/bench_env.py --hand path/to/hand --before /tmp/env_before.json
 """
 
 from __future__ import annotations
@@ -112,11 +119,11 @@ def vector_steps_per_second(env_id: str, kwargs: dict[str, Any], num_envs: int, 
     return calls * num_envs / wall
 
 
-def episode_cost(grasps: tuple[str, ...] = EVAL_GRASPS, seed: int = 0) -> dict[str, Any]:
+def episode_cost(grasps: tuple[str, ...] = EVAL_GRASPS, seed: int = 0, hand: str = "default_hand") -> dict[str, Any]:
     """Wall time of full ``evaluate=True`` episodes with the scripted policy, per grasp type [s]."""
     per: dict[str, dict[str, float]] = {}
     for gid in grasps:
-        env = gymnasium.make(GRASP_ENV_ID, grasp=gid, evaluate=True, disable_env_checker=True)
+        env = gymnasium.make(GRASP_ENV_ID, grasp=gid, evaluate=True, disable_env_checker=True, hand=hand)
         policy = scripted(env)
         env.reset(seed=seed)  # warm-up: caches, first-use tables
         start = time.perf_counter()
@@ -139,13 +146,13 @@ def episode_cost(grasps: tuple[str, ...] = EVAL_GRASPS, seed: int = 0) -> dict[s
     }
 
 
-def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True) -> dict[str, Any]:
+def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True, hand: str = "default_hand") -> dict[str, Any]:
     """Measure everything; returns a JSON-ready dict (best of ``rounds`` for each figure)."""
     register_envs()
     note = _peer_available() if peer else "peer skipped (--no-peer)"
     if note:
         print(note)
-    ours_kwargs = {"evaluate": False, "disable_env_checker": True}
+    ours_kwargs = {"evaluate": False, "disable_env_checker": True, "hand": hand}
 
     def ours() -> gymnasium.Env:
         return gymnasium.make(GRASP_ENV_ID, **ours_kwargs)
@@ -156,8 +163,12 @@ def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True
     def ours_delta() -> gymnasium.Env:
         return gymnasium.make(GRASP_ENV_ID, action_mode="delta", **ours_kwargs)
 
+    def ours_free() -> gymnasium.Env:
+        return gymnasium.make(GRASP_ENV_ID, wrist="free", **ours_kwargs)
+
     rows: dict[str, list[float]] = {k: [] for k in (
-        "ours_random", "ours_delta_random", "ours_scripted", "ours_vec", "peer_random", "peer_vec")}
+        "ours_random", "ours_delta_random", "ours_scripted", "ours_free_wrist_random", "ours_vec", "peer_random",
+        "peer_vec")}
     episodes: dict[str, float] = {}
     for r in range(rounds):
         res = steps_per_second(ours, uniform, steps, seed=r)
@@ -169,6 +180,9 @@ def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True
         res = steps_per_second(ours, scripted, steps, seed=r)
         rows["ours_scripted"].append(res["steps_per_s"])
         episodes["ours_scripted_mean_episode_steps"] = res["mean_episode_steps"]
+        res = steps_per_second(ours_free, uniform, steps, seed=r)
+        rows["ours_free_wrist_random"].append(res["steps_per_s"])
+        episodes["ours_free_wrist_random_mean_episode_steps"] = res["mean_episode_steps"]
         if not note:
             res = steps_per_second(peer_env, uniform, steps, seed=r)
             rows["peer_random"].append(res["steps_per_s"])
@@ -184,6 +198,7 @@ def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True
             "single_random": best["ours_random"] / best["peer_random"],
             "single_delta_random": best["ours_delta_random"] / best["peer_random"],
             "single_scripted_vs_peer_random": best["ours_scripted"] / best["peer_random"],
+            "single_free_wrist_random": best["ours_free_wrist_random"] / best["peer_random"],
             "vec_async": best["ours_vec"] / best["peer_vec"],
         }
     from handsim.episode import EpisodeSettings
@@ -199,6 +214,7 @@ def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True
             "load_average_1min_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         },
         "versions": _versions(),
+        "hand": hand,
         "control_hz": EpisodeSettings().control_hz,
         "protocol": DEFAULT_PROTOCOL.to_dict(),
         "steps_per_measurement": steps,
@@ -210,7 +226,7 @@ def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True
         "ratio_vs_peer": ratios,
         "peer": PEER_ID,
         "peer_note": note,
-        "evaluate_true_episode": episode_cost(),
+        "evaluate_true_episode": episode_cost(hand=hand),
     }
 
 
@@ -225,6 +241,7 @@ def report(res: dict[str, Any], old: dict[str, Any] | None = None) -> str:
         ("single env, random actions [steps/s]", fmt(b["ours_random"])),
         ("single env, random actions, action_mode=delta [steps/s]", fmt(b["ours_delta_random"])),
         ("single env, scripted policy [steps/s]", fmt(b["ours_scripted"])),
+        ("single env, random actions, wrist=free [steps/s]", fmt(b.get("ours_free_wrist_random"))),
         (f"async x{res['num_envs']}, random actions [steps/s]", fmt(b["ours_vec"])),
         (f"peer {res['peer']} single, random [steps/s]", fmt(b["peer_random"])),
         (f"peer async x{res['num_envs']}, random [steps/s]", fmt(b["peer_vec"])),
@@ -236,11 +253,15 @@ def report(res: dict[str, Any], old: dict[str, Any] | None = None) -> str:
     rows.append(("  share of the evaluating last step", f"{ev['mean_last_step_share']:.0%}"))
     if res["peer_note"]:
         rows.append(("note", res["peer_note"]))
-    if old is not None:
-        ob = old["steps_per_s_best"]
+    for label, other in (("the compared result", old), ("before", res.get("before"))):
+        if other is None:
+            continue
+        ob = other["steps_per_s_best"]
         for k in ("ours_random", "ours_delta_random", "ours_scripted", "ours_vec"):
             if ob.get(k):
-                rows.append((f"{k} vs the compared result", f"{b[k] / ob[k]:.2f}x"))
+                rows.append((f"{k} vs {label}", f"{b[k] / ob[k]:.2f}x"))
+        for k, v in other.get("ratio_vs_peer", {}).items():
+            rows.append((f"{label}: ratio ours / peer ({k})", f"{v:.2f}x"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{a:<{width}}  {v}" for a, v in rows)
 
@@ -253,8 +274,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-peer", action="store_true", help="do not measure HandManipulateBlock-v1")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
     parser.add_argument("--compare", type=Path, help="an earlier JSON result to compare with")
+    parser.add_argument("--hand", default="default_hand", help="hand name or folder (default default_hand)")
+    parser.add_argument("--before", type=Path, help="an earlier JSON result to record under 'before' in the output")
     args = parser.parse_args(argv)
-    res = run(args.steps, args.rounds, args.num_envs, peer=not args.no_peer)
+    res = run(args.steps, args.rounds, args.num_envs, peer=not args.no_peer, hand=args.hand)
+    if args.before:
+        before = json.loads(args.before.read_text())
+        keys = ("steps_per_s_best", "steps_per_s_all_rounds", "ratio_vs_peer", "protocol", "versions", "machine",
+                "steps_per_measurement", "rounds", "evaluate_true_episode", "note")
+        res["before"] = {k: before[k] for k in keys if k in before}
     old = json.loads(args.compare.read_text()) if args.compare else None
     print(report(res, old))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -467,3 +467,60 @@ def test_torsional_friction_resists_twisting_a_pinched_sphere(torsional: float) 
         assert turned > 45.0
     else:
         assert turned < 5.0
+
+
+# -- solver iterations and the free wrist ----------------------------------------------------
+
+
+def test_solver_iterations_switch_and_reset_restores_the_protocol_value() -> None:
+    """PyBullet's own parameter report is the independent source."""
+    protocol = Protocol(solver_iterations=80, grasp_solver_iterations=12)
+    with World(protocol, gravity=False) as world:
+        reported = lambda: world.client.getPhysicsEngineParameters()["numSolverIterations"]  # noqa: E731
+        assert reported() == world.solver_iterations == 80
+        world.set_solver_iterations(protocol.grasp_solver_iterations)
+        assert reported() == world.solver_iterations == 12
+        world.reset(gravity=False)
+        assert reported() == 80
+        world.reset(gravity=False, solver_iterations=5)
+        assert reported() == world.solver_iterations == 5
+        for bad in (0, 2.5, True):
+            with pytest.raises(ConfigurationError, match="int >= 1"):
+                world.set_solver_iterations(bad)
+    with pytest.raises(ConfigurationError, match="grasp_solver_iterations"):
+        Protocol(grasp_solver_iterations=0)
+    with pytest.raises(ConfigurationError, match="wrist_max_force_n"):
+        Protocol(wrist_max_force_n=-1.0)
+
+
+def test_free_wrist_gripper_follows_its_target_and_holds_a_box_like_a_fixed_one() -> None:
+    """A free-wrist gripper (root held by a capped fixed constraint, weight compensated) ends
+    where its target is (PyBullet's base pose against the commanded pose), and holds the 4 cm
+    box through the six-direction protocol as the fixed-wrist gripper does."""
+    with World(gravity=False) as world:
+        hand = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0], free_wrist=True, wrist_max_force=500.0)
+        assert hand.wrist_constraint is not None and hand.mass > 0
+        target = WRIST + [0.03, -0.02, 0.01]
+        turn = np.array([np.cos(0.1), 0.0, 0.0, np.sin(0.1)])  # 0.2 rad about world z
+        hand.set_wrist_target(target, turn)
+        world.step(100)
+        com_pos, com_orn = world.client.getBasePositionAndOrientation(hand.body_id)
+        inertial = world.client.getDynamicsInfo(hand.body_id, -1)[3:5]
+        pos, orn = world.client.multiplyTransforms(com_pos, com_orn, *world.client.invertTransform(*inertial))
+        np.testing.assert_allclose(pos, target, atol=2e-4)
+        assert math.degrees(quat_angle(turn, np.array([orn[3], orn[0], orn[1], orn[2]]))) < 0.2
+        # Back home, close on the box, and run the protocol with gravity compensated.
+        hand.set_wrist_pose(WRIST, [1, 0, 0, 0])
+        obj = spawn_object(world, BOX, BOX_AT)
+        hand.set_targets(CLOSED_Q)
+        world.step(DEFAULT_PROTOCOL.steps(DEFAULT_PROTOCOL.grasp_duration_s))
+        hand.compensate_gravity(True)
+        world.set_gravity(True)
+        world.step(DEFAULT_PROTOCOL.steps(DEFAULT_PROTOCOL.settle_s))
+        result = run_disturbance(world, obj)
+        assert result.held, result.reason
+        assert np.linalg.norm(hand.wrist_pose()[0] - WRIST) < 1e-3
+    with World(gravity=False) as world:
+        fixed = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
+        with pytest.raises(ConfigurationError, match="fixed wrist"):
+            fixed.set_wrist_target(WRIST, [1, 0, 0, 0])

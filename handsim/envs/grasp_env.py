@@ -39,7 +39,30 @@ that torque.
                            upper_i)``; the first previous target is the plan's pre-shape
 =========================  ==============================================================  ====
 
-The wrist is fixed at the world origin (see the version history).
+The wrist is fixed at the world origin by default (``wrist="fixed"``, the benchmark's mode).
+
+**Free wrist** (``wrist="free"``): the action has 6 more entries after the joints, and the
+palm (the hand's root link) is a free body dragged by a PyBullet fixed constraint
+(``JOINT_FIXED`` to the world, force capped at ``Protocol.wrist_max_force_n`` = 500 N) towards
+a wrist target that the actions move:
+
+===================  ==================================================================  ====
+entries              wrist target change per step                                          unit
+===================  ==================================================================  ====
+``a[n:n+3]``         translation ``a * max_wrist_step_m`` along world x, y, z (default     m
+                     0.005, i.e. 0.125 m/s at 25 Hz); the target stays within
+                     ``+-wrist_range_m`` (0.2) of the start on each axis
+``a[n+3:n+6]``       rotation vector ``a * max_wrist_step_rad`` about world x, y, z,       rad
+                     through the palm origin (default 0.05, i.e. 1.25 rad/s)
+===================  ==================================================================  ====
+
+The palm starts at the origin, as with a fixed wrist. The constraint pulls the palm after its
+target within a control step (it trails by under one step's reach). The object starts where
+the plan puts it, weightless as always in the grasp phase, but **on no fixture**: a free hand
+can knock it away (``pushed_away`` then ends the episode), so the grasp phase runs the
+protocol's ``solver_iterations``. In the evaluation the wrist holds its last target, the hand's
+weight compensated (an upward force of the hand's weight at the palm's centre of mass), so it
+holds still under gravity as a fixed wrist would.
 
 Observation space
 =================
@@ -67,7 +90,17 @@ slice name         size   what                                                un
                           ``handsim.grasps.ids()``)
 =================  =====  ==================================================  ===============  =================
 
-For ``default_hand``: n = 20, F = 5, R = 54, so the observation has 155 entries.
+With ``wrist="free"`` two parts follow ``target_grasp``:
+
+=================  =====  ==================================================  ===============  =================
+``wrist_pos``      3      palm (root link) position, world frame              m                +-1
+``wrist_quat``     4      palm orientation, world frame (w, x, y, z), w >= 0  -                +-1
+=================  =====  ==================================================  ===============  =================
+
+and ``object_*`` are in the palm frame as it moves.
+
+For ``default_hand`` (20 joints): n = 20, F = 5, R = 54, so the observation has 155 entries
+(162 with a free wrist).
 
 Reward
 ======
@@ -135,6 +168,14 @@ Arguments
 * ``protocol``, ``settings``: :class:`~handsim.tolerances.Protocol`,
   :class:`~handsim.episode.EpisodeSettings`.
 * ``width``, ``height``: rendered image size [px]; ``camera_distance`` [m].
+* ``wrist``: ``"fixed"`` (default) or ``"free"`` (see Action space); ``max_wrist_step_m`` [m],
+  ``max_wrist_step_rad`` [rad], ``wrist_range_m`` [m]: the free wrist's per-step reach and its
+  workspace half-width.
+
+Speed: without a render mode no visual shapes are loaded (the physics is identical, tested),
+and while the fixture holds the object the solver runs ``Protocol.grasp_solver_iterations``;
+``benchmarks/bench_env.py`` measures steps per second against Gymnasium-Robotics'
+``HandManipulateBlock-v1``.
 
 Unknown grasp or hand names raise the handsim error (``UnknownNameError`` /
 ``DataNotFoundError``) with close matches, at construction.
@@ -151,6 +192,13 @@ Version history
   the grasp phase (so it cannot be knocked away unless ``hold_object_during_grasp`` is off),
   finger pads have soft-contact torsional friction, and a pre-shape that starts inside the
   object fails the episode.
+* v0, same id (no change to the fixed-wrist action or observation spaces): the
+  ``wrist="free"`` option (6 wrist action entries, ``wrist_pos`` / ``wrist_quat``
+  observations); the grasp phase with the fixture runs ``Protocol.grasp_solver_iterations``
+  (20) instead of ``solver_iterations`` (150), about 2.5x cheaper physics per step; the
+  evaluation is unchanged. Episode outcomes of marginal grasps can differ from before (see
+  :class:`handsim.tolerances.Protocol`); ``Protocol(grasp_solver_iterations=150)`` reproduces
+  the earlier trials bit for bit.
 """
 
 from __future__ import annotations
@@ -729,7 +777,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         xyz, quat = ep.object_pose()
         lin, ang = ep.object_velocity()
         rot_t = self._palm_rot.T
-        obj_quat = quat_multiply(quat_conjugate(self._palm_quat), quat)
+        # A fixed palm sits at the world origin: the object's world pose is its palm-frame pose.
+        obj_quat = quat_multiply(quat_conjugate(self._palm_quat), quat) if self.wrist == "free" else quat
         if obj_quat[0] < 0:  # q and -q are the same rotation: report the w >= 0 one
             obj_quat = -obj_quat
         frames = ep.link_frames()  # (L, 4, 4) in the palm (root) frame
