@@ -443,9 +443,18 @@ class GraspEpisode:
         return self.control_step >= self.grasp_steps
 
     def object_displacement(self) -> float:
-        """Distance of the object from where it was placed [m]."""
+        """Distance of the object from where it was placed [m], relative to the palm.
+
+        With a fixed wrist the palm is the world frame. With a free wrist it is measured in the
+        moving palm's frame (the palm starts at the origin), so a hand carrying its object has
+        not knocked it away.
+        """
         assert self.obj is not None
-        return float(np.linalg.norm(self.object_pose()[0] - self._start_xyz))
+        xyz = self.object_pose()[0]
+        if self.free_wrist:
+            palm_xyz, palm_quat = self.wrist_pose()
+            xyz = (xyz - palm_xyz) @ quat_to_matrix(palm_quat)
+        return float(np.linalg.norm(xyz - self._start_xyz))
 
     def pushed_away(self) -> bool:
         """The object was knocked away during the grasp phase."""

@@ -760,3 +760,28 @@ def test_bad_wrist_arguments_raise() -> None:
     with pytest.raises(ConfigurationError, match="wrist"):
         env.unwrapped.episode.set_wrist_target([0, 0, 0], [1, 0, 0, 0])
     env.close()
+
+
+def test_free_wrist_carrying_the_object_is_not_knocking_it_away() -> None:
+    """Displacement is measured in the moving palm's frame: a grasp carried 8 cm (beyond
+    ``pushed_away_m`` = 5 cm of world motion) keeps the episode going; a fixed env's check is
+    the world displacement (PyBullet's base position against the placed one)."""
+    env = gymnasium.make(GRASP_ENV_ID, grasp="medium_wrap", wrist="free", evaluate=False, max_wrist_step_m=0.008)
+    inner: GraspEnv = env.unwrapped
+    n = len(inner.joint_names)
+    policy = scripted(env)
+    obs, info = env.reset(seed=0)
+    policy.reset(info)
+    ep = inner.episode
+    c = ep.world.client
+    start = np.array(c.getBasePositionAndOrientation(ep.obj.body_id)[0])
+    for k in range(ep.grasp_steps - 1):
+        a = policy(obs)
+        if k >= 14:  # closed by then: carry the grasp along -z (away from the palm's face)
+            a[n + 2] = -1.0
+        obs, _, terminated, _, info = env.step(a)
+        assert not terminated, info["failure_reason"]
+    moved = np.linalg.norm(np.array(c.getBasePositionAndOrientation(ep.obj.body_id)[0]) - start)
+    assert moved > EpisodeSettings().pushed_away_m  # it travelled with the hand ...
+    assert ep.object_displacement() < 0.03  # ... but stayed in the closing hand (palm frame)
+    env.close()

@@ -136,7 +136,9 @@ Episode end
   passes every check that does not need the protocol*: signature matched, penetration within
   the limit, force closure (Q1 > 0), plan present, object not knocked away.
 * **Termination** early when the object is knocked away (:meth:`GraspEpisode.pushed_away`,
-  ``EpisodeSettings.pushed_away_m``); the protocol is not run and the episode fails.
+  ``EpisodeSettings.pushed_away_m``; with a free wrist measured in the moving palm's frame, so
+  carrying a grasped object is not knocking it away); the protocol is not run and the episode
+  fails.
 * **Truncation** by gymnasium's ``TimeLimit``: ``max_episode_steps`` defaults to the default
   grasp phase + :data:`handsim.envs.MAX_EPISODE_STEPS_MARGIN` (25 + 5 = 30). It never fires
   with the default protocol; if you lengthen the grasp phase (``protocol=`` or ``settings=``),

@@ -4,6 +4,7 @@ contact queries."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -54,12 +55,19 @@ class Contacts:
         return float(self.normal_forces.sum())
 
 
-def _document_joint_order(path: Path) -> list[str]:
+def _document_joint_order(path: Path) -> tuple[str, ...]:
+    stat = path.stat()
+    return _joint_order_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _joint_order_cached(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+    # Keyed on the file's modification time and size too: an edited URDF is parsed again.
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
         raise URDFError(f"{path}: not valid XML ({e})") from e
-    return [j.get("name", "") for j in root.findall("joint")]
+    return tuple(j.get("name", "") for j in root.findall("joint"))
 
 
 class HandBody(_Body):
@@ -206,7 +214,7 @@ class HandBody(_Body):
                 parentFrameOrientation=inv_orn, childFrameOrientation=orn,
             )
             c.changeConstraint(self.wrist_constraint, maxForce=self.wrist_max_force)
-        self._mass = sum(c.getDynamicsInfo(body, link_index[link])[0] for link in self.link_names)
+        self._mass: float | None = None
         self.reset_joints(np.clip(np.zeros(self.dof), self.lower, self.upper))
 
     # -- names -----------------------------------------------------------------------------
@@ -242,6 +250,9 @@ class HandBody(_Body):
     @property
     def mass(self) -> float:
         """Total mass of the hand, every link [kg]."""
+        if self._mass is None:
+            c = self._c()
+            self._mass = float(sum(c.getDynamicsInfo(self.body_id, self.link_index[n])[0] for n in self.link_names))
         return self._mass
 
     def set_wrist_pose(self, xyz: ArrayLike, quat_wxyz: ArrayLike) -> None:
@@ -292,7 +303,7 @@ class HandBody(_Body):
         """
         self._c()
         if enabled and self.free_wrist:
-            self.world.set_external_force(self.body_id, [0.0, 0.0, self._mass * self.world.protocol.gravity])
+            self.world.set_external_force(self.body_id, [0.0, 0.0, self.mass * self.world.protocol.gravity])
         else:
             self.world.set_external_force(self.body_id, None)
 
