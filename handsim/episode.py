@@ -267,7 +267,9 @@ class GraspEpisode:
         self.plan = self.plan_for(grasp)
         # A fresh world for every trial. (Restoring a snapshot taken after loading the hand is
         # ~10x cheaper, but measured not bit-identical to a fresh world once a compound object
-        # such as the ring has been touched: trial results must not depend on history.)
+        # such as the ring has been touched; so was keeping the loaded hand and re-creating only
+        # the object (reset joints, motors and world time): the ring's trajectory differed from
+        # the first step after a few earlier trials. Trial results must not depend on history.)
         self.release_object()
         held = self.protocol.hold_object_during_grasp and not self.free_wrist
         # The solver count is set before any body exists, so the world is built exactly as a
