@@ -29,6 +29,8 @@ __all__ = ["HandSurface", "Primitive", "read_collision_primitives"]
 #: (the 3.75 mm pencil) would be ideal; 6.5 mm keeps ~1,300 points on a 20-DoF hand, which
 #: the batched cost can afford (contacts are refined by the closing motion in physics).
 SAMPLE_SPACING_M = 0.0065
+#: Spacing of the points on the capsules' core segments [m].
+_CORE_SPACING_M = 0.0015
 #: Box faces (palm, knuckle pads) are sampled this much coarser than round primitives [-].
 _BOX_SPACING_FACTOR = 2.5
 
@@ -211,6 +213,19 @@ class HandSurface:
         pairs = [(i, j) for i in range(len(ends)) for j in range(i + 1, len(ends))
                  if ends[i][4] != ends[j][4] and "palm" not in (ends[i][4], ends[j][4])]
         self._caps = ends
+        # Core segments of every capsule, sampled densely: a capsule overlaps an object exactly
+        # when a core point is closer than its radius, which also catches objects thinner than
+        # the surface-sample spacing (a 2.5 mm key, a 0.76 mm card).
+        core_pts, core_links, core_r = [], [], []
+        for li, a, b, r, _ in ends:
+            k = max(2, int(math.ceil(np.linalg.norm(b - a) / _CORE_SPACING_M)) + 1)
+            core_pts.append(a + np.linspace(0.0, 1.0, k)[:, None] * (b - a))
+            core_links.append(np.full(k, li))
+            core_r.append(np.full(k, r))
+        self.core_points = np.concatenate(core_pts) if core_pts else np.zeros((0, 3))
+        self.core_radius = np.concatenate(core_r) if core_r else np.zeros(0)
+        core_link = np.concatenate(core_links).astype(np.int64) if core_links else np.zeros(0, np.int64)
+        self._core_groups = [(int(li), np.flatnonzero(core_link == li)) for li in np.unique(core_link)]
         self._pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         # Points grouped by link, so posing is one small product per link.
         self._groups = [(int(li), np.flatnonzero(self.link_index == li)) for li in np.unique(self.link_index)]
@@ -243,6 +258,15 @@ class HandSurface:
         pb = seg_a[:, j, None] + ts * (seg_b[:, j, None] - seg_a[:, j, None])
         dist = np.minimum(point_segment(pa, seg_a[:, j], seg_b[:, j]), point_segment(pb, seg_a[:, i], seg_b[:, i]))
         return (dist - radii[i] - radii[j]).min(axis=1)
+
+    def pose_cores(self, q: ArrayLike) -> NDArray[np.float64]:
+        """Capsule core points in the palm frame, (B, M, 3) [m] (radii: ``core_radius``)."""
+        frames = self.tree.forward_kinematics(np.asarray(q, dtype=np.float64))
+        out = np.empty((frames.shape[0], len(self.core_points), 3))
+        for li, idx in self._core_groups:
+            rot_t = np.ascontiguousarray(frames[:, li, :3, :3].transpose(0, 2, 1))
+            out[:, idx] = np.matmul(self.core_points[idx], rot_t) + frames[:, li, None, :3, 3]
+        return out
 
     def pose(self, q: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Points and normals in the palm frame for a batch of configurations.

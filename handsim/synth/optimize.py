@@ -9,6 +9,10 @@ of size ``6 + n``. Its cost, in metres, is
   normal is from facing the object (``W_FACE (1 + n_hand . n_object)``);
 * ``W_PENETRATION`` times the deepest hand sample inside the object;
 * ``W_FORBIDDEN`` times how far any sample of a forbidden region comes inside ``FORBIDDEN_MARGIN_M``;
+* ``W_SELF`` times the overlap of capsules of different fingers (PyBullet collides the hand
+  with itself);
+* ``W_BALANCE`` times the distance from the origin to the convex hull of the contact normals
+  (0 when the squeeze of the contacts can cancel out);
 
 with the joints inside their limits and the thumb abduction joint on the side the type asks
 for (``hand.json`` ``thumb_abduction``; by construction of the sampling). The minimiser is the
@@ -66,6 +70,11 @@ PENETRATION_SLACK_M = 0.0005
 W_SELF = 5.0
 #: Fingers keep this gap between them [m].
 SELF_MARGIN_M = 0.001
+#: Weight of the distance from the origin to the hull of the contact normals [m per unit]:
+#: contacts whose squeeze does not cancel push the object away when the fixture lets go.
+W_BALANCE = 0.01
+#: Damping of the least-squares closing direction [m].
+_DLS_DAMPING_M = 0.01
 #: Margin kept from the thumb's abducted/adducted threshold [rad].
 THUMB_MARGIN_RAD = 0.08
 
@@ -84,16 +93,18 @@ class SynthSettings:
             (more than the benchmark's 2 mm / 3 deg placement jitter moves the surface).
         squeeze_rad: How far the closing targets go past the contact configuration, along the
             closing direction (largest joint component) [rad].
+        squeezes: The squeezes each verified solution is tried with, in order [rad].
         tie_m: Candidates within this much of the best cost are ordered by Q1 [m].
     """
 
-    restarts: int = 48
+    restarts: int = 32
     population: int = 16
     elites: int = 4
-    iterations: int = 36
+    iterations: int = 24
     smoothing: float = 0.7
     clearance_m: float = 0.006
-    squeeze_rad: float = 0.2
+    squeeze_rad: float = 0.3
+    squeezes: tuple[float, ...] = (0.3, 0.6)
     tie_m: float = 0.002
 
 
@@ -111,6 +122,7 @@ class Candidate:
         close: (n,) closing targets [rad].
         clearance_m: Smallest hand-object distance at the pre-shape [m].
         terms: The cost's terms by name [m].
+        solution: (6 + n,) the optimised vector it was derived from.
     """
 
     cost: float
@@ -122,6 +134,7 @@ class Candidate:
     close: _F
     clearance_m: float
     terms: dict[str, float]
+    solution: _F
 
 
 def rotvec_to_matrix(r: _F) -> _F:
@@ -145,6 +158,24 @@ def rotvec_to_quat(r: _F) -> _F:
         return np.array([1.0, 0.0, 0.0, 0.0])
     axis = r / theta
     return np.concatenate([[math.cos(theta / 2)], math.sin(theta / 2) * axis])
+
+
+def _hull_distance(normals: _F, iterations: int = 24) -> _F:
+    """Distance from the origin to the convex hull of unit contact normals, (B, C, 3) -> (B,).
+
+    0 when the contacts can squeeze the object with forces that cancel (the fixture that holds
+    it while the hand closes lets go without a kick); Frank-Wolfe on the weight simplex.
+    """
+    bsz, c, _ = normals.shape
+    w = np.full((bsz, c), 1.0 / c)
+    rows = np.arange(bsz)
+    for it in range(iterations):
+        g = np.einsum("bc,bck->bk", w, normals)
+        s_idx = np.argmin(np.einsum("bck,bk->bc", normals, g), axis=1)
+        step = 2.0 / (it + 2.0)
+        w *= 1.0 - step
+        w[rows, s_idx] += step
+    return np.linalg.norm(np.einsum("bc,bck->bk", w, normals), axis=1)
 
 
 class GraspProblem:
@@ -231,6 +262,7 @@ class GraspProblem:
         contact = np.zeros(bsz)
         best = np.zeros((bsz, len(self.groups)), dtype=np.int64)
         rows = np.arange(bsz)
+        normals: list[_F] = []
         for g, idx in enumerate(self.groups):
             if not len(idx):
                 contact += 1.0
@@ -243,14 +275,19 @@ class GraspProblem:
             k = np.argmin(score, axis=1)
             best[:, g] = idx[k]
             contact += score[rows, k]
+            normals.append(n_obj[rows, k])
         pen = np.maximum(-d - PENETRATION_SLACK_M, 0.0).max(axis=1)
+        if len(self.surface.core_points):
+            core_gap = self.sdf.distance(np.matmul(self.surface.pose_cores(x[:, 6:]) - x[:, None, :3], rot))
+            pen = np.maximum(pen, np.maximum(self.surface.core_radius - core_gap - PENETRATION_SLACK_M, 0.0).max(axis=1))
         forb = np.zeros(bsz)
         if len(self.forbidden):
             forb = np.maximum(FORBIDDEN_MARGIN_M - d[:, self.forbidden], 0.0).max(axis=1)
         gap = self.surface.self_gap(x[:, 6:])
+        balance = _hull_distance(np.stack(normals, axis=1)) if len(normals) >= 2 else np.ones(bsz)
         terms = {"contact": contact, "penetration": W_PENETRATION * pen, "forbidden": W_FORBIDDEN * forb,
-                 "self_collision": W_SELF * np.maximum(SELF_MARGIN_M - gap, 0.0)}
-        return contact + terms["penetration"] + terms["forbidden"] + terms["self_collision"], terms, best, d
+                 "self_collision": W_SELF * np.maximum(SELF_MARGIN_M - gap, 0.0), "balance": W_BALANCE * balance}
+        return sum(terms.values()), terms, best, d
 
     def quality(self, x: _F, best: _F) -> _F:
         """Q1 of candidates with one contact per required group (their best samples).
@@ -344,33 +381,41 @@ def plan_from_solution(problem: GraspProblem, x: _F, settings: SynthSettings = S
     cost, terms, best, _ = problem.evaluate(x[None])
     q = x[6:]
     n = problem.n
-    # Closing direction, finger by finger: minus the gradient of the distances of that
-    # finger's contact samples (one per required group) over that finger's joints (forward
-    # differences on the FK), scaled so that its largest joint moves 1 rad per unit.
-    eps = 1e-4
+    # Closing direction, finger by finger: the joint motion that drives that finger's contact
+    # samples (one per required group) straight into the object, along minus the object's
+    # surface normal: damped least squares on the contact Jacobians (forward differences on
+    # the FK). (The distance gradient J^T n would also slide a grazing contact sideways.)
+    eps = 1e-5
     probe = np.repeat(x[None], n + 1, axis=0)
     probe[1:, 6:] += eps * np.eye(n)
     pts, _ = problem.surface.pose(probe[:, 6:])
     chosen = np.unique(best[0])
-    d = problem.sdf.distance(problem.object_frame(probe, pts[:, chosen]))  # (n + 1, C)
-    grad = (d[1:] - d[0]) / eps  # (n, C)
+    jac = (pts[1:, chosen] - pts[0, chosen]) / eps  # (n, C, 3): d point / d q_j, palm frame
+    rot = rotvec_to_matrix(x[None, 3:6])[0]
+    inward = -(problem.sdf.normal((pts[0, chosen] - x[:3]) @ rot) @ rot.T)  # (C, 3), palm frame
     direction = np.zeros(n)
     for finger, cols in problem.finger_columns.items():
-        mine = problem.surface.finger[chosen] == finger
-        if not mine.any() or not len(cols):
+        mine = np.flatnonzero(problem.surface.finger[chosen] == finger)
+        if not len(mine) or not len(cols):
             continue
-        g = -grad[cols][:, mine].sum(axis=1)
+        jf = jac[np.ix_(cols, mine)].transpose(1, 2, 0).reshape(3 * len(mine), len(cols))  # (3C, nf)
+        v = inward[mine].reshape(-1)
+        g = jf.T @ np.linalg.solve(jf @ jf.T + (_DLS_DAMPING_M**2) * np.eye(len(v)), v)
         scale = float(np.abs(g).max())
         if scale > 0:
             g = g / scale
-            g[np.abs(g) < 0.15] = 0.0
+            g[np.abs(g) < 0.1] = 0.0
             direction[cols] = g
 
     def clearance(qs: _F) -> _F:
         xs = np.repeat(x[None], len(qs), axis=0)
         xs[:, 6:] = qs
         p, _ = problem.surface.pose(qs)
-        return problem.sdf.distance(problem.object_frame(xs, p)).min(axis=1)
+        gap = problem.sdf.distance(problem.object_frame(xs, p)).min(axis=1)
+        if len(problem.surface.core_points):
+            cores = problem.sdf.distance(problem.object_frame(xs, problem.surface.pose_cores(qs)))
+            gap = np.minimum(gap, (cores - problem.surface.core_radius).min(axis=1))
+        return gap
 
     steps = np.array([0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.3])
     opened = np.clip(q[None] - steps[:, None] * direction[None], problem.lower, problem.upper)
@@ -379,10 +424,17 @@ def plan_from_solution(problem: GraspProblem, x: _F, settings: SynthSettings = S
     k = int(ok[0]) if len(ok) else int(np.argmax(clear))
     pre = opened[k]
     close = np.clip(q + settings.squeeze_rad * direction, problem.lower, problem.upper)
+    # The closing sweep from the pre-shape to the contact configuration must not run another
+    # part of the hand into the (fixed) object first: its deepest penetration before the end is
+    # charged like a penetration at contact.
+    alphas = np.linspace(0.0, 0.85, 6)[:, None]
+    sweep = float(np.maximum(-clearance(pre[None] + alphas * (q - pre)[None]).min() - PENETRATION_SLACK_M, 0.0))
+    terms = {name: v for name, v in terms.items()} | {"sweep": np.array([W_PENETRATION * sweep])}
+    cost = cost + W_PENETRATION * sweep
     q1 = float(problem.quality(x[None], best)[0])
     quat = rotvec_to_quat(x[3:6])
     return Candidate(
         cost=float(cost[0]), q1=q1, object_xyz=x[:3].copy(), object_quat_wxyz=quat, contact_q=q.copy(),
         preshape=pre, close=close, clearance_m=float(clear[k]),
-        terms={name: float(v[0]) for name, v in terms.items()},
+        terms={name: float(v[0]) for name, v in terms.items()}, solution=x.copy(),
     )

@@ -70,6 +70,7 @@ def verify_plan(
     workdir: str | Path,
     name: str,
     needed: int = 0,
+    screen: bool = False,
 ) -> Verification:
     """Run the benchmark's trial of ``entry`` for each seed.
 
@@ -82,6 +83,8 @@ def verify_plan(
         workdir: A scratch folder (the hand copy is made inside it).
         name: Sub-folder name of this candidate's hand copy (unique per candidate).
         needed: Stop once ``needed`` successes can no longer be reached.
+        screen: Stop at the first trial when it fails (a cheap screen of many candidates:
+            only a candidate that holds on the first seed is run on the others).
 
     Returns:
         The :class:`Verification`.
@@ -100,6 +103,6 @@ def verify_plan(
             successes += 1
         else:
             reasons.append(f"seed {seed}: " + "; ".join(record["failure_reasons"]))
-        if successes + (len(seeds) - t - 1) < needed:
+        if successes + (len(seeds) - t - 1) < needed or (screen and successes == 0):
             break
     return Verification(successes=successes, trials=len(q1s), q1=sum(q1s) / len(q1s), reasons=tuple(reasons))

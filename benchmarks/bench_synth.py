@@ -1,0 +1,106 @@
+"""Benchmark: ``handsim synth`` on the default hand, and its coverage against the authored plans.
+
+A program, not a test. :func:`run` synthesizes all 33 types for the default hand (timed: the
+goal is <= 5 minutes on 2 cores), then runs the benchmark (``handsim.bench.run_bench``: the
+same env, policy, seeds and 3 trials per type) on both plan sets, the hand-authored
+``models/default_hand/grasps.json`` and the synthesized file, and records N/33 of each and
+the per-type success. Timings on the shared 2-core machine are noisy; the coverage figures
+are deterministic for the seed.
+
+Usage::
+
+    python benchmarks/bench_synth.py               # writes benchmarks/results/synth.json and
+                                                   # /work/briefs/out/synth_default.json
+    python benchmarks/bench_synth.py --grasps lateral,palmar --out /tmp/s.json --plans /tmp/plans.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from handsim.bench.config import BenchConfig
+from handsim.bench.runner import run_bench
+from handsim.data import hand_dir
+from handsim.grasps import default_taxonomy
+from handsim.synth.synthesize import synthesize
+
+RESULTS = Path(__file__).resolve().parent / "results" / "synth.json"
+PLANS = Path("/work/briefs/out/synth_default.json")
+
+
+def _bench(hand_folder: Path, grasp_ids: list[str], out_dir: Path, jobs: int) -> dict[str, Any]:
+    results = run_bench(BenchConfig(hand=str(hand_folder), grasp_ids=tuple(grasp_ids)), out_dir, jobs=jobs, progress=False)
+    return {
+        "achieved": results.achieved,
+        "total": results.total,
+        "wall_s": results.timing.get("wall_s"),
+        "per_type": {g.id: {"successes": g.successes, "trials": g.trials,
+                            "achieved": g.achieved, "reason": g.reason}
+                     for g in results.grasps},
+    }
+
+
+def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans: Path = PLANS) -> dict[str, Any]:
+    """Synthesize, then benchmark the authored and the synthesized plans; returns a JSON-ready dict."""
+    ids = grasp_ids or list(default_taxonomy().ids())
+    folder = hand_dir("default_hand")
+    t0 = time.perf_counter()
+    synth = synthesize("default_hand", plans, ids, seed=seed, jobs=jobs, progress=True)
+    synth_wall = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
+        tmp_path = Path(tmp)
+        synth_hand = tmp_path / "default_hand_synth"
+        shutil.copytree(folder, synth_hand, ignore=shutil.ignore_patterns("grasps.json"))
+        shutil.copy(plans, synth_hand / "grasps.json")
+        authored = _bench(folder, ids, tmp_path / "authored", jobs)
+        synthesized = _bench(synth_hand, ids, tmp_path / "synthesized", jobs)
+    return {
+        "benchmark": "handsim synth on default_hand, then handsim bench on the authored and the synthesized plans",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "synth": {
+            "seed": seed, "jobs": jobs, "types": len(ids), "wall_s": synth_wall, "goal_s": 300.0,
+            "verified": synth.verified, "plans_file": str(plans),
+            "per_type": {t.grasp_id: t.to_dict() for t in synth.types},
+        },
+        "coverage": {
+            "authored": f"{authored['achieved']}/{authored['total']}",
+            "synthesized": f"{synthesized['achieved']}/{synthesized['total']}",
+            "bench_seed": 0, "trials_per_type": 3,
+        },
+        "bench_authored": authored,
+        "bench_synthesized": synthesized,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grasps", default=None, help="comma-separated grasp ids (default: all 33)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--plans", type=Path, default=PLANS, help=f"where the synthesized plans go (default {PLANS})")
+    ap.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
+    args = ap.parse_args()
+    res = run(args.grasps.split(",") if args.grasps else None, args.seed, args.jobs, args.plans)
+    print(f"synth: {res['synth']['types']} types in {res['synth']['wall_s']:.1f} s ({args.jobs} jobs), "
+          f"{res['synth']['verified']} verified by synth")
+    print("| grasp | synth verified | authored (bench) | synthesized (bench) |")
+    print("|---|---|---|---|")
+    for gid, t in res["synth"]["per_type"].items():
+        a, s = res["bench_authored"]["per_type"][gid], res["bench_synthesized"]["per_type"][gid]
+        print(f"| {gid} | {t['successes']}/{t['trials']} | {a['successes']}/{a['trials']} | {s['successes']}/{s['trials']} |")
+    print(f"coverage: authored {res['coverage']['authored']}, synthesized {res['coverage']['synthesized']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()
