@@ -84,7 +84,11 @@ def test_synth_core_does_not_import_pybullet() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_surface_labels_agree_with_the_region_labeller() -> None:
+@pytest.mark.slow
+def test_posed_surface_samples_follow_pybullet_link_frames(rng: np.random.Generator) -> None:
+    """The samples posed by the numpy FK sit where PyBullet puts the same link-frame points."""
+    import pybullet
+
     from handsim.hand import load_hand
     from handsim.kinematics import load_urdf
     from handsim.synth.handmodel import HandSurface
@@ -93,14 +97,33 @@ def test_surface_labels_agree_with_the_region_labeller() -> None:
     tree = load_urdf(hand.urdf_path)
     surf = HandSurface(hand, tree)
     labels = hand.regions.labels
-    # Every region the signatures name as a pad or tip exists on the sampled surface.
-    for finger in hand.finger_names:
+    for finger in hand.finger_names:  # the regions the signatures name are all sampled
         assert labels.index(f"{finger}.distal.pad") in surf.label_ids
         assert labels.index(f"{finger}.distal.tip") in surf.label_ids
-    assert labels.index("palm.pad") in surf.label_ids
-    # Posed points at q = 0 agree with the FK link origins they hang from (distance <= radius).
-    pts, nrm = surf.pose(np.zeros((1, tree.num_joints)))
+    q = rng.uniform(surf.tree.lower, surf.tree.upper)
+    pts, nrm = surf.pose(q[None])
     np.testing.assert_allclose(np.linalg.norm(nrm[0], axis=1), 1.0, atol=1e-12)
+    cid = pybullet.connect(pybullet.DIRECT)
+    try:
+        body = pybullet.loadURDF(str(hand.urdf_path), useFixedBase=True, physicsClientId=cid)
+        index = {pybullet.getJointInfo(body, j, physicsClientId=cid)[12].decode(): j
+                 for j in range(pybullet.getNumJoints(body, physicsClientId=cid))}
+        for j in range(pybullet.getNumJoints(body, physicsClientId=cid)):
+            name = pybullet.getJointInfo(body, j, physicsClientId=cid)[1].decode()
+            if name in tree.joint_names:
+                pybullet.resetJointState(body, j, q[tree.joint_index(name)], physicsClientId=cid)
+        for li in np.unique(surf.link_index):
+            link = tree.link_names[li]
+            sel = surf.link_index == li
+            if link == tree.link_names[0]:
+                expected = surf.local_points[sel]
+            else:
+                state = pybullet.getLinkState(body, index[link], computeForwardKinematics=True, physicsClientId=cid)
+                rot = np.array(pybullet.getMatrixFromQuaternion(state[5])).reshape(3, 3)
+                expected = surf.local_points[sel] @ rot.T + np.array(state[4])
+            np.testing.assert_allclose(pts[0, sel], expected, atol=1e-7)  # PyBullet keeps ~1e-9 m
+    finally:
+        pybullet.disconnect(cid)
 
 
 def test_thumbless_hand_gets_no_thumb_opposition_type(tmp_path) -> None:
@@ -156,9 +179,6 @@ def _bench_successes(hand_folder, grasps_file, grasp_id: str) -> int:
     return wins
 
 
-_SMALL = None
-
-
 def _small_settings():
     from handsim.synth.optimize import SynthSettings
 
@@ -187,3 +207,20 @@ def test_same_seed_gives_the_same_file_whatever_jobs(tmp_path) -> None:
     assert set(ids) <= set(ep.plans)
     assert all("synthesized, seed 3" in ep.plans[g].note for g in ids)
     ep.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fingers", [5, 4], ids=["default_hand", "generated_4_finger"])
+def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, tmp_path) -> None:
+    """The adduction grip (pen between the sides of index and middle) is synthesized and then
+    achieved by the benchmark's own trial on its own seeds, re-run here on the written file."""
+    from handsim.data import hand_dir
+    from handsim.synth.synthesize import synthesize
+
+    hand = hand_dir("default_hand") if fingers == 5 else make_hand(tmp_path / "h4", fingers=4)
+    out = tmp_path / "grasps.json"
+    res = synthesize(hand, out, ["adduction_grip"], seed=0, jobs=1, progress=False)
+    (t,) = res.types
+    assert t.verified and t.successes >= 2, t.reasons
+    assert "synthesized, seed 0, verified" in json.loads(out.read_text())["grasps"]["adduction_grip"]["note"]
+    assert _bench_successes(hand, out, "adduction_grip") >= 2

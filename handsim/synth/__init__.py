@@ -10,21 +10,35 @@ lazily because verification needs PyBullet).
 from __future__ import annotations
 
 from handsim.synth.handmodel import HandSurface
-from handsim.synth.optimize import Candidate, GraspProblem, SynthSettings, optimize, plan_from_solution
-from handsim.synth.sdf import ObjectSDF, box_sdf, capsule_sdf, cylinder_sdf, object_sdf, sphere_sdf, torus_sdf
+from handsim.synth.optimize import (
+    Candidate,
+    GraspProblem,
+    SynthSettings,
+    optimize,
+    plan_from_solution,
+)
+from handsim.synth.sdf import (
+    ObjectSDF,
+    box_sdf,
+    capsule_sdf,
+    cylinder_sdf,
+    object_sdf,
+    sphere_sdf,
+    torus_sdf,
+)
 
 __all__ = [
-    "HandSurface",
     "Candidate",
     "GraspProblem",
-    "SynthSettings",
-    "optimize",
-    "plan_from_solution",
+    "HandSurface",
     "ObjectSDF",
-    "object_sdf",
-    "sphere_sdf",
+    "SynthSettings",
+    "box_sdf",
     "capsule_sdf",
     "cylinder_sdf",
-    "box_sdf",
+    "object_sdf",
+    "optimize",
+    "plan_from_solution",
+    "sphere_sdf",
     "torus_sdf",
 ]

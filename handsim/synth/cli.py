@@ -14,7 +14,7 @@ from pathlib import Path
 
 from handsim.errors import ConfigurationError, UnknownNameError
 
-__all__ = ["add_synth", "run_synth_command", "format_synth_table"]
+__all__ = ["add_synth", "format_synth_table", "run_synth_command"]
 
 _EXIT_OK = 0
 _EXIT_INTERRUPTED = 130

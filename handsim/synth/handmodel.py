@@ -115,9 +115,9 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
     pts, nrm = [], []
     if prim.kind in ("capsule", "cylinder", "sphere"):
         r = prim.radius
-        around = max(8, int(math.ceil(2 * math.pi * r / spacing)))
+        around = max(8, math.ceil(2 * math.pi * r / spacing))
         half = prim.length / 2 if prim.kind != "sphere" else 0.0
-        rings = max(1, int(math.ceil(2 * half / spacing)) + 1) if half > 0 else 1
+        rings = max(1, math.ceil(2 * half / spacing) + 1) if half > 0 else 1
         for z in np.linspace(-half, half, rings) if half > 0 else [0.0]:
             p, n = _ring(r, around)
             p[:, 2] = z
@@ -126,18 +126,18 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
         if prim.kind == "cylinder":
             for sgn in (-1.0, 1.0):
                 for rr in np.arange(0.0, r, spacing):
-                    k = max(1, int(math.ceil(2 * math.pi * rr / spacing)))
+                    k = max(1, math.ceil(2 * math.pi * rr / spacing))
                     p, _ = _ring(rr, k)
                     p[:, 2] = sgn * half
                     pts.append(p)
                     nrm.append(np.tile([0.0, 0.0, sgn], (k, 1)))
         else:
             # Hemispherical caps (a whole sphere for kind "sphere"): rings of latitude.
-            steps = max(2, int(math.ceil((math.pi / 2) * r / spacing)))
+            steps = max(2, math.ceil((math.pi / 2) * r / spacing))
             for sgn in (-1.0, 1.0):
                 for lat in np.linspace(0, math.pi / 2, steps + 1)[1:]:
-                    rr, zz = r * math.cos(lat), r * math.sin(lat)
-                    k = max(1, int(math.ceil(2 * math.pi * rr / spacing)))
+                    rr = r * math.cos(lat)
+                    k = max(1, math.ceil(2 * math.pi * rr / spacing))
                     a = np.arange(k) * (2 * math.pi / k)
                     n = np.stack([np.cos(lat) * np.cos(a), np.cos(lat) * np.sin(a), np.full(k, sgn * math.sin(lat))], axis=1)
                     p = r * n
@@ -149,8 +149,8 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
         h = np.array(prim.size) / 2
         for axis in range(3):
             u, v = (axis + 1) % 3, (axis + 2) % 3
-            nu = max(2, int(math.ceil(2 * h[u] / spacing)) + 1)
-            nv = max(2, int(math.ceil(2 * h[v] / spacing)) + 1)
+            nu = max(2, math.ceil(2 * h[u] / spacing) + 1)
+            nv = max(2, math.ceil(2 * h[v] / spacing) + 1)
             gu, gv = np.meshgrid(np.linspace(-h[u], h[u], nu), np.linspace(-h[v], h[v], nv), indexing="ij")
             for sgn in (-1.0, 1.0):
                 p = np.zeros((gu.size, 3))
@@ -218,7 +218,7 @@ class HandSurface:
         # the surface-sample spacing (a 2.5 mm key, a 0.76 mm card).
         core_pts, core_links, core_r = [], [], []
         for li, a, b, r, _ in ends:
-            k = max(2, int(math.ceil(np.linalg.norm(b - a) / _CORE_SPACING_M)) + 1)
+            k = max(2, math.ceil(np.linalg.norm(b - a) / _CORE_SPACING_M) + 1)
             core_pts.append(a + np.linspace(0.0, 1.0, k)[:, None] * (b - a))
             core_links.append(np.full(k, li))
             core_r.append(np.full(k, r))

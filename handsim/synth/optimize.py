@@ -44,8 +44,9 @@ from handsim.synth.handmodel import HandSurface
 from handsim.synth.sdf import ObjectSDF
 
 __all__ = [
-    "GraspProblem",
+    "DEFAULT_SETTINGS",
     "Candidate",
+    "GraspProblem",
     "SynthSettings",
     "optimize",
     "plan_from_solution",
@@ -135,6 +136,10 @@ class Candidate:
     clearance_m: float
     terms: dict[str, float]
     solution: _F
+
+
+#: The default optimisation numbers.
+DEFAULT_SETTINGS = SynthSettings()
 
 
 def rotvec_to_matrix(r: _F) -> _F:
@@ -329,7 +334,7 @@ class GraspProblem:
         return np.concatenate([pos, axis * angle[:, None], q], axis=1)
 
 
-def optimize(problem: GraspProblem, rng: np.random.Generator, settings: SynthSettings = SynthSettings()) -> tuple[_F, _F]:
+def optimize(problem: GraspProblem, rng: np.random.Generator, settings: SynthSettings = DEFAULT_SETTINGS) -> tuple[_F, _F]:
     """Cross-entropy minimisation of the problem's cost from random restarts.
 
     Args:
@@ -366,7 +371,7 @@ def optimize(problem: GraspProblem, rng: np.random.Generator, settings: SynthSet
     return best_x[order], best_c[order]
 
 
-def plan_from_solution(problem: GraspProblem, x: _F, settings: SynthSettings = SynthSettings()) -> Candidate:
+def plan_from_solution(problem: GraspProblem, x: _F, settings: SynthSettings = DEFAULT_SETTINGS) -> Candidate:
     """Pre-shape and closing targets from an optimised contact configuration.
 
     Args:

@@ -22,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 from handsim.errors import ConfigurationError
 from handsim.grasps import TestObject
 
-__all__ = ["ObjectSDF", "object_sdf", "sphere_sdf", "capsule_sdf", "cylinder_sdf", "box_sdf", "torus_sdf"]
+__all__ = ["ObjectSDF", "box_sdf", "capsule_sdf", "cylinder_sdf", "object_sdf", "sphere_sdf", "torus_sdf"]
 
 _F = NDArray[np.float64]
 #: Step of the central differences that give the surface normal [m].
@@ -85,15 +85,15 @@ class ObjectSDF:
         self.half_extents = np.array(obj.half_extents(), dtype=np.float64)
         fn: Callable[[Any], _F]
         if obj.shape == "sphere":
-            fn = lambda p, r=float(obj.radius): sphere_sdf(p, r)  # noqa: E731
+            fn = lambda p, r=float(obj.radius): sphere_sdf(p, r)
         elif obj.shape == "capsule":
-            fn = lambda p, r=float(obj.radius), n=float(obj.length): capsule_sdf(p, r, n)  # noqa: E731
+            fn = lambda p, r=float(obj.radius), n=float(obj.length): capsule_sdf(p, r, n)
         elif obj.shape == "cylinder":
-            fn = lambda p, r=float(obj.radius), n=float(obj.length): cylinder_sdf(p, r, n)  # noqa: E731
+            fn = lambda p, r=float(obj.radius), n=float(obj.length): cylinder_sdf(p, r, n)
         elif obj.shape == "box":
-            fn = lambda p, s=tuple(obj.size): box_sdf(p, s)  # noqa: E731
+            fn = lambda p, s=tuple(obj.size): box_sdf(p, s)
         elif obj.shape == "torus":
-            fn = lambda p, a=float(obj.major_radius), b=float(obj.minor_radius): torus_sdf(p, a, b)  # noqa: E731
+            fn = lambda p, a=float(obj.major_radius), b=float(obj.minor_radius): torus_sdf(p, a, b)
         else:
             raise ConfigurationError(
                 f"object shape: expected one of sphere, capsule, cylinder, box, torus, got {obj.shape!r}"

@@ -36,16 +36,22 @@ import numpy as np
 
 from handsim.bench.config import DEFAULT_TRIALS, SUCCESS_THRESHOLD, trial_seed
 from handsim.bench.progress import Progress
-from handsim.grasp_data import GRASP_DATA_FILE
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
 from handsim.kinematics import load_urdf
 from handsim.synth.handmodel import HandSurface
-from handsim.synth.optimize import Candidate, GraspProblem, SynthSettings, optimize, plan_from_solution
+from handsim.synth.optimize import (
+    DEFAULT_SETTINGS,
+    Candidate,
+    GraspProblem,
+    SynthSettings,
+    optimize,
+    plan_from_solution,
+)
 from handsim.synth.verify import Verification, read_grasp_file, verify_plan
 from handsim.tolerances import DEFAULT_PROTOCOL
 
-__all__ = ["TypeResult", "SynthResults", "synthesize", "synthesize_type", "verification_seeds", "DEFAULT_VERIFY"]
+__all__ = ["DEFAULT_VERIFY", "SynthResults", "TypeResult", "synthesize", "synthesize_type", "verification_seeds"]
 
 #: Candidates per type verified in physics by default.
 DEFAULT_VERIFY = 8
@@ -143,7 +149,7 @@ def synthesize_type(
     grasp_id: str,
     seed: int = 0,
     verify: int = DEFAULT_VERIFY,
-    settings: SynthSettings = SynthSettings(),
+    settings: SynthSettings = DEFAULT_SETTINGS,
     workdir: str | Path | None = None,
 ) -> TypeResult:
     """Synthesize and verify one grasp type's plan for a hand.
@@ -252,7 +258,7 @@ def synthesize(
     seed: int = 0,
     jobs: int | None = None,
     verify: int = DEFAULT_VERIFY,
-    settings: SynthSettings = SynthSettings(),
+    settings: SynthSettings = DEFAULT_SETTINGS,
     progress: bool = True,
     stream: TextIO | None = None,
     on_type: Callable[[TypeResult], None] | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 
 from handsim.grasp_data import GRASP_DATA_FILE
 
-__all__ = ["Verification", "verify_plan", "read_grasp_file"]
+__all__ = ["Verification", "read_grasp_file", "verify_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
