@@ -694,8 +694,10 @@ def _bullet_wrist_pose(env: GraspEnv) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_free_wrist_moves_the_hand_as_commanded() -> None:
+    # The palm leaves the (free, weightless) object behind: a large knocked-away distance keeps
+    # the episode going while the wrist is tracked.
     env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", wrist="free", evaluate=False,
-                         max_wrist_step_m=0.004, max_wrist_step_rad=0.03)
+                         max_wrist_step_m=0.004, max_wrist_step_rad=0.03, settings=EpisodeSettings(pushed_away_m=1.0))
     inner: GraspEnv = env.unwrapped
     n = len(inner.joint_names)
     assert env.action_space.shape == (n + 6,)
