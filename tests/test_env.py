@@ -8,7 +8,6 @@ signature progress; a :class:`GraspEpisode` driven directly for the env-vs-episo
 from __future__ import annotations
 
 import dataclasses
-
 import fnmatch
 import json
 import math
@@ -20,22 +19,36 @@ import warnings
 from pathlib import Path
 
 import gymnasium
-
-from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 import numpy as np
 import pytest
 from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env
+from scipy.spatial.transform import Rotation
 
 from handsim.data import hand_dir
-from handsim.envs import DEFAULT_MAX_EPISODE_STEPS, GRASP_ENV_ID, MAX_EPISODE_STEPS_MARGIN, register_envs
+from handsim.envs import (
+    DEFAULT_MAX_EPISODE_STEPS,
+    GRASP_ENV_ID,
+    MAX_EPISODE_STEPS_MARGIN,
+    register_envs,
+)
 from handsim.envs.grasp_env import REWARD_TERMS, GraspEnv, RewardWeights
 from handsim.episode import EpisodeSettings, GraspEpisode
-from handsim.errors import ConfigurationError, DataNotFoundError, HandsimError, UnknownNameError
+from handsim.errors import (
+    ConfigurationError,
+    DataNotFoundError,
+    HandsimError,
+    UnknownNameError,
+)
 from handsim.grasps import default_taxonomy
+from handsim.policies import (
+    ScriptedGraspPolicy,
+    UniformPolicy,
+    resolve_factory,
+    scripted,
+)
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 from handsim.transforms import quat_to_matrix, quat_xyzw_to_wxyz
-from scipy.spatial.transform import Rotation
-from handsim.policies import ScriptedGraspPolicy, UniformPolicy, resolve_factory, scripted
 
 register_envs()
 
@@ -665,7 +678,7 @@ def test_grasp_phase_solver_iterations_switch_at_release() -> None:
     protocol = Protocol(grasp_solver_iterations=17, solver_iterations=90)
     env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=False, protocol=protocol)
     ep = env.unwrapped.episode
-    iterations = lambda: ep.world.client.getPhysicsEngineParameters()["numSolverIterations"]  # noqa: E731
+    iterations = lambda: ep.world.client.getPhysicsEngineParameters()["numSolverIterations"]
     for seed in range(2):
         env.reset(seed=seed)
         assert ep.object_held and iterations() == 17

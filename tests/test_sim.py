@@ -20,7 +20,12 @@ import pybullet
 import pytest
 import trimesh
 
-from handsim.errors import ConfigurationError, SimulationError, UnknownNameError, URDFError
+from handsim.errors import (
+    ConfigurationError,
+    SimulationError,
+    UnknownNameError,
+    URDFError,
+)
 from handsim.sim import (
     DisturbanceResult,
     HandBody,
@@ -476,7 +481,7 @@ def test_solver_iterations_switch_and_reset_restores_the_protocol_value() -> Non
     """PyBullet's own parameter report is the independent source."""
     protocol = Protocol(solver_iterations=80, grasp_solver_iterations=12)
     with World(protocol, gravity=False) as world:
-        reported = lambda: world.client.getPhysicsEngineParameters()["numSolverIterations"]  # noqa: E731
+        reported = lambda: world.client.getPhysicsEngineParameters()["numSolverIterations"]
         assert reported() == world.solver_iterations == 80
         world.set_solver_iterations(protocol.grasp_solver_iterations)
         assert reported() == world.solver_iterations == 12
