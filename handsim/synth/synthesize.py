@@ -120,6 +120,14 @@ class SynthResults:
         return sum(t.verified for t in self.types)
 
 
+class _TypeProgress(Progress):
+    """The benchmark's progress display, counting grasp types instead of trials."""
+
+    def line(self, what: str = "") -> str:
+        return super().line(what).replace(" trials  pass ", " types  verified ", 1).replace(" fail ", " not ", 1).replace(
+            " trials/s ", " types/s ", 1)
+
+
 def verification_seeds(number: int, trials: int = DEFAULT_TRIALS) -> tuple[int, ...]:
     """The benchmark's own seeds of a type (``handsim bench``'s default base seed 0)."""
     return tuple(trial_seed(0, number, t) for t in range(trials))
@@ -296,7 +304,7 @@ def synthesize(
     order = [g.id for g in grasps]
     tasks = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings) for g in grasps]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-    bar = Progress(len(tasks), stream=stream, enabled=progress, label="synth")
+    bar = _TypeProgress(len(tasks), stream=stream, enabled=progress, label="synth")
     done: dict[str, TypeResult] = {}
     try:
         for res in _execute(tasks, jobs):
