@@ -224,3 +224,19 @@ def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, tmp_
     assert t.verified and t.successes >= 2, t.reasons
     assert "synthesized, seed 0, verified" in json.loads(out.read_text())["grasps"]["adduction_grip"]["note"]
     assert _bench_successes(hand, out, "adduction_grip") >= 2
+
+
+def test_refinement_never_raises_the_cost() -> None:
+    from handsim.hand import load_hand
+    from handsim.kinematics import load_urdf
+    from handsim.synth.handmodel import HandSurface
+    from handsim.synth.optimize import GraspProblem, SynthSettings, optimize, refine
+
+    hand = load_hand("default_hand")
+    tree = load_urdf(hand.urdf_path)
+    grasp = default_taxonomy().get("tip_pinch")
+    problem = GraspProblem(hand, tree, HandSurface(hand, tree), grasp, grasp.object.friction)
+    x, c = optimize(problem, np.random.default_rng(0), SynthSettings(restarts=4, population=8, iterations=3))
+    x2, c2 = refine(problem, x, c, steps=3)
+    assert np.all(c2 <= c)
+    np.testing.assert_allclose(problem.evaluate(x2)[0], c2)

@@ -18,7 +18,8 @@ with the joints inside their limits and the thumb abduction joint on the side th
 for (``hand.json`` ``thumb_abduction``; by construction of the sampling). The minimiser is the
 cross-entropy method (R. Rubinstein, "The cross-entropy method for combinatorial and continuous
 optimization", 1999): ``restarts`` independent Gaussian populations, evaluated together in one
-batch per iteration, each refit to its elite samples. Among the best candidates the
+batch per iteration, each refit to its elite samples; the best solutions are then refined by
+a local descent on forward-difference gradients (:func:`refine`, one batch per step). Among the best candidates the
 Ferrari-Canny Q1 of their contact points (:func:`handsim.scoring.epsilon_quality`) breaks ties.
 
 A solution becomes a plan (:func:`plan_from_solution`): the closing direction is the joint
@@ -49,6 +50,7 @@ __all__ = [
     "GraspProblem",
     "SynthSettings",
     "optimize",
+    "refine",
     "plan_from_solution",
     "rotvec_to_matrix",
     "rotvec_to_quat",
@@ -90,6 +92,10 @@ class SynthSettings:
         elites: Samples per population kept to refit it.
         iterations: CEM iterations.
         smoothing: Weight of the new elite statistics in the refit [-].
+        refine_count: Best CEM solutions refined by local descent (:func:`refine`).
+        refine_steps: Descent iterations of the refinement (0, the default, skips it: measured on
+            palmar, medium wrap and lateral, 30 steps lower the best cost by 0.2-3 mm, 5-10 %,
+            for 50 % more optimisation time).
         clearance_m: The pre-shape keeps every hand sample this far from the object [m]
             (more than the benchmark's 2 mm / 3 deg placement jitter moves the surface).
         squeeze_rad: How far the closing targets go past the contact configuration, along the
@@ -102,6 +108,8 @@ class SynthSettings:
     population: int = 16
     elites: int = 4
     iterations: int = 24
+    refine_count: int = 8
+    refine_steps: int = 0
     smoothing: float = 0.7
     clearance_m: float = 0.006
     squeeze_rad: float = 0.3
@@ -368,7 +376,45 @@ def optimize(problem: GraspProblem, rng: np.random.Generator, settings: SynthSet
         mean = s.smoothing * elite.mean(axis=1) + (1 - s.smoothing) * mean
         std = np.maximum(s.smoothing * elite.std(axis=1) + (1 - s.smoothing) * std, floor)
     order = np.argsort(best_c, kind="stable")
-    return best_x[order], best_c[order]
+    best_x, best_c = best_x[order], best_c[order]
+    if s.refine_steps and s.refine_count:
+        k = min(s.refine_count, r)
+        best_x[:k], best_c[:k] = refine(problem, best_x[:k], best_c[:k], s.refine_steps)
+        order = np.argsort(best_c, kind="stable")
+        best_x, best_c = best_x[order], best_c[order]
+    return best_x, best_c
+
+
+def refine(problem: GraspProblem, x: _F, cost: _F, steps: int) -> tuple[_F, _F]:
+    """Local descent from CEM solutions: forward-difference gradients on the fast FK (all
+    candidates and all coordinates in one batch), sign steps scaled per coordinate, a step
+    kept only when it lowers the cost (else that candidate's step size halves).
+
+    Args:
+        problem: The grasp problem.
+        x: (K, D) starting points.
+        cost: (K,) their costs.
+        steps: Descent iterations.
+
+    Returns:
+        The improved ``(x, cost)``.
+    """
+    x, cost = x.copy(), cost.copy()
+    k, dim = x.shape
+    unit = np.concatenate([np.full(3, 1e-3), np.full(3, 0.02), np.full(problem.n, 0.02)])  # [m], [rad], [rad]
+    rate = np.ones(k)
+    h = unit * 0.05
+    for _ in range(steps):
+        probe = np.repeat(x[:, None], dim + 1, axis=1)  # (K, D + 1, D)
+        probe[:, 1:] += np.diag(h)[None]
+        c = problem.evaluate(problem.clip(probe.reshape(-1, dim)))[0].reshape(k, dim + 1)
+        grad = (c[:, 1:] - c[:, :1]) / h
+        trial = problem.clip(x - rate[:, None] * unit * np.sign(grad))
+        tc = problem.evaluate(trial)[0]
+        better = tc < cost
+        x[better], cost[better] = trial[better], tc[better]
+        rate[~better] *= 0.5
+    return x, cost
 
 
 def plan_from_solution(problem: GraspProblem, x: _F, settings: SynthSettings = DEFAULT_SETTINGS) -> Candidate:
