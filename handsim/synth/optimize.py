@@ -50,8 +50,8 @@ __all__ = [
     "GraspProblem",
     "SynthSettings",
     "optimize",
-    "refine",
     "plan_from_solution",
+    "refine",
     "rotvec_to_matrix",
     "rotvec_to_quat",
 ]
