@@ -69,6 +69,8 @@ FORBIDDEN_MARGIN_M = 0.008
 #: Hand samples may sit this deep in the object before penetration is charged [m]
 #: (a contact point on the surface of a coarse sampling).
 PENETRATION_SLACK_M = 0.0005
+#: Links closer than this to the object count as contacts for Q1 [m].
+Q1_CONTACT_M = 0.002
 #: Weight of the overlap of two fingers' capsules (PyBullet collides the hand with itself) [-].
 W_SELF = 5.0
 #: Fingers keep this gap between them [m].
@@ -303,25 +305,41 @@ class GraspProblem:
         return sum(terms.values()), terms, best, d
 
     def quality(self, x: _F, best: _F) -> _F:
-        """Q1 of candidates with one contact per required group (their best samples).
+        """Q1 of candidates from every link touching the object: per link its sample nearest
+        the surface, when within ``Q1_CONTACT_M`` (the required groups' best samples always
+        count). More links in contact give a larger Q1 (wider support against turning).
 
         Args:
             x: (B, 6 + n) candidates.
-            best: (B, G) sample index per group.
+            best: (B, G) sample index per required group.
 
         Returns:
             (B,) Q1 (0 without force closure).
         """
         pts, _ = self.surface.pose(x[:, 6:])
-        rows = np.arange(len(x))[:, None]
-        cp = pts[rows, best]  # (B, G, 3)
         rot = rotvec_to_matrix(x[:, 3:6])
-        p_obj = np.matmul(cp - x[:, None, :3], rot)
-        n_in = -np.matmul(self.sdf.normal(p_obj), rot.transpose(0, 2, 1))  # into the object, palm frame
-        if cp.shape[1] < 2:
-            return np.zeros(len(x))
+        p_obj = np.matmul(pts - x[:, None, :3], rot)
+        d = self.sdf.distance(p_obj)  # (B, N)
+        bsz = len(x)
+        rows = np.arange(bsz)
+        links = np.unique(self.surface.link_index)
+        picks, masks = [], []
+        for li in links:
+            idx = np.flatnonzero(self.surface.link_index == li)
+            k = idx[np.argmin(np.abs(d[:, idx]), axis=1)]
+            picks.append(k)
+            masks.append(np.abs(d[rows, k]) <= Q1_CONTACT_M)
+        for g in range(best.shape[1]):
+            picks.append(best[:, g])
+            masks.append(np.ones(bsz, dtype=bool))
+        sel = np.stack(picks, axis=1)  # (B, C)
+        mask = np.stack(masks, axis=1)
+        cp = pts[rows[:, None], sel]
+        n_in = -np.matmul(self.sdf.normal(p_obj[rows[:, None], sel]), rot.transpose(0, 2, 1))  # palm frame
+        if mask.sum(axis=1).max() < 2:
+            return np.zeros(bsz)
         return np.asarray(epsilon_quality(cp, n_in, self.friction, num_edges=8, torque_scale=self.torque_scale,
-                                          center=x[:, :3]), dtype=np.float64)
+                                          mask=mask, center=x[:, :3]), dtype=np.float64)
 
     # ------------------------------------------------------------------ sampling
     def initial_means(self, rng: np.random.Generator, count: int) -> _F:
