@@ -272,9 +272,10 @@ def add_hand(subparsers: argparse._SubParsersAction) -> None:
     m.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (new or empty, unless --force)")
     m.add_argument("--fingers", type=_int_in(*FINGERS_RANGE, "thumb included"), default=5, metavar="N",
                    help="5 = thumb + index..little, 4 drops the little finger, 3 drops ring and little (default 5)")
-    m.add_argument("--thumb-dof", type=_int_in(*THUMB_DOF_RANGE, "0 = no thumb"), default=4, metavar="N",
-                   help="thumb joints: 0 no thumb, 1-3 fix joints from the tip side, 4 like the default hand "
-                        "(CMC abd, CMC flex, MCP, IP), 5 adds an MCP abduction (default 4)")
+    m.add_argument("--thumb-dof", type=_int_in(*THUMB_DOF_RANGE, "0 = no thumb"), default=5, metavar="N",
+                   help="thumb joints: 0 no thumb, 1-3 fix joints from the tip side, 4 the v2 thumb (CMC abd, "
+                        "CMC flex, MCP, IP; roll fixed at 0), 5 like the default hand (adds the CMC roll), "
+                        "6 adds an MCP abduction (default 5)")
     m.add_argument("--no-dip", dest="dip", action="store_false",
                    help="fix the DIP joints at 0 rad (middle and distal phalanx one rigid segment)")
     m.add_argument("--scale", type=_scale, default=1.0, metavar="S",
