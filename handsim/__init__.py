@@ -44,12 +44,19 @@ from handsim.importers import (
 )
 from handsim.kinematics import KinematicTree, load_urdf
 from handsim.regions import Region, RegionMap
+from handsim.synth import GraspProblem, ObjectSDF, SynthSettings
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 
 if TYPE_CHECKING:
     from handsim.envs.grasp_env import GraspEnv, RewardWeights
     from handsim.episode import EpisodeResult, EpisodeSettings, GraspEpisode
     from handsim.policies import ScriptedGraspPolicy
+    from handsim.synth.synthesize import (
+        SynthResults,
+        TypeResult,
+        synthesize,
+        synthesize_type,
+    )
 
 __version__ = "0.1.0"
 
@@ -61,6 +68,10 @@ _LAZY = {
     "GraspEnv": "handsim.envs.grasp_env",
     "RewardWeights": "handsim.envs.grasp_env",
     "ScriptedGraspPolicy": "handsim.policies",
+    "SynthResults": "handsim.synth.synthesize",
+    "TypeResult": "handsim.synth.synthesize",
+    "synthesize": "handsim.synth.synthesize",
+    "synthesize_type": "handsim.synth.synthesize",
 }
 
 __all__ = [
@@ -76,6 +87,7 @@ __all__ = [
     "GraspDataError",
     "GraspEnv",
     "GraspEpisode",
+    "GraspProblem",
     "GraspType",
     "Hand",
     "HandGrasp",
@@ -85,6 +97,7 @@ __all__ = [
     "MetadataError",
     "MissingDependencyError",
     "MjcfMapping",
+    "ObjectSDF",
     "Protocol",
     "Region",
     "RegionMap",
@@ -93,8 +106,11 @@ __all__ = [
     "ScriptedGraspPolicy",
     "Signature",
     "SimulationError",
+    "SynthResults",
+    "SynthSettings",
     "TestObject",
     "ThumbAbduction",
+    "TypeResult",
     "URDFError",
     "UnknownNameError",
     "__version__",
@@ -110,6 +126,8 @@ __all__ = [
     "load_urdf",
     "make_hand",
     "register_envs",
+    "synthesize",
+    "synthesize_type",
 ]
 
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import NoReturn
 
 from handsim.errors import HandsimError
+from handsim.synth.cli import add_synth
 
-__all__ = ["main", "build_parser", "COMMANDS", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "EXIT_INTERRUPTED"]
+__all__ = ["COMMANDS", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "build_parser", "main"]
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -434,7 +435,7 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 # Entry point
 
 #: Every subcommand's parser builder, in the order ``--help`` lists them.
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench, add_hand, add_compare, add_sweep)
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench, add_hand, add_synth, add_compare, add_sweep)
 
 
 def build_parser() -> argparse.ArgumentParser:
