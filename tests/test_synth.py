@@ -240,3 +240,45 @@ def test_refinement_never_raises_the_cost() -> None:
     x2, c2 = refine(problem, x, c, steps=3)
     assert np.all(c2 <= c)
     np.testing.assert_allclose(problem.evaluate(x2)[0], c2)
+
+
+def _two_finger_pinch(effort: float, lever: float, jac_scale: float = 1.0):
+    """Two opposed contacts at +-r on x through the centre, each on its own one-joint finger
+    whose joint moves the contact along x with lever arm ``lever`` [m/rad]."""
+    r = 0.02
+    pts = np.array([[-r, 0.0, 0.0], [r, 0.0, 0.0]])
+    normals = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    jac = np.zeros((2, 3, 2))
+    jac[0, 0, 0], jac[1, 0, 1] = lever * jac_scale, -lever * jac_scale
+    return pts, normals, jac, np.array([effort, effort])
+
+
+def test_motor_wrench_margin_matches_the_hand_computed_pinch() -> None:
+    """Hand-computed statics: a push F along x is held by one finger alone, up to effort / lever;
+    along y or z both contacts share it by friction (torque balance about the centre makes the
+    shares equal), each up to mu x its normal force, itself capped at effort / lever."""
+    from handsim.synth.wrench import motor_wrench_margin
+
+    effort, lever, mu, force = 0.3, 0.05, 0.3, 1.0
+    pts, normals, jac, eff = _two_finger_pinch(effort, lever)
+    margin, per_dir = motor_wrench_margin(pts, normals, jac, eff, mu, np.zeros(3), force)
+    along_x = effort / lever / force
+    across = 2 * mu * effort / lever / force
+    np.testing.assert_allclose(per_dir, [along_x, along_x, across, across, across, across], rtol=1e-6)
+    assert margin == pytest.approx(min(along_x, across), rel=1e-6)
+    # Twice the effort holds twice the push.
+    m2, _ = motor_wrench_margin(pts, normals, jac, 2 * eff, mu, np.zeros(3), force)
+    assert m2 == pytest.approx(2 * margin, rel=1e-6)
+
+
+def test_motor_wrench_margin_without_force_closure_is_zero_and_palm_contacts_are_uncapped() -> None:
+    from handsim.synth.wrench import motor_wrench_margin
+
+    pts, normals, jac, eff = _two_finger_pinch(0.3, 0.05)
+    # One contact (at -x, pushing +x) cannot hold a push away from it (+x), only against it.
+    m1, per_dir = motor_wrench_margin(pts[:1], normals[:1], jac[:1], eff, 0.3, np.zeros(3), 1.0)
+    assert m1 == 0.0 and per_dir[0] == 0.0
+    assert per_dir[1] == pytest.approx(0.3 / 0.05, rel=1e-6)
+    # Contacts on links no joint moves (the palm) load no motor: only t_max bounds them.
+    m0, _ = motor_wrench_margin(pts, normals, np.zeros_like(jac), eff, 0.3, np.zeros(3), 1.0, t_max=7.0)
+    assert m0 == pytest.approx(7.0)

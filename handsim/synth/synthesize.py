@@ -45,6 +45,7 @@ from handsim.synth.optimize import (
     Candidate,
     GraspProblem,
     SynthSettings,
+    closing_check,
     optimize,
     plan_from_solution,
 )
@@ -144,12 +145,26 @@ def _entry(cand: Candidate, joint_names: Sequence[str], note: str) -> dict[str, 
 
 
 def _ranked(problem: GraspProblem, xs: np.ndarray, costs: np.ndarray, count: int, settings: SynthSettings) -> list[Candidate]:
-    """Plans of the best distinct solutions, near-ties (within ``tie_m``) ordered by Q1."""
-    pool = [plan_from_solution(problem, x, settings) for x in xs[: max(count * 3, count)]]
+    """Plans of the best distinct solutions, in the order they are verified: by cost, near-ties
+    (within ``tie_m``) by Q1.
+
+    With ``settings.closing_rank``, every restart's solution becomes a plan, and its scripted
+    close is simulated on the fast FK (:func:`~handsim.synth.optimize.closing_check`). Plans whose close reaches every
+    required group (no finger blocked, nothing forbidden touched) come first, and among them
+    those whose end contacts can hold the protocol's push with the capped motors (motor-wrench
+    margin >= 1); within each tier the order is by cost, near-ties (within ``tie_m``) by Q1.
+    """
+    pool = [plan_from_solution(problem, x, settings) for x in (xs if settings.closing_rank else xs[: max(count * 3, count)])]
     best = min(c.cost for c in pool)
     near = sorted((c for c in pool if c.cost <= best + settings.tie_m), key=lambda c: (-c.q1, c.cost))
     rest = sorted((c for c in pool if c.cost > best + settings.tie_m), key=lambda c: c.cost)
-    return (near + rest)[:count]
+    ordered = near + rest
+    if not settings.closing_rank:
+        return ordered[:count]
+    checks = [closing_check(problem, c) for c in ordered]
+    tiers = [(0 if k.ok else 1) * 2 + (0 if k.margin >= 1.0 else 1) for k in checks]
+    order = sorted(range(len(ordered)), key=lambda i: (tiers[i], i))
+    return [dataclasses.replace(ordered[i], margin=checks[i].margin) for i in order][:count]
 
 
 def synthesize_type(
