@@ -77,8 +77,8 @@ PENETRATION_SLACK_M = 0.0005
 Q1_CONTACT_M = 0.002
 #: Weight of the overlap of two fingers' capsules (PyBullet collides the hand with itself) [-].
 W_SELF = 5.0
-#: Fingers keep this gap between them [m].
-SELF_MARGIN_M = 0.001
+#: Fingers keep this gap between them at contact, by default [m] (:attr:`SynthSettings.self_margins`).
+SELF_MARGIN_M = 0.004
 #: Weight of the distance from the origin to the hull of the contact normals [m per unit]:
 #: contacts whose squeeze does not cancel push the object away when the fixture lets go.
 W_BALANCE = 0.01
@@ -106,8 +106,16 @@ class SynthSettings:
             (more than the benchmark's 2 mm / 3 deg placement jitter moves the surface).
         squeeze_rad: How far the closing targets go past the contact configuration, along the
             closing direction (largest joint component) [rad].
-        squeezes: The squeezes each verified solution is tried with, in order [rad].
+        squeezes: The squeezes each verified solution is tried with, in order [rad] (on 12
+            near-miss types, 0.6 held the most first seeds, 0.9 the only lateral tripod, 0.1
+            none).
         tie_m: Candidates within this much of the best cost are ordered by Q1 [m].
+        self_margins: The gaps the fingers keep between them at contact [m]: one optimisation
+            per margin, their candidates verified in turn. 1 mm lets the thumb and the index
+            close into each other before both reach the object (PyBullet collides them):
+            on 12 near-miss types (top 8 candidates, the first benchmark seed), 4 mm formed the
+            signature after the settle 3-6 times out of 96 against once with 1 mm (8 mm: no
+            better), and made lateral tripod 2/3; but tripod variation is verified only with 1 mm.
         closing_rank: Order the verified candidates by the kinematic closing check and the
             motor-wrench margin first (:func:`closing_check`), cost second. Off by default:
             measured on 10 near-miss types of the default hand (tip pinch, lateral, tripod,
@@ -127,9 +135,10 @@ class SynthSettings:
     smoothing: float = 0.7
     clearance_m: float = 0.006
     squeeze_rad: float = 0.3
-    squeezes: tuple[float, ...] = (0.3, 0.6)
+    squeezes: tuple[float, ...] = (0.6, 0.3, 0.9)
     tie_m: float = 0.002
     closing_rank: bool = False
+    self_margins: tuple[float, ...] = (0.004, 0.001)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -217,6 +226,7 @@ class GraspProblem:
         surface: Its labelled surface samples.
         grasp: The grasp type.
         friction: Friction coefficient for Q1 (object times hand) [-].
+        self_margin: Gap the fingers keep between them at contact [m].
 
     Attributes:
         feasible: False when the hand has no region for some required group (e.g. a thumb
@@ -225,8 +235,10 @@ class GraspProblem:
             the side the type asks for).
     """
 
-    def __init__(self, hand: Hand, tree: KinematicTree, surface: HandSurface, grasp: GraspType, friction: float) -> None:
+    def __init__(self, hand: Hand, tree: KinematicTree, surface: HandSurface, grasp: GraspType, friction: float,
+                 self_margin: float = SELF_MARGIN_M) -> None:
         self.hand, self.tree, self.surface, self.grasp = hand, tree, surface, grasp
+        self.self_margin = float(self_margin)
         self.sdf = ObjectSDF(grasp.object)
         self.friction = float(friction)
         self.torque_scale = float(max(grasp.object.half_extents()))
@@ -317,7 +329,7 @@ class GraspProblem:
         gap = self.surface.self_gap(x[:, 6:])
         balance = _hull_distance(np.stack(normals, axis=1)) if len(normals) >= 2 else np.ones(bsz)
         terms = {"contact": contact, "penetration": W_PENETRATION * pen, "forbidden": W_FORBIDDEN * forb,
-                 "self_collision": W_SELF * np.maximum(SELF_MARGIN_M - gap, 0.0), "balance": W_BALANCE * balance}
+                 "self_collision": W_SELF * np.maximum(self.self_margin - gap, 0.0), "balance": W_BALANCE * balance}
         return sum(terms.values()), terms, best, d
 
     def contact_set(self, x: _F, best: _F) -> tuple[_F, _F]:
@@ -645,7 +657,7 @@ def closing_check(problem: GraspProblem, cand: Candidate) -> ClosingCheck:
     # Every finger follows the ramp until its own stop: the configurations on the way.
     idx = np.minimum(np.arange(len(alphas))[:, None], stop[None])
     path = qs[idx, np.arange(problem.n)[None]]
-    blocked = bool(problem.surface.self_gap(path).min() < -SELF_MARGIN_M)
+    blocked = bool(problem.surface.self_gap(path).min() < -problem.self_margin)
     xf = x.copy()
     xf[6:] = final
     _, _, best, df = problem.evaluate(xf[None])

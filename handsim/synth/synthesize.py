@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import math
 import multiprocessing
@@ -55,7 +56,7 @@ from handsim.tolerances import DEFAULT_PROTOCOL
 __all__ = ["DEFAULT_VERIFY", "SynthResults", "TypeResult", "synthesize", "synthesize_type", "verification_seeds"]
 
 #: Candidates per type verified in physics by default.
-DEFAULT_VERIFY = 8
+DEFAULT_VERIFY = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,14 +198,21 @@ def synthesize_type(
     if not problem.feasible:
         return TypeResult(grasp.id, grasp.number, None, False, 0, 0, 0.0, math.inf, (problem.infeasible_reason,), 0,
                           time.perf_counter() - start)
-    rng = np.random.default_rng(np.random.SeedSequence([seed, grasp.number]))
-    xs, costs = optimize(problem, rng, settings)
-    ranked = _ranked(problem, xs, costs, max(math.ceil(verify / len(settings.squeezes)), 1), settings)
-    # Each solution is tried with every squeeze, the gentlest first: how hard the effort-capped
-    # motors press decides whether the object stays put when the fixture lets go, and that
-    # is not modelled by the optimisation.
-    cands = [plan_from_solution(problem, c.solution, dataclasses.replace(settings, squeeze_rad=sq))
-             for c in ranked for sq in settings.squeezes] or ranked
+    per_margin = max(math.ceil(verify / (len(settings.squeezes) * len(settings.self_margins))), 1)
+    pools: list[list[Candidate]] = []
+    for margin in settings.self_margins:
+        problem.self_margin = margin
+        # The same stream for every margin: a margin's solutions do not depend on the others.
+        xs, costs = optimize(problem, np.random.default_rng(np.random.SeedSequence([seed, grasp.number])), settings)
+        # Each solution is tried with every squeeze: how hard the effort-capped motors press
+        # decides whether the object stays put when the fixture lets go, and that is not
+        # modelled by the optimisation.
+        pools.append([plan_from_solution(problem, c.solution, dataclasses.replace(settings, squeeze_rad=sq))
+                      for c in _ranked(problem, xs, costs, per_margin, settings) for sq in settings.squeezes])
+    # The margins' solutions in turn (each with its squeezes), the best of each first.
+    k = len(settings.squeezes)
+    chunks = [[pool[i:i + k] for i in range(0, len(pool), k)] for pool in pools]
+    cands = [c for row in itertools.zip_longest(*chunks, fillvalue=[]) for chunk in row for c in chunk]
     seeds = verification_seeds(grasp.number)
     needed = max(1, math.ceil(SUCCESS_THRESHOLD * len(seeds)))
     results: list[tuple[Candidate, Verification | None]] = []
