@@ -27,7 +27,9 @@ contacts, link frames) are computed once per physics state and shared by scoring
 env's observation.
 
 **Achieved = held in all six directions AND signature matched AND penetration within the
-limit (at reset, where the pre-shape must not start inside the object, and as it holds).**
+limit (at reset, where the pre-shape must not start inside the object, and as it holds) AND
+no joint folded past its URDF limit by more than ``Protocol.max_joint_excess_deg`` (when
+scored and after the disturbances).**
 Every failure says why.
 """
 
@@ -123,13 +125,16 @@ class EpisodeResult:
 
     Attributes:
         grasp_id: Taxonomy id.
-        achieved: Held in every direction, signature matched and penetration within limits.
+        achieved: Held in every direction, signature matched, penetration and joint-limit
+            excess within limits.
         held: Survived the disturbance protocol (False when it was not run).
         evaluated: Whether the disturbance protocol ran.
         score: The grasp as formed (:class:`ContactScore`).
         disturbance: ``DisturbanceResult.to_dict()`` or None.
         failure_reasons: Why it failed, most basic first (empty when achieved).
         initial_penetration_m: Hand-object penetration right after reset, before any step [m].
+        max_joint_excess_deg: Largest excess of an actuated joint past its URDF limit when the
+            grasp was scored and at the end of the disturbances [deg].
     """
 
     grasp_id: str
@@ -140,6 +145,7 @@ class EpisodeResult:
     disturbance: dict[str, Any] | None
     failure_reasons: tuple[str, ...]
     initial_penetration_m: float = 0.0
+    max_joint_excess_deg: float = 0.0
 
     @property
     def failure_reason(self) -> str:
@@ -161,6 +167,7 @@ class EpisodeResult:
             "total_normal_force_n": s.total_normal_force_n,
             "max_penetration_m": s.max_penetration_m,
             "initial_penetration_m": self.initial_penetration_m,
+            "max_joint_excess_deg": self.max_joint_excess_deg,
             "contact_regions": list(s.regions),
             "failure_reasons": list(self.failure_reasons),
             "disturbance": self.disturbance,
@@ -378,6 +385,13 @@ class GraspEpisode:
             self._cache_key = key
         return self._cache
 
+    def joint_excess(self) -> tuple[float, str]:
+        """``(deg, joint)``: the actuated joint furthest past its URDF limit now (0 when none is)."""
+        q, _ = self.joint_state()
+        excess = np.maximum(np.maximum(self.lower - q, q - self.upper), 0.0)
+        i = int(np.argmax(excess))
+        return float(np.degrees(excess[i])), self.joint_names[i]
+
     def joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(q (n,), qd (n,))`` joint positions and velocities now [rad, rad/s] (read-only)."""
         cache = self._state()
@@ -561,6 +575,7 @@ class GraspEpisode:
             self.world.set_gravity(True)
             self.world.step(self.protocol.steps(self.protocol.settle_s))
         score = self.score()
+        excess = self.joint_excess()
         reasons: list[str] = []
         if self.plan is not None and self.plan.note == _NO_PLAN:
             reasons.append(f"hand {self.hand.name!r} has no grasp data for {self.grasp.id!r}")
@@ -583,12 +598,17 @@ class GraspEpisode:
             held = result.held
             if not held:
                 reasons.append(result.reason)
+            excess = max(excess, self.joint_excess())
+        max_excess = self.protocol.max_joint_excess_deg
+        if excess[0] > max_excess:
+            reasons.append(f"joint {excess[1]} {excess[0]:.1f} deg past its limit > {max_excess:.1f} deg")
         achieved = bool(
             run_protocol
             and held
             and score.signature_matched
             and score.max_penetration_m <= limit
             and self.initial_penetration_m <= limit
+            and excess[0] <= max_excess
         )
         if not run_protocol and not reasons and score.q1 <= 0.0:
             reasons.append("not force closure (Q1 = 0)")
@@ -601,4 +621,5 @@ class GraspEpisode:
             disturbance=disturbance,
             failure_reasons=tuple(reasons) if not achieved else (),
             initial_penetration_m=self.initial_penetration_m,
+            max_joint_excess_deg=excess[0],
         )

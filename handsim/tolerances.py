@@ -79,6 +79,13 @@ class Protocol:
         max_rotation_deg: Largest object rotation from its start pose that still counts as
             held [deg].
         max_penetration_m: Largest hand-object penetration allowed before the evaluation [m].
+        max_joint_excess_deg: Largest excess of any actuated joint past its URDF limit allowed
+            when the grasp is scored (after the settle) and at the end of the disturbances
+            [deg]. PyBullet enforces joint limits as soft constraints: fingers pressed on an
+            object by effort-capped motors can fold past their limits (measured up to 60 deg
+            after a 20-iteration grasp phase, 30 deg at 150 iterations). A grasp held in such a
+            pose is one the hand cannot take, so it fails. 5 deg is the same order as the
+            penetration allowance (5 mm at a 6 cm phalanx).
         contact_distance_m: A hand-object point pair counts as a contact when its signed
             distance is at most this [m] (PyBullet also reports pairs a few mm apart).
         hand_lateral_friction: Lateral friction given to every hand link [-]. PyBullet
@@ -114,6 +121,7 @@ class Protocol:
     max_translation_m: float = 0.02
     max_rotation_deg: float = 15.0
     max_penetration_m: float = 0.005
+    max_joint_excess_deg: float = 5.0
     contact_distance_m: float = 0.001
     hand_lateral_friction: float = 1.0
     hand_torsional_friction_m: float = 0.004
@@ -126,7 +134,7 @@ class Protocol:
     def __post_init__(self) -> None:
         positive = (
             "timestep_s", "solver_iterations", "grasp_solver_iterations", "gravity", "grasp_duration_s", "direction_duration_s",
-            "max_translation_m", "max_rotation_deg", "max_penetration_m", "position_gain", "wrist_max_force_n",
+            "max_translation_m", "max_rotation_deg", "max_penetration_m", "max_joint_excess_deg", "position_gain", "wrist_max_force_n",
             "max_linear_speed_m_s", "max_angular_speed_rad_s",
         )
         non_negative = ("settle_s", "disturbance_factor", "hand_lateral_friction", "hand_torsional_friction_m", "velocity_gain")

@@ -23,7 +23,7 @@ Layout (keys in this order)::
          "timing": {"wall_s", "trials_per_s"},
          "trial_results": [{"trial", "seed", "success", "held", "signature_matched",
                             "thumb_abducted", "q1", "num_contacts", "max_penetration_m",
-                            "contact_regions", "failure_reasons", "steps", "wall_s",
+                            "max_joint_excess_deg", "contact_regions", "failure_reasons", "steps", "wall_s",
                             "disturbance"}]}
       ],
       "timing": {"wall_s", "trials_run", "trials_per_s", "jobs", "executor"},   # this invocation

@@ -229,6 +229,7 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
         "q1": float(episode.get("q1", 0.0)),
         "num_contacts": int(episode.get("num_contacts", 0)),
         "max_penetration_m": float(episode.get("max_penetration_m", 0.0)),
+        "max_joint_excess_deg": float(episode.get("max_joint_excess_deg", 0.0)),
         "contact_regions": sorted(episode.get("contact_regions", [])),
         "failure_reasons": [] if success else reasons,
         "steps": steps,
