@@ -1,7 +1,8 @@
 """Automatic per-type grasp synthesis: ``handsim synth`` (issue #6).
 
 Pure-numpy optimisation on the kinematics core (:mod:`handsim.synth.sdf`,
-:mod:`handsim.synth.handmodel`, :mod:`handsim.synth.optimize`: importable without PyBullet),
+:mod:`handsim.synth.handmodel`, :mod:`handsim.synth.optimize`, :mod:`handsim.synth.wrench`:
+importable without PyBullet),
 verification in physics with the benchmark's own trial (:mod:`handsim.synth.verify`), and the
 orchestration that writes a hand's ``grasps.json`` (:mod:`handsim.synth.synthesize`, imported
 lazily because verification needs PyBullet).
@@ -12,8 +13,10 @@ from __future__ import annotations
 from handsim.synth.handmodel import HandSurface
 from handsim.synth.optimize import (
     Candidate,
+    ClosingCheck,
     GraspProblem,
     SynthSettings,
+    closing_check,
     optimize,
     plan_from_solution,
 )
@@ -26,16 +29,20 @@ from handsim.synth.sdf import (
     sphere_sdf,
     torus_sdf,
 )
+from handsim.synth.wrench import motor_wrench_margin
 
 __all__ = [
     "Candidate",
+    "ClosingCheck",
     "GraspProblem",
     "HandSurface",
     "ObjectSDF",
     "SynthSettings",
     "box_sdf",
     "capsule_sdf",
+    "closing_check",
     "cylinder_sdf",
+    "motor_wrench_margin",
     "object_sdf",
     "optimize",
     "plan_from_solution",

@@ -22,10 +22,16 @@ batch per iteration, each refit to its elite samples; the best solutions are the
 a local descent on forward-difference gradients (:func:`refine`, one batch per step). Among the best candidates the
 Ferrari-Canny Q1 of their contact points (:func:`handsim.scoring.epsilon_quality`) breaks ties.
 
+The fingers keep ``self_margin`` apart at contact; :func:`handsim.synth.synthesize.synthesize_type`
+runs one optimisation per margin of :attr:`SynthSettings.self_margins`.
+
 A solution becomes a plan (:func:`plan_from_solution`): the closing direction is the joint
 direction that brings the contact points onto the object (finite differences of their
 distances on the fast FK); the pre-shape opens along it until the hand is clear of the object,
 and the closing targets go past the surface along it, so that the effort-capped motors squeeze.
+:func:`closing_check` simulates the scripted close of a plan on the fast FK (each finger stops
+at its first touch) and scores the contacts it ends with by the motor-wrench margin
+(:mod:`handsim.synth.wrench`); ranking by it is optional (``SynthSettings.closing_rank``).
 """
 
 from __future__ import annotations
