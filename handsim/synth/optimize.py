@@ -55,9 +55,9 @@ from handsim.tolerances import DEFAULT_PROTOCOL
 __all__ = [
     "DEFAULT_SETTINGS",
     "Candidate",
+    "ClosingCheck",
     "GraspProblem",
     "SynthSettings",
-    "ClosingCheck",
     "closing_check",
     "optimize",
     "plan_from_solution",
