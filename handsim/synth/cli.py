@@ -9,29 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
+from handsim._argtypes import EXIT_INTERRUPTED, EXIT_OK, whole_number
 from handsim.errors import ConfigurationError, UnknownNameError
 
 __all__ = ["add_synth", "format_synth_table", "run_synth_command"]
-
-_EXIT_OK = 0
-_EXIT_INTERRUPTED = 130
-
-
-def _whole(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
-        return value
-
-    return parse
-
 
 def add_synth(subparsers: argparse._SubParsersAction) -> None:
     """Register ``handsim synth``."""
@@ -49,14 +32,14 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--hand", required=True, metavar="NAME|PATH", help="a shipped hand's name or a hand folder")
     p.add_argument("--grasps", default=None, metavar="ID,...", help="comma-separated grasp ids or numbers (default: all 33)")
-    p.add_argument("--seed", type=_whole(0), default=0, metavar="S", help="synthesis seed (default 0)")
-    p.add_argument("--jobs", type=_whole(1), default=None, metavar="J", help="worker processes (default: the CPU count)")
+    p.add_argument("--seed", type=whole_number(0), default=0, metavar="S", help="synthesis seed (default 0)")
+    p.add_argument("--jobs", type=whole_number(1), default=None, metavar="J", help="worker processes (default: the CPU count)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="grasps file to write (default: <hand folder>/grasps.json for a hand given as a path; "
                         "required for a shipped hand)")
-    p.add_argument("--candidates", type=_whole(1), default=SynthSettings.restarts, metavar="N",
+    p.add_argument("--candidates", type=whole_number(1), default=SynthSettings.restarts, metavar="N",
                    help=f"random restarts of the optimisation per type (default {SynthSettings.restarts})")
-    p.add_argument("--verify", type=_whole(0), default=DEFAULT_VERIFY, metavar="K",
+    p.add_argument("--verify", type=whole_number(0), default=DEFAULT_VERIFY, metavar="K",
                    help=f"best candidates per type verified in physics (default {DEFAULT_VERIFY}; 0: none)")
     p.set_defaults(handler=run_synth_command)
 
@@ -140,6 +123,6 @@ def run_synth_command(args: argparse.Namespace) -> int:
         results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify, settings=settings)
     except KeyboardInterrupt:
         print(f"handsim synth: interrupted; the types that finished are in {out}", file=sys.stderr)
-        return _EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED
     print(format_synth_table(results))
-    return _EXIT_OK
+    return EXIT_OK
