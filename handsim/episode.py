@@ -51,11 +51,23 @@ from handsim.hand import Hand, load_hand
 from handsim.kinematics import load_urdf
 from handsim.scoring import epsilon_quality
 from handsim.scoring.signature import CompiledSignature
-from handsim.sim import Contacts, HandBody, ObjectBody, World, run_disturbance, spawn_object
+from handsim.sim import (
+    Contacts,
+    HandBody,
+    ObjectBody,
+    World,
+    run_disturbance,
+    spawn_object,
+)
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
-from handsim.transforms import quat_multiply, quat_normalize, quat_to_matrix, quat_wxyz_to_xyzw
+from handsim.transforms import (
+    quat_multiply,
+    quat_normalize,
+    quat_to_matrix,
+    quat_wxyz_to_xyzw,
+)
 
-__all__ = ["GraspEpisode", "EpisodeResult", "ContactScore", "EpisodeSettings", "WRIST_MODES"]
+__all__ = ["WRIST_MODES", "ContactScore", "EpisodeResult", "EpisodeSettings", "GraspEpisode"]
 
 #: Valid ``wrist`` values of :class:`GraspEpisode`.
 WRIST_MODES: tuple[str, ...] = ("fixed", "free")

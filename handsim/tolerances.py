@@ -35,7 +35,7 @@ from typing import Any
 
 from handsim.errors import ConfigurationError
 
-__all__ = ["Protocol", "DEFAULT_PROTOCOL", "VALID_DIRECTIONS"]
+__all__ = ["DEFAULT_PROTOCOL", "VALID_DIRECTIONS", "Protocol"]
 
 #: World-axis disturbance directions the protocol knows.
 VALID_DIRECTIONS: tuple[str, ...] = ("+x", "-x", "+y", "-y", "+z", "-z")
