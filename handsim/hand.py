@@ -17,7 +17,7 @@ import json
 import math
 import types
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -268,6 +268,14 @@ class _Checker:
     def missing(self, field: str, what: str) -> NoReturn:
         raise self.fail(field, what, "<missing>")
 
+    def required_and_schema(self, raw: Mapping[str, Any], required: Sequence[str], version: int) -> None:
+        """Every ``required`` top-level field is present and ``schema`` is ``version``."""
+        for key in required:
+            if key not in raw:
+                self.missing(key, "a value (required field)")
+        if raw["schema"] != version or isinstance(raw["schema"], bool):
+            raise self.fail("schema", f"schema version {version}", raw["schema"])
+
     def number(self, value: Any, field: str, lo: float = -math.inf, hi: float = math.inf,
                lo_open: bool = False, hi_open: bool = False) -> float:
         rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
@@ -320,11 +328,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
     for key in raw:
         if key not in _TOP_LEVEL + _OPTIONAL_TOP_LEVEL:
             raise chk.unknown(key, key, _TOP_LEVEL + _OPTIONAL_TOP_LEVEL, "top-level field")
-    for key in _TOP_LEVEL:
-        if key not in raw:
-            chk.missing(key, "a value (required field)")
-    if raw["schema"] != SCHEMA_VERSION or isinstance(raw["schema"], bool):
-        raise chk.fail("schema", f"schema version {SCHEMA_VERSION}", raw["schema"])
+    chk.required_and_schema(raw, _TOP_LEVEL, SCHEMA_VERSION)
     name = chk.get(raw, "name", "name", str, "the hand's name (string)")
     urdf_name = chk.get(raw, "urdf", "urdf", str, "a URDF file name relative to the hand folder")
     urdf_path = (path.parent / urdf_name).resolve()

@@ -285,11 +285,7 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}: not valid JSON ({exc})") from None
     _keys(chk, raw, "(top level)", _TOP_LEVEL + _OPTIONAL, "a JSON object")
-    for key in _TOP_LEVEL:
-        if key not in raw:
-            chk.missing(key, "a value (required field)")
-    if raw["schema"] != MAPPING_SCHEMA_VERSION or isinstance(raw["schema"], bool):
-        raise chk.fail("schema", f"schema version {MAPPING_SCHEMA_VERSION}", raw["schema"])
+    chk.required_and_schema(raw, _TOP_LEVEL, MAPPING_SCHEMA_VERSION)
     name = chk.get(raw, "name", "name", str, "the hand's name (string)")
     mjcf_path = _resolve_mjcf(raw["mjcf"], chk, path.parent)
     root_body = chk.get(raw, "root_body", "root_body", str, "the MJCF body of the palm")
