@@ -80,8 +80,8 @@ def test_hand(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _run(env: gymnasium.Env, actions: list[np.ndarray], seed: int) -> list[tuple]:
-    obs, info = env.reset(seed=seed)
+def _run(env: gymnasium.Env, actions: list[np.ndarray], seed: int, grasp: str | None = None) -> list[tuple]:
+    obs, info = env.reset(seed=seed, options=None if grasp is None else {"grasp": grasp})
     out = [(obs, 0.0, False, False, info)]
     for a in actions:
         out.append(env.step(a))
@@ -609,22 +609,12 @@ def test_env_after_many_episodes_equals_a_fresh_env() -> None:
     actions = [rng.uniform(-1, 1, n).astype(np.float32) for _ in range(DEFAULT_MAX_EPISODE_STEPS)]
     for gid in ("ring", "medium_wrap", "tip_pinch"):
         fresh = gymnasium.make(GRASP_ENV_ID, grasp=gid, evaluate=False)
-        ours = _run_with_options(used, actions, seed=9, grasp=gid)
+        ours = _run(used, actions, seed=9, grasp=gid)
         theirs = _run(fresh, actions, seed=9)
         assert len(ours) == len(theirs) > 2 and ours[-1][2]
         assert _same(ours, theirs), gid
         fresh.close()
     used.close()
-
-
-def _run_with_options(env: gymnasium.Env, actions: list[np.ndarray], seed: int, grasp: str) -> list[tuple]:
-    obs, info = env.reset(seed=seed, options={"grasp": grasp})
-    out = [(obs, 0.0, False, False, info)]
-    for a in actions:
-        out.append(env.step(a))
-        if out[-1][2] or out[-1][3]:
-            break
-    return out
 
 
 @pytest.mark.slow
