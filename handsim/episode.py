@@ -78,6 +78,14 @@ _NO_PLAN = "no plan in the hand's grasps.json"
 _HOLD_FORCE_N = 1000.0
 
 
+def _substeps(control_hz: float, timestep_s: float) -> int:
+    """Physics steps per control step; the control rate must divide the physics rate."""
+    ratio = 1.0 / (control_hz * timestep_s)
+    if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
+        raise ConfigurationError(f"control_hz {control_hz} must divide the physics rate {1 / timestep_s:g} Hz")
+    return int(round(ratio))
+
+
 @dataclasses.dataclass(frozen=True)
 class EpisodeSettings:
     """Episode numbers that are not part of the physics protocol.
@@ -220,12 +228,7 @@ class GraspEpisode:
         self.settings = settings
         self.wrist = wrist
         self.visuals = bool(visuals)
-        ratio = 1.0 / (settings.control_hz * protocol.timestep_s)
-        if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
-            raise ConfigurationError(
-                f"control_hz {settings.control_hz} must divide the physics rate {1 / protocol.timestep_s:g} Hz"
-            )
-        self.substeps = int(round(ratio))
+        self._substeps = {dt: _substeps(settings.control_hz, dt) for dt in (protocol.timestep_s, protocol.grasp_timestep_s)}
         self.grasp_steps = max(1, int(round(protocol.grasp_duration_s * settings.control_hz)))
         self.tree = load_urdf(self.hand.urdf_path)
         self.joint_names = self.tree.joint_names
@@ -296,6 +299,7 @@ class GraspEpisode:
         self.world.reset(
             gravity=False,
             solver_iterations=self.protocol.grasp_solver_iterations if held else self.protocol.solver_iterations,
+            timestep_s=self.protocol.grasp_timestep_s if held else self.protocol.timestep_s,
         )
         self.body = HandBody(
             self.world, self.hand.urdf_path, visual=self.visuals, free_wrist=self.free_wrist,
@@ -339,7 +343,16 @@ class GraspEpisode:
             if self.world.generation == self._hold_generation and not self.world.closed:
                 self.world.client.removeConstraint(self._hold)
                 self.world.set_solver_iterations(self.protocol.solver_iterations)
+                self.world.set_timestep(self.protocol.timestep_s)
+                if self.body is not None:  # the motors' gain follows the step (HandBody.set_targets)
+                    self.body.set_targets(self.body.targets)
             self._hold = None
+
+    @property
+    def substeps(self) -> int:
+        """Physics steps per control step at the time step now in force (the grasp phase's
+        ``Protocol.grasp_timestep_s`` while the fixture holds the object, else ``timestep_s``)."""
+        return self._substeps[self.world.timestep_s]
 
     @property
     def object_held(self) -> bool:

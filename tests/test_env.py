@@ -563,9 +563,11 @@ def _baseline_successes() -> list[tuple[str, int]]:
 
 def _baseline_protocol() -> Protocol:
     """The protocol the baseline was recorded with. A record from before
-    ``grasp_solver_iterations`` existed ran its grasp phase with ``solver_iterations``."""
+    ``grasp_solver_iterations`` / ``grasp_timestep_s`` existed ran its grasp phase with
+    ``solver_iterations`` / ``timestep_s``."""
     recorded = dict(json.loads(BASELINE.read_text())["config"]["protocol"])
     recorded.setdefault("grasp_solver_iterations", recorded["solver_iterations"])
+    recorded.setdefault("grasp_timestep_s", recorded["timestep_s"])
     return Protocol(**recorded)
 
 
@@ -662,20 +664,25 @@ def test_visual_shapes_do_not_change_the_physics() -> None:
     drawn.close()
 
 
-def test_grasp_phase_solver_iterations_switch_at_release() -> None:
-    """PyBullet itself reports the grasp phase's solver iterations while the fixture holds the
-    object, and the protocol's from the release on (everything judged runs with those)."""
+def test_grasp_phase_solver_iterations_and_step_switch_at_release() -> None:
+    """PyBullet itself reports the grasp phase's solver iterations and time step while the
+    fixture holds the object, and the protocol's from the release on (everything judged runs
+    with those); each control step covers 1/25 s either way."""
     protocol = Protocol(grasp_solver_iterations=17, solver_iterations=90)
     env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=False, protocol=protocol)
     ep = env.unwrapped.episode
-    iterations = lambda: ep.world.client.getPhysicsEngineParameters()["numSolverIterations"]
+    params = lambda: ep.world.client.getPhysicsEngineParameters()
     for seed in range(2):
         env.reset(seed=seed)
-        assert ep.object_held and iterations() == 17
+        assert ep.object_held and params()["numSolverIterations"] == 17
+        assert params()["fixedTimeStep"] == pytest.approx(protocol.grasp_timestep_s)
         terminated = False
         while not terminated:
             _, _, terminated, _, _ = env.step(env.action_space.sample())
-        assert not ep.object_held and iterations() == 90
+            if not terminated:
+                assert ep.world.time_s == pytest.approx(ep.control_step / ep.settings.control_hz)
+        assert not ep.object_held and params()["numSolverIterations"] == 90
+        assert params()["fixedTimeStep"] == pytest.approx(protocol.timestep_s)
     env.close()
     free = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=False, protocol=protocol, wrist="free")
     free.reset(seed=0)

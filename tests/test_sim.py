@@ -477,6 +477,55 @@ def test_torsional_friction_resists_twisting_a_pinched_sphere(torsional: float) 
 # -- solver iterations and the free wrist ----------------------------------------------------
 
 
+def test_timestep_switch_time_and_reset_restore_the_protocol_step() -> None:
+    """PyBullet's own parameter report is the independent source; simulated time adds up the
+    steps taken at each step size."""
+    protocol = Protocol()
+    with World(protocol, gravity=False) as world:
+        reported = lambda: world.client.getPhysicsEngineParameters()["fixedTimeStep"]
+        assert reported() == pytest.approx(protocol.timestep_s) and world.timestep_s == protocol.timestep_s
+        world.set_timestep(protocol.grasp_timestep_s)
+        assert reported() == pytest.approx(protocol.grasp_timestep_s)
+        world.step(5)
+        world.set_timestep(protocol.timestep_s)
+        world.step(10)
+        assert world.step_count == 15
+        assert world.time_s == pytest.approx(5 * protocol.grasp_timestep_s + 10 * protocol.timestep_s)
+        world.reset(gravity=False, timestep_s=0.01)
+        assert reported() == pytest.approx(0.01) and world.time_s == 0.0
+        world.reset(gravity=False)
+        assert reported() == pytest.approx(protocol.timestep_s)
+        for bad in (0.0, -0.004, float("nan"), True, "0.004"):
+            with pytest.raises(ConfigurationError, match="finite number > 0"):
+                world.set_timestep(bad)
+    with pytest.raises(ConfigurationError, match="grasp_timestep_s"):
+        Protocol(grasp_timestep_s=0.0)
+
+
+def test_finger_servo_closes_alike_at_the_grasp_phase_step() -> None:
+    """The motor gain follows the time step (HandBody.set_targets): a free gripper finger
+    driven from open to a target follows the same trajectory at the grasp phase's 8 ms step as
+    at the protocol's 4 ms step, sampled at the 25 Hz control ticks; with an unscaled gain it
+    would close half as fast."""
+    protocol = Protocol()
+
+    def trajectory(dt: float) -> np.ndarray:
+        with World(protocol, gravity=False) as world:
+            world.set_timestep(dt)
+            hand = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
+            hand.set_targets([0.03, 0.03])
+            per_tick = int(round(0.04 / dt))
+            out = []
+            for _ in range(10):
+                world.step(per_tick)
+                out.append(hand.joint_state()[0][0])
+            return np.array(out)
+
+    fine, coarse = trajectory(protocol.timestep_s), trajectory(protocol.grasp_timestep_s)
+    assert fine[0] > 0.005  # it moves within the first tick
+    np.testing.assert_allclose(coarse, fine, atol=0.1 * 0.03)
+
+
 def test_solver_iterations_switch_and_reset_restores_the_protocol_value() -> None:
     """PyBullet's own parameter report is the independent source."""
     protocol = Protocol(solver_iterations=80, grasp_solver_iterations=12)

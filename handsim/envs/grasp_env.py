@@ -175,8 +175,8 @@ Arguments
   workspace half-width.
 
 Speed: without a render mode no visual shapes are loaded (the physics is identical, tested),
-and while the fixture holds the object the solver runs ``Protocol.grasp_solver_iterations``;
-``benchmarks/bench_env.py`` measures steps per second against Gymnasium-Robotics'
+and while the fixture holds the object the physics runs ``Protocol.grasp_solver_iterations``
+at ``Protocol.grasp_timestep_s``; ``benchmarks/bench_env.py`` measures steps per second against Gymnasium-Robotics'
 ``HandManipulateBlock-v1``.
 
 Unknown grasp or hand names raise the handsim error (``UnknownNameError`` /
@@ -201,6 +201,11 @@ Version history
   evaluation is unchanged. Episode outcomes of marginal grasps can differ from before (see
   :class:`handsim.tolerances.Protocol`); ``Protocol(grasp_solver_iterations=150)`` reproduces
   the earlier trials bit for bit.
+* v0, same id (spaces unchanged): while the fixture holds the object the physics step is
+  ``Protocol.grasp_timestep_s`` (8 ms, 5 steps per control step) instead of ``timestep_s``
+  (4 ms), with the motor gain scaled so that the finger servo demands the same velocity;
+  the evaluation is unchanged. ``Protocol(grasp_timestep_s=1 / 250)`` reproduces the earlier
+  trials bit for bit.
 """
 
 from __future__ import annotations

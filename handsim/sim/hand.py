@@ -81,7 +81,11 @@ class HandBody(_Body):
     Gains: PyBullet's position motor drives the joint velocity towards
     ``position_gain * (q_target - q) / dt + velocity_gain * (0 - qd)`` within the effort limit
     (defaults ``Protocol.position_gain = 0.1``, ``Protocol.velocity_gain = 1.0``: a free
-    finger closes about 10 % of its remaining error per step).
+    finger closes about 10 % of its remaining error per step). ``position_gain`` is the gain at
+    the protocol's ``timestep_s``; at another step (the grasp phase's
+    ``Protocol.grasp_timestep_s``) the gain is scaled by the ratio of the steps, so that the
+    servo demands the same velocity, ``position_gain / timestep_s`` (25 per s) times the error,
+    whatever the step.
 
     The wrist is fixed (``useFixedBase``) by default. With ``free_wrist=True`` the root link is a
     free body held at a wrist pose by a PyBullet fixed constraint (``JOINT_FIXED`` between the
@@ -343,6 +347,7 @@ class HandBody(_Body):
             q: Joint targets, (dof,) [rad or m], within the URDF limits.
         """
         q = self._check_q(q, "set_targets(q)")
+        gain = self.position_gain * self.world.timestep_s / self.world.protocol.timestep_s
         self._c().setJointMotorControlArray(
             self.body_id,
             self._joint_ids,
@@ -350,7 +355,7 @@ class HandBody(_Body):
             targetPositions=q.tolist(),
             targetVelocities=[0.0] * self.dof,
             forces=self.effort.tolist(),
-            positionGains=[self.position_gain] * self.dof,
+            positionGains=[gain] * self.dof,
             velocityGains=[self.velocity_gain] * self.dof,
         )
         self._targets = q.copy()

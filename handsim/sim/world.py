@@ -51,6 +51,8 @@ class World:
         self._forces: dict[int, NDArray[np.float64]] = {}
         self._gravity = bool(gravity)
         self._step_count = 0
+        self._time_s = 0.0
+        self._timestep_s = protocol.timestep_s
         self._solver_iterations = protocol.solver_iterations
         self.reset(gravity=gravity)
 
@@ -77,13 +79,17 @@ class World:
         """Whether :meth:`close` has been called."""
         return self._client is None
 
-    def reset(self, *, gravity: bool = True, solver_iterations: int | None = None) -> None:
+    def reset(
+        self, *, gravity: bool = True, solver_iterations: int | None = None, timestep_s: float | None = None
+    ) -> None:
         """Remove every body and restore the protocol's settings and time zero.
 
         Args:
             gravity: Whether gravity is on after the reset.
             solver_iterations: Constraint-solver iterations to start with (default
                 ``protocol.solver_iterations``; see :meth:`set_solver_iterations`).
+            timestep_s: Physics time step to start with [s] (default ``protocol.timestep_s``;
+                see :meth:`set_timestep`).
         """
         c = self.client
         c.resetSimulation()
@@ -99,13 +105,17 @@ class World:
             enableConeFriction=1,
         )
         c.setTimeStep(self.protocol.timestep_s)
+        self._timestep_s = self.protocol.timestep_s
         self._solver_iterations = self.protocol.solver_iterations
         self._generation += 1
         self._forces.clear()
         self._step_count = 0
+        self._time_s = 0.0
         self.set_gravity(gravity)
         if solver_iterations is not None:
             self.set_solver_iterations(solver_iterations)
+        if timestep_s is not None:
+            self.set_timestep(timestep_s)
 
     @property
     def solver_iterations(self) -> int:
@@ -127,6 +137,29 @@ class World:
         if int(n) != self._solver_iterations:
             self.client.setPhysicsEngineParameter(numSolverIterations=int(n))
             self._solver_iterations = int(n)
+
+    @property
+    def timestep_s(self) -> float:
+        """Physics time step currently in force [s]."""
+        return self._timestep_s
+
+    def set_timestep(self, dt: float) -> None:
+        """Change the physics time step (from the next step on).
+
+        The protocol's ``timestep_s`` is what every judged step runs with; a grasp phase
+        against a fixed object may run with ``protocol.grasp_timestep_s`` instead (see
+        :class:`handsim.tolerances.Protocol`). :meth:`reset` restores the protocol's value.
+
+        Args:
+            dt: Time step [s], a finite number > 0.
+        """
+        ok = isinstance(dt, (int, float, np.floating)) and not isinstance(dt, bool) and np.isfinite(dt) and dt > 0
+        if not ok:
+            raise ConfigurationError(f"World.set_timestep(dt): expected a finite number > 0 [s], got {dt!r}")
+        if float(dt) != self._timestep_s:
+            self.client.setPhysicsEngineParameter(fixedTimeStep=float(dt))
+            self.client.setTimeStep(float(dt))
+            self._timestep_s = float(dt)
 
     def close(self) -> None:
         """Disconnect from PyBullet (idempotent)."""
@@ -173,7 +206,7 @@ class World:
     @property
     def time_s(self) -> float:
         """Simulated time since the last :meth:`reset` [s]."""
-        return self._step_count * self.protocol.timestep_s
+        return self._time_s
 
     def step(self, n: int = 1) -> None:
         """Advance the physics by ``n`` fixed time steps.
@@ -189,6 +222,7 @@ class World:
         c = self.client
         # Bound methods fetched once: BulletClient builds a partial on every attribute access.
         step = c.stepSimulation
+        self._time_s += int(n) * self._timestep_s
         if not self._forces:
             for _ in range(int(n)):
                 step()
