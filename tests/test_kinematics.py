@@ -149,9 +149,11 @@ def test_fk_matches_pybullet(robot, rng):
     for b, q in enumerate(qs):
         ref.set_q(q)
         frames = ref.link_frames()
+        single = tree.forward_kinematics(q)  # the one-configuration code path
         for li, name in enumerate(tree.link_names):
-            np.testing.assert_allclose(ours[b, li, :3, 3], frames[name][:3, 3], atol=1e-6, rtol=0, err_msg=name)
-            np.testing.assert_allclose(ours[b, li, :3, :3], frames[name][:3, :3], atol=1e-6, rtol=0, err_msg=name)
+            for got in (ours[b, li], single[li]):
+                np.testing.assert_allclose(got[:3, 3], frames[name][:3, 3], atol=1e-6, rtol=0, err_msg=name)
+                np.testing.assert_allclose(got[:3, :3], frames[name][:3, :3], atol=1e-6, rtol=0, err_msg=name)
 
 
 def test_batched_equals_one_at_a_time(robot, rng):
