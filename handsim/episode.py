@@ -578,10 +578,8 @@ class GraspEpisode:
             pts = (pts - xyz) @ quat_to_matrix(quat)
         frames = self.link_frames()[links]  # (N, 4, 4)
         local = np.einsum("cji,cj->ci", frames[:, :3, :3], pts - frames[:, :3, 3])
-        # Only the links in contact: classify builds its per-link table for the names it gets.
-        touched, rows = np.unique(links, return_inverse=True)
-        names = [self.tree.link_names[i] for i in touched]
-        return self.hand.regions.classify(local, rows.reshape(-1), link_names=names)
+        # Indices into the tree's link list: classify caches its per-link table for that list.
+        return self.hand.regions.classify(local, links, link_names=self.tree.link_names)
 
     def evaluate(self, run_protocol: bool = True) -> EpisodeResult:
         """End the grasp phase and judge the grasp.

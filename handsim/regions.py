@@ -139,6 +139,9 @@ class RegionMap:
         self._labels = tuple(labels)
         self._index = {label: i for i, label in enumerate(self._labels)}
         self._known = None if link_names is None else frozenset(link_names) | frozenset(by_link)
+        # Per-link parameter tables by link-name list: an env step labels a few contacts with
+        # the same list every time, and building the table costs more than labelling.
+        self._tables: dict[tuple[str, ...], dict[str, NDArray]] = {}
 
     # ------------------------------------------------------------------ lookup
     @property
@@ -336,7 +339,19 @@ class RegionMap:
         return [str(u) for u in uniq], inverse.astype(np.int64).reshape(-1)
 
     def _params(self, names: Sequence[str]) -> dict[str, NDArray]:
-        """Per-link labelling parameters for a list of link names (rows follow ``names``)."""
+        """Per-link labelling parameters for a list of link names (rows follow ``names``;
+        cached per list, read-only)."""
+        key = tuple(names)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._build_params(key)
+            for arr in table.values():
+                arr.flags.writeable = False
+            if len(self._tables) < 64:  # a hand has one or two lists in use; bound it anyway
+                self._tables[key] = table
+        return table
+
+    def _build_params(self, names: Sequence[str]) -> dict[str, NDArray]:
         m = len(names)
         out: dict[str, NDArray] = {
             "center": np.zeros((m, 3)), "axis": np.tile([1.0, 0.0, 0.0], (m, 1)),
