@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -130,6 +131,38 @@ def test_conversion_is_cached_and_keyed_by_content(tmp_path, cache_dir):
     (tmp_path / "mjcf.json").write_text(json.dumps(mapping))
     other = converted_hand_dir(tmp_path)
     assert other != first and other.parent == first.parent
+
+
+def test_cache_key_follows_the_mesh_files_the_mjcf_names(toy, cache_dir):
+    """Editing a mesh file (found through <compiler meshdir>) converts again; the converted
+    mesh is the edited one."""
+    from handsim.importers import converted_hand_dir
+
+    (toy / "assets").mkdir()
+    wedge = "v 0 0 0\nv 0.02 0 0\nv 0 0.02 0\nv 0 0 0.02\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n"
+    (toy / "assets" / "wedge.obj").write_text(wedge)
+    xml = TOY_XML.replace('<mesh name="wedge" vertex="0 0 0  0.02 0 0  0 0.02 0  0 0 0.02"/>',
+                          '<mesh name="wedge" file="wedge.obj"/>')
+    (toy / "toy.xml").write_text(xml.replace("<default>", '<compiler meshdir="assets"/>\n  <default>', 1))
+    first = converted_hand_dir(toy)
+    assert converted_hand_dir(toy) == first
+    edited = toy / "assets" / "wedge.obj"
+    edited.write_text(wedge.replace("v 0.02 0 0", "v 0.04 0 0"))
+    # MuJoCo's own asset cache keys a file on its name and modification time in whole
+    # seconds: an edit is seen from the next second on, as it is for a user editing a mesh.
+    stat = edited.stat()
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+    second = converted_hand_dir(toy)
+    assert second != first
+
+    def extent(folder):  # MuJoCo re-centres and turns meshes: the largest vertex distance is invariant
+        (obj,) = (folder / "meshes").glob("*wedge*.obj")
+        v = np.array([[float(x) for x in line.split()[1:4]] for line in obj.read_text().splitlines()
+                      if line.startswith("v ")])
+        return np.linalg.norm(v[:, None] - v[None], axis=-1).max()
+
+    assert extent(first) == pytest.approx(0.02 * np.sqrt(2), rel=1e-4)
+    assert extent(second) == pytest.approx(np.hypot(0.04, 0.02), rel=1e-4)
 
 
 def test_shadow_joints_limits_and_efforts_equal_the_mjcf(shadow, shadow_mj):

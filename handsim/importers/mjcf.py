@@ -1036,6 +1036,43 @@ def _source_files(main: Path) -> list[Path]:
     return seen
 
 
+#: MJCF asset elements whose ``file`` the compiled model depends on, and the ``<compiler>``
+#: attribute naming the folder MuJoCo resolves it against (``assetdir`` is the fallback).
+_ASSET_DIRS = {"mesh": "meshdir", "hfield": "meshdir", "skin": "meshdir", "texture": "texturedir"}
+
+
+def _asset_files(sources: list[Path], main: Path) -> list[Path]:
+    """The mesh, height-field, skin and texture files the MJCF files name, resolved as MuJoCo
+    does (against ``<compiler meshdir/texturedir/assetdir>``, relative to the main file's
+    folder); files that do not exist are left to MuJoCo to report."""
+    roots = []
+    for path in sources:
+        try:
+            roots.append(ET.parse(path).getroot())
+        except ET.ParseError:
+            continue
+    dirs: dict[str, str] = {}
+    for root in roots:
+        for compiler in root.iter("compiler"):
+            dirs.update({k: v for k, v in compiler.attrib.items() if k in ("meshdir", "texturedir", "assetdir")})
+    found: list[Path] = []
+    for root in roots:
+        for tag, dir_attr in _ASSET_DIRS.items():
+            for el in root.iter(tag):
+                name = el.get("file")
+                if not name:
+                    continue
+                for folder in (dirs.get(dir_attr), dirs.get("assetdir"), ""):
+                    if folder is None:
+                        continue
+                    candidate = (main.parent / folder / name).resolve()
+                    if candidate.is_file():
+                        if candidate not in found:
+                            found.append(candidate)
+                        break
+    return found
+
+
 def _cache_key(mp: MjcfMapping) -> str:
     digest = hashlib.sha256()
     digest.update(f"converter {CONVERTER_VERSION}\n".encode())
@@ -1044,7 +1081,8 @@ def _cache_key(mp: MjcfMapping) -> str:
     except importlib.metadata.PackageNotFoundError:
         raise MissingDependencyError(f"MJCF import needs the mujoco package; {_INSTALL_HINT}") from None
     digest.update(mp.path.read_bytes())
-    for path in _source_files(mp.mjcf_path):
+    sources = _source_files(mp.mjcf_path)
+    for path in sources + _asset_files(sources, mp.mjcf_path):
         digest.update(str(path).encode() + b"\n" + path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -1053,7 +1091,7 @@ def converted_hand_dir(mapping: str | os.PathLike[str]) -> Path:
     """The converted hand folder of a mapping, converting it into the cache on first use.
 
     The folder is ``<cache_root()>/mjcf/<name>-<key>``, the key a hash of the mapping file, the
-    MJCF file and its includes, the mujoco version and :data:`CONVERTER_VERSION`: editing any of
+    MJCF file and its includes, the mesh/texture files they name, the mujoco version and :data:`CONVERTER_VERSION`: editing any of
     them converts again. Concurrent callers (benchmark workers) are safe: each converts into a
     private folder and the first to rename it into place wins.
 
