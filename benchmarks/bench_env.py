@@ -72,7 +72,7 @@ def _peer_available() -> str:
     """"" when the peer can run, else why not."""
     try:
         import gymnasium_robotics
-        import mujoco  # noqa: F401
+        import mujoco
     except ImportError as exc:
         return f"peer {PEER_ID} skipped: {exc.name} is not installed (pip install gymnasium-robotics mujoco==3.5.0)"
     gymnasium.register_envs(gymnasium_robotics)

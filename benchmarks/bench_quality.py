@@ -26,7 +26,12 @@ import numpy as np
 import scipy
 from scipy.spatial import ConvexHull
 
-from handsim.scoring.quality import HULL_REL_TOL, RANK_REL_TOL, epsilon_quality, friction_cone_wrenches
+from handsim.scoring.quality import (
+    HULL_REL_TOL,
+    RANK_REL_TOL,
+    epsilon_quality,
+    friction_cone_wrenches,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
 

@@ -10,16 +10,16 @@ import difflib
 from collections.abc import Iterable
 
 __all__ = [
-    "HandsimError",
-    "DataNotFoundError",
-    "URDFError",
     "ConfigurationError",
-    "MetadataError",
+    "DataNotFoundError",
     "GraspDataError",
-    "UnknownNameError",
-    "SimulationError",
+    "HandsimError",
+    "MetadataError",
     "MissingDependencyError",
     "ResultsError",
+    "SimulationError",
+    "URDFError",
+    "UnknownNameError",
     "suggest",
 ]
 

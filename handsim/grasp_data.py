@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from handsim.errors import GraspDataError, suggest
 
-__all__ = ["HandGrasp", "load_hand_grasps", "GRASP_DATA_FILE"]
+__all__ = ["GRASP_DATA_FILE", "HandGrasp", "load_hand_grasps"]
 
 GRASP_DATA_FILE = "grasps.json"
 _FIELDS = ("object_xyz", "object_quat_wxyz", "preshape", "close", "note")

@@ -29,14 +29,14 @@ from handsim.errors import MetadataError, UnknownNameError, URDFError, suggest
 from handsim.regions import Region, RegionMap
 
 __all__ = [
-    "Hand",
-    "Finger",
-    "ThumbAbduction",
-    "JointLimit",
-    "load_hand",
     "FINGER_NAMES",
-    "SEGMENT_NAMES",
     "SCHEMA_VERSION",
+    "SEGMENT_NAMES",
+    "Finger",
+    "Hand",
+    "JointLimit",
+    "ThumbAbduction",
+    "load_hand",
 ]
 
 SCHEMA_VERSION = 1

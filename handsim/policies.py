@@ -29,16 +29,16 @@ from handsim.errors import ConfigurationError, UnknownNameError, suggest
 DEFAULT_FACTORY = "handsim.policies:scripted"
 
 __all__ = [
+    "CLOSE_FRACTION",
+    "DEFAULT_FACTORY",
     "Policy",
     "PolicyFactory",
     "ScriptedGraspPolicy",
     "UniformPolicy",
+    "parse_policy_spec",
+    "resolve_factory",
     "scripted",
     "uniform",
-    "resolve_factory",
-    "parse_policy_spec",
-    "DEFAULT_FACTORY",
-    "CLOSE_FRACTION",
 ]
 
 #: Fraction of the grasp phase over which the scripted policy moves from pre-shape to close

@@ -33,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from handsim.errors import ConfigurationError, MetadataError, UnknownNameError, suggest
 
-__all__ = ["Region", "RegionMap", "REGION_KINDS", "OTHER_LABEL"]
+__all__ = ["OTHER_LABEL", "REGION_KINDS", "Region", "RegionMap"]
 
 #: Region kinds of a part, in the order their labels appear in :attr:`RegionMap.labels`.
 #: ``tip`` exists only on distal segments.

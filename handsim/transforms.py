@@ -16,17 +16,17 @@ from numpy.typing import ArrayLike, NDArray
 from handsim.errors import ConfigurationError
 
 __all__ = [
-    "quat_wxyz_to_xyzw",
-    "quat_xyzw_to_wxyz",
-    "quat_normalize",
-    "quat_conjugate",
-    "quat_multiply",
-    "quat_rotate",
-    "quat_to_matrix",
+    "matrix_to_pose",
     "matrix_to_quat",
     "pose_to_matrix",
-    "matrix_to_pose",
     "quat_angle",
+    "quat_conjugate",
+    "quat_multiply",
+    "quat_normalize",
+    "quat_rotate",
+    "quat_to_matrix",
+    "quat_wxyz_to_xyzw",
+    "quat_xyzw_to_wxyz",
 ]
 
 # Below this norm a quaternion carries no rotation information.

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_bench import FAKE_ENV, FAKE_POLICY, _results
 
 from handsim.cli import main
 from handsim.data import hand_dir
-
-from test_bench import FAKE_ENV, FAKE_POLICY, _results
 
 TESTS_DIR = Path(__file__).resolve().parent
 FAKE = ["--env", FAKE_ENV, "--policy", FAKE_POLICY, "--jobs", "1"]

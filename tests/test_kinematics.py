@@ -11,10 +11,10 @@ import numpy as np
 import pybullet as pb
 import pybullet_data
 import pytest
-
 from conftest import DATA_DIR
+
 from handsim import data
-from handsim.errors import ConfigurationError, HandsimError, URDFError, UnknownNameError
+from handsim.errors import ConfigurationError, HandsimError, UnknownNameError, URDFError
 from handsim.kinematics import load_urdf
 
 PB_DATA = Path(pybullet_data.getDataPath())

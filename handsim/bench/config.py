@@ -23,15 +23,15 @@ from handsim.policies import DEFAULT_FACTORY, parse_policy_spec
 from handsim.policies import resolve_factory as load_policy_factory
 
 __all__ = [
-    "BenchConfig",
-    "SUCCESS_THRESHOLD",
     "BASELINE_TOLERANCE",
-    "DEFAULT_POLICY",
     "DEFAULT_ENV_ID",
+    "DEFAULT_POLICY",
     "DEFAULT_TRIALS",
-    "trial_seed",
+    "SUCCESS_THRESHOLD",
+    "BenchConfig",
     "load_policy_factory",
     "parse_policy_spec",
+    "trial_seed",
 ]
 
 #: Fraction of a grasp's trials that must succeed for the grasp to count as achieved [-].

@@ -20,13 +20,13 @@ from handsim.bench.results import BenchResults
 from handsim.errors import ConfigurationError, MissingDependencyError
 
 __all__ = [
+    "LABEL_HEIGHT_PX",
+    "SHEET_COLUMNS",
+    "TILE_SIZE_PX",
     "contact_sheet",
     "coverage_chart",
-    "save_frame",
     "run_pictures",
-    "LABEL_HEIGHT_PX",
-    "TILE_SIZE_PX",
-    "SHEET_COLUMNS",
+    "save_frame",
 ]
 
 #: Height of the text strip under each contact-sheet tile [px].

@@ -14,7 +14,7 @@ from handsim.bench.pictures import run_pictures
 from handsim.bench.results import BenchResults, GraspOutcome
 from handsim.bench.runner import frame_path
 
-__all__ = ["format_table", "coverage_line", "report_markdown", "junit_xml", "write_outputs"]
+__all__ = ["coverage_line", "format_table", "junit_xml", "report_markdown", "write_outputs"]
 
 _HEADERS = ("#", "name", "type", "success", "Q1", "achieved", "reason")
 

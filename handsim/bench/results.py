@@ -48,15 +48,15 @@ from typing import Any
 from handsim.errors import ResultsError
 
 __all__ = [
-    "SCHEMA_VERSION",
     "RESULTS_FILE",
-    "GraspOutcome",
-    "BenchResults",
-    "aggregate",
-    "write_json_atomic",
-    "load_results",
+    "SCHEMA_VERSION",
     "TIMING_KEYS",
+    "BenchResults",
+    "GraspOutcome",
+    "aggregate",
+    "load_results",
     "strip_timing",
+    "write_json_atomic",
 ]
 
 SCHEMA_VERSION = 1

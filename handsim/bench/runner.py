@@ -46,7 +46,7 @@ from handsim.errors import ResultsError, SimulationError
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
 
-__all__ = ["TrialTask", "run_trial", "run_bench", "BenchInterrupted", "plan_tasks", "frame_path", "FRAMES_DIR"]
+__all__ = ["FRAMES_DIR", "BenchInterrupted", "TrialTask", "frame_path", "plan_tasks", "run_bench", "run_trial"]
 
 FRAMES_DIR = "frames"
 

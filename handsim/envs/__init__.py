@@ -18,13 +18,13 @@ if TYPE_CHECKING:  # for type checkers only: the real import is lazy (see __geta
     from handsim.envs.grasp_env import GraspEnv, RewardWeights
 
 __all__ = [
-    "GRASP_ENV_ID",
-    "GRASP_ENTRY_POINT",
     "DEFAULT_MAX_EPISODE_STEPS",
+    "GRASP_ENTRY_POINT",
+    "GRASP_ENV_ID",
     "MAX_EPISODE_STEPS_MARGIN",
-    "register_envs",
     "GraspEnv",
     "RewardWeights",
+    "register_envs",
 ]
 
 #: The registered id of the grasp environment.

@@ -226,16 +226,27 @@ from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
 from handsim.data import DEFAULT_HAND
-from handsim.episode import WRIST_MODES, ContactScore, EpisodeResult, EpisodeSettings, GraspEpisode
+from handsim.episode import (
+    WRIST_MODES,
+    ContactScore,
+    EpisodeResult,
+    EpisodeSettings,
+    GraspEpisode,
+)
 from handsim.errors import ConfigurationError, SimulationError, suggest
 from handsim.grasps import GraspType
 from handsim.hand import Hand
 from handsim.scoring.signature import CompiledSignature
 from handsim.sim import render_rgb
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
-from handsim.transforms import quat_conjugate, quat_multiply, quat_normalize, quat_to_matrix
+from handsim.transforms import (
+    quat_conjugate,
+    quat_multiply,
+    quat_normalize,
+    quat_to_matrix,
+)
 
-__all__ = ["GraspEnv", "RewardWeights", "ACTION_MODES", "RENDER_MODES", "REWARD_TERMS"]
+__all__ = ["ACTION_MODES", "RENDER_MODES", "REWARD_TERMS", "GraspEnv", "RewardWeights"]
 
 #: Valid ``action_mode`` values.
 ACTION_MODES: tuple[str, ...] = ("absolute", "delta")
@@ -315,7 +326,7 @@ def _connect_gui(world: Any) -> None:
             "process is possible. Use render_mode='rgb_array' for headless frames."
         ) from exc
     world.close()
-    world._client = gui  # noqa: SLF001 - World has no GUI option yet (reported to the lead)
+    world._client = gui
     world.reset(gravity=False)
 
 

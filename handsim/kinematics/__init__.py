@@ -4,6 +4,11 @@ Importing this package never imports PyBullet.
 """
 
 from handsim.kinematics.tree import KinematicTree, load_urdf
-from handsim.kinematics.urdf import SUPPORTED_JOINT_TYPES, JointSpec, parse_urdf, rpy_to_matrix
+from handsim.kinematics.urdf import (
+    SUPPORTED_JOINT_TYPES,
+    JointSpec,
+    parse_urdf,
+    rpy_to_matrix,
+)
 
-__all__ = ["KinematicTree", "JointSpec", "SUPPORTED_JOINT_TYPES", "load_urdf", "parse_urdf", "rpy_to_matrix"]
+__all__ = ["SUPPORTED_JOINT_TYPES", "JointSpec", "KinematicTree", "load_urdf", "parse_urdf", "rpy_to_matrix"]

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from handsim.errors import ConfigurationError, URDFError, UnknownNameError, suggest
+from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
 from handsim.kinematics.urdf import JointSpec, parse_urdf
 
 __all__ = ["KinematicTree", "load_urdf"]

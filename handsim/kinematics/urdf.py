@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from handsim.errors import URDFError, suggest
 
-__all__ = ["JointSpec", "parse_urdf", "rpy_to_matrix", "SUPPORTED_JOINT_TYPES"]
+__all__ = ["SUPPORTED_JOINT_TYPES", "JointSpec", "parse_urdf", "rpy_to_matrix"]
 
 SUPPORTED_JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed")
 _UNSUPPORTED = ("floating", "planar")

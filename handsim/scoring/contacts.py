@@ -9,7 +9,7 @@ from handsim.errors import ConfigurationError
 from handsim.kinematics import KinematicTree
 from handsim.regions import RegionMap
 
-__all__ = ["label_contacts", "contact_matrix"]
+__all__ = ["contact_matrix", "label_contacts"]
 
 
 def label_contacts(

@@ -63,9 +63,9 @@ from handsim.errors import ConfigurationError
 __all__ = [
     "HULL_REL_TOL",
     "RANK_REL_TOL",
-    "friction_cone_wrenches",
     "epsilon_quality",
     "force_closure",
+    "friction_cone_wrenches",
     "hull_volume",
     "wrench_epsilon",
     "wrench_hull_volume",
@@ -422,7 +422,7 @@ class _Hulls:
         old = self.alive.shape[1]
         extra = max(need, 2 * old) - old
 
-        def pad(arr: NDArray, axis: int, value: float | bool | int) -> NDArray:
+        def pad(arr: NDArray, axis: int, value: float | bool) -> NDArray:
             shape = list(arr.shape)
             shape[axis] = extra
             return np.concatenate([arr, np.full(shape, value, dtype=arr.dtype)], axis=axis)
@@ -609,7 +609,7 @@ def _prepare(w: _Float, valid: NDArray[np.bool_]) -> _Hulls:
     return _Hulls(w[rows], valid[rows], HULL_REL_TOL * scale[rows], simplex[rows], rows)
 
 
-def _chunked(core, w: _Float, valid: NDArray[np.bool_], **kwargs) -> _Float:  # noqa: ANN001
+def _chunked(core, w: _Float, valid: NDArray[np.bool_], **kwargs) -> _Float:
     """Run ``core`` on slices of ``_CHUNK`` grasps.
 
     The facet arrays of a slice stay in the CPU cache; on a 32 MB L3 this is about twice as
@@ -675,7 +675,7 @@ def _epsilon_core(w: _Float, valid: NDArray[np.bool_], closure_only: bool = Fals
     return out
 
 
-def _qhull(points: _Float):  # noqa: ANN202 - scipy's ConvexHull
+def _qhull(points: _Float):
     from scipy.spatial import ConvexHull  # only for the rare fallback
 
     return ConvexHull(points)

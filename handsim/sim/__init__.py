@@ -19,21 +19,26 @@ One grasp episode (the numbers come from :class:`handsim.tolerances.Protocol`)::
 
 from handsim.sim.hand import Contacts, HandBody
 from handsim.sim.objects import SHAPE_FIELDS, ObjectBody, object_inertia, spawn_object
-from handsim.sim.protocol import DIRECTION_VECTORS, DisturbanceResult, DisturbanceStep, run_disturbance
+from handsim.sim.protocol import (
+    DIRECTION_VECTORS,
+    DisturbanceResult,
+    DisturbanceStep,
+    run_disturbance,
+)
 from handsim.sim.render import render_rgb
 from handsim.sim.world import World
 
 __all__ = [
-    "World",
-    "ObjectBody",
-    "spawn_object",
-    "object_inertia",
+    "DIRECTION_VECTORS",
     "SHAPE_FIELDS",
-    "HandBody",
     "Contacts",
-    "run_disturbance",
     "DisturbanceResult",
     "DisturbanceStep",
-    "DIRECTION_VECTORS",
+    "HandBody",
+    "ObjectBody",
+    "World",
+    "object_inertia",
     "render_rgb",
+    "run_disturbance",
+    "spawn_object",
 ]

@@ -18,7 +18,7 @@ from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
 from handsim.transforms import quat_xyzw_to_wxyz
 
-__all__ = ["HandBody", "Contacts"]
+__all__ = ["Contacts", "HandBody"]
 
 _MOVABLE = {pybullet.JOINT_REVOLUTE: "revolute", pybullet.JOINT_PRISMATIC: "prismatic"}
 # Joint values may sit this far outside their limits (float noise from data files) [m or rad].

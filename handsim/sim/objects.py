@@ -36,7 +36,7 @@ from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
 from handsim.transforms import matrix_to_quat, quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
 
-__all__ = ["ObjectBody", "spawn_object", "SHAPE_FIELDS", "object_inertia", "TORUS_SEGMENTS"]
+__all__ = ["SHAPE_FIELDS", "TORUS_SEGMENTS", "ObjectBody", "object_inertia", "spawn_object"]
 
 #: Size fields of each shape.
 SHAPE_FIELDS: dict[str, tuple[str, ...]] = {

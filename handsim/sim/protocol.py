@@ -15,7 +15,7 @@ from handsim.sim.world import World
 from handsim.tolerances import Protocol
 from handsim.transforms import quat_angle
 
-__all__ = ["run_disturbance", "DisturbanceResult", "DisturbanceStep", "DIRECTION_VECTORS"]
+__all__ = ["DIRECTION_VECTORS", "DisturbanceResult", "DisturbanceStep", "run_disturbance"]
 
 #: Unit world vectors of the direction names.
 DIRECTION_VECTORS: dict[str, tuple[float, float, float]] = {

@@ -180,7 +180,7 @@ class World:
     def __del__(self) -> None:  # a forgotten World must not leak its physics server
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown may have torn pybullet down
+        except Exception:
             pass
 
     # -- gravity and time ------------------------------------------------------------------
