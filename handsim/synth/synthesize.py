@@ -40,6 +40,7 @@ from handsim.bench.progress import Progress
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
 from handsim.kinematics import load_urdf
+from handsim.synth.closing import DEFAULT_CLOSING, ClosingSettings, sweep_candidates
 from handsim.synth.handmodel import HandSurface
 from handsim.synth.optimize import (
     DEFAULT_SETTINGS,
@@ -168,6 +169,14 @@ def _ranked(problem: GraspProblem, xs: np.ndarray, costs: np.ndarray, count: int
     return [dataclasses.replace(ordered[i], margin=checks[i].margin) for i in order][:count]
 
 
+def _closing_model_fits(problem: GraspProblem) -> bool:
+    """Whether the closing model suits the type: it closes the fingers by flexion with their
+    spread joints held, which meets pads, tips and the palm; a required side contact (the
+    object between two fingers' sides, or against the index's side) needs the spread joints
+    to close, which the optimisation's candidates do."""
+    return not any(name.endswith(".side") or ".side|" in name for name in problem.group_names)
+
+
 def synthesize_type(
     hand_folder: str | Path,
     grasp_id: str,
@@ -175,6 +184,7 @@ def synthesize_type(
     verify: int = DEFAULT_VERIFY,
     settings: SynthSettings = DEFAULT_SETTINGS,
     workdir: str | Path | None = None,
+    closing: ClosingSettings | None = DEFAULT_CLOSING,
 ) -> TypeResult:
     """Synthesize and verify one grasp type's plan for a hand.
 
@@ -185,6 +195,8 @@ def synthesize_type(
         verify: Candidates verified in physics (0: none; the best by cost and Q1 is kept).
         settings: Optimisation numbers.
         workdir: Scratch folder for the hand copies (default: a temporary folder).
+        closing: The closing model's numbers (:func:`~handsim.synth.closing.sweep_candidates`);
+            None: the optimisation alone.
 
     Returns:
         The :class:`TypeResult`.
@@ -198,9 +210,16 @@ def synthesize_type(
     if not problem.feasible:
         return TypeResult(grasp.id, grasp.number, None, False, 0, 0, 0.0, math.inf, (problem.infeasible_reason,), 0,
                           time.perf_counter() - start)
+    cands: list[Candidate] = []
+    origin: list[str] = []
+    if closing is not None and _closing_model_fits(problem):
+        per_config = max(len(closing.squeeze_depths_m), 1)
+        cands = sweep_candidates(problem, np.random.default_rng(np.random.SeedSequence([seed, grasp.number, 1])), closing,
+                                 count=max(math.ceil(verify / per_config), 1))
+        origin = ["closing model"] * len(cands)
     per_margin = max(math.ceil(verify / (len(settings.squeezes) * len(settings.self_margins))), 1)
     pools: list[list[Candidate]] = []
-    for margin in settings.self_margins:
+    for margin in (settings.self_margins if not cands else ()):
         problem.self_margin = margin
         # The same stream for every margin: a margin's solutions do not depend on the others.
         xs, costs = optimize(problem, np.random.default_rng(np.random.SeedSequence([seed, grasp.number])), settings)
@@ -212,33 +231,39 @@ def synthesize_type(
     # The margins' solutions in turn (each with its squeezes), the best of each first.
     k = len(settings.squeezes)
     chunks = [[pool[i:i + k] for i in range(0, len(pool), k)] for pool in pools]
-    cands = [c for row in itertools.zip_longest(*chunks, fillvalue=[]) for chunk in row for c in chunk]
+    optimised = [c for row in itertools.zip_longest(*chunks, fillvalue=[]) for chunk in row for c in chunk]
+    cands += optimised
+    origin += ["optimisation"] * len(optimised)
+    if not cands:
+        return TypeResult(grasp.id, grasp.number, None, False, 0, 0, 0.0, math.inf,
+                          ("no candidate: every closing-model sample started inside the object",), 0,
+                          time.perf_counter() - start)
     seeds = verification_seeds(grasp.number)
     needed = max(1, math.ceil(SUCCESS_THRESHOLD * len(seeds)))
-    results: list[tuple[Candidate, Verification | None]] = []
+    results: list[tuple[int, Candidate, Verification]] = []
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-synth-"))
         for i, cand in enumerate(cands[:verify]):
-            best_succ = max((v.successes for _, v in results if v is not None), default=0)
+            best_succ = max((v.successes for _, _, v in results), default=0)
             ver = verify_plan(hand.folder, grasp.id, grasp.number, _entry(cand, tree.joint_names, ""), seeds,
                               workdir, f"{grasp.id}_{i}", needed=max(needed, best_succ), screen=True)
-            results.append((cand, ver))
+            results.append((i, cand, ver))
             if ver.successes == len(seeds):
                 break  # cannot be beaten on successes; Q1 ties are not worth more physics
         from handsim.bench.runner import close_worker_envs
 
         close_worker_envs()
     if results:
-        cand, ver = max(results, key=lambda cv: (cv[1].successes, cv[1].q1, -cv[0].cost))
-        assert ver is not None
+        idx, cand, ver = max(results, key=lambda r: (r[2].successes, r[2].q1, -r[1].cost))
         verified = ver.trials == len(seeds) and ver.successes >= needed
         successes, trials, q1, reasons = ver.successes, ver.trials, ver.q1, ver.reasons
     else:
-        cand, verified, successes, trials, q1, reasons = cands[0], False, 0, 0, cands[0].q1, ("not verified in physics",)
+        idx, cand, verified, successes, trials, q1, reasons = 0, cands[0], False, 0, 0, cands[0].q1, ("not verified in physics",)
     note = (f"synthesized, seed {seed}, verified {successes}/{trials}" if verified else
             f"synthesized, seed {seed}, verified: false ({successes}/{trials})")
-    note += f"; cost {cand.cost * 1e3:.2f} mm, synthesis Q1 {cand.q1:.3f}, pre-shape clearance {cand.clearance_m * 1e3:.1f} mm"
+    note += (f"; {origin[idx]}; cost {cand.cost * 1e3:.2f} mm, synthesis Q1 {cand.q1:.3f}, "
+             f"pre-shape clearance {cand.clearance_m * 1e3:.1f} mm")
     return TypeResult(grasp.id, grasp.number, _entry(cand, tree.joint_names, note), verified, successes, trials, q1,
                       cand.cost, tuple(reasons) if not verified else (), len(results), time.perf_counter() - start)
 
@@ -258,14 +283,17 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_one(args: tuple[str, str, int, int, SynthSettings]) -> TypeResult:
+_Task = tuple[str, str, int, int, SynthSettings, None, "ClosingSettings | None"]
+
+
+def _run_one(args: _Task) -> TypeResult:
     from handsim._io import quiet_stdout
 
     with quiet_stdout():
         return synthesize_type(*args)
 
 
-def _execute(tasks: Sequence[tuple[str, str, int, int, SynthSettings]], jobs: int) -> Iterator[TypeResult]:
+def _execute(tasks: Sequence[_Task], jobs: int) -> Iterator[TypeResult]:
     if jobs == 1:
         for task in tasks:
             yield _run_one(task)
@@ -290,6 +318,7 @@ def synthesize(
     jobs: int | None = None,
     verify: int = DEFAULT_VERIFY,
     settings: SynthSettings = DEFAULT_SETTINGS,
+    closing: ClosingSettings | None = DEFAULT_CLOSING,
     progress: bool = True,
     stream: TextIO | None = None,
     on_type: Callable[[TypeResult], None] | None = None,
@@ -307,6 +336,7 @@ def synthesize(
         jobs: Worker processes (default ``os.cpu_count()``).
         verify: Candidates per type verified in physics.
         settings: Optimisation numbers.
+        closing: The closing model's numbers (None: the optimisation alone).
         progress: Show a progress bar on ``stream`` (default stderr).
         stream: Where the progress bar goes.
         on_type: Called in this process after each type finishes.
@@ -325,7 +355,7 @@ def synthesize(
     out_path = Path(out)
     base = read_grasp_file(out_path) if out_path.is_file() else {"schema": 1, "grasps": {}}
     order = [g.id for g in grasps]
-    tasks = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings) for g in grasps]
+    tasks: list[_Task] = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings, None, closing) for g in grasps]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = _TypeProgress(len(tasks), stream=stream, enabled=progress, label="synth")
     done: dict[str, TypeResult] = {}
