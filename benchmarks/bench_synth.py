@@ -4,7 +4,9 @@ A program, not a test. :func:`run` synthesizes all 33 types for the default hand
 goal is <= 5 minutes on 2 cores), then runs the benchmark (``handsim.bench.run_bench``: the
 same env, policy, seeds and 3 trials per type) on both plan sets, the hand-authored
 ``models/default_hand/grasps.json`` and the synthesized file, and records N/33 of each and
-the per-type success. Timings on the shared 2-core machine are noisy; the coverage figures
+the per-type success; then synthesizes the generated 4-finger hand's plans
+(``make_hand(OUT, fingers=4)``, no authored plans to compare with) and records how many types
+its synthesis verified. Timings on the shared 2-core machine are noisy; the coverage figures
 are deterministic for the seed.
 
 Usage::
@@ -30,6 +32,7 @@ from handsim.bench.config import BenchConfig
 from handsim.bench.runner import run_bench
 from handsim.data import hand_dir
 from handsim.grasps import default_taxonomy
+from handsim.handgen import make_hand
 from handsim.synth.synthesize import synthesize
 
 RESULTS = Path(__file__).resolve().parent / "results" / "synth.json"
@@ -48,13 +51,17 @@ def _bench(hand_folder: Path, grasp_ids: list[str], out_dir: Path, jobs: int) ->
     }
 
 
-def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans: Path = PLANS) -> dict[str, Any]:
-    """Synthesize, then benchmark the authored and the synthesized plans; returns a JSON-ready dict."""
+def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans: Path = PLANS,
+        four_finger: bool = True) -> dict[str, Any]:
+    """Synthesize, then benchmark the authored and the synthesized plans; then synthesize the
+    generated 4-finger hand's plans (its verified count); returns a JSON-ready dict."""
     ids = grasp_ids or list(default_taxonomy().ids())
     folder = hand_dir("default_hand")
+    load_before = os.getloadavg()
     t0 = time.perf_counter()
     synth = synthesize("default_hand", plans, ids, seed=seed, jobs=jobs, progress=True)
     synth_wall = time.perf_counter() - t0
+    load_after = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         tmp_path = Path(tmp)
         synth_hand = tmp_path / "default_hand_synth"
@@ -62,12 +69,27 @@ def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans:
         shutil.copy(plans, synth_hand / "grasps.json")
         authored = _bench(folder, ids, tmp_path / "authored", jobs)
         synthesized = _bench(synth_hand, ids, tmp_path / "synthesized", jobs)
+        four = None
+        if four_finger:
+            # The generated 4-finger hand (handsim hand make OUT --fingers 4): synthesized only.
+            h4 = make_hand(tmp_path / "four_finger", fingers=4)
+            t1 = time.perf_counter()
+            res4 = synthesize(h4, tmp_path / "four_finger_plans.json", ids, seed=seed, jobs=jobs, progress=True)
+            four = {
+                "hand": "handsim.handgen.make_hand(OUT, fingers=4)", "wall_s": time.perf_counter() - t1,
+                "verified": res4.verified, "types": len(ids),
+                "per_type": {t.grasp_id: t.to_dict() for t in res4.types},
+            }
     return {
         "benchmark": "handsim synth on default_hand, then handsim bench on the authored and the synthesized plans",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "synth": {
             "seed": seed, "jobs": jobs, "types": len(ids), "wall_s": synth_wall, "goal_s": 300.0,
-            "verified": synth.verified, "plans_file": str(plans),
+            # The machine is shared: its load average (1, 5, 15 min) before and after the
+            # synthesis says how much of the wall time was other people's work.
+            "load_avg_before": list(load_before), "load_avg_after": list(load_after),
+            "type_wall_s_sum": sum(t.wall_s for t in synth.types),  # each type in its worker
+            "verified": synth.verified, "plans_file": _label(plans),
             "per_type": {t.grasp_id: t.to_dict() for t in synth.types},
         },
         "coverage": {
@@ -77,7 +99,18 @@ def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans:
         },
         "bench_authored": authored,
         "bench_synthesized": synthesized,
+        "four_finger": four,
     }
+
+
+def _label(path: Path) -> str:
+    """The plans file as recorded: relative to the repository when inside it, else a label
+    (an outside path means nothing on another machine)."""
+    repo = Path(__file__).resolve().parent.parent
+    try:
+        return str(path.resolve().relative_to(repo))
+    except ValueError:
+        return f"<outside the repository>/{path.name}"
 
 
 def main() -> None:
@@ -87,8 +120,9 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--plans", type=Path, default=PLANS, help=f"where the synthesized plans go (default {PLANS})")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
+    ap.add_argument("--no-four-finger", action="store_true", help="skip the generated 4-finger hand")
     args = ap.parse_args()
-    res = run(args.grasps.split(",") if args.grasps else None, args.seed, args.jobs, args.plans)
+    res = run(args.grasps.split(",") if args.grasps else None, args.seed, args.jobs, args.plans, not args.no_four_finger)
     print(f"synth: {res['synth']['types']} types in {res['synth']['wall_s']:.1f} s ({args.jobs} jobs), "
           f"{res['synth']['verified']} verified by synth")
     print("| grasp | synth verified | authored (bench) | synthesized (bench) |")
@@ -97,6 +131,10 @@ def main() -> None:
         a, s = res["bench_authored"]["per_type"][gid], res["bench_synthesized"]["per_type"][gid]
         print(f"| {gid} | {t['successes']}/{t['trials']} | {a['successes']}/{a['trials']} | {s['successes']}/{s['trials']} |")
     print(f"coverage: authored {res['coverage']['authored']}, synthesized {res['coverage']['synthesized']}")
+    if res["four_finger"]:
+        f = res["four_finger"]
+        won = [g for g, t in f["per_type"].items() if t["verified"]]
+        print(f"4-finger hand: {f['verified']}/{f['types']} verified by synth in {f['wall_s']:.1f} s: {', '.join(won) or '-'}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     print(f"written: {args.out}")

@@ -79,7 +79,7 @@ def test_object_sdf_normal_points_out_of_every_test_object(grasp, rng: np.random
 
 
 def test_synth_core_does_not_import_pybullet() -> None:
-    code = "import sys, handsim.synth, handsim.synth.optimize; print('pybullet' in sys.modules)"
+    code = "import sys, handsim.synth, handsim.synth.optimize, handsim.synth.closing; print('pybullet' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
@@ -189,11 +189,14 @@ def _small_settings():
 def test_same_seed_gives_the_same_file_whatever_jobs(tmp_path) -> None:
     from handsim.synth.synthesize import synthesize
 
-    ids = ["tip_pinch", "palmar"]
-    a = synthesize("default_hand", tmp_path / "a.json", ids, seed=3, jobs=1, verify=1, settings=_small_settings(), progress=False)
-    b = synthesize("default_hand", tmp_path / "b.json", ids, seed=3, jobs=2, verify=1, settings=_small_settings(), progress=False)
+    from handsim.synth.closing import ClosingSettings
+
+    ids = ["tip_pinch", "palmar", "lateral"]  # two from the closing model, one from the optimisation
+    small = {"verify": 1, "settings": _small_settings(), "closing": ClosingSettings(poses=48, variants=3), "progress": False}
+    a = synthesize("default_hand", tmp_path / "a.json", ids, seed=3, jobs=1, **small)
+    b = synthesize("default_hand", tmp_path / "b.json", ids, seed=3, jobs=2, **small)
     assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
-    assert [t.grasp_id for t in a.types] == [t.grasp_id for t in b.types] == ["tip_pinch", "palmar"]
+    assert [t.grasp_id for t in a.types] == [t.grasp_id for t in b.types] == ["lateral", "tip_pinch", "palmar"]
     # The written plans load with the benchmark's own loader.
     from handsim.episode import GraspEpisode
 
@@ -210,20 +213,27 @@ def test_same_seed_gives_the_same_file_whatever_jobs(tmp_path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fingers", [5, 4], ids=["default_hand", "generated_4_finger"])
-def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, tmp_path) -> None:
-    """The adduction grip (pen between the sides of index and middle) is synthesized and then
-    achieved by the benchmark's own trial on its own seeds, re-run here on the written file."""
+@pytest.mark.parametrize(
+    ("fingers", "grasp_id", "origin"),
+    [(5, "adduction_grip", "optimisation"), (4, "adduction_grip", "optimisation"), (5, "palmar", "closing model")],
+    ids=["default_hand-adduction_grip", "generated_4_finger-adduction_grip", "default_hand-palmar"],
+)
+def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, grasp_id: str, origin: str, tmp_path) -> None:
+    """A type is synthesized and then achieved by the benchmark's own trial on its own seeds,
+    re-run here on the written file: the adduction grip (pen between the sides of index and
+    middle, from the optimisation) on both hands, and the palmar power grasp (soap bar on the
+    palm under the four fingers, from the closing model) on the default hand."""
     from handsim.data import hand_dir
     from handsim.synth.synthesize import synthesize
 
     hand = hand_dir("default_hand") if fingers == 5 else make_hand(tmp_path / "h4", fingers=4)
     out = tmp_path / "grasps.json"
-    res = synthesize(hand, out, ["adduction_grip"], seed=0, jobs=1, progress=False)
+    res = synthesize(hand, out, [grasp_id], seed=0, jobs=1, progress=False)
     (t,) = res.types
     assert t.verified and t.successes >= 2, t.reasons
-    assert "synthesized, seed 0, verified" in json.loads(out.read_text())["grasps"]["adduction_grip"]["note"]
-    assert _bench_successes(hand, out, "adduction_grip") >= 2
+    note = json.loads(out.read_text())["grasps"][grasp_id]["note"]
+    assert "synthesized, seed 0, verified" in note and origin in note
+    assert _bench_successes(hand, out, grasp_id) >= 2
 
 
 def test_refinement_never_raises_the_cost() -> None:
@@ -282,3 +292,82 @@ def test_motor_wrench_margin_without_force_closure_is_zero_and_palm_contacts_are
     # Contacts on links no joint moves (the palm) load no motor: only t_max bounds them.
     m0, _ = motor_wrench_margin(pts, normals, np.zeros_like(jac), eff, 0.3, np.zeros(3), 1.0, t_max=7.0)
     assert m0 == pytest.approx(7.0)
+
+
+# ------------------------------------------------------------------ the closing model
+
+
+def test_matrix_to_rotvec_inverts_scipy_rotations(rng: np.random.Generator) -> None:
+    from scipy.spatial.transform import Rotation
+
+    from handsim.synth.closing import _matrix_to_rotvec
+
+    rv = Rotation.random(200, random_state=3).as_rotvec()
+    rv[:3] = [[0.0, 0.0, 0.0], [np.pi - 1e-9, 0.0, 0.0], [0.0, 0.0, np.pi]]  # identity and half turns
+    got = _matrix_to_rotvec(Rotation.from_rotvec(rv).as_matrix())
+    # Same rotation (a half turn's axis sign is arbitrary): compare the matrices scipy builds.
+    np.testing.assert_allclose(Rotation.from_rotvec(got).as_matrix(), Rotation.from_rotvec(rv).as_matrix(), atol=1e-6)
+
+
+def _pybullet_gaps(hand, tree, grasp, cand, q):
+    """PyBullet's closest hand-object distance per hand link (URDF name -> [m]) with the hand at
+    ``q`` and the object at the candidate's pose: an independent geometry check of the sweep."""
+    from handsim.sim.objects import spawn_object
+    from handsim.sim.world import World
+
+    world = World(gravity=False)
+    try:
+        c = world.client
+        body = c.loadURDF(str(hand.urdf_path), useFixedBase=True)
+        names = {-1: tree.link_names[0]}
+        for j in range(c.getNumJoints(body)):
+            info = c.getJointInfo(body, j)
+            names[j] = info[12].decode()
+            if info[1].decode() in tree.joint_names:
+                c.resetJointState(body, j, float(q[tree.joint_index(info[1].decode())]))
+        obj = spawn_object(world, grasp.object.as_spec(), cand.object_xyz, cand.object_quat_wxyz, visual=False)
+        gaps: dict[str, float] = {}
+        for row in c.getClosestPoints(bodyA=body, bodyB=obj.body_id, distance=0.05):
+            name = names[row[3]]
+            gaps[name] = min(gaps.get(name, np.inf), float(row[8]))
+        return gaps
+    finally:
+        world.close()
+
+
+@pytest.mark.slow
+def test_closing_sweep_stops_fingers_at_first_contact_as_pybullet_measures() -> None:
+    """The candidates of the closing model, checked link by link with PyBullet's closest-point
+    query (not the SDFs or the capsule cores the sweep uses): the pre-shape's fingers are clear
+    of the object by the settings' clearance, the contact configuration has no link inside the object
+    beyond the sweep's fine step, several fingers rest on it, and a palm type's object lies the
+    palm gap above the palm."""
+    from handsim.hand import load_hand
+    from handsim.kinematics import load_urdf
+    from handsim.synth.closing import ClosingSettings, sweep_candidates
+    from handsim.synth.handmodel import HandSurface
+    from handsim.synth.optimize import GraspProblem
+
+    hand = load_hand("default_hand")
+    tree = load_urdf(hand.urdf_path)
+    grasp = default_taxonomy().get("light_tool")
+    problem = GraspProblem(hand, tree, HandSurface(hand, tree), grasp, grasp.object.friction)
+    settings = ClosingSettings(poses=48, variants=3, presses_m=((0.004, 0.004),))
+    cands = sweep_candidates(problem, np.random.default_rng(5), settings, count=4)
+    assert len(cands) == 4
+    fingers = {f.name: set(f.links) for f in hand.fingers.values()}
+    for cand in cands:
+        pre = _pybullet_gaps(hand, tree, grasp, cand, cand.preshape)
+        finger_gaps = [g for link, g in pre.items() if any(link in links for links in fingers.values())]
+        assert min(finger_gaps) >= settings.clearance_m - 5e-4, pre
+        at = _pybullet_gaps(hand, tree, grasp, cand, cand.contact_q)
+        assert min(at.values()) >= -1.5e-3, at  # a fine step (a quarter of 1/20 of the sweep) at most
+        resting = [f for f, links in fingers.items() if any(at.get(link, np.inf) <= 2e-3 for link in links)]
+        assert len(resting) >= 3, at
+        # The palm and the links the flexion joints do not move (knuckles, at abduction 0 when
+        # the object was placed; the sampled abduction moves them a little).
+        static = [g for link, g in at.items() if not any(link in links for links in fingers.values())]
+        assert min(static) == pytest.approx(settings.palm_gap_m, abs=1e-3)
+        # The closing targets press on past the contact configuration, never back out of it.
+        moved = cand.close - cand.contact_q
+        assert np.all(moved[[tree.joint_index(j) for j in tree.joint_names if "abd" not in j and "roll" not in j]] >= -1e-9)

@@ -1,8 +1,8 @@
 """Automatic per-type grasp synthesis: ``handsim synth`` (issue #6).
 
-Pure-numpy optimisation on the kinematics core (:mod:`handsim.synth.sdf`,
-:mod:`handsim.synth.handmodel`, :mod:`handsim.synth.optimize`, :mod:`handsim.synth.wrench`:
-importable without PyBullet),
+Pure-numpy candidate generation on the kinematics core (:mod:`handsim.synth.sdf`,
+:mod:`handsim.synth.handmodel`, :mod:`handsim.synth.optimize`, :mod:`handsim.synth.wrench`,
+:mod:`handsim.synth.closing`: importable without PyBullet),
 verification in physics with the benchmark's own trial (:mod:`handsim.synth.verify`), and the
 orchestration that writes a hand's ``grasps.json`` (:mod:`handsim.synth.synthesize`, imported
 lazily because verification needs PyBullet).
@@ -10,6 +10,7 @@ lazily because verification needs PyBullet).
 
 from __future__ import annotations
 
+from handsim.synth.closing import DEFAULT_CLOSING, ClosingSettings, sweep_candidates
 from handsim.synth.handmodel import HandSurface
 from handsim.synth.optimize import (
     Candidate,
@@ -32,8 +33,10 @@ from handsim.synth.sdf import (
 from handsim.synth.wrench import motor_wrench_margin
 
 __all__ = [
+    "DEFAULT_CLOSING",
     "Candidate",
     "ClosingCheck",
+    "ClosingSettings",
     "GraspProblem",
     "HandSurface",
     "ObjectSDF",
@@ -47,5 +50,6 @@ __all__ = [
     "optimize",
     "plan_from_solution",
     "sphere_sdf",
+    "sweep_candidates",
     "torus_sdf",
 ]

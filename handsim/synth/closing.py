@@ -24,13 +24,20 @@ For a batch of candidates at once (pure numpy, on the fast FK):
    servo in physics). Distances are from the capsule cores (exact for capsule links, and thin
    objects are not missed between surface samples).
 4. **Plan.** The contact configuration is scored by the optimisation cost
-   (:meth:`handsim.synth.optimize.GraspProblem.evaluate`: required groups touching with facing
-   pads, forbidden regions, penetration, self-collision, balance) plus the penetration of the
-   straight joint-space path from the pre-shape to it (what the scripted ramp actually
-   drives). The closing targets are the contact configuration plus ``squeeze`` [rad] on every
-   joint that stopped on the object, clipped to ``limit_margin_rad`` inside the URDF limits
-   (the protocol fails joints folded past their limits); joints that never met the object
-   close to their end value.
+   (:meth:`handsim.synth.optimize.GraspProblem.evaluate`: penetration, forbidden regions,
+   self-collision, balance), its contact term replaced by the way the physics labels contacts
+   (:func:`_group_scores`: a required group whose link is nearest the object with another
+   region, a side where a pad is required, is charged), plus the penetration of the straight
+   joint-space path from the pre-shape to it (what the scripted ramp actually drives), a
+   finger carrying a required group that never stopped on the object, and a grazing contact
+   (the closing motion slides the link past the object instead of pressing on it). Each finger
+   keeps, per object pose, the best of ``variants`` hand samples. The closing targets are the
+   contact configuration plus a press on every joint that stopped on the object: the turn
+   that pushes the link that stopped it a given depth into the object (``presses_m``),
+   clipped to ``limit_margin_rad`` inside the URDF limits (the protocol fails joints folded
+   past their limits); joints that never met the object close to their end value. The
+   pre-shape keeps the moving (capsule) links ``clearance_m`` from the object; the palm and
+   the knuckles stay where the object pose put them.
 
 Fingers whose every region is forbidden by the type (the middle, ring and little fingers of
 a tip pinch) do not sweep: they stay open or curl to their end value, whichever the sample
@@ -59,6 +66,10 @@ LABEL_MISS_M = 0.005
 _LABEL_SAMPLES = 3
 #: Charged per unit of (1 - approach cosine) of the link meeting a required group [m].
 W_APPROACH_M = 0.003
+#: Spacing of the grid on the palm's pad face that palm-type objects are lowered onto [m].
+_PALM_GRID_M = 0.003
+#: Bisections of a palm-type object's height above the palm [-] (0.15 m / 2^14: 0.01 mm).
+_PALM_BISECTIONS = 14
 #: Fine steps (each a 1/_FINE of a coarse one) after the coarse closing sweep [-].
 _FINE = 4
 
@@ -76,12 +87,16 @@ class ClosingSettings:
         palm_axis_deg: Largest angle of a palm-type object's axis from the palm's lateral axis [deg].
         clearance_m: The pre-shape keeps every capsule this far from the object [m] (the
             benchmark jitters the object by 2 mm / 3 deg).
-        squeeze_depths_m: How far past the surface each plan's closing targets press the link that
-            stopped each joint, one plan per depth, in order [m]: the joint's target goes
-            ``depth / lever`` past its contact angle (lever: from the joint to that link's point
-            nearest the object). PyBullet's position servo drives a blocked joint at its effort
-            cap whatever the error, so a small press lets the finger reach its target on the
-            compliant contact and hold there (a stiff cage); a deep one saturates it.
+        presses_m: How far past the surface each plan's closing targets press the link that
+            stopped each joint, ``(fingers, thumb)``, one plan per pair, in order [m]: the joint's
+            target goes ``depth / lever`` past its contact angle (lever: from the joint to that
+            link's point nearest the object). PyBullet's position servo drives a blocked joint
+            at its effort cap whatever the error, but the contact is compliant: a shallow press
+            lets a finger reach its target and hold there (a stiff cage), a deep one saturates
+            it (a force). ``(0.015, 0.003)`` is a vise: the fingers press the object onto a thumb
+            that holds its position, the squeeze a pinch needs to carry the weight at release
+            (on prismatic 2 finger, a shallow press on both sides left 0.1-0.2 N and the object
+            fell; this pair held it with 5-19 N). The first pair held light tool 3/3.
         max_squeeze_rad: Largest squeeze of one joint [rad].
         self_margin_m: Gap the fingers keep between them at contact when scored [m] (side by
             side in a wrap they are a few millimetres apart).
@@ -97,7 +112,7 @@ class ClosingSettings:
     palm_gap_m: float = 0.002
     palm_axis_deg: float = 35.0
     clearance_m: float = 0.004
-    squeeze_depths_m: tuple[float, ...] = (0.002, 0.005, 0.01)
+    presses_m: tuple[tuple[float, float], ...] = ((0.01, 0.01), (0.015, 0.003), (0.005, 0.005))
     max_squeeze_rad: float = 0.4
     limit_margin_rad: float = 0.03
     self_margin_m: float = 0.001
@@ -257,20 +272,37 @@ def _object_poses(problem: GraspProblem, rng: np.random.Generator, count: int, q
         else:
             rot = _random_rotations(rng, count)
         rv = _matrix_to_rotvec(rot)
-        # Lower the object along the normal until the palm samples are palm_gap_m outside it.
-        palm = np.flatnonzero(surf.finger == "palm")
-        heights = np.linspace(0.0, 2.2 * float(max(sdf.half_extents)) + 0.01, 64)
-        ok_h = np.full(count, heights[-1])
-        found = np.zeros(count, dtype=bool)
-        for h in heights:
-            x = np.concatenate([anchor + h * normal, rv], axis=1)
-            d = sdf.distance(problem.object_frame(x, np.repeat(pts0[:, palm], count, axis=0))).min(axis=1)
-            new = ~found & (d >= settings.palm_gap_m)
-            ok_h[new] = h
-            found |= new
-            if found.all():
-                break
-        return np.concatenate([anchor + ok_h[:, None] * normal, rv], axis=1)
+        # Lower the object along the normal until the palm is palm_gap_m outside it: the pad
+        # face on a fine grid (the box samples are too coarse for a millimetre gap), the rest
+        # of the palm's samples as they are.
+        palm = pts0[0, surf.finger == "palm"]
+        fpts, fn = pts0[0, face], nrm0[0, face].mean(axis=0)
+        fn /= np.linalg.norm(fn)
+        u = np.cross(fn, [1.0, 0.0, 0.0] if abs(fn[0]) < 0.9 else [0.0, 1.0, 0.0])
+        u /= np.linalg.norm(u)
+        v = np.cross(fn, u)
+        level = np.round(fpts @ fn, 3)  # one grid per face (a palm may be several boxes)
+        grids = [palm]
+        for lv in np.unique(level):
+            sub = fpts[level == lv]
+            cu, cv = sub @ u, sub @ v
+            gu, gv = np.meshgrid(np.arange(cu.min(), cu.max() + 1e-9, _PALM_GRID_M),
+                                 np.arange(cv.min(), cv.max() + 1e-9, _PALM_GRID_M))
+            grids.append(gu.reshape(-1, 1) * u + gv.reshape(-1, 1) * v + lv * fn)
+        palm = np.concatenate(grids)[None]
+
+        def gap(h: _F) -> _F:
+            x = np.concatenate([anchor + h[:, None] * normal, rv], axis=1)
+            return sdf.distance(problem.object_frame(x, np.repeat(palm, count, axis=0))).min(axis=1)
+
+        # Bisection on the height: below it the object is closer than the gap, above it clear.
+        lo_h, hi_h = np.zeros(count), np.full(count, 2.2 * float(max(sdf.half_extents)) + 0.01)
+        for _ in range(_PALM_BISECTIONS):
+            mid = (lo_h + hi_h) / 2
+            clear = gap(mid) >= settings.palm_gap_m
+            hi_h = np.where(clear, mid, hi_h)
+            lo_h = np.where(clear, lo_h, mid)
+        return np.concatenate([anchor + hi_h[:, None] * normal, rv], axis=1)
     # Between two required groups (the thumb's first when it has one) in a random configuration.
     pts, _ = surf.pose(q_rand)
     groups = [g for g in problem.groups if len(g)]
@@ -399,8 +431,8 @@ def sweep_candidates(problem: GraspProblem, rng: np.random.Generator, settings: 
         count: Distinct contact configurations returned (each with every squeeze).
 
     Returns:
-        Up to ``count * len(settings.squeeze_depths_m)`` candidates: the contact configurations by
-        cost (lowest first), each with its squeeze depths in the settings' order.
+        Up to ``count * len(settings.presses_m)`` candidates: the contact configurations by
+        cost (lowest first), each with its presses in the settings' order.
     """
     s = settings
     nb, nv, n = s.poses, s.variants, problem.n
@@ -504,13 +536,25 @@ def sweep_candidates(problem: GraspProblem, rng: np.random.Generator, settings: 
     q1 = problem.quality(xs, problem.evaluate(xs)[2])
     lever = sw.levers(x_pose[order], contact_q[order], blocker[order])  # (K, n) [m]
     lim_lo, lim_hi = lo + s.limit_margin_rad, hi - s.limit_margin_rad
+    thumb_cols = np.zeros(n, dtype=bool)
+    # The last joint of each finger (the DIP: the weakest motor, 0.6 N m on the default hand)
+    # folds past its limit under a deep press: it gets the shallow one.
+    distal_cols = np.zeros(n, dtype=bool)
+    for cols in problem.finger_columns.values():
+        if len(cols):
+            distal_cols[cols[-1]] = True
+    if problem.hand.thumb_abduction is not None:
+        for finger, cols in problem.finger_columns.items():
+            if problem.tree.joint_index(problem.hand.thumb_abduction.joint) in cols:
+                thumb_cols[cols] = True
     for k, i in enumerate(order):
         direction = np.sign(end_q[i] - open_q[i])
         term = {name: float(v[i]) for name, v in terms.items()} | {"sweep": float(W_PENETRATION * path_pen[i])}
-        for depth in s.squeeze_depths_m:
+        for depth, thumb_depth in s.presses_m:
             # Per joint, the turn that presses the link that stopped it ``depth`` into the
             # object (its lever arm from the contact configuration), at most ``max_squeeze_rad``.
-            sq = np.minimum(depth / np.maximum(lever[k], 1e-3), s.max_squeeze_rad)
+            press = np.where(thumb_cols | distal_cols, min(depth, thumb_depth), depth)
+            sq = np.minimum(press / np.maximum(lever[k], 1e-3), s.max_squeeze_rad)
             close = np.where(touched[i], contact_q[i] + sq * direction, end_q[i])
             close = np.where(moving, np.clip(close, np.minimum(lim_lo, contact_q[i]), np.maximum(lim_hi, contact_q[i])), close)
             out.append(Candidate(

@@ -2,7 +2,12 @@
 
 For each grasp type (one unit of work, run in a process pool):
 
-1. :func:`handsim.synth.optimize.optimize` minimises the type's cost from random restarts
+1. Types without a required side contact: the closing model
+   (:func:`handsim.synth.closing.sweep_candidates`: object pose first, then each finger closes
+   until it meets the object, the targets a small press past that) gives the candidates, by
+   cost. Side types (the object between fingers' sides, or against the index's side: the
+   spread joints must close, which the closing model holds still):
+   :func:`handsim.synth.optimize.optimize` minimises the type's cost from random restarts
    (numpy only); the best candidates become plans (:func:`~handsim.synth.optimize.plan_from_solution`),
    ordered by cost with Q1 breaking near-ties.
 2. The best ``verify`` plans are run in physics with the benchmark's trial and seeds
@@ -213,7 +218,7 @@ def synthesize_type(
     cands: list[Candidate] = []
     origin: list[str] = []
     if closing is not None and _closing_model_fits(problem):
-        per_config = max(len(closing.squeeze_depths_m), 1)
+        per_config = max(len(closing.presses_m), 1)
         cands = sweep_candidates(problem, np.random.default_rng(np.random.SeedSequence([seed, grasp.number, 1])), closing,
                                  count=max(math.ceil(verify / per_config), 1))
         origin = ["closing model"] * len(cands)

@@ -61,6 +61,46 @@ def _scratch_hand(hand_folder: Path, workdir: Path, name: str, grasp_id: str, en
     return dest
 
 
+def _settle_screen(task: Any) -> str:
+    """The benchmark's trial run only up to its score after the settle: the same env, policy
+    and seed as :func:`handsim.bench.runner.run_trial` (so the same physics step for step), the
+    last control step applied and the object released and settled as
+    :meth:`handsim.episode.GraspEpisode.evaluate` does, then the verdicts that do not need the
+    disturbance: the contact signature, the penetration before and after the grasp, and the
+    joint-limit excess. A failure here fails the full trial too.
+
+    Returns:
+        Why the trial would fail ("" when it passes to the disturbance).
+    """
+    # The runner's own env cache and policy reset: the trial's exact set-up.
+    from handsim.bench.runner import _make_env, _reset_policy
+
+    env, policy = _make_env(task)
+    obs, info = env.reset(seed=task.seed)
+    _reset_policy(policy, obs, info)
+    genv = env.unwrapped
+    ep = genv.episode
+    for _ in range(ep.grasp_steps - 1):
+        obs, _, terminated, truncated, info = env.step(policy(obs))
+        if terminated or truncated:
+            return "object knocked away during the grasp"
+    ep.apply(genv.action_to_targets(genv._check_action(policy(obs))))
+    ep.release_object()
+    if ep.pushed_away():
+        return "object knocked away during the grasp"
+    proto = ep.protocol
+    ep.world.set_gravity(True)
+    ep.world.step(proto.steps(proto.settle_s))
+    score = ep.score(compute_q1=False)
+    reasons = list(score.signature_reasons)
+    if max(score.max_penetration_m, ep.initial_penetration_m) > proto.max_penetration_m:
+        reasons.append(f"penetration {max(score.max_penetration_m, ep.initial_penetration_m) * 1e3:.1f} mm")
+    excess, joint = ep.joint_excess()
+    if excess > proto.max_joint_excess_deg:
+        reasons.append(f"joint {joint} {excess:.1f} deg past its limit")
+    return "; ".join(reasons)
+
+
 def verify_plan(
     hand_folder: str | Path,
     grasp_id: str,
@@ -84,7 +124,10 @@ def verify_plan(
         name: Sub-folder name of this candidate's hand copy (unique per candidate).
         needed: Stop once ``needed`` successes can no longer be reached.
         screen: Stop at the first trial when it fails (a cheap screen of many candidates:
-            only a candidate that holds on the first seed is run on the others).
+            only a candidate that holds on the first seed is run on the others); and before
+            that trial, run it only up to the score after the settle (:func:`_settle_screen`):
+            a candidate whose grasp is already lost there skips the six-direction disturbance
+            (up to 6 s of simulated time), whose verdict could not save it.
 
     Returns:
         The :class:`Verification`.
@@ -97,6 +140,10 @@ def verify_plan(
     for t, seed in enumerate(seeds):
         task = TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=(), hand=str(folder), policy=DEFAULT_POLICY,
                          grasp_id=grasp_id, number=number, trial=t, seed=int(seed), render=False)
+        if screen and t == 0:
+            why = _settle_screen(task)
+            if why:
+                return Verification(successes=0, trials=1, q1=0.0, reasons=(f"seed {seed}: {why} (after the settle)",))
         record, _ = run_trial(task)
         q1s.append(float(record["q1"]))
         if record["success"]:
