@@ -187,9 +187,8 @@ def _small_settings():
 
 @pytest.mark.slow
 def test_same_seed_gives_the_same_file_whatever_jobs(tmp_path) -> None:
-    from handsim.synth.synthesize import synthesize
-
     from handsim.synth.closing import ClosingSettings
+    from handsim.synth.synthesize import synthesize
 
     ids = ["tip_pinch", "palmar", "lateral"]  # two from the closing model, one from the optimisation
     small = {"verify": 1, "settings": _small_settings(), "closing": ClosingSettings(poses=48, variants=3), "progress": False}

@@ -52,7 +52,16 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from handsim.synth.optimize import W_PENETRATION, Candidate, GraspProblem, rotvec_to_quat
+from handsim.synth.optimize import (
+    FORBIDDEN_MARGIN_M,
+    PENETRATION_SLACK_M,
+    W_FORBIDDEN,
+    W_PENETRATION,
+    Candidate,
+    GraspProblem,
+    rotvec_to_matrix,
+    rotvec_to_quat,
+)
 
 __all__ = ["DEFAULT_CLOSING", "ClosingSettings", "sweep_candidates"]
 
@@ -220,8 +229,6 @@ class _Sweeper:
         d = p.sdf.distance(local) - self.radius
         ends = np.append(self.starts[1:], len(self.order))
         rows = np.arange(len(q))
-        from handsim.synth.optimize import rotvec_to_matrix
-
         rot = rotvec_to_matrix(x_pose[:, 3:6])
         out = np.ones((len(q), len(self.links)))
         for k, (a, e) in enumerate(zip(self.starts, ends)):
@@ -346,8 +353,6 @@ def _group_scores(problem: GraspProblem, x_pose: _F, q: _F) -> tuple[_F, _F]:
     Returns:
         ``(score (B, G) [m], link (B, G) the scoring link's index into problem.tree links)``.
     """
-    from handsim.synth.optimize import rotvec_to_matrix
-
     surf, sdf = problem.surface, problem.sdf
     links = np.unique(surf.link_index)
     per_link = [np.flatnonzero(surf.link_index == li) for li in links]
@@ -383,8 +388,6 @@ def _finger_scores(problem: GraspProblem, x_pose: _F, q: _F, sw: _Sweeper, finge
     meets (:func:`_group_scores`; with ``dq``, the closing direction, plus ``W_APPROACH_M``
     times one minus the approach cosine of the link meeting each, :meth:`_Sweeper.approach`),
     its penetration and its forbidden intrusion, (B, F) [m]; and the group scores (B, G)."""
-    from handsim.synth.optimize import FORBIDDEN_MARGIN_M, PENETRATION_SLACK_M, W_FORBIDDEN, rotvec_to_matrix
-
     surf, sdf = problem.surface, problem.sdf
     gscore, owner = _group_scores(problem, x_pose, q)
     link_finger = {}
