@@ -4,7 +4,8 @@ Usage:
     python benchmarks/bench_fk.py [--urdf PATH] [--out benchmarks/results/fk.json]
 
 handsim is timed at N = 1, 100, 10k and 100k configurations per call, in float64 and float32
-(configurations per second, best of several repeats). PyBullet is timed on its fastest
+(configurations per second, best of several repeats), and on one (n,) configuration, which
+takes a separate single-pose path (what an env step calls). PyBullet is timed on its fastest
 per-configuration path: ``resetJointStatesMultiDof`` for all joints, then ``getLinkStates``
 with ``computeForwardKinematics=1`` for every link. Ratios are handsim / PyBullet.
 """
@@ -63,6 +64,9 @@ def measure_handsim(tree) -> dict[str, dict[str, float]]:
             q = _configs(tree, n).astype(dtype)
             rates[str(n)] = _best_rate(lambda q=q: tree.forward_kinematics(q), n, repeats=3 if n >= 100_000 else 5)
         out[np.dtype(dtype).name] = rates
+    # One (n,) configuration per call (an env step) takes its own code path:
+    single = _configs(tree, 1)[0]
+    out["float64_single_configuration"] = {"1": _best_rate(lambda: tree.forward_kinematics(single), 1)}
     # FK returns a batch-first view of batch-last memory; what a C-ordered copy would cost:
     q = _configs(tree, 10_000)
     out["float64_with_c_order_copy"] = {
@@ -134,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{n:>8} {r64:>14,.0f} {result['ratio_vs_pybullet']['float64'][n]:>10.1f}x "
             f"{r32:>14,.0f} {result['ratio_vs_pybullet']['float32'][n]:>10.1f}x"
         )
+    one = result["handsim"]["float64_single_configuration"]["1"]
+    print(f"       1 {one:>14,.0f} {result['ratio_vs_pybullet']['float64_single_configuration']['1']:>10.1f}x  "
+          "(float64, one (n,) configuration: the env's path)")
     c_order = result["handsim"]["float64_with_c_order_copy"]["10000"]
     print(f"   10000 {c_order:>14,.0f} {result['ratio_vs_pybullet']['float64_with_c_order_copy']['10000']:>10.1f}x  (float64 + np.ascontiguousarray)")
     print(f"PyBullet resetJointStatesMultiDof + getLinkStates: {result['pybullet_per_config']:,.0f} configs/s")
