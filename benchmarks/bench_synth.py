@@ -12,7 +12,7 @@ are deterministic for the seed.
 Usage::
 
     python benchmarks/bench_synth.py               # writes benchmarks/results/synth.json and
-                                                   # /work/briefs/out/synth_default.json
+                                                   # benchmarks/results/synth_default_grasps.json
     python benchmarks/bench_synth.py --grasps lateral,palmar --out /tmp/s.json --plans /tmp/plans.json
 """
 
@@ -36,7 +36,7 @@ from handsim.handgen import make_hand
 from handsim.synth.synthesize import synthesize
 
 RESULTS = Path(__file__).resolve().parent / "results" / "synth.json"
-PLANS = Path("/work/briefs/out/synth_default.json")
+PLANS = Path(__file__).resolve().parent / "results" / "synth_default_grasps.json"
 
 
 def _bench(hand_folder: Path, grasp_ids: list[str], out_dir: Path, jobs: int) -> dict[str, Any]:
