@@ -189,20 +189,13 @@ class KinematicTree:
         # product per tree level; the per-link loop of the column form costs more than the maths
         # at batch size 1.
         self._const = np.ascontiguousarray(const_t.transpose(0, 2, 1))
-        ca = np.zeros(nl, dtype=np.intp)
-        cb = np.zeros(nl, dtype=np.intp)
-        sgn = np.ones(nl)
-        for i in range(1, nl):
-            if self._kind[i] == _KIND_REVOLUTE:
-                k, sign = _coordinate_axis(self._axis[i]) or (2, 1.0)
-                ca[i], cb[i], sgn[i] = (k + 1) % 3, (k + 2) % 3, sign
-        rev = np.nonzero(self._revolute)[0]
-        self._rev_rows = (rev, ca[rev], cb[rev], sgn[rev])
+        # The revolute links' column pairs and signs are the column form's (its level motions).
+        revolute = [(lo + j, a, b, sign) for lo, _, _, _, motions in self._levels
+                    for j, kind, a, b, sign, _ in motions if kind == _KIND_REVOLUTE]
+        rev, ca, cb, sgn = (np.array(col) for col in zip(*revolute)) if revolute else (np.zeros(0, np.intp),) * 4
+        self._rev_rows = (rev.astype(np.intp), ca.astype(np.intp), cb.astype(np.intp), sgn.astype(np.float64))
         pri = np.nonzero(self._kind == _KIND_PRISMATIC)[0]
         self._pri_rows = (pri, self._axis[pri].copy())
-        self._single_levels = [
-            (lo, hi, src if isinstance(src, slice) else np.asarray(src)) for lo, hi, src, _, _ in self._levels
-        ]
         self._unalign_t = [(i, np.ascontiguousarray(a.T)) for i, a in self._unalign]
         # Jacobian support: the movable joints on the path from the root to each link.
         self._chain: list[list[int]] = []
@@ -375,7 +368,7 @@ class KinematicTree:
         local = np.matmul(self._const.astype(dtype, copy=False), motion)
         work = np.empty((nl, 4, 4), dtype=dtype)
         work[0] = np.eye(4, dtype=dtype)
-        for lo, hi, src in self._single_levels:
+        for lo, hi, src, _, _ in self._levels:
             np.matmul(work[src], local[lo:hi], out=work[lo:hi])
         for i, align_t in self._unalign_t:
             work[i] = work[i] @ align_t.astype(dtype, copy=False)
