@@ -1018,20 +1018,22 @@ def cache_root() -> Path:
     return Path(tempfile.gettempdir()) / f"handsim-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
-def _source_files(main: Path) -> list[Path]:
+def _source_files(main: Path) -> list[tuple[Path, ET.Element | None]]:
     """The MJCF file and the files it includes (recursively; MuJoCo resolves them against the
-    main file's folder)."""
-    seen: list[Path] = []
+    main file's folder), each with its parsed root (None when it does not parse: MuJoCo
+    reports that when it compiles)."""
+    seen: list[tuple[Path, ET.Element | None]] = []
     todo = [main]
     while todo:
         path = todo.pop()
-        if path in seen or not path.is_file():
+        if any(path == p for p, _ in seen) or not path.is_file():
             continue
-        seen.append(path)
         try:
             root = ET.parse(path).getroot()
         except ET.ParseError:
-            continue  # MuJoCo reports it when it compiles
+            seen.append((path, None))
+            continue
+        seen.append((path, root))
         todo += [(main.parent / el.get("file", "")).resolve() for el in root.iter("include") if el.get("file")]
     return seen
 
@@ -1041,16 +1043,10 @@ def _source_files(main: Path) -> list[Path]:
 _ASSET_DIRS = {"mesh": "meshdir", "hfield": "meshdir", "skin": "meshdir", "texture": "texturedir"}
 
 
-def _asset_files(sources: list[Path], main: Path) -> list[Path]:
-    """The mesh, height-field, skin and texture files the MJCF files name, resolved as MuJoCo
-    does (against ``<compiler meshdir/texturedir/assetdir>``, relative to the main file's
-    folder); files that do not exist are left to MuJoCo to report."""
-    roots = []
-    for path in sources:
-        try:
-            roots.append(ET.parse(path).getroot())
-        except ET.ParseError:
-            continue
+def _asset_files(roots: list[ET.Element], main: Path) -> list[Path]:
+    """The mesh, height-field, skin and texture files the parsed MJCF files name, resolved as
+    MuJoCo does (against ``<compiler meshdir/texturedir/assetdir>``, relative to the main
+    file's folder); files that do not exist are left to MuJoCo to report."""
     dirs: dict[str, str] = {}
     for root in roots:
         for compiler in root.iter("compiler"):
@@ -1082,7 +1078,8 @@ def _cache_key(mp: MjcfMapping) -> str:
         raise MissingDependencyError(f"MJCF import needs the mujoco package; {_INSTALL_HINT}") from None
     digest.update(mp.path.read_bytes())
     sources = _source_files(mp.mjcf_path)
-    for path in sources + _asset_files(sources, mp.mjcf_path):
+    assets = _asset_files([root for _, root in sources if root is not None], mp.mjcf_path)
+    for path in [p for p, _ in sources] + assets:
         digest.update(str(path).encode() + b"\n" + path.read_bytes())
     return digest.hexdigest()[:16]
 
