@@ -149,6 +149,9 @@ class World:
         The protocol's ``timestep_s`` is what every judged step runs with; a grasp phase
         against a fixed object may run with ``protocol.grasp_timestep_s`` instead (see
         :class:`handsim.tolerances.Protocol`). :meth:`reset` restores the protocol's value.
+        A hand's motors take their step-scaled gain when their targets are set
+        (:meth:`HandBody.set_targets`), so set them again after changing the step, as
+        :meth:`handsim.episode.GraspEpisode.release_object` does.
 
         Args:
             dt: Time step [s], a finite number > 0.
