@@ -9,6 +9,8 @@ directory.
 from __future__ import annotations
 
 import functools
+import os
+import tempfile
 from pathlib import Path
 
 from handsim.errors import DataNotFoundError, suggest
@@ -17,6 +19,7 @@ __all__ = [
     "DEFAULT_HAND",
     "MJCF_MAPPING_FILE",
     "available_hands",
+    "cache_root",
     "data_dir",
     "grasps_dir",
     "hand_dir",
@@ -119,3 +122,20 @@ def hand_metadata_path(folder: Path) -> Path:
     from handsim.importers.mjcf import converted_hand_dir  # mujoco is an optional extra
 
     return converted_hand_dir(folder) / "hand.json"
+
+
+def cache_root() -> Path:
+    """Where converted hands are cached: ``$HANDSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/handsim``,
+    else ``~/.cache/handsim`` (a folder under the system temp dir if that is not writable)."""
+    env = os.environ.get("HANDSIM_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    root = Path(base) / "handsim"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if os.access(root, os.W_OK):
+            return root
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"handsim-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import warnings
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import gymnasium
@@ -193,7 +194,16 @@ def test_obs_slices_cover_the_vector_and_match_pybullet() -> None:
     xyz, quat = body.link_poses()  # PyBullet's link frames (world); the palm is the root
     names = body.link_names
     palm_rot = quat_to_matrix(quat[0])
-    tips = np.array([palm_rot.T @ (xyz[names.index(f.tip_link)] - xyz[0]) for f in inner.hand.fingers.values()])
+    # Fingertip frames are not loaded into PyBullet (no dynamics): a tip is its fixed joint's
+    # origin (from the URDF) in PyBullet's frame of the link it hangs on.
+    tip_joints = {j.find("child").get("link"): j for j in ET.parse(inner.hand.urdf_path).getroot().findall("joint")}
+    tips = []
+    for f in inner.hand.fingers.values():
+        joint = tip_joints[f.tip_link]
+        parent = names.index(joint.find("parent").get("link"))
+        offset = np.array([float(v) for v in joint.find("origin").get("xyz").split()])
+        tips.append(palm_rot.T @ (xyz[parent] + quat_to_matrix(quat[parent]) @ offset - xyz[0]))
+    tips = np.array(tips)
     np.testing.assert_allclose(obs[s["fingertips"]].reshape(-1, 3), tips, atol=1e-5)
     pos, orn = obj.world.client.getBasePositionAndOrientation(obj.body_id)
     np.testing.assert_allclose(obs[s["object_pos"]], palm_rot.T @ (np.array(pos) - xyz[0]), atol=1e-6)

@@ -12,6 +12,7 @@ import gc
 import json
 import math
 import multiprocessing
+import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -411,6 +412,91 @@ def test_hand_names_link_frames_and_joints_follow_the_urdf() -> None:
             hand.set_targets([0.0])
         with pytest.raises(ConfigurationError, match="'right_slide' = 0.05 is outside its URDF limits"):
             hand.set_targets([0.0, 0.05])
+
+
+_LOAD_FLAGS = (
+    pybullet.URDF_USE_INERTIA_FROM_FILE | pybullet.URDF_USE_SELF_COLLISION | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT
+)
+
+
+def _drive_and_drop_a_ball(urdf: Path) -> np.ndarray:
+    """Raw PyBullet: fingers closing under effort-capped motors while a ball falls into the
+    hand; (steps, q + ball pose) history."""
+    cid = pybullet.connect(pybullet.DIRECT)
+    try:
+        pybullet.setPhysicsEngineParameter(fixedTimeStep=0.004, numSolverIterations=50,
+                                           deterministicOverlappingPairs=1, physicsClientId=cid)
+        pybullet.setGravity(0, 0, -9.81, physicsClientId=cid)
+        body = pybullet.loadURDF(str(urdf), useFixedBase=True, flags=_LOAD_FLAGS, physicsClientId=cid)
+        infos = [pybullet.getJointInfo(body, j, physicsClientId=cid) for j in range(pybullet.getNumJoints(body, physicsClientId=cid))]
+        movable = [i[0] for i in infos if i[2] != pybullet.JOINT_FIXED]
+        upper = [infos[j][9] for j in movable]
+        effort = [infos[j][10] for j in movable]
+        pybullet.setJointMotorControlArray(body, movable, pybullet.POSITION_CONTROL, targetPositions=[0.7 * u for u in upper],
+                                           forces=effort, physicsClientId=cid)
+        ball = pybullet.createMultiBody(
+            0.05, pybullet.createCollisionShape(pybullet.GEOM_SPHERE, radius=0.025, physicsClientId=cid),
+            basePosition=[0.05, 0.0, 0.05], physicsClientId=cid,
+        )
+        rows, touched = [], 0
+        for _ in range(150):
+            pybullet.stepSimulation(physicsClientId=cid)
+            touched += bool(pybullet.getContactPoints(body, ball, physicsClientId=cid))
+            q = [s[0] for s in pybullet.getJointStates(body, movable, physicsClientId=cid)]
+            xyz, quat = pybullet.getBasePositionAndOrientation(ball, physicsClientId=cid)
+            rows.append([*q, *xyz, *quat])
+        assert touched > 10, "the ball should touch the hand"
+        return np.array(rows)
+    finally:
+        pybullet.disconnect(cid)
+
+
+def test_fingertip_frames_are_left_out_of_pybullet_and_the_physics_is_bit_identical() -> None:
+    from handsim.data import DEFAULT_HAND
+    from handsim.hand import load_hand
+    from handsim.sim.hand import _physics_urdf
+
+    hand = load_hand(DEFAULT_HAND)
+    tips = {f.tip_link for f in hand.fingers.values()}
+    links = {link.get("name") for link in ET.parse(hand.urdf_path).getroot().findall("link")}
+    pruned = _physics_urdf(hand.urdf_path)
+    assert {link.get("name") for link in ET.parse(pruned).getroot().findall("link")} == links - tips
+    # PyBullet itself runs the pruned copy step for step like the original.
+    np.testing.assert_array_equal(_drive_and_drop_a_ball(pruned), _drive_and_drop_a_ball(hand.urdf_path))
+    with World() as world:
+        body = HandBody(world, hand.urdf_path, visual=False)
+        assert set(body.link_names) == links - tips
+        with pytest.raises(UnknownNameError, match="index_tip"):
+            body.link_id("index_tip")
+
+
+def test_frame_link_pruning_keeps_shapes_and_resolves_meshes_from_the_original_folder(tmp_path: Path) -> None:
+    (tmp_path / "meshes").mkdir()
+    trimesh.creation.box(extents=[0.04, 0.02, 0.02]).export(tmp_path / "meshes" / "finger.obj")
+    inertial = '<inertial><mass value="0.05"/><inertia ixx="1e-5" ixy="0" ixz="0" iyy="1e-5" iyz="0" izz="1e-5"/></inertial>'
+    fixed = '<joint name="{0}_joint" type="fixed"><parent link="{1}"/><child link="{0}"/></joint>'
+    (tmp_path / "hand.urdf").write_text(f"""<robot name="t">
+  <link name="palm">{inertial}<collision><geometry><box size="0.05 0.05 0.02"/></geometry></collision></link>
+  <link name="finger">{inertial}<collision><geometry><mesh filename="meshes/finger.obj"/></geometry></collision></link>
+  <joint name="flex" type="revolute"><parent link="palm"/><child link="finger"/><origin xyz="0.05 0 0"/>
+    <axis xyz="0 1 0"/><limit lower="0" upper="1.5" effort="1" velocity="5"/></joint>
+  <link name="frame_a"><inertial><mass value="0"/><inertia ixx="0" ixy="0" ixz="0" iyy="0" iyz="0" izz="0"/></inertial></link>
+  <link name="frame_b"/>
+  <link name="sensor"><collision><geometry><sphere radius="0.003"/></geometry></collision></link>
+  <link name="weight">{inertial}</link>
+  {fixed.format("frame_a", "finger")}
+  {fixed.format("frame_b", "frame_a")}
+  {fixed.format("sensor", "finger")}
+  {fixed.format("weight", "palm")}
+</robot>
+""")
+    with World() as world:
+        body = HandBody(world, tmp_path / "hand.urdf", visual=False)
+        # frame_b, then frame_a (a frame once frame_b is gone) are dropped; a link with a shape
+        # or a mass stays.
+        assert set(body.link_names) == {"palm", "finger", "sensor", "weight"}
+        shapes = world.client.getCollisionShapeData(body.body_id, body.link_id("finger"))
+        assert shapes[0][2] == pybullet.GEOM_MESH and Path(shapes[0][4].decode()) == tmp_path / "meshes" / "finger.obj"
 
 
 def test_bad_urdfs_raise_urdf_error(tmp_path: Path) -> None:

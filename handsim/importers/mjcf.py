@@ -91,7 +91,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from handsim.data import MJCF_MAPPING_FILE
+from handsim.data import MJCF_MAPPING_FILE, cache_root
 from handsim.errors import MetadataError, MissingDependencyError
 from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
 from handsim.transforms import pose_to_matrix
@@ -999,23 +999,6 @@ def convert_mjcf(mapping: str | os.PathLike[str] | MjcfMapping, out_dir: str | o
     (out / "hand.urdf").write_text(conv.urdf(), encoding="utf-8")
     (out / "hand.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return out.resolve()
-
-
-def cache_root() -> Path:
-    """Where converted hands are cached: ``$HANDSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/handsim``,
-    else ``~/.cache/handsim`` (a folder under the system temp dir if that is not writable)."""
-    env = os.environ.get("HANDSIM_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    root = Path(base) / "handsim"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        if os.access(root, os.W_OK):
-            return root
-    except OSError:
-        pass
-    return Path(tempfile.gettempdir()) / f"handsim-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
 
 
 def _source_files(main: Path) -> list[tuple[Path, ET.Element | None]]:
