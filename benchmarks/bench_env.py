@@ -14,7 +14,10 @@ A program, not a test. :func:`run` measures, at the env's 25 Hz control rate:
   iterations throughout): single env, random actions;
 * **evaluation cost** (``evaluate=True``): wall time of one full episode (reset, 25 scripted
   steps, settle + six-direction disturbance + scoring) over several grasp types, and the
-  share spent in the evaluating last step.
+  share spent in the evaluating last step;
+* **frame links**: PyBullet ``stepSimulation`` time of the hand as the URDF describes it and
+  of the copy :class:`handsim.sim.HandBody` loads (without the massless, shapeless fingertip
+  frames), fingers driven by their motors at the grasp phase's step and solver iterations.
 
 The peer, Gymnasium-Robotics' ``HandManipulateBlock-v1`` (MuJoCo Shadow hand, 20 substeps of
 2 ms = 25 Hz control, the same rate), is measured in the same run with the same random-action
@@ -146,6 +149,44 @@ def episode_cost(grasps: tuple[str, ...] = EVAL_GRASPS, seed: int = 0, hand: str
     }
 
 
+def frame_link_cost(hand: str = "default_hand", steps: int = 400, rounds: int = 5) -> dict[str, Any]:
+    """``stepSimulation`` time [us] of the hand's URDF as written and as HandBody loads it."""
+    import pybullet
+
+    from handsim.hand import load_hand
+    from handsim.sim.hand import _physics_urdf
+    from handsim.tolerances import DEFAULT_PROTOCOL as P
+
+    original = load_hand(hand).urdf_path
+    files = {"urdf_as_written": original, "frame_links_left_out": _physics_urdf(original)}
+    flags = (pybullet.URDF_USE_INERTIA_FROM_FILE | pybullet.URDF_USE_SELF_COLLISION
+             | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT)
+    times: dict[str, list[float]] = {k: [] for k in files}
+    links: dict[str, int] = {}
+    for _ in range(rounds):
+        for key, path in files.items():
+            cid = pybullet.connect(pybullet.DIRECT)
+            pybullet.setPhysicsEngineParameter(fixedTimeStep=P.grasp_timestep_s, numSolverIterations=P.grasp_solver_iterations,
+                                               deterministicOverlappingPairs=1, useSplitImpulse=1, enableConeFriction=1,
+                                               physicsClientId=cid)
+            body = pybullet.loadURDF(str(path), useFixedBase=True, flags=flags, physicsClientId=cid)
+            infos = [pybullet.getJointInfo(body, j, physicsClientId=cid) for j in range(pybullet.getNumJoints(body, physicsClientId=cid))]
+            movable = [i[0] for i in infos if i[2] != pybullet.JOINT_FIXED]
+            pybullet.setJointMotorControlArray(body, movable, pybullet.POSITION_CONTROL,
+                                               targetPositions=[0.5 * (infos[j][8] + infos[j][9]) for j in movable],
+                                               forces=[infos[j][10] for j in movable], physicsClientId=cid)
+            for _ in range(50):
+                pybullet.stepSimulation(physicsClientId=cid)
+            start = time.perf_counter()
+            for _ in range(steps):
+                pybullet.stepSimulation(physicsClientId=cid)
+            times[key].append((time.perf_counter() - start) / steps * 1e6)
+            links[key] = len(infos) + 1
+            pybullet.disconnect(cid)
+    best = {k: min(v) for k, v in times.items()}
+    return {"step_us_best": best, "links": links, "speedup": best["urdf_as_written"] / best["frame_links_left_out"]}
+
+
 def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True, hand: str = "default_hand") -> dict[str, Any]:
     """Measure everything; returns a JSON-ready dict (best of ``rounds`` for each figure)."""
     register_envs()
@@ -227,6 +268,7 @@ def run(steps: int = 2000, rounds: int = 3, num_envs: int = 2, peer: bool = True
         "peer": PEER_ID,
         "peer_note": note,
         "evaluate_true_episode": episode_cost(hand=hand),
+        "physics_step_frame_links": frame_link_cost(hand=hand),
     }
 
 
@@ -251,6 +293,13 @@ def report(res: dict[str, Any], old: dict[str, Any] | None = None) -> str:
     ev = res["evaluate_true_episode"]
     rows.append(("evaluate=True episode, mean [s]", f"{ev['mean_episode_s']:.3f}"))
     rows.append(("  share of the evaluating last step", f"{ev['mean_last_step_share']:.0%}"))
+    fl = res.get("physics_step_frame_links")
+    if fl:
+        b_us = fl["step_us_best"]
+        rows.append((f"stepSimulation, URDF as written ({fl['links']['urdf_as_written']} links) [us]",
+                     f"{b_us['urdf_as_written']:.0f}"))
+        rows.append((f"stepSimulation, frame links left out ({fl['links']['frame_links_left_out']} links) [us]",
+                     f"{b_us['frame_links_left_out']:.0f} ({fl['speedup']:.2f}x faster)"))
     if res["peer_note"]:
         rows.append(("note", res["peer_note"]))
     for label, other in (("the compared result", old), ("before", res.get("before"))):

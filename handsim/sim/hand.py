@@ -79,8 +79,9 @@ def _physics_urdf(path: Path) -> Path:
     A frame link is a leaf link on a fixed joint with no mass, no visual and no collision shape
     (e.g. a fingertip frame the kinematics core uses for the tip position). It has no effect
     on the dynamics, but PyBullet carries every link through every step: dropping the default
-    hand's five fingertip frames makes ``stepSimulation`` about a quarter faster with
-    bit-identical trajectories (measured, see ``benchmarks/bench_env.py``). PyBullet's own
+    hand's five fingertip frames makes ``stepSimulation`` faster with bit-identical
+    trajectories (``benchmarks/bench_env.py`` measures both; ``tests/test_sim.py`` checks the
+    trajectories against PyBullet running the original). PyBullet's own
     ``URDF_MERGE_FIXED_LINKS`` is NOT equivalent: it moves the parent's centre of mass to the
     link origin.
 
