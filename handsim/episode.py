@@ -50,7 +50,7 @@ from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import Hand, load_hand
 from handsim.kinematics import load_urdf
 from handsim.scoring import epsilon_quality
-from handsim.scoring.signature import CompiledSignature
+from handsim.scoring.signature import CompiledSignature, SignatureMatch
 from handsim.sim import (
     Contacts,
     HandBody,
@@ -309,6 +309,11 @@ class GraspEpisode:
             raise SimulationError(
                 f"PyBullet's movable joints {self.body.joint_names} differ from the kinematics core's {self.joint_names}"
             )
+        # PyBullet link index + 1 (the root is -1) -> the kinematics core's link index, for
+        # labelling contacts without a name lookup per contact.
+        self._tree_link_of_bullet = np.array(
+            [self.tree.link_index(self.body.link_name(i)) for i in range(-1, len(self.body.link_names) - 1)], dtype=np.int64
+        )
         self.wrist_target = (np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]))
         s = self.settings
         xyz = self.plan.object_xyz + rng.uniform(-s.jitter_m, s.jitter_m, 3)
@@ -546,6 +551,7 @@ class GraspEpisode:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
         compiled = self.compiled_signature(self.grasp)
         match = compiled.match(in_contact[None], np.array([bool(thumb)]))
+        self._state()["match"] = match
         matched = bool(match.matched[0])
         reasons = tuple(match.reasons(0)) if not matched else ()
         penetration = float(self.body.max_penetration(self.obj))
@@ -562,6 +568,14 @@ class GraspEpisode:
             max_penetration_m=penetration,
         )
 
+    def signature_match(self) -> SignatureMatch:
+        """The contact signature's verdict on this step's contacts as :meth:`score` judged it
+        (one trial: arrays with a batch axis of 1); scores the step first if it has not been."""
+        cache = self._state()
+        if "match" not in cache:
+            self.score(compute_q1=False)
+        return cache["match"]
+
     def compiled_signature(self, grasp: GraspType) -> CompiledSignature:
         """The grasp type's contact signature compiled against this hand's labels (cached)."""
         if grasp.id not in self._compiled:
@@ -571,7 +585,7 @@ class GraspEpisode:
     def _label_ids(self, contacts: Contacts) -> NDArray[np.int64]:
         """(N,) region label ids of the contacts (the math of
         :func:`handsim.scoring.label_contacts`, on this step's cached link frames)."""
-        links = np.array([self.tree.link_index(name) for name in contacts.link_names], dtype=np.int64)
+        links = self._tree_link_of_bullet[contacts.link_indices + 1]
         pts = contacts.points
         if self.free_wrist:  # world -> palm frame (a fixed palm sits at the world origin)
             xyz, quat = self.wrist_pose()

@@ -748,7 +748,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         assert self.grasp is not None
         w = self.reward_weights
         compiled, groups = self._tables(self.grasp)
-        match = compiled.match(score.in_contact, bool(score.thumb_abducted))
+        match = self.episode.signature_match()  # the verdict ``score`` came from (same compiled signature)
         g = len(compiled.group_names)
         f = len(compiled.signature.forbidden)
         frac_required = 1.0 - float(np.count_nonzero(match.missing)) / g if g else 1.0
