@@ -5,7 +5,8 @@ Usage:
 
 handsim is timed at N = 1, 100, 10k and 100k configurations per call, in float64 and float32
 (configurations per second, best of several repeats), and on one (n,) configuration, which
-takes a separate single-pose path (what an env step calls). PyBullet is timed on its fastest
+takes a separate single-pose path (what an env step calls), and at N = 10k written into the
+array an earlier call returned (``out=``). PyBullet is timed on its fastest
 per-configuration path: ``resetJointStatesMultiDof`` for all joints, then ``getLinkStates``
 with ``computeForwardKinematics=1`` for every link. Ratios are handsim / PyBullet.
 """
@@ -72,6 +73,10 @@ def measure_handsim(tree) -> dict[str, dict[str, float]]:
     out["float64_with_c_order_copy"] = {
         "10000": _best_rate(lambda: np.ascontiguousarray(tree.forward_kinematics(q)), 10_000)
     }
+    # The same batch written into the array an earlier call returned (forward_kinematics(q, out=)):
+    # no fresh allocation per call, which above glibc's 32 MiB heap-reuse size is mapped anew.
+    buffer = tree.forward_kinematics(q)
+    out["float64_into_out"] = {"10000": _best_rate(lambda: tree.forward_kinematics(q, out=buffer), 10_000)}
     return out
 
 
@@ -143,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
           "(float64, one (n,) configuration: the env's path)")
     c_order = result["handsim"]["float64_with_c_order_copy"]["10000"]
     print(f"   10000 {c_order:>14,.0f} {result['ratio_vs_pybullet']['float64_with_c_order_copy']['10000']:>10.1f}x  (float64 + np.ascontiguousarray)")
+    into = result["handsim"]["float64_into_out"]["10000"]
+    print(f"   10000 {into:>14,.0f} {result['ratio_vs_pybullet']['float64_into_out']['10000']:>10.1f}x  (float64, out= an earlier result)")
     print(f"PyBullet resetJointStatesMultiDof + getLinkStates: {result['pybullet_per_config']:,.0f} configs/s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -168,6 +168,33 @@ def test_batched_equals_one_at_a_time(robot, rng):
     np.testing.assert_allclose(batched[:, :, 3], np.broadcast_to([0, 0, 0, 1.0], batched[:, :, 3].shape))
 
 
+def test_fk_into_an_earlier_result_matches_pybullet(robot, rng):
+    tree, ref = robot
+    buffer = tree.forward_kinematics(_random_q(tree, rng, 3000))  # > one pass of 2048
+    qs = _random_q(tree, rng, 3000)
+    got = tree.forward_kinematics(qs, out=buffer)
+    assert got is buffer
+    for b in (0, 2047, 2048, 2999):
+        ref.set_q(qs[b])
+        frames = ref.link_frames()
+        for li, name in enumerate(tree.link_names):
+            np.testing.assert_allclose(got[b, li, :3], frames[name][:3], atol=1e-6, rtol=0, err_msg=name)
+
+
+def test_fk_out_must_be_an_earlier_result_of_that_batch():
+    tree = load_urdf(DATA_DIR / "kin_branchy.urdf")
+    q = np.zeros((4, 5))
+    frames = tree.forward_kinematics(q)
+    with pytest.raises(ConfigurationError, match=r"shape \(4, \d+, 4, 4\) dtype float64, got shape \(3,"):
+        tree.forward_kinematics(q, out=frames[:3])
+    with pytest.raises(ConfigurationError, match="dtype float64, got shape .* dtype float32"):
+        tree.forward_kinematics(q, out=frames.astype(np.float32))
+    with pytest.raises(ConfigurationError, match="not a copy"):
+        tree.forward_kinematics(q, out=np.ascontiguousarray(frames))
+    with pytest.raises(ConfigurationError, match="single"):
+        tree.forward_kinematics(q[0], out=frames)
+
+
 def test_float32_close_to_float64(robot, rng):
     tree, _ = robot
     qs = _random_q(tree, rng, 64)

@@ -270,12 +270,18 @@ class KinematicTree:
         return arr, single
 
     # ------------------------------------------------------------------ FK
-    def forward_kinematics(self, q: ArrayLike) -> NDArray[np.floating]:
+    def forward_kinematics(self, q: ArrayLike, out: NDArray[np.floating] | None = None) -> NDArray[np.floating]:
         """Link frames relative to the root link.
 
         Args:
             q: (n,) or (B, n) joint values [rad or m] in :attr:`joint_names` order. float32 input
                 is computed and returned in float32; anything else in float64.
+            out: For a (B, n) batch, an array an earlier call returned for a batch of the same
+                size and dtype, overwritten with the new frames and returned. A caller that
+                evaluates batches in a loop saves allocating the result each time: above
+                glibc's 32 MiB heap-reuse size (e.g. 10k configurations of a 27-link hand in
+                float64) every fresh result is mapped anew from the OS and its pages faulted
+                in, which costs more than the FK (``benchmarks/bench_fk.py`` measures both).
 
         Returns:
             (L, 4, 4) or (B, L, 4, 4) homogeneous transforms, in :attr:`link_names` order. The
@@ -283,21 +289,44 @@ class KinematicTree:
             computes in); ``np.ascontiguousarray`` gives a C-ordered copy when one is needed.
 
         Raises:
-            ConfigurationError: Wrong shape or a non-finite value.
+            ConfigurationError: Wrong shape or a non-finite value, or an ``out`` that is not
+                such an earlier result.
         """
         arr, single = self._as_batch(q)
         if single:
+            if out is not None:
+                raise ConfigurationError("out: only for a (B, n) batch of configurations, got a single (n,) one")
             return self._fk_single(arr[0])
         bsz, nl = arr.shape[0], len(self.link_names)
-        store = np.empty((nl, 4, 4, bsz), dtype=arr.dtype)  # (link, column, row, batch)
+        if out is None:
+            store = np.empty((nl, 4, 4, bsz), dtype=arr.dtype)  # (link, column, row, batch)
+        else:
+            store = self._out_store(out, bsz, arr.dtype)
         if bsz <= _SINGLE_PASS:  # one pass, written straight into the result
             self._fk_chunk(arr, out=store)
         else:
             for start in range(0, bsz, _CHUNK):
                 stop = min(bsz, start + _CHUNK)
                 store[..., start:stop] = self._fk_chunk(arr[start:stop])
-        frames = store.transpose(3, 0, 2, 1)
-        return frames[0] if single else frames
+        return store.transpose(3, 0, 2, 1) if out is None else out
+
+    def _out_store(self, out: NDArray[np.floating], bsz: int, dtype: np.dtype) -> NDArray[np.floating]:
+        """The batch-last memory behind ``out``, checked to be an earlier result's layout."""
+        nl = len(self.link_names)
+        expected = (bsz, nl, 4, 4)
+        if not isinstance(out, np.ndarray) or out.shape != expected or out.dtype != dtype:
+            got = (getattr(out, "shape", None), getattr(out, "dtype", type(out).__name__))
+            raise ConfigurationError(
+                f"out: expected an array forward_kinematics returned for this batch, shape {expected} "
+                f"dtype {np.dtype(dtype)}, got shape {got[0]} dtype {got[1]}"
+            )
+        store = out.transpose(1, 3, 2, 0)
+        if not (store.flags.c_contiguous and out.flags.writeable):
+            raise ConfigurationError(
+                "out: expected a writeable array forward_kinematics returned (batch axis last in memory), "
+                "got another layout; pass the returned array itself, not a copy"
+            )
+        return store
 
     def _fk_chunk(self, q: NDArray[np.floating], out: NDArray[np.floating] | None = None) -> NDArray[np.floating]:
         """Frames of one chunk, (L, 4 columns, 4 rows, b), into ``out`` if given (contiguous)."""
