@@ -81,6 +81,24 @@ _PALM_GRID_M = 0.003
 _PALM_BISECTIONS = 14
 #: Fine steps (each a 1/_FINE of a coarse one) after the coarse closing sweep [-].
 _FINE = 4
+#: Weight of (1 - enclosure) of the contact normals in the opposed placement [m].
+W_COVER_M = 0.01
+#: Weight of the imbalance of the contact normals (the length of their mean) [m]: pads that
+#: all push the ball one way (up, off the thumb) squeeze it out at release.
+W_BALANCE_M = 0.03
+
+
+def _fibonacci_directions(count: int) -> NDArray[np.float64]:
+    """``count`` unit vectors spread evenly over the sphere (a Fibonacci lattice), (count, 3)."""
+    i = np.arange(count) + 0.5
+    z = 1.0 - 2.0 * i / count
+    a = math.pi * (1.0 + 5.0**0.5) * i
+    s = np.sqrt(1.0 - z * z)
+    return np.stack([s * np.cos(a), s * np.sin(a), z], axis=1)
+
+
+#: Directions the enclosure of a ball's contact normals is checked along.
+_DIRECTIONS = _fibonacci_directions(64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +145,13 @@ class ClosingSettings:
     self_margin_m: float = 0.001
     open_fraction: float = 0.25
     end_fraction: float = 0.5
+    opposed_samples: int = 4096
+    thumb_gap_m: float = 0.0
+    opposed_open: tuple[float, float] = (0.3, 0.8)
+    opposed_end: tuple[float, float] = (0.15, 0.5)
+    opposed_wrap: float = 0.3
+    opposed_curl: float = 0.01
+    opposed_presses_m: tuple[tuple[float, float], ...] = ((0.002, 0.002), (0.004, 0.004), (0.008, 0.008))
 
 
 #: The default closing-model numbers.
@@ -174,6 +199,13 @@ def _axis_frames(axis: _F, rng: np.random.Generator) -> _F:
     a = rng.uniform(0, 2 * math.pi, size=len(z))[:, None]
     x, y = np.cos(a) * x + np.sin(a) * y, -np.sin(a) * x + np.cos(a) * y
     return np.stack([x, y, z], axis=-1)
+
+
+def _place(tree, q: _F, links: NDArray[np.int64], local: _F) -> _F:
+    """Palm-frame positions of one link-fixed point per row, (B, 3) [m]: ``local[b]`` (B, 3) in
+    the frame of link ``links[b]`` at configuration ``q[b]``."""
+    fr = tree.forward_kinematics(q)[np.arange(len(q)), links]  # (B, 4, 4)
+    return np.einsum("bij,bj->bi", fr[:, :3, :3], local) + fr[:, :3, 3]
 
 
 class _Sweeper:
@@ -239,12 +271,159 @@ class _Sweeper:
             out[:, k] = np.where(speed > 1e-9, np.einsum("bi,bi->b", v, inward) / np.maximum(speed, 1e-12), 1.0)
         return out
 
+    def normal_press(self, x_pose: _F, q: _F, columns: dict[str, NDArray[np.int64]], touch_m: float = 0.001) -> _F:
+        """Per finger touching the object, the joint motion that pushes its contact point into
+        the object along the contact normal, per metre of push, (B, n) [rad/m]: the
+        least-norm solution ``J^T u / |J^T u|^2`` (J: the finger's joints' Jacobian of its
+        point nearest the object, u: the inward normal there), so every joint of the finger,
+        its spread joints too, helps press (a thumb whose flexion only slides its tip along a
+        ball presses through its abduction). Fingers whose nearest link is farther than
+        ``touch_m`` get zeros."""
+        p = self.problem
+        tree = p.tree
+        cores = p.surface.pose_cores(q)[:, self.order]
+        local = p.object_frame(x_pose, cores)
+        d = p.sdf.distance(local) - self.radius
+        link_of = np.repeat(np.arange(len(self.links)), np.diff(np.append(self.starts, len(self.order))))
+        rot = rotvec_to_matrix(x_pose[:, 3:6])
+        core_local = p.surface.core_points[self.order]
+        out = np.zeros_like(q)
+        rows = np.arange(len(q))
+        for cols in columns.values():
+            mine = np.flatnonzero(np.isin(link_of, [k for k in range(len(self.links)) if self.moves[k, cols].any()]))
+            if not len(mine) or not len(cols):
+                continue
+            j = mine[np.argmin(d[:, mine], axis=1)]  # (B,) the finger's core point nearest the object
+            near = d[rows, j] <= touch_m
+            inward = -np.einsum("bij,bj->bi", rot, p.sdf.normal(local[rows, j]))
+            li = np.array(self.links)[link_of[j]]
+            pt = core_local[j]
+            p0 = _place(tree, q, li, pt)
+            jac = np.empty((len(q), 3, len(cols)))
+            for c, col in enumerate(cols):
+                qq = q.copy()
+                qq[:, col] += 1e-4
+                jac[:, :, c] = (_place(tree, qq, li, pt) - p0) / 1e-4
+            jtu = np.einsum("bic,bi->bc", jac, inward)
+            dq = jtu / np.maximum(np.sum(jtu * jtu, axis=1, keepdims=True), 1e-9)
+            out[:, cols] = np.where(near[:, None], dq, 0.0)
+        return out
+
     def link_distance(self, x_pose: _F, q: _F) -> _F:
         """Smallest core-capsule distance to the object per core link, (B, L) [m]."""
         p = self.problem
         cores = p.surface.pose_cores(q)[:, self.order]  # (B, M, 3)
         d = p.sdf.distance(p.object_frame(x_pose, cores)) - self.radius
         return np.minimum.reduceat(d, self.starts, axis=1)
+
+
+def _posed(frames: _F, surf, idx: NDArray[np.int64]) -> tuple[_F, _F]:
+    """Points and normals of the samples ``idx`` (B, S) in the palm frame, from link frames
+    (B, L, 4, 4): (B, S, 3) each."""
+    rows = np.arange(len(frames))[:, None]
+    li = surf.link_index[idx]
+    rot = frames[rows, li, :3, :3]
+    pts = np.einsum("bsij,bsj->bsi", rot, surf.local_points[idx]) + frames[rows, li, :3, 3]
+    return pts, np.einsum("bsij,bsj->bsi", rot, surf.local_normals[idx])
+
+
+def _opposed_poses(problem: GraspProblem, rng: np.random.Generator, count: int,
+                   settings: ClosingSettings) -> tuple[_F, _F] | None:
+    """Sphere pad types: object poses where the required pads of the fingers oppose each other.
+
+    Each finger is its own kinematic chain, so ``opposed_samples`` random configurations give,
+    per required group, a cloud of predicted sphere centres (a group sample plus the radius
+    along its outward normal: where the ball's centre is when that sample touches it). A
+    configuration whose thumb centre (with a random gap of up to ``thumb_gap_m``: a thumb at
+    its extension limits cannot open, the fingers press the ball onto it) has a centre of
+    every other group near it (nearest neighbours) is a hand posture in which all the required
+    pads touch one ball; scored by the mismatch of the centres plus the imbalance of the
+    contact normals (their mean's length: 0 when the pushes cancel, the opposition a pinch
+    needs) and the penetration of the fingers' other links and of the forbidden regions.
+
+    Returns:
+        ``(x_pose (count, 6), q_contact (count, n))``, or None when the type is not a sphere
+        held by single-finger groups without the palm.
+    """
+    from scipy.spatial import cKDTree
+
+    obj = problem.grasp.object
+    surf = problem.surface
+    groups = [g for g in problem.groups if len(g)]
+    if obj.shape != "sphere" or "palm.pad" in problem.group_names or len(groups) < 2:
+        return None
+    owners = [np.unique(surf.finger[g]) for g in groups]
+    if any(len(o) != 1 or o[0] == "palm" for o in owners) or len({o[0] for o in owners}) != len(groups):
+        return None
+    fingers = [str(o[0]) for o in owners]
+    r = float(obj.radius)
+    k = settings.opposed_samples
+    per = 4
+    q = rng.uniform(problem.lower, problem.upper, size=(k, problem.n))
+    frames = problem.tree.forward_kinematics(q)
+    anchor = fingers.index("thumb") if "thumb" in fingers else 0
+    cents, norms = [], []
+    for gi, g in enumerate(groups):
+        idx = g[rng.integers(0, len(g), size=(k, per))]
+        pts, nrm = _posed(frames, surf, idx)
+        gap = rng.uniform(0.0, settings.thumb_gap_m, size=(k, per, 1)) if gi == anchor else 0.0
+        cents.append((pts + (r + gap) * nrm).reshape(-1, 3))
+        norms.append(nrm.reshape(-1, 3))
+    cfg = np.repeat(np.arange(k), per)
+    mismatch = np.zeros(k * per)
+    centre = cents[anchor].copy()
+    match, idx_of = {}, {}
+    for gi in range(len(groups)):
+        if gi == anchor:
+            continue
+        d, j = cKDTree(cents[gi]).query(cents[anchor])
+        mismatch += d
+        centre += cents[gi][j]
+        idx_of[gi] = j
+        match[gi] = cfg[j]
+    centre /= len(groups)
+    # The postures whose centres agree best, then how well their pushes enclose the ball: for
+    # the worst direction u, the largest n_i . u over the contacts (the pads must push from all
+    # sides: contacts all below the equator squeeze the ball out like a seed), and the
+    # penetration on the whole hand.
+    best = np.argsort(mismatch)[: 16 * count]
+    nrm = np.stack([norms[anchor][best]] + [norms[gi][cfg_j[best]] for gi, cfg_j in idx_of.items()], axis=1)
+    cover = (nrm @ _DIRECTIONS.T).max(axis=1).min(axis=1)  # (M,) in [-1, 1]
+    score = mismatch[best] + W_COVER_M * (1.0 - cover) + W_BALANCE_M * np.linalg.norm(nrm.mean(axis=1), axis=1)
+    # The fingers curl over the ball and press it towards the palm (the thumb on the palm side):
+    # fingers that press it away from the palm hold it on their open pads, and a push rolls it
+    # over their tips. Charged by the mean of the fingers' normals along the palm normal.
+    labels = list(problem.hand.regions.labels)
+    if "palm.pad" in labels and settings.opposed_curl:
+        pad = surf.label_ids == labels.index("palm.pad")
+        up = surf.local_normals[pad].mean(axis=0)
+        up /= max(float(np.linalg.norm(up)), 1e-9)
+        finger_rows = [k + 1 for k, gi in enumerate(idx_of) if fingers[gi] != "thumb"] if anchor == fingers.index("thumb") else []
+        if finger_rows:
+            score = score + settings.opposed_curl * (nrm[:, finger_rows] @ up).mean(axis=1)
+    qc = q[cfg[best]].copy()
+    for gi, rows in match.items():
+        cols = problem.finger_columns[fingers[gi]]
+        qc[:, cols] = q[rows[best]][:, cols]
+    x = np.concatenate([centre[best], np.zeros((len(best), 3))], axis=1)
+    sw = _Sweeper(problem)
+    dl = sw.link_distance(x, qc)  # (M, L)
+    pen = np.maximum(-dl - PENETRATION_SLACK_M, 0.0).max(axis=1) if dl.shape[1] else np.zeros(len(best))
+    # A finger that rests on the ball with a second phalanx too (the distal and middle pads of
+    # the holding tripod) wraps it: charged by the gap of its second-nearest link.
+    wrap = np.zeros(len(best))
+    for f in fingers:
+        mine = [k for k, li in enumerate(sw.links) if sw.moves[k, problem.finger_columns[f]].any()]
+        if len(mine) >= 2:
+            wrap += np.clip(np.sort(dl[:, mine], axis=1)[:, 1], 0.0, 0.02)
+    forb = np.zeros(len(best))
+    if len(problem.forbidden):
+        fp, _ = _posed(problem.tree.forward_kinematics(qc), surf, np.repeat(problem.forbidden[None], len(best), axis=0))
+        dist = problem.sdf.distance(fp - x[:, None, :3])
+        forb = np.maximum(FORBIDDEN_MARGIN_M - dist, 0.0).max(axis=1)
+    total = score + W_PENETRATION * pen + W_FORBIDDEN * forb + settings.opposed_wrap * wrap
+    keep = np.argsort(total, kind="stable")[:count]
+    return x[keep], qc[keep]
 
 
 def _object_poses(problem: GraspProblem, rng: np.random.Generator, count: int, q_rand: _F,
@@ -462,7 +641,28 @@ def sweep_candidates(problem: GraspProblem, rng: np.random.Generator, settings: 
             open_q[np.ix_(curl, cols)] = end_q[np.ix_(curl, cols)]
             end_q[:, cols] = open_q[:, cols]
     # One object pose per ``variants`` hand samples.
-    x_pose = np.repeat(_object_poses(problem, rng, nb, q_rand[::nv], s), nv, axis=0)
+    opposed = _opposed_poses(problem, rng, nb, s) if s.opposed_samples else None
+    if opposed is None:
+        x_pose = np.repeat(_object_poses(problem, rng, nb, q_rand[::nv], s), nv, axis=0)
+    else:
+        # The fingers that carry a required group sweep through their opposed posture: open a
+        # random part of the way back to the lower limit, end a random part of the way on.
+        nb = len(opposed[0])
+        b = nb * nv
+        x_pose = np.repeat(opposed[0], nv, axis=0)
+        qc = np.repeat(opposed[1], nv, axis=0)
+        open_q, end_q, q_rand = open_q[:b], end_q[:b], q_rand[:b]
+        req = np.zeros(n, dtype=bool)
+        for finger, cols in problem.finger_columns.items():
+            if any(len(g) and (problem.surface.finger[g] == finger).all() for g in problem.groups):
+                req[cols] = True
+        a = rng.uniform(*s.opposed_open, size=(b, 1))
+        e = rng.uniform(*s.opposed_end, size=(b, 1))
+        o2 = np.where(spread, qc, qc - a * (qc - lo))
+        # The same direction on both sides, so the straight path passes through the posture.
+        e2 = np.where(spread, qc, np.minimum(qc + e * (qc - lo), hi))
+        open_q = np.where(req, o2, open_q)
+        end_q = np.where(req, e2, end_q)
     sw = _Sweeper(problem)
     moving = ~spread & sweeping
     alpha = np.zeros((b, n))
@@ -550,16 +750,24 @@ def sweep_candidates(problem: GraspProblem, rng: np.random.Generator, settings: 
         for finger, cols in problem.finger_columns.items():
             if problem.tree.joint_index(problem.hand.thumb_abduction.joint) in cols:
                 thumb_cols[cols] = True
+    if opposed is not None:
+        # A pinch presses each finger along its contact normal (every joint of the finger).
+        per_m = sw.normal_press(x_pose[order], contact_q[order], problem.finger_columns)
+        pressing = np.abs(per_m) > 0
     for k, i in enumerate(order):
         direction = np.sign(end_q[i] - open_q[i])
         term = {name: float(v[i]) for name, v in terms.items()} | {"sweep": float(W_PENETRATION * path_pen[i])}
-        for depth, thumb_depth in s.presses_m:
+        for depth, thumb_depth in (s.presses_m if opposed is None else s.opposed_presses_m):
             # Per joint, the turn that presses the link that stopped it ``depth`` into the
             # object (its lever arm from the contact configuration), at most ``max_squeeze_rad``.
             press = np.where(thumb_cols | distal_cols, min(depth, thumb_depth), depth)
             sq = np.minimum(press / np.maximum(lever[k], 1e-3), s.max_squeeze_rad)
             close = np.where(touched[i], contact_q[i] + sq * direction, end_q[i])
-            close = np.where(moving, np.clip(close, np.minimum(lim_lo, contact_q[i]), np.maximum(lim_hi, contact_q[i])), close)
+            if opposed is not None:
+                push = np.where(thumb_cols, thumb_depth, depth) * per_m[k]
+                close = np.where(pressing[k], contact_q[i] + np.clip(push, -s.max_squeeze_rad, s.max_squeeze_rad), close)
+            clip = moving | (pressing[k] if opposed is not None else False)
+            close = np.where(clip, np.clip(close, np.minimum(lim_lo, contact_q[i]), np.maximum(lim_hi, contact_q[i])), close)
             out.append(Candidate(
                 cost=float(cost[i]), q1=float(q1[k]), object_xyz=x_pose[i, :3].copy(),
                 object_quat_wxyz=rotvec_to_quat(x_pose[i, 3:6]), contact_q=contact_q[i].copy(),
