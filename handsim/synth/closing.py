@@ -42,6 +42,23 @@ For a batch of candidates at once (pure numpy, on the fast FK):
 Fingers whose every region is forbidden by the type (the middle, ring and little fingers of
 a tip pinch) do not sweep: they stay open or curl to their end value, whichever the sample
 drew, and the cost's forbidden term keeps them off the object.
+
+**Balls held by the pads (tripod, quadpod, tip pinch, sphere 3/4 finger, ...).** A random
+object pose between two random pads almost never makes the pads oppose each other: the
+contacts land on a fingertip's side, or all below the ball's equator, and the ball is
+squeezed out at release. For these types the object pose and the posture come together
+(:func:`_opposed_poses`): each finger is its own kinematic chain, so a cloud of random
+configurations gives, per required pad, the ball centres at which that pad would touch the
+ball; postures whose thumb centre has a centre of every other finger near it are matched
+(nearest neighbours), ranked by how well the contact normals balance and enclose the ball, by
+a second phalanx of each finger resting on it too (the holding hand-written tripod presses
+the index's distal and middle pads), by the fingers pressing towards the palm (curled over
+the ball rather than holding it on open pads), and by penetration and forbidden contact.
+The sweep then runs through that posture (open and end values on one line through it), and
+each finger's closing targets press its contact point a few millimetres along the contact
+normal with all the finger's joints (least-norm ``J^T u``; a thumb whose flexion only slides
+its tip along the ball presses through its abduction), shallow presses (2-8 mm): the
+hand-written pinches that hold press with well under 1 N before release.
 """
 
 from __future__ import annotations
@@ -114,6 +131,16 @@ class ClosingSettings:
         palm_axis_deg: Largest angle of a palm-type object's axis from the palm's lateral axis [deg].
         clearance_m: The pre-shape keeps every capsule this far from the object [m] (the
             benchmark jitters the object by 2 mm / 3 deg).
+        opposed_samples: Random configurations of the opposed placement (0: off) [-].
+        thumb_gap_m: The opposed placement's thumb sample may stand off the ball by up to this [m].
+        opposed_open: Range of the fraction of the way back from the opposed posture to the
+            lower limits that the pre-shape opens [-].
+        opposed_end: Range of the fraction of the same distance the sweep's end goes past the posture [-].
+        opposed_wrap: Weight of the gap of each finger's second-nearest link in the opposed
+            ranking [m/m].
+        opposed_curl: Weight of the fingers' mean contact normal along the palm normal [m].
+        opposed_presses_m: The presses of opposed-placement plans, as ``presses_m``, along each
+            finger's contact normal [m].
         presses_m: How far past the surface each plan's closing targets press the link that
             stopped each joint, ``(fingers, thumb)``, one plan per pair, in order [m]: the joint's
             target goes ``depth / lever`` past its contact angle (lever: from the joint to that
