@@ -178,6 +178,7 @@ class ClosingSettings:
     opposed_end: tuple[float, float] = (0.15, 0.5)
     opposed_wrap: float = 0.3
     opposed_curl: float = 0.01
+    opposed_pads: bool = True
     opposed_presses_m: tuple[tuple[float, float], ...] = ((0.002, 0.002), (0.004, 0.004), (0.008, 0.008))
 
 
@@ -391,6 +392,10 @@ def _opposed_poses(problem: GraspProblem, rng: np.random.Generator, count: int,
     anchor = fingers.index("thumb") if "thumb" in fingers else 0
     cents, norms = [], []
     for gi, g in enumerate(groups):
+        if settings.opposed_pads and fingers[gi] != "thumb":
+            # A finger's round tip lets the ball roll on it; its pads hold it (when it has any).
+            pads = g[np.char.endswith(np.asarray(problem.hand.regions.labels)[surf.label_ids[g]].astype(str), ".pad")]
+            g = pads if len(pads) else g
         idx = g[rng.integers(0, len(g), size=(k, per))]
         pts, nrm = _posed(frames, surf, idx)
         gap = rng.uniform(0.0, settings.thumb_gap_m, size=(k, per, 1)) if gi == anchor else 0.0
