@@ -56,8 +56,9 @@ the index's distal and middle pads), by the fingers pressing towards the palm (c
 the ball rather than holding it on open pads), and by penetration and forbidden contact.
 The sweep then runs through that posture (open and end values on one line through it), and
 each finger's closing targets press its contact point a few millimetres along the contact
-normal with all the finger's joints (least-norm ``J^T u``; a thumb whose flexion only slides
-its tip along the ball presses through its abduction), shallow presses (2-8 mm): the
+normal with all the finger's joints (``W J^T u``, W the joints' effort caps: the weak distal
+joint, which folds past its limit, takes little of it; a thumb whose flexion only slides its
+tip along the ball presses through its abduction), shallow presses (2-8 mm): the
 hand-written pinches that hold press with well under 1 N before release.
 """
 
@@ -139,6 +140,10 @@ class ClosingSettings:
         opposed_wrap: Weight of the gap of each finger's second-nearest link in the opposed
             ranking [m/m].
         opposed_curl: Weight of the fingers' mean contact normal along the palm normal [m].
+        opposed_pads: The opposed placement matches a finger's required contact on its pads
+            only (when the group has any): the round tip lets the ball roll.
+        opposed_effort_weighted: The press along the contact normal is shared among the
+            finger's joints in proportion to their effort caps (else equally: least norm).
         opposed_presses_m: The presses of opposed-placement plans, as ``presses_m``, along each
             finger's contact normal [m].
         presses_m: How far past the surface each plan's closing targets press the link that
@@ -179,6 +184,7 @@ class ClosingSettings:
     opposed_wrap: float = 0.3
     opposed_curl: float = 0.01
     opposed_pads: bool = True
+    opposed_effort_weighted: bool = True
     opposed_presses_m: tuple[tuple[float, float], ...] = ((0.002, 0.002), (0.004, 0.004), (0.008, 0.008))
 
 
@@ -299,7 +305,8 @@ class _Sweeper:
             out[:, k] = np.where(speed > 1e-9, np.einsum("bi,bi->b", v, inward) / np.maximum(speed, 1e-12), 1.0)
         return out
 
-    def normal_press(self, x_pose: _F, q: _F, columns: dict[str, NDArray[np.int64]], touch_m: float = 0.001) -> _F:
+    def normal_press(self, x_pose: _F, q: _F, columns: dict[str, NDArray[np.int64]], touch_m: float = 0.001,
+                     effort: _F | None = None) -> _F:
         """Per finger touching the object, the joint motion that pushes its contact point into
         the object along the contact normal, per metre of push, (B, n) [rad/m]: the
         least-norm solution ``J^T u / |J^T u|^2`` (J: the finger's joints' Jacobian of its
@@ -333,7 +340,11 @@ class _Sweeper:
                 qq[:, col] += 1e-4
                 jac[:, :, c] = (_place(tree, qq, li, pt) - p0) / 1e-4
             jtu = np.einsum("bic,bi->bc", jac, inward)
-            dq = jtu / np.maximum(np.sum(jtu * jtu, axis=1, keepdims=True), 1e-9)
+            # Weighted by the joints' effort caps (W = diag(effort): dq = W J^T u / (u J W J^T u)),
+            # so the strong proximal joints take the press and the weak distal one (0.6 N m on
+            # the default hand, which folds past its limit) little of it.
+            w = jtu * (effort[cols] if effort is not None else 1.0)
+            dq = w / np.maximum(np.sum(jtu * w, axis=1, keepdims=True), 1e-12)
             out[:, cols] = np.where(near[:, None], dq, 0.0)
         return out
 
@@ -784,7 +795,8 @@ def sweep_candidates(problem: GraspProblem, rng: np.random.Generator, settings: 
                 thumb_cols[cols] = True
     if opposed is not None:
         # A pinch presses each finger along its contact normal (every joint of the finger).
-        per_m = sw.normal_press(x_pose[order], contact_q[order], problem.finger_columns)
+        per_m = sw.normal_press(x_pose[order], contact_q[order], problem.finger_columns,
+                                effort=problem.efforts if s.opposed_effort_weighted else None)
         pressing = np.abs(per_m) > 0
     for k, i in enumerate(order):
         direction = np.sign(end_q[i] - open_q[i])
