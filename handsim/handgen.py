@@ -121,6 +121,9 @@ _THUMB_JOINTS = ("thumb_cmc_abd", "thumb_cmc_flex", "thumb_cmc_roll", "thumb_mcp
 _THUMB_KEEP_ORDER = ("thumb_cmc_abd", "thumb_cmc_flex", "thumb_mcp", "thumb_ip", "thumb_cmc_roll")
 _THUMB_SEGMENTS = ("metacarpal", "proximal", "distal")
 _FINGER_SEGMENTS = ("proximal", "middle", "distal")
+# Grid step [m] for the part of an overlay shape outside its link's primitives (the same grid as
+# the v4 hand's own mass computation, so the generated default hand weighs what it does).
+_OVERLAY_GRID_M = 0.0004
 # Clearance kept between the 6-DoF thumb's metacarpal and proximal capsules [m] (x scale).
 _MCP_CLEARANCE_M = 0.0015
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -152,11 +155,17 @@ class _Joint:
 @dataclasses.dataclass(frozen=True)
 class _Shape:
     """A collision (and visual) primitive in its link's frame: ``box`` (size) or ``capsule``
-    (radius, length of the cylinder part, along the link's x) or ``sphere`` (radius)."""
+    (radius, length of the cylinder part, along the link's x) or ``sphere`` (radius).
+
+    ``name`` is the URDF ``<collision name=...>``: empty for a link's own primitive (a segment's
+    capsule, a palm or knuckle box), set for a soft-tissue shape laid over it (the v4 thenar
+    eminence on ``thumb_metacarpal``), which may overlap the primitives before it (see
+    :func:`_mass_properties`)."""
 
     kind: str
     xyz: tuple[float, float, float]
     size: tuple[float, ...]
+    name: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,12 +183,17 @@ class _Template:
         return float(self.meta["regions"][link]["length"])
 
     def capsule(self, link: str) -> _Shape:
-        (shape,) = [s for s in self.shapes[link] if s.kind == "capsule"]
+        """A segment's own capsule (the unnamed one)."""
+        (shape,) = [s for s in self.shapes[link] if s.kind == "capsule" and not s.name]
         return shape
 
     def box(self, link: str) -> _Shape:
-        (shape,) = [s for s in self.shapes[link] if s.kind == "box"]
+        (shape,) = [s for s in self.shapes[link] if s.kind == "box" and not s.name]
         return shape
+
+    def overlays(self, link: str) -> tuple[_Shape, ...]:
+        """The named soft-tissue shapes laid over a link's own primitive (e.g. the thenar)."""
+        return tuple(s for s in self.shapes.get(link, ()) if s.name)
 
 
 def _floats(text: str | None, n: int, default: float = 0.0) -> tuple[float, ...]:
@@ -221,12 +235,13 @@ def _read_template(name: str | Path = DEFAULT_HAND) -> _Template:
             for col in link.findall("collision"):
                 xyz = _floats(_attr(col.find("origin"), "xyz"), 3)
                 geom = col.find("geometry")[0]
+                name = col.get("name", "")
                 if geom.tag == "box":
-                    found.append(_Shape("box", xyz, _floats(geom.get("size"), 3)))
+                    found.append(_Shape("box", xyz, _floats(geom.get("size"), 3), name))
                 elif geom.tag == "capsule":
-                    found.append(_Shape("capsule", xyz, (float(geom.get("radius")), float(geom.get("length")))))
+                    found.append(_Shape("capsule", xyz, (float(geom.get("radius")), float(geom.get("length"))), name))
                 elif geom.tag == "sphere":
-                    found.append(_Shape("sphere", xyz, (float(geom.get("radius")),)))
+                    found.append(_Shape("sphere", xyz, (float(geom.get("radius")),), name))
             shapes[link.get("name", "")] = tuple(found)
             ine = link.find("inertial")
             if ine is not None:
@@ -352,10 +367,51 @@ def _sphere_inertia(radius: float) -> tuple[float, NDArray[np.float64]]:
     return m, np.eye(3) * 0.4 * m * radius * radius
 
 
+def _inside(s: _Shape, pts: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which of the (N, 3) points lie inside the primitive."""
+    d = pts - np.asarray(s.xyz)
+    if s.kind == "box":
+        return np.all(np.abs(d) <= np.asarray(s.size) / 2.0, axis=1)
+    if s.kind == "sphere":
+        return np.einsum("ij,ij->i", d, d) <= s.size[0] ** 2
+    r, h = s.size
+    d[:, 0] -= np.clip(d[:, 0], -h / 2.0, h / 2.0)
+    return np.einsum("ij,ij->i", d, d) <= r * r
+
+
+def _overlay_part(s: _Shape, below: Sequence[_Shape]) -> tuple[float, NDArray[np.float64], NDArray[np.float64]] | None:
+    """Mass, centre of mass and inertia about it of the part of overlay ``s`` outside the
+    primitives ``below``, sampled at the cell centres of a regular grid."""
+    step = _OVERLAY_GRID_M
+    half = (np.asarray(s.size) / 2.0 if s.kind == "box" else np.full(3, s.size[0]) if s.kind == "sphere"
+            else np.array([s.size[1] / 2.0 + s.size[0], s.size[0], s.size[0]]))
+    lo, hi = np.asarray(s.xyz) - half, np.asarray(s.xyz) + half
+    axes = [np.arange(lo[k] + step / 2.0, hi[k], step) for k in range(3)]
+    pts = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    keep = _inside(s, pts)
+    for b in below:
+        keep &= ~_inside(b, pts)
+    pts = pts[keep]
+    if not len(pts):
+        return None
+    dm = DENSITY_KG_M3 * step ** 3
+    com = pts.mean(axis=0)
+    d = pts - com
+    return dm * len(pts), com, dm * (np.einsum("ij,ij->", d, d) * np.eye(3) - d.T @ d)
+
+
 def _mass_properties(shapes: Sequence[_Shape]) -> tuple[float, NDArray[np.float64], NDArray[np.float64]]:
-    """Mass [kg], centre of mass (3,) [m] and (3, 3) inertia about it of non-overlapping primitives."""
+    """Mass [kg], centre of mass (3,) [m] and (3, 3) inertia about it of a link's primitives.
+
+    The unnamed primitives do not overlap: exact formulas. A named overlay (the thenar) lies
+    partly inside them: only its part outside the primitives before it counts (grid-sampled)."""
     parts = []
-    for s in shapes:
+    for i, s in enumerate(shapes):
+        if s.name:
+            part = _overlay_part(s, shapes[:i])
+            if part is not None:
+                parts.append(part)
+            continue
         if s.kind == "box":
             m, inertia = _box_inertia(s.size)
         elif s.kind == "capsule":
@@ -397,12 +453,32 @@ class _LinkOut:
     mass: tuple[float, float] | None = None  # (mass, radius of gyration sphere): for massive shape-less links
 
 
+def _principal_axes(inertia: NDArray[np.float64]) -> tuple[str, NDArray[np.float64]]:
+    """The inertial frame's ``rpy`` and the inertia in it: unchanged (``"0 0 0"``) when the tensor
+    is diagonal, else its principal axes and moments (used for links with an overlay). PyBullet
+    diagonalises a full tensor itself, iteratively, and the link frames it then reports drift by
+    ~1e-7 m / rad; principal axes written in the file are taken exactly."""
+    off = inertia - np.diag(np.diag(inertia))
+    if not off.any():
+        return "0 0 0", inertia
+    moments, axes = np.linalg.eigh(inertia)
+    if np.linalg.det(axes) < 0:
+        axes[:, 2] = -axes[:, 2]
+    # URDF rpy: R = Rz(yaw) Ry(pitch) Rx(roll), the columns of R the principal axes.
+    pitch = math.asin(max(-1.0, min(1.0, -axes[2, 0])))
+    roll, yaw = math.atan2(axes[2, 1], axes[2, 2]), math.atan2(axes[1, 0], axes[0, 0])
+    return " ".join(_num(v) for v in (roll, pitch, yaw)), np.diag(moments)
+
+
 def _link_xml(link: _LinkOut) -> str:
     lines = [f'  <link name="{link.name}">']
     if link.shapes:
         mass, com, inertia = _mass_properties(link.shapes)
+        rpy = "0 0 0"
+        if any(s.name for s in link.shapes):  # an overlay (thenar): off its link's axes
+            rpy, inertia = _principal_axes(inertia)
         lines.append(
-            f'    <inertial><origin xyz="{_vec(com)}" rpy="0 0 0"/><mass value="{_sig(mass)}"/>'
+            f'    <inertial><origin xyz="{_vec(com)}" rpy="{rpy}"/><mass value="{_sig(mass)}"/>'
             f'<inertia ixx="{_sig(inertia[0, 0])}" ixy="{_sig(inertia[0, 1])}" ixz="{_sig(inertia[0, 2])}" '
             f'iyy="{_sig(inertia[1, 1])}" iyz="{_sig(inertia[1, 2])}" izz="{_sig(inertia[2, 2])}"/></inertial>')
     elif link.mass is not None:
@@ -422,7 +498,8 @@ def _link_xml(link: _LinkOut) -> str:
                 geom, rpy = f'<sphere radius="{_num(s.size[0])}"/>', (0.0, 0.0, 0.0)
             material = (f'<material name="{link.colour}"><color rgba="{_COLOURS[link.colour]}"/></material>'
                         if tag == "visual" else "")
-            lines.append(f'    <{tag}><origin xyz="{_vec(s.xyz)}" rpy="{" ".join(repr(v) for v in rpy)}"/>'
+            name = f' name="{s.name}"' if s.name else ""
+            lines.append(f'    <{tag}{name}><origin xyz="{_vec(s.xyz)}" rpy="{" ".join(repr(v) for v in rpy)}"/>'
                          f'<geometry>{geom}</geometry>{material}</{tag}>')
     lines.append("  </link>")
     return "\n".join(lines)
@@ -498,8 +575,12 @@ class _Builder:
         length = self.tpl.length(link)
         radius, cyl = cap.size
         new_cyl = self.s * (cyl + (factor - 1.0) * length) - start - end_cut
-        out = _LinkOut(link, [_Shape("capsule", (start + new_cyl / 2.0, 0.0, 0.0), (self.s * radius, new_cyl))],
-                       colour)
+        # Overlays (the thenar on the metacarpal) keep their place along the segment (x times the
+        # finger's length factor) and their size (times scale).
+        extra = [dataclasses.replace(o, xyz=(self.s * factor * o.xyz[0], self.s * o.xyz[1], self.s * o.xyz[2]),
+                                     size=_scaled(o.size, self.s)) for o in self.tpl.overlays(link)]
+        out = _LinkOut(link, [_Shape("capsule", (start + new_cyl / 2.0, 0.0, 0.0), (self.s * radius, new_cyl)),
+                              *extra], colour)
         self.links.append(out)
         self.segment_region(finger, seg, link, self.s * factor * length)
         return out
@@ -507,7 +588,8 @@ class _Builder:
     # -- parts
     def palm(self) -> None:
         palm = self.tpl.meta["palm_link"]
-        shapes = [_Shape("box", _scaled(b.xyz, self.s), _scaled(b.size, self.s)) for b in self.tpl.shapes[palm]]
+        shapes = [dataclasses.replace(b, xyz=_scaled(b.xyz, self.s), size=_scaled(b.size, self.s))
+                  for b in self.tpl.shapes[palm]]
         self.links.append(_LinkOut(palm, shapes, "palm"))
         t = self.tpl.meta["regions"][palm]
         self.regions[palm] = {**t, "center": [self.s * c for c in t.get("center", (0, 0, 0))]}

@@ -52,9 +52,11 @@ def _link_world(cid, body, li) -> np.ndarray:
     return _pose(s[4], s[5])
 
 
-def _shape_in_link(cid, body, li):
-    """(geometry type, dimensions, 4x4 pose of the shape in the URDF link frame)."""
-    (shape,) = p.getCollisionShapeData(body, li, physicsClientId=cid)
+def _shape_in_link(cid, body, li, k: int = 0):
+    """(geometry type, dimensions, 4x4 pose of the link's k-th collision shape in the URDF link
+    frame). Shape 0 is the segment's own capsule; the thenar eminence (hand v4) follows it on the
+    thumb metacarpal."""
+    shape = p.getCollisionShapeData(body, li, physicsClientId=cid)[k]
     inertial = p.getDynamicsInfo(body, li, physicsClientId=cid)[3:5]
     # PyBullet reports collision frames relative to the link's inertial frame.
     return shape[2], shape[3], _pose(*inertial) @ _pose(shape[5], shape[6])
@@ -131,6 +133,30 @@ def test_phalanx_surface_points(hand, bullet, angle, kind):
         (label,) = hand.regions.label_names(hand.regions.classify(point, link))
         part = hand.regions.region(link).part
         assert label == f"{part}.{kind}", (link, angle)
+
+
+@pytest.mark.parametrize("angle", [0, 35, -35])
+def test_thenar_surface_is_metacarpal_pad(hand, bullet, angle):
+    """The thenar eminence (a capsule laid on the palmar side of the thumb metacarpal, as PyBullet
+    loads it) is labelled ``thumb.metacarpal.pad`` where it bulges out of the bone capsule."""
+    cid, body, index = bullet
+    link = hand.fingers["thumb"].segments["metacarpal"]
+    shapes = p.getCollisionShapeData(body, index[link], physicsClientId=cid)
+    if len(shapes) < 2:
+        pytest.skip("this hand has no thenar shape on the thumb metacarpal")
+    gtype, dims, pose = _shape_in_link(cid, body, index[link], 1)
+    assert gtype == p.GEOM_CAPSULE
+    c, u, h, r = pose[:3, 3], pose[:3, 2], dims[0], dims[1]
+    n = _curl_direction(cid, body, index, hand, link)
+    bone_c, bone_u, bone_h, bone_r = _capsule(cid, body, index[link])
+    for s in (-0.4 * h, 0.0, 0.4 * h):
+        point = _ring_point(c, u, n, r, s, angle)
+        # A point of the bulge's outer surface, outside the bone capsule.
+        d = point - bone_c
+        d_axis = np.clip(d @ bone_u, -bone_h / 2, bone_h / 2)
+        assert np.linalg.norm(d - d_axis * bone_u) > bone_r
+        (label,) = hand.regions.label_names(hand.regions.classify(point, link))
+        assert label == "thumb.metacarpal.pad", (s, angle)
 
 
 def test_fingertip_end_is_tip(hand, bullet):
