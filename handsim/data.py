@@ -125,8 +125,10 @@ def hand_metadata_path(folder: Path) -> Path:
 
 
 def cache_root() -> Path:
-    """Where converted hands are cached: ``$HANDSIM_CACHE_DIR``, else ``$XDG_CACHE_HOME/handsim``,
-    else ``~/.cache/handsim`` (a folder under the system temp dir if that is not writable)."""
+    """Where handsim caches files it derives from hand descriptions (MJCF hands converted to
+    URDF, PyBullet's copies of URDFs without frame links): ``$HANDSIM_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/handsim``, else ``~/.cache/handsim`` (a folder under the system temp dir
+    if that is not writable)."""
     env = os.environ.get("HANDSIM_CACHE_DIR")
     if env:
         return Path(env)
