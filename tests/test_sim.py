@@ -12,6 +12,7 @@ import gc
 import json
 import math
 import multiprocessing
+import shutil
 import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -497,6 +498,25 @@ def test_frame_link_pruning_keeps_shapes_and_resolves_meshes_from_the_original_f
         assert set(body.link_names) == {"palm", "finger", "sensor", "weight"}
         shapes = world.client.getCollisionShapeData(body.body_id, body.link_id("finger"))
         assert shapes[0][2] == pybullet.GEOM_MESH and Path(shapes[0][4].decode()) == tmp_path / "meshes" / "finger.obj"
+
+
+def test_a_pruned_copy_deleted_during_a_run_is_written_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handsim.data import DEFAULT_HAND
+    from handsim.hand import load_hand
+    from handsim.sim.hand import _physics_urdf
+
+    monkeypatch.setenv("HANDSIM_CACHE_DIR", str(tmp_path / "cache"))
+    urdf = load_hand(DEFAULT_HAND).urdf_path
+    # A copy of the hand folder gives a cache key of its own (the key hashes the folder), so
+    # the process-wide memo has not seen it yet.
+    hand_dir = tmp_path / "hand"
+    shutil.copytree(urdf.parent, hand_dir)
+    first = _physics_urdf(hand_dir / urdf.name)
+    assert first.parent == tmp_path / "cache" / "bullet" and first.is_file()
+    shutil.rmtree(tmp_path / "cache")  # e.g. a user clearing ~/.cache while a benchmark runs
+    with World() as world:
+        body = HandBody(world, hand_dir / urdf.name, visual=False)
+        assert body.link_names and first.is_file()
 
 
 def test_bad_urdfs_raise_urdf_error(tmp_path: Path) -> None:

@@ -89,7 +89,12 @@ def _physics_urdf(path: Path) -> Path:
     folder, with relative asset file names made absolute so that meshes still resolve.
     """
     stat = path.stat()
-    return _physics_urdf_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    target = _physics_urdf_cached(*key)
+    if not target.is_file():  # the cache folder was cleared while this process ran: write it again
+        _physics_urdf_cached.cache_clear()
+        target = _physics_urdf_cached(*key)
+    return target
 
 
 def _end(joint: ET.Element, which: str) -> str | None:
