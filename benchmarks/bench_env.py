@@ -154,13 +154,12 @@ def frame_link_cost(hand: str = "default_hand", steps: int = 400, rounds: int = 
     import pybullet
 
     from handsim.hand import load_hand
-    from handsim.sim.hand import _physics_urdf
+    from handsim.sim.hand import _physics_urdf, load_flags
     from handsim.tolerances import DEFAULT_PROTOCOL as P
 
     original = load_hand(hand).urdf_path
     files = {"urdf_as_written": original, "frame_links_left_out": _physics_urdf(original)}
-    flags = (pybullet.URDF_USE_INERTIA_FROM_FILE | pybullet.URDF_USE_SELF_COLLISION
-             | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT)
+    flags = load_flags()
     times: dict[str, list[float]] = {k: [] for k in files}
     links: dict[str, int] = {}
     for _ in range(rounds):

@@ -21,7 +21,7 @@ from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
 from handsim.transforms import quat_xyzw_to_wxyz
 
-__all__ = ["Contacts", "HandBody"]
+__all__ = ["Contacts", "HandBody", "load_flags"]
 
 _MOVABLE = {pybullet.JOINT_REVOLUTE: "revolute", pybullet.JOINT_PRISMATIC: "prismatic"}
 # Joint values may sit this far outside their limits (float noise from data files) [m or rad].
@@ -162,6 +162,17 @@ def _physics_urdf_cached(path: str, mtime_ns: int, size: int) -> Path:
     return target
 
 
+def load_flags(self_collision: bool = True, visual: bool = True) -> int:
+    """The ``pybullet.loadURDF`` flags :class:`HandBody` loads a hand with (benchmarks that
+    drive PyBullet directly use them to load it the same way)."""
+    flags = pybullet.URDF_USE_INERTIA_FROM_FILE
+    if self_collision:
+        flags |= pybullet.URDF_USE_SELF_COLLISION | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT
+    if not visual:
+        flags |= pybullet.URDF_IGNORE_VISUAL_SHAPES
+    return flags
+
+
 class HandBody(_Body):
     """A hand loaded from a URDF with its root (the palm) fixed at a wrist pose.
 
@@ -237,11 +248,7 @@ class HandBody(_Body):
             raise URDFError(f"hand URDF not found: {path}")
         order = _document_joint_order(path)
         pos, orn = _pose_args(xyz, quat_wxyz)
-        flags = pybullet.URDF_USE_INERTIA_FROM_FILE
-        if self_collision:
-            flags |= pybullet.URDF_USE_SELF_COLLISION | pybullet.URDF_USE_SELF_COLLISION_EXCLUDE_PARENT
-        if not visual:
-            flags |= pybullet.URDF_IGNORE_VISUAL_SHAPES
+        flags = load_flags(self_collision=self_collision, visual=visual)
         c = world.client
         try:
             body = c.loadURDF(str(_physics_urdf(path)), pos, orn, useFixedBase=not free_wrist, flags=flags)
