@@ -157,6 +157,13 @@ class ClosingSettings:
             (on prismatic 2 finger, a shallow press on both sides left 0.1-0.2 N and the object
             fell; this pair held it with 5-19 N). The first pair held light tool 3/3.
         max_squeeze_rad: Largest squeeze of one joint [rad].
+        restarts: Candidate families per type, each from its own random stream (object
+            placements and hand samples drawn afresh), verified in turn by
+            :func:`handsim.synth.synthesize.synthesize_type`: the first with the type's whole
+            verification budget, each further one only while none verified and some earlier
+            candidate passed the settle screen (the signature formed and survived the release).
+        restart_verify: Candidates of each further family verified in physics (its best
+            contact configurations, each with its presses) [-].
         self_margin_m: Gap the fingers keep between them at contact when scored [m] (side by
             side in a wrap they are a few millimetres apart).
         limit_margin_rad: Closing targets stay this far inside the URDF joint limits [rad].
@@ -173,6 +180,8 @@ class ClosingSettings:
     clearance_m: float = 0.004
     presses_m: tuple[tuple[float, float], ...] = ((0.01, 0.01), (0.015, 0.003), (0.005, 0.005))
     max_squeeze_rad: float = 0.4
+    restarts: int = 4
+    restart_verify: int = 6
     limit_margin_rad: float = 0.03
     self_margin_m: float = 0.001
     open_fraction: float = 0.25

@@ -15,11 +15,20 @@ For each grasp type (one unit of work, run in a process pool):
    is dropped after it (a cheap screen), one that holds is run on every seed, and the search
    stops at a candidate that passes them all. The winner is the candidate with the most
    successes (ties: the higher Q1 measured in physics, then the lower cost).
+   Restarts (closing-model types): when none of them is verified, further candidate families
+   are drawn, each from its own random stream (``SeedSequence([seed, number, 1, r])``: new
+   object placements and hand samples), and their best ``restart_verify`` candidates are
+   verified in turn, up to ``ClosingSettings.restarts`` families in all, and only while the
+   screen says it pays: some candidate so far kept the signature through the release and
+   settle and lost the object only under the pushes (a type whose candidates never form the
+   signature gets no restart). One placement family fits a seed's draw; with four, the
+   4-finger hand's sphere 3 finger is verified with 3 of seeds 0-9 instead of none of 0-13.
 3. The winner is written into the output ``grasps.json`` as soon as its type finishes.
 
-A type's random stream depends only on the seed and the type's number
-(``SeedSequence([seed, number])``), and each physics trial starts from a fresh world, so the
-file does not depend on ``jobs``.
+A type's random streams depend only on the seed, the type's number and the restart
+(``SeedSequence([seed, number])`` for the optimisation, ``[seed, number, 1]`` for the closing
+model's first family), and each physics trial starts from a fresh world, so the file does not
+depend on ``jobs``.
 """
 
 from __future__ import annotations
@@ -246,16 +255,33 @@ def synthesize_type(
     seeds = verification_seeds(grasp.number)
     needed = max(1, math.ceil(SUCCESS_THRESHOLD * len(seeds)))
     results: list[tuple[int, Candidate, Verification]] = []
+    restarts = closing.restarts if closing is not None and origin and origin[0] == "closing model" else 1
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-synth-"))
-        for i, cand in enumerate(cands[:verify]):
-            best_succ = max((v.successes for _, _, v in results), default=0)
-            ver = verify_plan(hand.folder, grasp.id, grasp.number, _entry(cand, tree.joint_names, ""), seeds,
-                              workdir, f"{grasp.id}_{i}", needed=max(needed, best_succ), screen=True)
-            results.append((i, cand, ver))
-            if ver.successes == len(seeds):
-                break  # cannot be beaten on successes; Q1 ties are not worth more physics
+        batch = cands[:verify]
+        tried: list[str] = []  # the origin of each verified candidate
+        for restart in range(restarts):
+            if restart:
+                # A restart only where the screen says it pays: some earlier candidate formed
+                # the signature and kept it through the release and settle (it then lost the
+                # object under the pushes), so other placements of the same family may hold.
+                if not any(v.settled for _, _, v in results) or not closing.restart_verify:
+                    break
+                rng = np.random.default_rng(np.random.SeedSequence([seed, grasp.number, 1, restart]))
+                batch = sweep_candidates(problem, rng, closing, count=max(math.ceil(closing.restart_verify / per_config), 1))
+                batch = batch[:closing.restart_verify]
+            for k, cand in enumerate(batch):
+                i = len(results)
+                best_succ = max((v.successes for _, _, v in results), default=0)
+                ver = verify_plan(hand.folder, grasp.id, grasp.number, _entry(cand, tree.joint_names, ""), seeds,
+                                  workdir, f"{grasp.id}_{i}", needed=max(needed, best_succ), screen=True)
+                results.append((i, cand, ver))
+                tried.append(origin[k] if not restart else f"closing model, restart {restart}")
+                if ver.successes == len(seeds):
+                    break  # cannot be beaten on successes; Q1 ties are not worth more physics
+            if any(v.trials == len(seeds) and v.successes >= needed for _, _, v in results):
+                break  # verified: the next restart's placements are not worth more physics
         from handsim.bench.runner import close_worker_envs
 
         close_worker_envs()
@@ -267,7 +293,7 @@ def synthesize_type(
         idx, cand, verified, successes, trials, q1, reasons = 0, cands[0], False, 0, 0, cands[0].q1, ("not verified in physics",)
     note = (f"synthesized, seed {seed}, verified {successes}/{trials}" if verified else
             f"synthesized, seed {seed}, verified: false ({successes}/{trials})")
-    note += (f"; {origin[idx]}; cost {cand.cost * 1e3:.2f} mm, synthesis Q1 {cand.q1:.3f}, "
+    note += (f"; {tried[idx] if tried else origin[0]}; cost {cand.cost * 1e3:.2f} mm, synthesis Q1 {cand.q1:.3f}, "
              f"pre-shape clearance {cand.clearance_m * 1e3:.1f} mm")
     return TypeResult(grasp.id, grasp.number, _entry(cand, tree.joint_names, note), verified, successes, trials, q1,
                       cand.cost, tuple(reasons) if not verified else (), len(results), time.perf_counter() - start)

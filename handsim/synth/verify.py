@@ -30,12 +30,15 @@ class Verification:
         trials: Trials run (fewer than the seeds when it could no longer reach ``needed``).
         q1: Mean Q1 over the trials run, as scored after the settle [-].
         reasons: The failed trials' reasons, one line per trial (seed first).
+        settled: The first trial still formed the contact signature after the release and
+            settle (the screen passed it on to the disturbance; True when not screened).
     """
 
     successes: int
     trials: int
     q1: float
     reasons: tuple[str, ...]
+    settled: bool = True
 
 
 def read_grasp_file(path: str | Path) -> dict[str, Any]:
@@ -143,7 +146,8 @@ def verify_plan(
         if screen and t == 0:
             why = _settle_screen(task)
             if why:
-                return Verification(successes=0, trials=1, q1=0.0, reasons=(f"seed {seed}: {why} (after the settle)",))
+                return Verification(successes=0, trials=1, q1=0.0, reasons=(f"seed {seed}: {why} (after the settle)",),
+                                    settled=False)
         record, _ = run_trial(task)
         q1s.append(float(record["q1"]))
         if record["success"]:
