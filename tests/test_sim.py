@@ -152,6 +152,36 @@ def test_gripper_with_too_little_effort_is_not_held(weak_gripper: Path) -> None:
     )
 
 
+def test_spinning_object_turns_at_the_analytic_angle() -> None:
+    # A box spun about its vertical axis at 20 rad/s turns 20 t rad (a principal axis: no
+    # precession); an upward push of 10x its weight lifts it, 2 cm only after ~21 ms, so the
+    # 15 degree limit is crossed first, between the steps that straddle 15 deg / 20 rad/s.
+    protocol = Protocol(directions=("+z",))
+    spin = 20.0
+    with World(protocol) as world:
+        obj = spawn_object(world, BOX, [0, 0, 1])
+        world.client.resetBaseVelocity(obj.body_id, [0, 0, 0], [0, 0, spin])
+        trace: list[float] = []
+        result = run_disturbance(world, obj, on_step=lambda s: trace.append(s.rotation_deg))
+    dt = protocol.timestep_s
+    expected = [math.degrees(spin * dt * (k + 1)) for k in range(len(trace))]
+    np.testing.assert_allclose(trace, expected, rtol=1e-3)
+    assert "turned under +z" in result.reason
+    assert len(trace) == math.floor(math.radians(protocol.max_rotation_deg) / (spin * dt)) + 1
+
+
+def test_disturbance_rotation_matches_scipy_for_any_orientation(rng: np.random.Generator) -> None:
+    from scipy.spatial.transform import Rotation
+
+    from handsim.sim.protocol import _angle_from
+
+    for _ in range(200):
+        q0, q1 = rng.normal(size=4), rng.normal(size=4)  # not unit: both are normalised
+        angle = _angle_from(q0)(tuple(np.roll(q1, -1)))  # q0 is (w, x, y, z), PyBullet gives (x, y, z, w)
+        r0, r1 = Rotation.from_quat(np.roll(q0, -1)), Rotation.from_quat(np.roll(q1, -1))
+        assert angle == pytest.approx((r0.inv() * r1).magnitude(), abs=1e-12)
+
+
 def test_blow_up_is_reported_as_simulation_error() -> None:
     # A speed cap far below free-fall speed stands in for a blown-up state.
     with World(Protocol(max_linear_speed_m_s=0.05, directions=("-z",))) as world:

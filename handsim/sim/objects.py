@@ -197,6 +197,18 @@ class ObjectBody(_Body):
         c.resetBasePositionAndOrientation(self.body_id, pos, orn)
         c.resetBaseVelocity(self.body_id, [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])
 
+    def raw_state(self) -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+        """PyBullet's state of the object as plain tuples, for per-step loops.
+
+        Returns:
+            ``(xyz, quat_xyzw, linear, angular)``: position [m], orientation in PyBullet's
+            (x, y, z, w) order, linear [m/s] and angular [rad/s] velocity, world frame.
+        """
+        c = self._c()
+        pos, orn = c.getBasePositionAndOrientation(self.body_id)
+        lin, ang = c.getBaseVelocity(self.body_id)
+        return pos, orn, lin, ang
+
     def velocity(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Linear (3,) [m/s] and angular (3,) [rad/s] velocity in the world frame."""
         lin, ang = self._c().getBaseVelocity(self.body_id)
