@@ -149,10 +149,12 @@ def test_ctrl_c_saves_finished_trials_and_exits_130(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "handsim.cli", "bench", "--env", FAKE_ENV, "--policy", FAKE_POLICY,
            "--grasps", "1,2,3,4", "--jobs", "2", "--out", str(out)]
-    # 0.4 s per step, 3 steps per trial: 12 trials take ~7 s on two workers, a wide window for
-    # the interrupt (at 0.15 s per step a loaded CI machine once finished the run before it).
+    # 0.15 s per step, 3 steps per trial: 12 trials take ~3 s on two workers. SIGINT's default
+    # action is restored in the child: a shell starts background jobs with SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler (a backgrounded CI run finished all 12).
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=_subprocess_env(HANDSIM_FAKE_STEP_S="0.4"), start_new_session=True)
+                            env=_subprocess_env(HANDSIM_FAKE_STEP_S="0.15"), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
