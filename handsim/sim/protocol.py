@@ -206,7 +206,8 @@ def _check_sane(xyz: tuple[float, ...], quat: tuple[float, ...], lin: tuple[floa
                 p: Protocol, d: str, t: float) -> None:
     speed = math.sqrt(lin[0] * lin[0] + lin[1] * lin[1] + lin[2] * lin[2])
     spin = math.sqrt(ang[0] * ang[0] + ang[1] * ang[1] + ang[2] * ang[2])
-    # A NaN fails every comparison: "not <=" catches it without a per-step finiteness scan.
+    # A NaN fails every comparison, so the "<=" tests also catch non-finite velocities; only the
+    # pose needs its own finiteness scan on the common (sane) path.
     if speed <= p.max_linear_speed_m_s and spin <= p.max_angular_speed_rad_s and all(map(math.isfinite, (*xyz, *quat))):
         return
     where = f"under {d} at t = {t:.3f} s"
