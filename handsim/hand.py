@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from handsim.data import hand_dir, hand_metadata_path
 from handsim.errors import MetadataError, UnknownNameError, URDFError, suggest
+from handsim.kinematics.urdf import _float_attr
 from handsim.regions import Region, RegionMap
 
 __all__ = [
@@ -229,7 +230,8 @@ def _read_urdf(path: Path) -> _UrdfSummary:
         limit = None
         if jtype in _MOVABLE:
             lim = el.find("limit")
-            get = (lambda key, default: float(lim.get(key, default))) if lim is not None else (
+            where = f"{path}: joint {name!r} <limit>"
+            get = (lambda key, default: _float_attr(lim, key, default, where)) if lim is not None else (
                 lambda key, default: float(default))
             if jtype == "continuous":
                 lower, upper = -math.inf, math.inf

@@ -16,7 +16,7 @@ import pytest
 from scipy.optimize import least_squares
 
 from handsim.data import hand_dir
-from handsim.errors import MetadataError, UnknownNameError
+from handsim.errors import MetadataError, UnknownNameError, URDFError
 from handsim.hand import FINGER_NAMES, load_hand
 
 p = pytest.importorskip("pybullet")
@@ -176,6 +176,21 @@ def test_broken_metadata_is_reported(tmp_path, edit, needles):
     message = str(info.value)
     assert str(folder / "hand.json") in message
     for needle in needles:
+        assert needle in message, message
+
+
+@pytest.mark.parametrize("attr", ["upper", "effort"])
+def test_malformed_urdf_limit_is_reported(tmp_path, attr):
+    folder = _broken_copy(tmp_path, lambda meta: None)
+    urdf = folder / "hand.urdf"
+    text = urdf.read_text()
+    start = text.index(f'{attr}="', text.index('<joint name="index_pip"'))
+    end = text.index('"', start + len(attr) + 2)
+    urdf.write_text(text[:start] + f'{attr}="abc' + text[end:])
+    with pytest.raises(URDFError) as info:
+        load_hand(folder)
+    message = str(info.value)
+    for needle in (str(urdf), "'index_pip'", repr(attr), "'abc'", "must be a number"):
         assert needle in message, message
 
 
