@@ -85,17 +85,23 @@ def hand_dir(name_or_path: str | Path) -> Path:
     Args:
         name_or_path: A shipped hand's name (see :func:`available_hands`) or a path to a folder
             holding ``hand.json`` (or an MJCF mapping file, see :func:`hand_metadata_path`).
+            A bare name (no path separator) found in both places is the folder on disk only
+            if that folder is a hand folder.
 
     Raises:
         DataNotFoundError: If neither resolves, naming the valid shipped hands.
     """
     path = Path(name_or_path)
-    if path.is_dir():
+    shipped = models_dir() / str(name_or_path)
+    # A bare shipped name stays the shipped hand when the working directory happens to hold a
+    # folder of that name that is not a hand folder.
+    bare = isinstance(name_or_path, str) and not any(sep and sep in name_or_path for sep in ("/", os.sep, os.altsep))
+    bare_shipped_name = bare and _is_hand_folder(shipped)
+    if path.is_dir() and (_is_hand_folder(path) or not bare_shipped_name):
         if not _is_hand_folder(path):
             raise DataNotFoundError(f"hand folder {path} has no hand.json (the hand metadata file) "
                                     f"and no {MJCF_MAPPING_FILE} (an MJCF hand's mapping file)")
         return path.resolve()
-    shipped = models_dir() / str(name_or_path)
     if _is_hand_folder(shipped):
         return shipped
     raise DataNotFoundError(

@@ -84,4 +84,4 @@ def suggest(name: str, valid: Iterable[str], what: str = "name") -> str:
     if close:
         msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"
     shown = ", ".join(valid[:40]) + (", ..." if len(valid) > 40 else "")
-    return msg + f" valid: {shown}"
+    return msg + (" " if close else "; ") + f"valid: {shown}"

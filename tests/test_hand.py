@@ -16,7 +16,7 @@ import pytest
 from scipy.optimize import least_squares
 
 from handsim.data import hand_dir
-from handsim.errors import MetadataError, UnknownNameError, URDFError
+from handsim.errors import DataNotFoundError, MetadataError, UnknownNameError, URDFError
 from handsim.hand import FINGER_NAMES, load_hand
 
 p = pytest.importorskip("pybullet")
@@ -192,6 +192,20 @@ def test_malformed_urdf_limit_is_reported(tmp_path, attr):
     message = str(info.value)
     for needle in (str(urdf), "'index_pip'", repr(attr), "'abc'", "must be a number"):
         assert needle in message, message
+
+
+def test_bare_name_is_the_shipped_hand_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default_hand").mkdir()  # not a hand folder: no hand.json
+    assert hand_dir("default_hand") == hand_dir(Path(__file__).resolve().parents[1] / "models" / "default_hand")
+    with pytest.raises(DataNotFoundError, match="has no hand.json"):
+        hand_dir("./default_hand")  # a path names the folder on disk
+
+
+def test_unknown_hand_message_reads_as_one_sentence():
+    with pytest.raises(DataNotFoundError) as info:
+        hand_dir("zzzz_no_hand")
+    assert "unknown shipped hand 'zzzz_no_hand'; valid: " in str(info.value)
 
 
 def test_vectors_are_normalised(tmp_path):
