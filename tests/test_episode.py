@@ -101,5 +101,5 @@ def test_plan_starting_inside_the_object_fails():
     result = ep.evaluate()
     assert not result.achieved
     assert any("starts inside the object" in r for r in result.failure_reasons)
-    assert result.to_dict()["initial_penetration_m"] == pytest.approx(ep.initial_penetration_m)
+    assert result.to_dict()["initial_penetration_m"] > ep.protocol.max_penetration_m  # the record shows the cause
     ep.close()
