@@ -6,11 +6,13 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "whole_number"]
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "whole_number"]
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
 EXIT_USAGE = 2
+#: An unexpected exception (a bug in handsim, or in a policy/env module it ran): traceback + one line.
+EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 
 

@@ -9,9 +9,12 @@ Subcommands (each is an ``add_<name>(subparsers)`` function that builds its pars
   :mod:`handsim.bench.matrix`).
 * ``handsim sweep``: the hands and generated-hand grids of a TOML spec (:mod:`handsim.sweep`).
 
-Exit codes: 0 success; 1 a benchmark regression against ``--baseline``; 2 bad input (one
-line on stderr naming the problem and the valid choices, no traceback); 130 interrupted
-(Ctrl-C; what finished is saved). A bug still shows its traceback.
+Exit codes (:data:`EXIT_OK` ...; also in ``handsim --help``): 0 success; 1 a benchmark
+regression against ``--baseline`` (and nothing else); 2 bad input (one line on stderr naming
+the problem and the valid choices, no traceback); 3 an internal error (an unexpected exception:
+a bug in handsim, or in a policy or env module it ran; its traceback, then one line saying so);
+130 interrupted (Ctrl-C). Whatever the exit code, the trials that finished stay in
+``results.json``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ import argparse
 import contextlib
 import os
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from handsim._argtypes import (
+    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_REGRESSION,
@@ -34,7 +39,7 @@ from handsim._argtypes import (
 from handsim.errors import HandsimError
 from handsim.synth.cli import add_synth
 
-__all__ = ["COMMANDS", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "build_parser", "main"]
+__all__ = ["COMMANDS", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "build_parser", "main"]
 
 DEFAULT_OUT = "handsim-results"
 
@@ -425,9 +430,22 @@ def run_sweep_command(args: argparse.Namespace) -> int:
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_bench, add_hand, add_synth, add_compare, add_sweep)
 
 
+#: The exit codes, as ``handsim --help`` lists them.
+EXIT_CODES_HELP = (
+    "exit codes:\n"
+    f"  {EXIT_OK}    success\n"
+    f"  {EXIT_REGRESSION}    a benchmark regression against --baseline\n"
+    f"  {EXIT_USAGE}    bad input: one line on stderr naming the problem and the valid choices\n"
+    f"  {EXIT_INTERNAL}    internal error: an unexpected exception (its traceback, then one line)\n"
+    f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)\n"
+    "finished trials are kept in results.json whatever the exit code"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``handsim`` parser with every subcommand of :data:`COMMANDS`."""
-    parser = _Parser(prog="handsim", description="Dexterous robotic hand grasp simulator and the 33-grasp benchmark.")
+    parser = _Parser(prog="handsim", description="Dexterous robotic hand grasp simulator and the 33-grasp benchmark.",
+                     epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     from handsim import __version__
 
     parser.add_argument("--version", action="version", version=f"handsim {__version__}")
@@ -470,6 +488,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"handsim {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception:
+        # Not bad input but a bug (handsim's, or a policy/env module's): the traceback is what
+        # finds it. Exit 3, never 1: CI reads 1 as a benchmark regression.
+        traceback.print_exc()
+        print(f"handsim {args.command}: internal error (an unexpected exception, traceback above; "
+              f"exit {EXIT_INTERNAL})", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 def subparsers_names(parser: argparse.ArgumentParser) -> list[str]:

@@ -1,9 +1,10 @@
 """Policies for ``handsim/Grasp-v0`` and the factory protocol the benchmark uses.
 
 A **policy factory** is any callable ``factory(env) -> policy`` where ``policy(obs) -> action``
-returns a float32 action in the env's action space and, optionally, ``policy.reset()`` (called
-after every ``env.reset``; it may take the reset's ``info``). Factories are named
-``"module:attribute"`` (:func:`resolve_factory`); handsim ships:
+returns a float32 action in the env's action space and, optionally, ``policy.reset(info)`` is
+called after every ``env.reset`` (the protocol, with the other ``reset`` signatures the
+benchmark accepts, is :class:`Policy`). Factories are named ``"module:attribute"``
+(:func:`resolve_factory`); handsim ships:
 
 * ``handsim.policies:scripted``: :class:`ScriptedGraspPolicy`, the hand's grasp data played
   open-loop (pre-shape, then close, then hold);
@@ -15,8 +16,11 @@ This module imports no PyBullet: it works through the env object it is given.
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import math
+import types
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -49,7 +53,24 @@ CLOSE_FRACTION = 0.6
 
 @runtime_checkable
 class Policy(Protocol):
-    """``policy(obs) -> action``; ``reset()`` is optional."""
+    """What a policy factory returns: ``policy(obs) -> action``, and optionally ``reset``.
+
+    * ``policy(obs)``: the action for the coming step, finite numbers of the env's action
+      shape (float32; entries outside [-1, 1] are clipped by the env, NaN/inf entries are an
+      error that stops the benchmark run, naming the trial).
+    * ``policy.reset(info)`` (optional): called after every ``env.reset(seed=...)`` with the
+      reset's ``info`` dict (``info["grasp_id"]`` is the episode's grasp type), as in
+      ``obs, info = env.reset(seed=0); policy.reset(info)``. The benchmark
+      (:mod:`handsim.bench.runner`) passes arguments by the parameters' names: ``obs`` (or
+      ``observation``) gets the first observation, ``info`` the info; an otherwise named
+      required parameter gets the info when it is the only one, and ``(obs, info)`` when there
+      are two (``env.reset``'s order); ``reset()`` and ``reset(*args)`` get nothing / the info.
+      Parameters with defaults and other names keep their defaults.
+
+    A policy keeps its own state between steps; the env is its only link to the simulation.
+    The benchmark builds one policy per worker process and grasp type, and calls ``reset``
+    before each trial.
+    """
 
     def __call__(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:  # pragma: no cover - protocol
         ...
@@ -162,16 +183,34 @@ def parse_policy_spec(spec: str) -> tuple[str, str]:
     return module, attr
 
 
+def _factory_names(obj: Any) -> list[str]:
+    """The names a policy spec may pick in ``obj``: its ``__all__`` callables when it has
+    ``__all__``, else the public callables defined in it (not the names it imported, like
+    ``np``), for a module; the public callable attributes of anything else."""
+
+    def factory_like(value: Any) -> bool:  # functions and classes; not typing aliases like PolicyFactory
+        return inspect.isroutine(value) or inspect.isclass(value) or isinstance(value, functools.partial)
+
+    names = getattr(obj, "__all__", None)
+    if isinstance(names, (list, tuple)):
+        return [n for n in names if isinstance(n, str) and factory_like(getattr(obj, n, None))]
+    if isinstance(obj, types.ModuleType):
+        return [n for n, v in vars(obj).items()
+                if not n.startswith("_") and factory_like(v) and getattr(v, "__module__", None) == obj.__name__]
+    return [n for n in dir(obj) if not n.startswith("_") and factory_like(getattr(obj, n, None))]
+
+
 def resolve_factory(spec: str | Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Import a policy factory named ``"module:callable"`` (a callable is returned as is).
 
-    Only a module that does not exist is a user error; a module that exists but fails while
-    importing is a bug in it, and its exception propagates unchanged.
+    A module that exists but fails while importing (a SyntaxError, an ImportError of its own
+    dependencies, any exception at import time) is a :class:`ConfigurationError` naming the
+    spec and the cause (type and message; the original is its ``__cause__``).
 
     Raises:
-        ConfigurationError: A malformed spec.
+        ConfigurationError: A malformed spec, or the module fails while importing.
         UnknownNameError: The module cannot be found, or has no such callable (close matches
-            listed).
+            among the callables the module defines, or its ``__all__``).
     """
     if callable(spec):
         return spec
@@ -181,16 +220,23 @@ def resolve_factory(spec: str | Callable[[Any], Any]) -> Callable[[Any], Any]:
     except ModuleNotFoundError as exc:
         # Only when the missing module is the one asked for (or a parent package of it).
         if exc.name is None or not (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise
+            # The module exists; an import inside it fails.
+            raise ConfigurationError(
+                f"policy {spec!r}: importing module {module_name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         raise UnknownNameError(
             f"policy {spec!r}: no module {module_name!r} can be imported; expected MODULE:CALLABLE "
             f"with an importable module, e.g. {DEFAULT_FACTORY}"
         ) from None
+    except Exception as exc:  # the module exists but its code fails: name the cause, one line
+        raise ConfigurationError(
+            f"policy {spec!r}: importing module {module_name!r} failed: {type(exc).__name__}: "
+            + " ".join(str(exc).split())
+        ) from exc
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
-            public = [n for n in dir(obj) if not n.startswith("_")]
-            raise UnknownNameError(f"policy {spec!r}: " + suggest(part, public, f"name in {module_name}"))
+            raise UnknownNameError(f"policy {spec!r}: " + suggest(part, _factory_names(obj), "factory"))
         obj = getattr(obj, part)
     if not callable(obj):
         raise UnknownNameError(f"policy {spec!r}: {attr} is a {type(obj).__name__}, expected a callable factory(env)")

@@ -16,7 +16,9 @@ give the same records (timing aside) for the same configuration.
   disconnects at the end; without, it uses the Ray instance this process is already connected
   to, or else starts a local one with ``num_cpus=jobs`` and shuts it down at the end. Ray
   retries a trial whose worker died (``max_retries``); a trial is deterministic, so a retry
-  gives the same record. Frames come back through Ray's object store.
+  gives the same record. Frames come back through Ray's object store. An exception raised in
+  a trial is re-raised here as itself (not Ray's ``RayTaskError`` with the remote traceback
+  in its message), so errors read the same as with the local pool.
 
   On a cluster every node must see the hand folder (and the policy's module) at the same
   path: a shared file system, or a Ray ``runtime_env`` set up by whoever starts the cluster.
@@ -216,7 +218,17 @@ class RayExecutor:
                 while pending and len(in_flight) < jobs:
                     in_flight.append(remote.remote(pending.pop()))
                 done, in_flight = ray.wait(in_flight, num_returns=1)
-                yield ray.get(done[0])
+                try:
+                    output = ray.get(done[0])
+                except ray.exceptions.RayTaskError as exc:
+                    # Ray's error repeats the worker's whole traceback (with colour codes) in its
+                    # message; the trial's own exception is what the user must see (one line for
+                    # a HandsimError, exit 2), as with the local pool.
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, BaseException):
+                        raise cause from None
+                    raise
+                yield output
         finally:
             # Stopped early (Ctrl-C, an error in the consumer): the trials in flight are lost.
             for ref in in_flight:

@@ -1,8 +1,10 @@
 """Pictures of a benchmark run, drawn with Pillow only: the contact sheet and the coverage chart.
 
 * ``contact_sheet.png``: one tile per grasp type, the env's rendered frame at the end of the
-  first trial's hold, labelled ``<number> <name> PASS|FAIL`` (green or red strip).
-  Size: ``columns * tile_w`` by ``rows * (tile_h + LABEL_HEIGHT_PX)`` pixels.
+  first trial's (trial 0's) hold, over a two-line strip: ``<number> <name>`` and the grasp's
+  verdict ``PASS|FAIL`` (green or red strip; grey ``NOT RUN``), then what the frame shows,
+  e.g. ``2/3 succeeded; trial 0 shown: dropped`` (the verdict is over all trials, the frame
+  is one of them). Size: ``columns * tile_w`` by ``rows * (tile_h + LABEL_HEIGHT_PX)`` pixels.
 * ``coverage.png``: one bar per grasp type, its success rate (0..1), green when achieved and
   red when not, with the success threshold as a dashed line.
 """
@@ -16,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import ArrayLike
 
-from handsim.bench.results import BenchResults
+from handsim.bench.results import BenchResults, GraspOutcome
 from handsim.errors import ConfigurationError, MissingDependencyError
 
 __all__ = [
@@ -25,12 +27,14 @@ __all__ = [
     "TILE_SIZE_PX",
     "contact_sheet",
     "coverage_chart",
+    "frame_note",
     "run_pictures",
     "save_frame",
 ]
 
-#: Height of the text strip under each contact-sheet tile [px].
-LABEL_HEIGHT_PX = 20
+#: Height of the two-line text strip under each contact-sheet tile [px].
+LABEL_HEIGHT_PX = 34
+_LINE_PX = 15
 #: Contact-sheet tile (width, height) [px]; frames are resized to it.
 TILE_SIZE_PX = (240, 180)
 #: Tiles per contact-sheet row.
@@ -72,7 +76,7 @@ def save_frame(frame: ArrayLike, path: str | Path) -> Path:
 
 
 def contact_sheet(
-    tiles: Sequence[tuple[str, bool, Path | None]],
+    tiles: Sequence[tuple[str, bool | None, Path | None] | tuple[str, bool | None, Path | None, str]],
     path: str | Path,
     tile_size: tuple[int, int] = TILE_SIZE_PX,
     columns: int = SHEET_COLUMNS,
@@ -80,8 +84,9 @@ def contact_sheet(
     """Tile frames into one labelled PNG.
 
     Args:
-        tiles: Per grasp, in order: (label text such as ``"24 Tip Pinch"``, passed, frame PNG
-            path or None when there is no frame: a grey tile says so).
+        tiles: Per grasp, in order: (label text such as ``"24 Tip Pinch"``, passed (None: not
+            run, a grey strip), frame PNG path or None when there is no frame: a grey tile says
+            so[, a second line saying what the frame shows]).
         path: The PNG to write.
         tile_size: (width, height) of a tile [px].
         columns: Tiles per row (fewer when there are fewer tiles).
@@ -99,7 +104,8 @@ def contact_sheet(
     sheet = Image.new("RGB", (cols * w, rows * (h + LABEL_HEIGHT_PX)), _WHITE)
     draw = ImageDraw.Draw(sheet)
     font = _font(12)
-    for i, (label, passed, frame) in enumerate(tiles):
+    for i, (label, passed, frame, *rest) in enumerate(tiles):
+        note = str(rest[0]) if rest else ""
         x, y = (i % cols) * w, (i // cols) * (h + LABEL_HEIGHT_PX)
         if frame is not None and Path(frame).is_file():
             with Image.open(frame) as img:
@@ -107,12 +113,14 @@ def contact_sheet(
         else:
             draw.rectangle([x, y, x + w - 1, y + h - 1], fill=(200, 200, 200))
             draw.text((x + 8, y + h // 2 - 6), "no frame", fill=_GREY, font=font)
-        colour = _PASS if passed else _FAIL
+        colour = _GREY if passed is None else _PASS if passed else _FAIL
         draw.rectangle([x, y + h, x + w - 1, y + h + LABEL_HEIGHT_PX - 1], fill=colour)
-        verdict = "PASS" if passed else "FAIL"
+        verdict = "NOT RUN" if passed is None else "PASS" if passed else "FAIL"
         text = _fit(draw, label, font, w - 16 - int(draw.textlength(verdict, font=font)))
         draw.text((x + 4, y + h + 3), text, fill=_WHITE, font=font)
         draw.text((x + w - 4 - int(draw.textlength(verdict, font=font)), y + h + 3), verdict, fill=_WHITE, font=font)
+        if note:
+            draw.text((x + 4, y + h + 3 + _LINE_PX), _fit(draw, note, font, w - 8), fill=_WHITE, font=font)
         # A thin frame keeps neighbouring renders apart.
         draw.rectangle([x, y, x + w - 1, y + h + LABEL_HEIGHT_PX - 1], outline=_WHITE)
     path = Path(path)
@@ -184,6 +192,27 @@ def coverage_chart(
     return path
 
 
+def frame_note(g: GraspOutcome) -> str:
+    """The contact-sheet line under a grasp's name: its trials, and what trial 0's frame shows.
+
+    The frame is the end of trial 0's hold while the strip's PASS/FAIL is the grasp's verdict
+    over all its trials, so the line says which trial is shown and how it ended: ``success``,
+    ``held, failed`` (held but another check failed) or ``dropped`` (not held).
+    """
+    if not g.trials:
+        return "not run"
+    first = next((t for t in g.trial_results if t.get("trial") == 0), None)
+    if first is None:
+        return f"{g.successes}/{g.trials} succeeded; trial 0 not run"
+    if first.get("success"):
+        state = "success"
+    elif first.get("held"):
+        state = "held, failed"
+    else:
+        state = "dropped"
+    return f"{g.successes}/{g.trials} succeeded; trial 0 shown: {state}"
+
+
 def run_pictures(results: BenchResults, out_dir: str | Path, frames: Mapping[str, Path | None]) -> tuple[Path, Path]:
     """Draw both pictures of a run into ``out_dir``.
 
@@ -197,7 +226,9 @@ def run_pictures(results: BenchResults, out_dir: str | Path, frames: Mapping[str
     """
     out = Path(out_dir)
     sheet = contact_sheet(
-        [(f"{g.number} {g.name}", g.achieved, frames.get(g.id)) for g in results.grasps], out / "contact_sheet.png"
+        [(f"{g.number} {g.name}", g.achieved if g.trials else None, frames.get(g.id), frame_note(g))
+         for g in results.grasps],
+        out / "contact_sheet.png",
     )
     title = (f"{results.hand.get('name', '?')} + {results.policy}: coverage {results.achieved}/{results.total} "
              f"(achieved = success rate >= {results.success_threshold:g})")

@@ -326,15 +326,97 @@ def _need(obj: Any, keys: Sequence[str], where: str, path: Path) -> Mapping[str,
     return obj
 
 
+def _got(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({'null' if value is None else type(value).__name__})"
+
+
+def _bad(path: Path, where: str, expected: str, value: Any) -> ResultsError:
+    return ResultsError(f"{path}: field {where!r}: expected {expected}, got {_got(value)}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_int(obj: Mapping[str, Any], key: str, where: str, path: Path, minimum: int = 0) -> int:
+    value = obj[key]
+    if not _is_int(value) or value < minimum:
+        raise _bad(path, f"{where}.{key}", f"an integer >= {minimum}", value)
+    return value
+
+
+def _check_number(obj: Mapping[str, Any], key: str, where: str, path: Path) -> float:
+    value = obj[key]
+    if not _is_number(value):
+        raise _bad(path, f"{where}.{key}", "a finite number", value)
+    return float(value)
+
+
+def _check_str(obj: Mapping[str, Any], key: str, where: str, path: Path) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise _bad(path, f"{where}.{key}", "a string", value)
+    return value
+
+
+def _check_strings(obj: Mapping[str, Any], key: str, where: str, path: Path) -> None:
+    value = obj[key]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad(path, f"{where}.{key}", "a list of strings", value)
+
+
+def _check_bool(obj: Mapping[str, Any], key: str, where: str, path: Path, nullable: bool = False) -> None:
+    value = obj[key]
+    if not (isinstance(value, bool) or (nullable and value is None)):
+        raise _bad(path, f"{where}.{key}", "true or false" + (" or null" if nullable else ""), value)
+
+
+def _check_trial(t: Mapping[str, Any], where: str, path: Path, planned: int) -> None:
+    """Type-check one trial record (the required keys are known to be present)."""
+    trial = _check_int(t, "trial", where, path)
+    if trial >= planned:
+        raise _bad(path, f"{where}.trial", f"a trial index in 0..{planned - 1} (config.trials is {planned})", trial)
+    _check_int(t, "seed", where, path)
+    _check_bool(t, "success", where, path)
+    _check_number(t, "q1", where, path)
+    _check_number(t, "max_penetration_m", where, path)
+    _check_strings(t, "contact_regions", where, path)
+    _check_strings(t, "failure_reasons", where, path)
+    # Written by every run, read by the report and the matrix: checked when present.
+    for key in ("held", "signature_matched"):
+        if key in t:
+            _check_bool(t, key, where, path)
+    if "thumb_abducted" in t:
+        _check_bool(t, "thumb_abducted", where, path, nullable=True)
+    for key in ("num_contacts", "steps"):
+        if key in t:
+            _check_int(t, key, where, path)
+    for key in ("max_joint_excess_deg", "wall_s"):
+        if key in t:
+            _check_number(t, key, where, path)
+    if t.get("disturbance") is not None and not isinstance(t["disturbance"], Mapping):
+        raise _bad(path, f"{where}.disturbance", "an object or null", t["disturbance"])
+
+
 def load_results(path: str | Path) -> BenchResults:
     """Read and check a ``results.json`` (or a folder holding one).
 
     Per-grasp aggregates are recomputed from the trial records, so a file edited by hand
-    cannot claim a rate its trials do not show.
+    cannot claim a rate its trials do not show. Every field the aggregates, ``--resume``,
+    ``--baseline`` and the coverage matrix read is type-checked (``"success": "no"`` is an
+    error, not a success).
 
     Raises:
-        ResultsError: The file is missing, not JSON, of another schema version, or lacks a field
-            (the message names the file and the field).
+        ResultsError: The file is missing, not JSON, of another schema version, lacks a field
+            or has a field of the wrong type or range (the message names the file and the
+            field, what was expected and what it holds).
     """
     path = Path(path)
     if path.is_dir():
@@ -345,29 +427,57 @@ def load_results(path: str | Path) -> BenchResults:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ResultsError(f"{path}: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     _need(raw, _TOP_KEYS, "<top>", path)
     if raw["schema"] != SCHEMA_VERSION:
         raise ResultsError(f"{path}: field 'schema': expected {SCHEMA_VERSION}, got {raw['schema']!r}")
+    if "complete" in raw:
+        _check_bool(raw, "complete", "<top>", path)
+    if not isinstance(raw["policy"], str):
+        raise _bad(path, "policy", "a string (MODULE:CALLABLE)", raw["policy"])
+    for key in ("timing", "versions"):
+        if key in raw and not isinstance(raw[key], Mapping):
+            raise _bad(path, key, "an object", raw[key])
     config = _need(raw["config"], ("trials", "success_threshold", "grasps"), "config", path)
+    planned = _check_int(config, "trials", "config", path, minimum=1)
+    threshold = config["success_threshold"]
+    if not _is_number(threshold) or not 0.0 < threshold <= 1.0:
+        raise _bad(path, "config.success_threshold", "a number in (0, 1]", threshold)
+    _check_strings(config, "grasps", "config", path)
+    if "seed" in config:
+        _check_int(config, "seed", "config", path)
     hand = _need(raw["hand"], ("name", "path", "dof"), "hand", path)
+    _check_str(hand, "name", "hand", path)
+    _check_str(hand, "path", "hand", path)
+    _check_int(hand, "dof", "hand", path)
     if not isinstance(raw["grasps"], list):
-        raise ResultsError(f"{path}: field 'grasps': expected a list, got {type(raw['grasps']).__name__}")
+        raise _bad(path, "grasps", "a list", raw["grasps"])
     info: list[Mapping[str, Any]] = []
     records: dict[tuple[str, int], Mapping[str, Any]] = {}
+    seen: set[str] = set()
     for i, g in enumerate(raw["grasps"]):
-        _need(g, _GRASP_KEYS, f"grasps[{i}]", path)
+        where = f"grasps[{i}]"
+        _need(g, _GRASP_KEYS, where, path)
+        _check_int(g, "number", where, path, minimum=1)
+        for key in ("id", "name", "type"):
+            _check_str(g, key, where, path)
+        if g["id"] in seen:
+            raise _bad(path, f"{where}.id", "each grasp id once", g["id"])
+        seen.add(g["id"])
         info.append({k: g[k] for k in ("number", "id", "name", "type")})
         if not isinstance(g["trial_results"], list):
-            raise ResultsError(f"{path}: field 'grasps[{i}].trial_results': expected a list")
+            raise _bad(path, f"{where}.trial_results", "a list", g["trial_results"])
         for j, t in enumerate(g["trial_results"]):
-            _need(t, _TRIAL_KEYS, f"grasps[{i}].trial_results[{j}]", path)
-            q1 = t["q1"]
-            if not isinstance(q1, (int, float)) or not math.isfinite(q1):
-                raise ResultsError(f"{path}: field 'grasps[{i}].trial_results[{j}].q1': expected a finite number, got {q1!r}")
-            records[(str(g["id"]), int(t["trial"]))] = t
+            _need(t, _TRIAL_KEYS, f"{where}.trial_results[{j}]", path)
+            _check_trial(t, f"{where}.trial_results[{j}]", path, planned)
+            key = (g["id"], t["trial"])
+            if key in records:
+                raise _bad(path, f"{where}.trial_results[{j}].trial", "each trial index once", t["trial"])
+            records[key] = t
     results = aggregate(
         hand=hand,
-        policy=str(raw["policy"]),
+        policy=raw["policy"],
         config=config,
         grasp_info=info,
         records=records,

@@ -26,7 +26,9 @@ import dataclasses
 import importlib
 import importlib.metadata
 import inspect
+import json
 import math
+import os
 import platform
 import signal
 import time
@@ -42,7 +44,14 @@ from handsim.bench.config import BenchConfig, load_policy_factory
 from handsim.bench.executors import Executor, LocalExecutor
 from handsim.bench.progress import Progress
 from handsim.bench.results import RESULTS_FILE, BenchResults, aggregate, load_results
-from handsim.errors import ResultsError, SimulationError
+from handsim.errors import (
+    ConfigurationError,
+    HandsimError,
+    ResultsError,
+    SimulationError,
+    UnknownNameError,
+    suggest,
+)
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
 
@@ -94,17 +103,54 @@ class TrialTask:
 _WORKER_ENV: dict[tuple[Any, ...], tuple[Any, Any]] = {}
 
 
-def _ensure_registered(env_id: str) -> None:
-    import gymnasium
-
-    # "module:ns/Name-vN" makes gymnasium import the module that registers the env itself.
-    if ":" in env_id or env_id in gymnasium.registry:
-        return
+def _register_handsim_envs() -> None:
     # handsim's envs register lazily (no pybullet import) through register_envs().
     envs = importlib.import_module("handsim.envs")
     register = getattr(envs, "register_envs", None)
     if callable(register):
         register()
+
+
+def handsim_env_ids() -> list[str]:
+    """The registered ``handsim/...`` Gymnasium env ids (what ``--env`` offers), sorted."""
+    import gymnasium
+
+    _register_handsim_envs()
+    return sorted(k for k in gymnasium.registry if k.startswith("handsim/"))
+
+
+def _env_choices() -> str:
+    return (f"valid: {', '.join(handsim_env_ids())}, or MODULE:ns/Name-vN to import the module "
+            "that registers your env")
+
+
+def _ensure_registered(env_id: str) -> None:
+    """Register handsim's envs and import the module of a ``"module:ns/Name-vN"`` id.
+
+    Raises:
+        UnknownNameError: The module of ``"module:..."`` does not exist.
+        ConfigurationError: It exists but fails while importing (the cause is named).
+    """
+    _register_handsim_envs()
+    if ":" not in env_id:
+        return
+    # gymnasium would import the module itself, but its error loses which module was missing.
+    module_name = env_id.split(":", 1)[0]
+    try:
+        importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise UnknownNameError(f"env {env_id!r}: no module {module_name!r} can be imported; "
+                                   f"{_env_choices()}") from None
+        raise ConfigurationError(f"env {env_id!r}: importing module {module_name!r} failed: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+    except Exception as exc:
+        raise ConfigurationError(f"env {env_id!r}: importing module {module_name!r} failed: "
+                                 f"{type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _make_env(task: TrialTask) -> tuple[Any, Any]:
@@ -115,17 +161,40 @@ def _make_env(task: TrialTask) -> tuple[Any, Any]:
     import gymnasium
 
     _ensure_registered(task.env_id)
-    with quiet_stdout():
-        env = gymnasium.make(
-            task.env_id,
-            grasp=task.grasp_id,
-            hand=task.hand,
-            render_mode="rgb_array",  # frames are only drawn when render() is called
-            evaluate=True,
-            disable_env_checker=True,
-            **dict(task.env_kwargs),
-        )
-    policy = load_policy_factory(task.policy)(env)
+    try:
+        with quiet_stdout():
+            env = gymnasium.make(
+                task.env_id,
+                grasp=task.grasp_id,
+                hand=task.hand,
+                render_mode="rgb_array",  # frames are only drawn when render() is called
+                evaluate=True,
+                disable_env_checker=True,
+                **dict(task.env_kwargs),
+            )
+    except gymnasium.error.Error as exc:  # NameNotFound, NamespaceNotFound, VersionNotFound, ...
+        raise UnknownNameError(f"env {task.env_id!r}: {_one_line(exc)}; {_env_choices()}") from None
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        # A registered env that does not take the contract's arguments (e.g. CartPole-v1).
+        why = _one_line(exc).split(" was raised from")[0]  # gymnasium appends every kwarg
+        raise ConfigurationError(
+            f"env {task.env_id!r}: {why}; expected an env following the handsim/Grasp-v0 contract "
+            "(gymnasium.make(id, grasp=, hand=, render_mode=, evaluate=)); " + _env_choices()
+        ) from exc
+    factory = load_policy_factory(task.policy)
+    try:
+        policy = factory(env)
+    except Exception as exc:
+        env.close()
+        raise ConfigurationError(
+            f"policy {task.policy!r}: factory(env) raised {type(exc).__name__}: {_one_line(exc)}"
+        ) from exc
+    if not callable(policy):
+        env.close()
+        raise ConfigurationError(f"policy {task.policy!r}: factory(env) returned a {type(policy).__name__}, "
+                                 "expected a callable policy(obs) -> action")
     _WORKER_ENV[key] = (env, policy)
     return env, policy
 
@@ -137,24 +206,58 @@ def close_worker_envs() -> None:
         env.close()
 
 
+#: Parameter names of ``policy.reset`` that receive the first observation / the reset's info.
+_OBS_NAMES = ("obs", "observation")
+_INFO_NAMES = ("info",)
+
+
+def _reset_arguments(reset: Callable[..., Any], obs: Any, info: Mapping[str, Any]) -> list[Any]:
+    """The positional arguments ``reset`` gets (the protocol of :class:`handsim.policies.Policy`).
+
+    A parameter named ``obs``/``observation`` gets the observation and one named ``info`` the
+    info; unnamed required parameters get, as documented (``policy.reset(info)``): one, the
+    info; two, ``(obs, info)`` in ``env.reset``'s order. Parameters with defaults and other
+    names keep their defaults; ``reset(*args)`` gets the info.
+    """
+    try:
+        params = list(inspect.signature(reset).parameters.values())
+    except (TypeError, ValueError):  # no signature (a builtin): the documented call
+        return [info]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    roles: list[str | None] = []
+    for p in positional:
+        if p.name in _OBS_NAMES:
+            roles.append("obs")
+        elif p.name in _INFO_NAMES:
+            roles.append("info")
+        elif p.default is p.empty:
+            roles.append(None)  # unnamed and required
+        else:
+            roles.append("default")
+    while roles and roles[-1] == "default":
+        roles.pop()
+    unnamed = [i for i, r in enumerate(roles) if r is None]
+    free = [r for r in ("obs", "info") if r not in roles]
+    if len(unnamed) == 1:
+        roles[unnamed[0]] = "info" if "info" in free else (free[0] if free else None)
+    elif len(unnamed) == 2 and free == ["obs", "info"]:
+        roles[unnamed[0]], roles[unnamed[1]] = "obs", "info"
+    if None in roles:
+        names = ", ".join(p.name for p in positional)
+        raise ConfigurationError(
+            f"policy.reset({names}): cannot tell what to pass; expected reset(), reset(info), reset(obs) "
+            "or reset(obs, info) (see handsim.policies.Policy)"
+        )
+    if not roles and any(p.kind is p.VAR_POSITIONAL for p in params):
+        return [info]
+    values = {"obs": obs, "info": info}
+    return [values[r] if r in values else p.default for r, p in zip(roles, positional)]
+
+
 def _reset_policy(policy: Any, obs: Any, info: Mapping[str, Any]) -> None:
     reset = getattr(policy, "reset", None)
-    if not callable(reset):
-        return
-    # The protocol says reset(); accept policies that want the first observation/info too.
-    try:
-        params = [
-            p for p in inspect.signature(reset).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-        ]
-    except (TypeError, ValueError):
-        params = []
-    if len(params) >= 2:
-        reset(obs, info)
-    elif len(params) == 1:
-        reset(obs)
-    else:
-        reset()
+    if callable(reset):
+        reset(*_reset_arguments(reset, obs, info))
 
 
 def _jsonable(value: Any) -> Any:
@@ -175,11 +278,33 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: Trial record fields the results loader reads as numbers: never written as null.
+_FINITE_FIELDS = ("q1", "max_penetration_m", "max_joint_excess_deg")
+_NO_REASON = "not successful (the env gave no reason)"
+
+
+def _with_message(exc: HandsimError, message: str) -> HandsimError:
+    """A copy of ``exc`` (same class, so the CLI still exits 2) with another message."""
+    try:
+        new = type(exc)(message)
+    except Exception:  # a subclass with another constructor signature
+        new = HandsimError(message)
+    return new
+
+
 def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None]:
     """Run one episode with the policy until the env terminates or truncates.
 
     A physics blow-up (:class:`~handsim.errors.SimulationError`) is a failed trial with the
-    reason recorded; any other exception is a bug and propagates.
+    reason recorded, and so is a non-finite ``q1``, ``max_penetration_m`` or
+    ``max_joint_excess_deg`` from the env (recorded as 0.0, the reason saying what it was:
+    JSON has no NaN, and the loader needs numbers there). Another
+    :class:`~handsim.errors.HandsimError` (e.g. a NaN action from the policy) is re-raised as the
+    same class with the grasp, trial, seed and policy prepended; any other exception is a bug
+    and propagates unchanged.
+
+    Raises:
+        HandsimError: Bad input found while the trial ran (the message says which trial).
 
     Returns:
         The trial record (see :mod:`handsim.bench.results`) and, when ``task.render``, the
@@ -199,6 +324,9 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
             steps += 1
     except SimulationError as exc:
         error = f"simulation error: {exc}"
+    except HandsimError as exc:
+        raise _with_message(exc, f"{task.grasp_id} trial {task.trial} (seed {task.seed}), "
+                                 f"policy {task.policy}: {exc}") from exc
     wall = time.perf_counter() - start
     frame = None
     if task.render and not error:
@@ -218,7 +346,24 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
         success = bool(info.get("is_success", False))
     reasons = list(episode.get("failure_reasons", []))
     if not success and not reasons:
-        reasons = [str(info.get("failure_reason") or "not successful (the env gave no reason)")]
+        reasons = [str(info.get("failure_reason") or _NO_REASON)]
+    numbers: dict[str, float] = {}
+    not_finite = []
+    for key in _FINITE_FIELDS:
+        value = episode.get(key, 0.0)
+        try:
+            number = float(value)
+            shown = str(number)
+        except (TypeError, ValueError):
+            number, shown = math.nan, repr(value)
+        if not math.isfinite(number):
+            not_finite.append(f"{key} not finite ({shown}, recorded as 0.0)")
+            number = 0.0
+        numbers[key] = number
+    if not_finite:
+        # Not a number the scoring can stand behind: a failed trial, whatever the env said.
+        success = False
+        reasons = not_finite + [r for r in reasons if r != _NO_REASON]
     record = {
         "trial": task.trial,
         "seed": task.seed,
@@ -226,12 +371,12 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
         "held": bool(episode.get("held", False)),
         "signature_matched": bool(episode.get("signature_matched", False)),
         "thumb_abducted": episode.get("thumb_abducted"),
-        "q1": float(episode.get("q1", 0.0)),
+        "q1": numbers["q1"],
         "num_contacts": int(episode.get("num_contacts", 0)),
-        "max_penetration_m": float(episode.get("max_penetration_m", 0.0)),
-        "max_joint_excess_deg": float(episode.get("max_joint_excess_deg", 0.0)),
+        "max_penetration_m": numbers["max_penetration_m"],
+        "max_joint_excess_deg": numbers["max_joint_excess_deg"],
         "contact_regions": sorted(episode.get("contact_regions", [])),
-        "failure_reasons": [] if success else reasons,
+        "failure_reasons": [] if success else [str(r) for r in reasons],
         "steps": steps,
         "wall_s": wall,
         "disturbance": episode.get("disturbance"),
@@ -329,6 +474,32 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
         )
 
 
+def _make_out_dir(out: Path) -> None:
+    """Create the output folder, or say in one line why it cannot be."""
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(f"--out {out}: cannot create the output folder: a file of that name exists; "
+                                 "expected a folder (new or existing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"--out {out}: cannot create the output folder: {exc.strerror or exc}; "
+                                 "expected a folder path that can be created") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"--out {out}: cannot write in the output folder: permission denied")
+
+
+def _finished_trials_of_unfinished_run(path: Path) -> int:
+    """Trials saved in ``path`` when it is the results file of an unfinished run, else 0."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0  # not a results file we could resume from: nothing to keep
+    if not isinstance(data, dict) or data.get("complete") is not False or not isinstance(data.get("grasps"), list):
+        return 0
+    return sum(len(g["trial_results"]) for g in data["grasps"]
+               if isinstance(g, dict) and isinstance(g.get("trial_results"), list))
+
+
 def run_bench(
     config: BenchConfig,
     out_dir: str | Path,
@@ -348,7 +519,9 @@ def run_bench(
         jobs: Trials at a time (default: the executor's, the CPU count for local); local with 1
             runs in this process.
         resume: Keep the trials of an existing ``results.json`` made with the same
-            configuration and run only the missing ones.
+            configuration and run only the missing ones. Without it, an existing
+            ``results.json`` of a finished run is replaced, and one of an unfinished run with
+            finished trials is refused (they would be lost).
         progress: Show the progress display on ``stream``.
         stream: Progress stream (default ``sys.stderr``).
         on_trial: Called in this process after each trial is recorded (tests use it).
@@ -361,8 +534,12 @@ def run_bench(
 
     Raises:
         BenchInterrupted: On Ctrl-C, after writing the finished trials.
-        ResultsError: ``resume`` with a results file of another configuration, or unreadable.
-        HandsimError: Bad hand, grasp, policy or env arguments (before any trial runs).
+        ResultsError: ``resume`` with a results file of another configuration, or unreadable;
+            or no ``resume`` and ``out_dir`` holds an unfinished run's trials.
+        ConfigurationError: ``out_dir`` cannot be created.
+        HandsimError: Bad hand, grasp, policy or env arguments (before any trial runs), or bad
+            input found while a trial ran (e.g. a NaN action): the message names the trial and
+            how many finished trials are kept in ``results.json``.
     """
     out = Path(out_dir)
     results_path = out / RESULTS_FILE
@@ -370,6 +547,12 @@ def run_bench(
     grasps = [taxonomy.get(g) for g in config.grasp_ids]
     hand = load_hand(config.hand)
     load_policy_factory(config.policy)  # fail before any work when it cannot be imported
+    _make_out_dir(out)
+    if not resume and results_path.is_file():
+        kept = _finished_trials_of_unfinished_run(results_path)
+        if kept:
+            raise ResultsError(f"{results_path} has {kept} finished trials of an unfinished run: use --resume, "
+                               "or another --out / remove it")
     hand_info = {"name": hand.name, "path": str(Path(config.hand).resolve()), "dof": hand.num_dof}
     config_dict = config.to_dict() | describe_env(config, grasps[0].id)
     grasp_info = [{"number": g.number, "id": g.id, "name": g.name, "type": g.type} for g in grasps]
@@ -447,6 +630,14 @@ def _run_tasks(
         results = build()
         results.write(results_path)
         raise BenchInterrupted(results) from None
+    except Exception as exc:
+        bar.close()
+        build().write(results_path)
+        kept = f"{len(records)} finished trials kept in {results_path}"
+        if isinstance(exc, HandsimError):
+            raise _with_message(exc, f"{exc}; {kept}") from exc
+        exc.add_note(kept)  # a bug: its traceback is shown, and this says nothing was lost
+        raise
     results = build()
     results.write(results_path)
     return results

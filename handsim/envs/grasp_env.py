@@ -621,10 +621,12 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         bad = ~np.isfinite(a)
         if bad.any():
             entry_names = self.joint_names + tuple(f"wrist_{k}" for k in ("x", "y", "z", "rx", "ry", "rz"))
-            names = [entry_names[i] for i in np.flatnonzero(bad)]
+            # Only the offending entries, and all of them in one phrase when every entry is bad.
+            where = (f"all {n} entries ({', '.join(sorted({str(v) for v in a[bad].tolist()}))})" if bad.all()
+                     else ", ".join(f"{entry_names[i]}={a[i]}" for i in np.flatnonzero(bad)))
             raise ConfigurationError(
-                f"action: expected finite numbers in [-1, 1], got non-finite values for joints {names}: "
-                f"{a[bad].tolist()}"
+                f"action: expected finite numbers (out-of-range values are clipped), got non-finite "
+                f"values in {where}"
             )
         return np.clip(a, -1.0, 1.0)
 
