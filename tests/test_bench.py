@@ -10,7 +10,10 @@ seeds. One slow test runs the real env.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import math
 import os
 import time
 import xml.etree.ElementTree as ET
@@ -33,10 +36,11 @@ from handsim.bench import (
     write_json_atomic,
     write_outputs,
 )
-from handsim.bench.pictures import LABEL_HEIGHT_PX, contact_sheet
+from handsim.bench.pictures import LABEL_HEIGHT_PX, contact_sheet, frame_note
+from handsim.bench.report import junit_xml
 from handsim.bench.results import aggregate
 from handsim.data import hand_dir
-from handsim.errors import ResultsError
+from handsim.errors import ConfigurationError, ResultsError
 from handsim.grasps import default_taxonomy
 
 FAKE_ID = "handsim_test/FakeGrasp-v0"
@@ -68,8 +72,10 @@ class FakeGraspEnv(gymnasium.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
 
-    def __init__(self, grasp: str, hand: str = "default_hand", render_mode: str | None = None, evaluate: bool = True):
+    def __init__(self, grasp: str, hand: str = "default_hand", render_mode: str | None = None, evaluate: bool = True,
+                 q1: float | None = None, penetration: float | None = None):
         self.grasp = default_taxonomy().get(grasp)
+        self.q1_override, self.penetration_override = q1, penetration
         hand_dir(hand)  # unknown hands fail at construction, like the real env
         self.render_mode = render_mode
         self.observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -82,9 +88,11 @@ class FakeGraspEnv(gymnasium.Env):
         super().reset(seed=seed)
         self.t = 0
         self.u = float(self.np_random.uniform())
-        return np.zeros(2, np.float32), {}
+        return np.zeros(2, np.float32), {"grasp_id": self.grasp.id}
 
     def step(self, action):
+        if not np.all(np.isfinite(action)):  # the contract: NaN actions are bad input
+            raise ConfigurationError(f"action: expected finite numbers, got {np.asarray(action).tolist()}")
         self.t += 1
         if self.step_sleep_s:
             time.sleep(self.step_sleep_s)
@@ -100,6 +108,10 @@ class FakeGraspEnv(gymnasium.Env):
             "max_penetration_m": self.u * 1e-3, "contact_regions": regions, "failure_reasons": reasons,
             "disturbance": {"held": ok, "max_translation_m": np.float64(0.001)},
         }
+        if self.q1_override is not None:
+            episode["q1"] = self.q1_override
+        if self.penetration_override is not None:
+            episode["max_penetration_m"] = self.penetration_override
         info = {"is_success": ok, "failure_reason": "; ".join(reasons), "episode": episode}
         return obs, float(ok), True, False, info
 
@@ -107,13 +119,100 @@ class FakeGraspEnv(gymnasium.Env):
         return np.full(FRAME_SHAPE, frame_colour(self.grasp.number), np.uint8)
 
 
+#: The fake env reporting a NaN Q1 / an infinite penetration at the end of every episode.
+NAN_Q1_ID = "handsim_test/FakeNanQ1-v0"
+INF_PENETRATION_ID = "handsim_test/FakeInfPenetration-v0"
+
 if FAKE_ID not in gymnasium.registry:
     gymnasium.register(FAKE_ID, entry_point=FakeGraspEnv)
+    gymnasium.register(NAN_Q1_ID, entry_point=functools.partial(FakeGraspEnv, q1=float("nan")))
+    gymnasium.register(INF_PENETRATION_ID, entry_point=functools.partial(FakeGraspEnv, penetration=float("inf")))
 
 
 def fake_policy(env: Any):
     """Policy factory: always the zero action."""
     return lambda obs: np.zeros(1, np.float32)
+
+
+class _NanFromSecondEpisode:
+    """Zero actions in its first episode, NaN from its second on (a policy bug found mid-run)."""
+
+    def __init__(self, env: Any, fail: type[BaseException] | None = None) -> None:
+        self.episodes = 0
+        self.fail = fail
+
+    def reset(self, info):
+        self.episodes += 1
+
+    def __call__(self, obs):
+        if self.episodes > 1:
+            if self.fail is not None:
+                raise self.fail("policy bug in the second episode")
+            return np.full(1, np.nan, np.float32)
+        return np.zeros(1, np.float32)
+
+
+def nan_second_policy(env: Any):
+    """Policy factory: NaN actions from the second episode of each policy instance on."""
+    return _NanFromSecondEpisode(env)
+
+
+def nan_on_adducted_thumb_policy(env: Any):
+    """Policy factory: NaN actions for the grasp adducted_thumb (4), zeros for the others."""
+    bad = env.unwrapped.grasp.id == "adducted_thumb"
+    return lambda obs: np.full(1, np.nan if bad else 0.0, np.float32)
+
+
+def buggy_second_policy(env: Any):
+    """Policy factory: raises ZeroDivisionError (not a HandsimError) in its second episode."""
+    return _NanFromSecondEpisode(env, fail=ZeroDivisionError)
+
+
+def raising_policy(env: Any):
+    """Policy factory that fails."""
+    raise RuntimeError("factory boom")
+
+
+#: What each reset-protocol policy's ``reset`` received, by policy name (in this process).
+RESET_CALLS: dict[str, list[tuple[str, ...]]] = {}
+
+
+def _kinds(*args: Any) -> tuple[str, ...]:
+    return tuple("obs" if isinstance(a, np.ndarray) else "info" if isinstance(a, dict) else repr(a) for a in args)
+
+
+class _ResetRecorder:
+    name = ""
+
+    def __init__(self, env: Any) -> None:
+        RESET_CALLS[self.name] = []
+
+    def __call__(self, obs):
+        return np.zeros(1, np.float32)
+
+
+def _recorder(name: str, reset: Any) -> Any:
+    cls = type(name, (_ResetRecorder,), {"name": name, "reset": reset})
+
+    def factory(env: Any):
+        return cls(env)
+
+    return factory
+
+
+def _log(name: str, *args: Any) -> None:
+    RESET_CALLS[name].append(_kinds(*args))
+
+
+reset_none = _recorder("reset_none", lambda self: _log("reset_none"))
+reset_info = _recorder("reset_info", lambda self, info: _log("reset_info", info))
+reset_obs = _recorder("reset_obs", lambda self, obs: _log("reset_obs", obs))
+reset_unnamed = _recorder("reset_unnamed", lambda self, x: _log("reset_unnamed", x))
+reset_two = _recorder("reset_two", lambda self, a, b: _log("reset_two", a, b))
+reset_info_obs = _recorder("reset_info_obs", lambda self, info, obs: _log("reset_info_obs", info, obs))
+reset_default = _recorder("reset_default", lambda self, info=None: _log("reset_default", info))
+reset_varargs = _recorder("reset_varargs", lambda self, *args: _log("reset_varargs", *args))
+reset_other_default = _recorder("reset_other_default", lambda self, verbose=False: _log("reset_other_default", verbose))
 
 
 def fake_config(grasps=GRASPS, trials: int = 3, seed: int = 7) -> BenchConfig:
@@ -387,3 +486,169 @@ def test_baseline_comparison():
     # a run of a subset is compared over the shared grasps, with a note
     c = compare_results(_results({"tip_pinch": (3, 3)}), base)
     assert not c.regressed and c.shared == 1 and "only in the baseline" in c.text()
+
+
+# ---------------------------------------------------------------------------------------------- error paths
+
+
+def test_out_dir_that_cannot_be_created_is_a_configuration_error(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    with pytest.raises(ConfigurationError, match=r"--out .*afile: cannot create the output folder: a file"):
+        run(afile)
+    with pytest.raises(ConfigurationError, match=r"--out .*afile/sub: cannot create the output folder"):
+        run(afile / "sub")
+    assert afile.read_text() == "not a folder"
+
+
+def test_fresh_run_refuses_an_unfinished_runs_folder_and_keeps_its_trials(tmp_path):
+    count = []
+
+    def stop_after_three(task, record):
+        count.append(1)
+        if len(count) == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(BenchInterrupted):
+        run(tmp_path, on_trial=stop_after_three)
+    before = (tmp_path / "results.json").read_bytes()
+    with pytest.raises(ResultsError) as info:
+        run(tmp_path)
+    assert str(info.value) == (f"{tmp_path / 'results.json'} has 3 finished trials of an unfinished run: "
+                               "use --resume, or another --out / remove it")
+    assert (tmp_path / "results.json").read_bytes() == before, "the finished trials are untouched"
+    # --resume finishes it; a complete file may then be replaced by a fresh run
+    run(tmp_path, resume=True)
+    assert raw(tmp_path)["complete"] is True
+    run(tmp_path, config=fake_config(trials=1))
+    assert raw(tmp_path)["config"]["trials"] == 1
+
+
+@pytest.mark.parametrize("env_id, field", [(NAN_Q1_ID, "q1"), (INF_PENETRATION_ID, "max_penetration_m")])
+def test_non_finite_q1_or_penetration_is_a_failed_trial_the_loader_reads(tmp_path, env_id, field):
+    # medium_wrap (3) succeeds in every trial of the fake env: here only the non-finite number fails it.
+    config = BenchConfig(hand=str(hand_dir("default_hand")), policy=FAKE_POLICY, grasp_ids=("medium_wrap",),
+                         trials=2, seed=7, env_id=f"test_bench:{env_id}")
+    results = run(tmp_path, config=config)
+    data = raw(tmp_path)
+    for t in data["grasps"][0]["trial_results"]:
+        assert t["success"] is False and t[field] == 0.0
+        assert t["failure_reasons"][0].startswith(f"{field} not finite (")
+    loaded = load_results(tmp_path)  # numbers, not null: the file reads back
+    assert loaded.grasps[0].successes == 0 and not loaded.grasps[0].achieved
+    assert strip_timing(loaded.to_dict()) == strip_timing(results.to_dict())
+    run(tmp_path, config=config, resume=True)  # and resumes
+
+
+def test_nan_action_error_names_the_trial_and_keeps_finished_trials(tmp_path):
+    from handsim.bench import trial_seed
+
+    config = BenchConfig(hand=str(hand_dir("default_hand")), policy="test_bench:nan_second_policy",
+                         grasp_ids=("medium_wrap",), trials=3, seed=7, env_id=FAKE_ENV)
+    with pytest.raises(ConfigurationError) as info:
+        run(tmp_path, config=config)
+    seed = trial_seed(7, 3, 1)
+    assert str(info.value) == (
+        f"medium_wrap trial 1 (seed {seed}), policy test_bench:nan_second_policy: action: expected finite numbers, "
+        f"got [nan]; 1 finished trials kept in {tmp_path / 'results.json'}"
+    )
+    data = raw(tmp_path)
+    assert data["complete"] is False
+    assert [t["trial"] for t in data["grasps"][0]["trial_results"]] == [0]
+
+
+@pytest.mark.parametrize(
+    "policy, received",
+    [
+        ("reset_none", ()),
+        ("reset_info", ("info",)),  # the documented policy.reset(info)
+        ("reset_obs", ("obs",)),
+        ("reset_unnamed", ("info",)),
+        ("reset_two", ("obs", "info")),
+        ("reset_info_obs", ("info", "obs")),
+        ("reset_default", ("info",)),
+        ("reset_varargs", ("info",)),
+        ("reset_other_default", ("False",)),
+    ],
+)
+def test_policy_reset_gets_what_its_parameters_name(tmp_path, policy, received):
+    config = BenchConfig(hand=str(hand_dir("default_hand")), policy=f"test_bench:{policy}",
+                         grasp_ids=("medium_wrap",), trials=2, seed=7, env_id=FAKE_ENV)
+    run(tmp_path, config=config)
+    assert RESET_CALLS[policy] == [received, received]  # once per trial
+
+
+def _valid_file(tmp_path: Path, uninterrupted: dict[str, Any]) -> Path:
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(uninterrupted))
+    return path
+
+
+@pytest.mark.parametrize(
+    "where, value, field, expected",
+    [
+        (("grasps", 0, "trial_results", 0, "max_penetration_m"), None, "grasps[0].trial_results[0].max_penetration_m",
+         "expected a finite number, got None (null)"),
+        (("grasps", 0, "trial_results", 1, "trial"), "x", "grasps[0].trial_results[1].trial",
+         "expected an integer >= 0, got 'x' (str)"),
+        (("grasps", 0, "trial_results", 1, "trial"), 5, "grasps[0].trial_results[1].trial",
+         "expected a trial index in 0..2"),
+        (("grasps", 0, "trial_results", 0, "trial"), 1, "grasps[0].trial_results[1].trial", "each trial index once"),
+        (("config", "trials"), "three", "config.trials", "expected an integer >= 1, got 'three' (str)"),
+        (("config", "success_threshold"), 2, "config.success_threshold", "expected a number in (0, 1]"),
+        (("grasps", 1, "trial_results", 2, "contact_regions"), 5, "grasps[1].trial_results[2].contact_regions",
+         "expected a list of strings, got 5 (int)"),
+        (("grasps", 1, "trial_results", 0, "success"), "no", "grasps[1].trial_results[0].success",
+         "expected true or false, got 'no' (str)"),
+        (("grasps", 1, "trial_results", 0, "failure_reasons"), "slipped", "grasps[1].trial_results[0].failure_reasons",
+         "expected a list of strings"),
+        (("grasps", 2, "number"), "3", "grasps[2].number", "expected an integer >= 1"),
+        (("hand", "dof"), 20.5, "hand.dof", "expected an integer >= 0"),
+        (("policy",), 3, "policy", "expected a string"),
+        (("complete",), "yes", "<top>.complete", "expected true or false"),
+    ],
+)
+def test_load_results_type_checks_every_field_it_reads(tmp_path, uninterrupted, where, value, field, expected):
+    data = json.loads(json.dumps(uninterrupted))
+    obj = data
+    for key in where[:-1]:
+        obj = obj[key]
+    obj[where[-1]] = value
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsError) as info:
+        load_results(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: field {field!r}: "), msg
+    assert expected in msg, msg
+    assert load_results(_valid_file(tmp_path, uninterrupted)).total == len(GRASPS)
+
+
+def test_junit_counts_grasps_not_run_as_skipped_not_failed():
+    results = _results({"tip_pinch": (3, 3), "medium_wrap": (1, 3), "tripod": (0, 0), "ring": (0, 0)})
+    root = ET.fromstring(junit_xml(results).split("?>", 1)[1])
+    suite = root.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("4", "1", "2")
+    by_name = {c.get("name").split("_", 1)[1]: c for c in suite.findall("testcase")}
+    assert by_name["medium_wrap"].find("failure") is not None
+    for gid in ("tripod", "ring"):
+        assert by_name[gid].find("failure") is None and by_name[gid].find("skipped") is not None
+
+
+def test_contact_sheet_labels_say_which_trial_the_frame_shows(tmp_path):
+    results = run(tmp_path)
+    for g in results.grasps:
+        first = g.trial_results[0]
+        ok = fake_rule(g.number, first_uniform(first["seed"]))  # the fake env: held iff success
+        assert frame_note(g) == f"{g.successes}/3 succeeded; trial 0 shown: {'success' if ok else 'dropped'}"
+    # held but failed: another check (signature, penetration) failed
+    held = dataclasses.replace(results.grasps[1], trial_results=({"trial": 0, "success": False, "held": True},))
+    assert frame_note(held).endswith("trial 0 shown: held, failed")
+    partial = _results({"tip_pinch": (0, 0), "tripod": (2, 3)}, trials=3)
+    assert [frame_note(g) for g in partial.grasps] == ["not run", "2/3 succeeded; trial 0 shown: success"]
+    paths = write_outputs(results, tmp_path)
+    with Image.open(paths["contact_sheet"]) as img:
+        rgb = img.convert("RGB")
+        # the second strip line (what the frame shows) is drawn: white text on the strip colour
+        line = [rgb.getpixel((x, 180 + 3 + 15 + 6)) for x in range(4, 200)]
+        assert any(p == (255, 255, 255) or min(p) > 200 for p in line)

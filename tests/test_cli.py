@@ -180,3 +180,132 @@ def test_ctrl_c_saves_finished_trials_and_exits_130(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "results.json").read_text())
     assert data["complete"] is True and data["timing"]["trials_run"] == 12 - done
+
+
+# ---------------------------------------------------------------------------------------------- error paths
+
+
+def test_internal_error_is_exit_3_with_traceback_and_keeps_finished_trials(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["bench", "--env", FAKE_ENV, "--policy", "test_bench:buggy_second_policy", "--jobs", "1",
+                 "--grasps", "3", "--trials", "3", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 3, err
+    assert "Traceback" in err and "ZeroDivisionError: policy bug in the second episode" in err
+    assert f"1 finished trials kept in {out / 'results.json'}" in err
+    assert err.strip().splitlines()[-1].startswith("handsim bench: internal error")
+    data = json.loads((out / "results.json").read_text())
+    assert data["complete"] is False and len(data["grasps"][0]["trial_results"]) == 1
+
+
+def test_help_lists_the_exit_codes(capsys):
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "exit codes:" in text and "3    internal error" in text and "1    a benchmark regression" in text
+
+
+@pytest.mark.parametrize(
+    "env, needles",
+    [
+        ("nope/Nope-v0", ["env 'nope/Nope-v0'", "Namespace nope not found", "valid: handsim/Grasp-v0"]),
+        ("handsim/Grasp-v9", ["env 'handsim/Grasp-v9'", "valid: handsim/Grasp-v0"]),
+        ("nomod:ns/X-v0", ["env 'nomod:ns/X-v0'", "no module 'nomod'", "valid: handsim/Grasp-v0"]),
+        ("CartPole-v1", ["env 'CartPole-v1'", "unexpected keyword argument 'grasp'", "handsim/Grasp-v0 contract"]),
+    ],
+)
+def test_unknown_env_is_one_line_exit_2(tmp_path, capsys, env, needles):
+    fails_with_one_line(capsys, ["bench", "--env", env, "--policy", FAKE_POLICY, "--grasps", "1", "--quick",
+                                 "--out", str(tmp_path / "o")], *needles)
+
+
+def test_out_that_cannot_be_created_is_one_line_exit_2(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for out, why in ((afile, "a file of that name exists"), (afile / "sub", "cannot create the output folder")):
+        fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "1", "--quick", "--out", str(out)],
+                            f"--out {out}: ", why)
+
+
+def _module(folder: Path, name: str, text: str) -> str:
+    (folder / f"{name}.py").write_text(text)
+    return name
+
+
+def test_policy_that_cannot_be_imported_or_built_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    broken = _module(tmp_path, "h7_brokenimport", "import numpy_nonexistent_dep\n")
+    syntax = _module(tmp_path, "h7_syntaxpol", "def f(:\n")
+    mixed = _module(tmp_path, "h7_mixedpol", "from __future__ import annotations\nimport numpy as np\n"
+                                             "from os.path import join\n\ndef make(env):\n    return None\n")
+    base = ["bench", "--env", FAKE_ENV, "--grasps", "1", "--quick", "--jobs", "1", "--out", str(tmp_path / "o")]
+    fails_with_one_line(capsys, [*base, "--policy", f"{broken}:f"], f"policy '{broken}:f'",
+                        f"importing module '{broken}' failed", "ModuleNotFoundError", "numpy_nonexistent_dep")
+    fails_with_one_line(capsys, [*base, "--policy", f"{syntax}:f"], f"policy '{syntax}:f'",
+                        "SyntaxError", "line 1")
+    fails_with_one_line(capsys, [*base, "--policy", "test_bench:raising_policy"],
+                        "policy 'test_bench:raising_policy'", "factory(env) raised RuntimeError: factory boom")
+    fails_with_one_line(capsys, [*base, "--policy", f"{mixed}:make"], "factory(env) returned a NoneType")
+    line = fails_with_one_line(capsys, [*base, "--policy", f"{mixed}:mak"], "did you mean 'make'?")
+    assert line.endswith("valid: make"), "only what the module defines, not np, join or annotations"
+
+
+def fails_after_progress(capsys, argv: list[str], *needles: str) -> str:
+    """Like :func:`fails_with_one_line` for a run that got going: the progress lines come
+    first, the error is the one last line."""
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert "Traceback" not in err
+    assert all(ln.startswith("bench [") for ln in lines[:-1]), err
+    for needle in needles:
+        assert needle in lines[-1], lines[-1]
+    return lines[-1]
+
+
+def test_nan_action_is_one_line_exit_2_naming_the_trial(tmp_path, capsys):
+    out = tmp_path / "run"
+    line = fails_after_progress(capsys, ["bench", "--env", FAKE_ENV, "--policy", "test_bench:nan_second_policy",
+                                        "--jobs", "1", "--grasps", "3", "--trials", "2", "--out", str(out)],
+                               "medium_wrap trial 1 (seed ", "policy test_bench:nan_second_policy",
+                               f"; 1 finished trials kept in {out / 'results.json'}")
+    assert line.startswith("handsim bench: error: medium_wrap trial 1")
+    assert len(json.loads((out / "results.json").read_text())["grasps"][0]["trial_results"]) == 1
+
+
+def test_rerun_without_resume_refuses_an_unfinished_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["bench", "--env", FAKE_ENV, "--policy", "test_bench:nan_second_policy", "--jobs", "1",
+            "--grasps", "3", "--trials", "2", "--out", str(out)]
+    assert main(argv) == 2
+    capsys.readouterr()
+    before = (out / "results.json").read_bytes()
+    fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "3", "--trials", "2", "--out", str(out)],
+                        f"{out / 'results.json'} has 1 finished trials of an unfinished run",
+                        "use --resume, or another --out / remove it")
+    assert (out / "results.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("max_penetration_m", None, "trial_results[0].max_penetration_m': expected a finite number, got None"),
+        ("trial", "x", "trial_results[0].trial': expected an integer >= 0, got 'x'"),
+        ("contact_regions", 5, "trial_results[0].contact_regions': expected a list of strings, got 5"),
+        ("success", "no", "trial_results[0].success': expected true or false, got 'no'"),
+    ],
+)
+def test_malformed_results_file_is_one_line_exit_2_everywhere(tmp_path, capsys, field, value, needle):
+    out = tmp_path / "run"
+    argv = ["bench", *FAKE, "--grasps", "1", "--quick", "--out", str(out)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    path = out / "results.json"
+    data = json.loads(path.read_text())
+    data["grasps"][0]["trial_results"][0][field] = value
+    path.write_text(json.dumps(data))
+    fails_with_one_line(capsys, [*argv, "--resume"], str(path), needle)
+    fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "1", "--quick", "--out", str(tmp_path / "o2"),
+                                 "--baseline", str(path)], str(path), needle)
+    fails_with_one_line(capsys, ["compare", "--from-results", str(path), "--out", str(tmp_path / "m")],
+                        str(path), needle)

@@ -38,7 +38,7 @@ from handsim.bench.executors import (
 )
 from handsim.cli import main
 from handsim.data import hand_dir
-from handsim.errors import MissingDependencyError, UnknownNameError
+from handsim.errors import ConfigurationError, MissingDependencyError, UnknownNameError
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -223,3 +223,19 @@ def test_executor_name_and_address_errors(capsys):
     code = main(["bench", "--ray-address", "auto"])
     err = capsys.readouterr().err
     assert code == 2 and "--ray-address" in err and "--executor ray" in err
+
+
+@needs_ray
+def test_ray_trial_error_is_the_trials_own_one_line_error(tmp_path, ray_instance):
+    """A trial's HandsimError comes back as itself, not RayTaskError with the remote traceback."""
+    config = dataclasses.replace(fake_config(grasps=("medium_wrap", "adducted_thumb"), trials=1),
+                                 policy="test_bench:nan_on_adducted_thumb_policy")
+    # jobs=1: medium_wrap's trial finishes before adducted_thumb's (NaN actions) starts
+    with pytest.raises(ConfigurationError) as info:
+        run_bench(config, tmp_path, jobs=1, progress=False, executor=RayExecutor())
+    assert type(info.value) is ConfigurationError
+    msg = str(info.value)
+    assert "\n" not in msg and "\x1b[" not in msg and "Traceback" not in msg, msg
+    assert msg.startswith("adducted_thumb trial 0 (seed ") and "action: expected finite numbers" in msg
+    assert msg.endswith(f"; 1 finished trials kept in {tmp_path / 'results.json'}")
+    assert len(raw(tmp_path)["grasps"][0]["trial_results"]) == 1
