@@ -488,7 +488,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"handsim {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception:
+    except Exception:  # noqa: BLE001 - reported, with its traceback, as exit 3
         # Not bad input but a bug (handsim's, or a policy/env module's): the traceback is what
         # finds it. Exit 3, never 1: CI reads 1 as a benchmark regression.
         traceback.print_exc()

@@ -224,6 +224,11 @@ def test_out_that_cannot_be_created_is_one_line_exit_2(tmp_path, capsys):
     for out, why in ((afile, "a file of that name exists"), (afile / "sub", "cannot create the output folder")):
         fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "1", "--quick", "--out", str(out)],
                             f"--out {out}: ", why)
+    # compare writes only the matrix when given only --from-results
+    assert main(["bench", *FAKE, "--grasps", "1", "--quick", "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    fails_with_one_line(capsys, ["compare", "--from-results", str(tmp_path / "run"), "--out", str(afile)],
+                        f"--out {afile}: ", "a file of that name exists")
 
 
 def _module(folder: Path, name: str, text: str) -> str:

@@ -32,7 +32,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from handsim.bench.results import BenchResults, load_results, write_json_atomic
+from handsim.bench.results import (
+    BenchResults,
+    load_results,
+    make_out_dir,
+    write_json_atomic,
+)
 from handsim.errors import ConfigurationError
 from handsim.grasps import default_taxonomy
 
@@ -355,7 +360,10 @@ def write_matrix(matrix: CoverageMatrix, out_dir: str | Path, title: str = "") -
 
     Returns:
         ``{"json": path, "png": path}``.
+
+    Raises:
+        ConfigurationError: ``out_dir`` cannot be created.
     """
-    out = Path(out_dir)
+    out = make_out_dir(out_dir)  # an --out that cannot be created is one line, not a traceback
     return {"json": write_json_atomic(out / MATRIX_JSON, matrix.to_dict()),
             "png": heatmap(matrix, out / MATRIX_PNG, title)}

@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from handsim.errors import ResultsError
+from handsim.errors import ConfigurationError, ResultsError
 
 __all__ = [
     "RESULTS_FILE",
@@ -55,6 +55,7 @@ __all__ = [
     "GraspOutcome",
     "aggregate",
     "load_results",
+    "make_out_dir",
     "strip_timing",
     "write_json_atomic",
 ]
@@ -282,6 +283,27 @@ def aggregate(
         timing=dict(timing),
         versions=dict(versions),
     )
+
+
+def make_out_dir(out: str | Path) -> Path:
+    """Create an output folder (``--out DIR``), or say in one line why it cannot be.
+
+    Raises:
+        ConfigurationError: ``out`` is an existing file, cannot be created (no such parent,
+            read-only file system, permissions) or is not writable.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(f"--out {out}: cannot create the output folder: a file of that name exists; "
+                                 "expected a folder (new or existing)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"--out {out}: cannot create the output folder: {exc.strerror or exc}; "
+                                 "expected a folder path that can be created") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"--out {out}: cannot write in the output folder: permission denied")
+    return out
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:

@@ -28,7 +28,6 @@ import importlib.metadata
 import inspect
 import json
 import math
-import os
 import platform
 import signal
 import time
@@ -43,19 +42,33 @@ from handsim._io import quiet_stdout
 from handsim.bench.config import BenchConfig, load_policy_factory
 from handsim.bench.executors import Executor, LocalExecutor
 from handsim.bench.progress import Progress
-from handsim.bench.results import RESULTS_FILE, BenchResults, aggregate, load_results
+from handsim.bench.results import (
+    RESULTS_FILE,
+    BenchResults,
+    aggregate,
+    load_results,
+    make_out_dir,
+)
 from handsim.errors import (
     ConfigurationError,
     HandsimError,
     ResultsError,
     SimulationError,
     UnknownNameError,
-    suggest,
 )
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
 
-__all__ = ["FRAMES_DIR", "BenchInterrupted", "TrialTask", "frame_path", "plan_tasks", "run_bench", "run_trial"]
+__all__ = [
+    "FRAMES_DIR",
+    "BenchInterrupted",
+    "TrialTask",
+    "frame_path",
+    "handsim_env_ids",
+    "plan_tasks",
+    "run_bench",
+    "run_trial",
+]
 
 FRAMES_DIR = "frames"
 
@@ -172,8 +185,10 @@ def _make_env(task: TrialTask) -> tuple[Any, Any]:
                 disable_env_checker=True,
                 **dict(task.env_kwargs),
             )
-    except gymnasium.error.Error as exc:  # NameNotFound, NamespaceNotFound, VersionNotFound, ...
+    except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:  # Name/Namespace/VersionNotFound
         raise UnknownNameError(f"env {task.env_id!r}: {_one_line(exc)}; {_env_choices()}") from None
+    except gymnasium.error.Error as exc:  # e.g. DependencyNotInstalled: the id is fine, making it is not
+        raise ConfigurationError(f"env {task.env_id!r}: {type(exc).__name__}: {_one_line(exc)}") from exc
     except TypeError as exc:
         if "unexpected keyword argument" not in str(exc):
             raise
@@ -251,7 +266,7 @@ def _reset_arguments(reset: Callable[..., Any], obs: Any, info: Mapping[str, Any
     if not roles and any(p.kind is p.VAR_POSITIONAL for p in params):
         return [info]
     values = {"obs": obs, "info": info}
-    return [values[r] if r in values else p.default for r, p in zip(roles, positional)]
+    return [values.get(r, p.default) for r, p in zip(roles, positional)]
 
 
 def _reset_policy(policy: Any, obs: Any, info: Mapping[str, Any]) -> None:
@@ -287,7 +302,7 @@ def _with_message(exc: HandsimError, message: str) -> HandsimError:
     """A copy of ``exc`` (same class, so the CLI still exits 2) with another message."""
     try:
         new = type(exc)(message)
-    except Exception:  # a subclass with another constructor signature
+    except Exception:  # noqa: BLE001 - a subclass with another constructor signature
         new = HandsimError(message)
     return new
 
@@ -474,20 +489,6 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
         )
 
 
-def _make_out_dir(out: Path) -> None:
-    """Create the output folder, or say in one line why it cannot be."""
-    if out.exists() and not out.is_dir():
-        raise ConfigurationError(f"--out {out}: cannot create the output folder: a file of that name exists; "
-                                 "expected a folder (new or existing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigurationError(f"--out {out}: cannot create the output folder: {exc.strerror or exc}; "
-                                 "expected a folder path that can be created") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise ConfigurationError(f"--out {out}: cannot write in the output folder: permission denied")
-
-
 def _finished_trials_of_unfinished_run(path: Path) -> int:
     """Trials saved in ``path`` when it is the results file of an unfinished run, else 0."""
     try:
@@ -547,7 +548,7 @@ def run_bench(
     grasps = [taxonomy.get(g) for g in config.grasp_ids]
     hand = load_hand(config.hand)
     load_policy_factory(config.policy)  # fail before any work when it cannot be imported
-    _make_out_dir(out)
+    make_out_dir(out)
     if not resume and results_path.is_file():
         kept = _finished_trials_of_unfinished_run(results_path)
         if kept:
