@@ -93,6 +93,7 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
             "its trials succeed. Writes results.json (resumable), report.md, junit.xml, contact_sheet.png "
             "and coverage.png."
         ),
+        epilog=EXIT_CODES_SHORT,
     )
     p.add_argument("--hand", default=DEFAULT_HAND, metavar="NAME|PATH",
                    help=f"a shipped hand's name or a hand folder (default {DEFAULT_HAND})")
@@ -439,6 +440,12 @@ EXIT_CODES_HELP = (
     f"  {EXIT_INTERNAL}    internal error: an unexpected exception (its traceback, then one line)\n"
     f"  {EXIT_INTERRUPTED}  interrupted (Ctrl-C)\n"
     "finished trials are kept in results.json whatever the exit code"
+)
+#: The same on one line, for the subcommands' ``--help``.
+EXIT_CODES_SHORT = (
+    f"exit codes: {EXIT_OK} success, {EXIT_REGRESSION} a regression against --baseline, {EXIT_USAGE} bad input "
+    f"(one line), {EXIT_INTERNAL} internal error (traceback), {EXIT_INTERRUPTED} interrupted; finished trials are "
+    "kept in results.json whatever the exit code"
 )
 
 

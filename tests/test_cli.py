@@ -202,6 +202,9 @@ def test_help_lists_the_exit_codes(capsys):
     assert main(["--help"]) == 0
     text = capsys.readouterr().out
     assert "exit codes:" in text and "3    internal error" in text and "1    a benchmark regression" in text
+    assert main(["bench", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "3 internal error" in text and "1 a regression against --baseline" in text
 
 
 @pytest.mark.parametrize(
