@@ -24,7 +24,7 @@ Action space
 ============
 
 ``Box(-1, 1, (n,), float32)``, one entry per actuated joint in the URDF's order
-(``env.unwrapped.joint_names``; n = 20 for ``default_hand``). Entries outside [-1, 1] are
+(``env.unwrapped.joint_names``; n = 21 for ``default_hand``). Entries outside [-1, 1] are
 clipped; NaN or infinite entries raise :class:`~handsim.errors.ConfigurationError` (they never
 reach PyBullet). The joint motors are PyBullet position motors whose force is capped at the
 URDF ``effort`` [N m], so a target inside the object makes the finger press on it with at most
@@ -99,8 +99,8 @@ With ``wrist="free"`` two parts follow ``target_grasp``:
 
 and ``object_*`` are in the palm frame as it moves.
 
-For ``default_hand`` (20 joints): n = 20, F = 5, R = 54, so the observation has 155 entries
-(162 with a free wrist).
+For ``default_hand`` (21 joints): n = 21, F = 5, R = 54, so the observation has 157 entries
+(164 with a free wrist, whose action adds 6 entries: 27).
 
 Reward
 ======
