@@ -3,30 +3,75 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import sys
 from collections.abc import Iterator
 
-__all__ = ["quiet_stdout"]
+__all__ = ["quiet_connect", "quiet_stderr", "quiet_stdout"]
 
 
 @contextlib.contextmanager
 def quiet_stdout() -> Iterator[None]:
     """Silence file descriptor 1 for the block (PyBullet's C code prints "argv[0]=" on connect).
 
-    handsim's own output (the benchmark table) goes to stdout and must stay machine-readable;
-    Python-level output is flushed first so nothing of ours is lost.
+    handsim's own output (the benchmark table) goes to stdout and must stay machine-readable.
+    Python-level output is flushed first so nothing of ours is lost, and C stdio is flushed
+    before fd 1 is restored, so nothing C code buffered comes out later (at exit, when stdout
+    is a pipe or a file).
     """
+    with _silenced((1,)):
+        yield
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Silence file descriptor 2 for the block (PyBullet prints "pybullet build time: ..." to
+    stderr when its module is imported, which would precede a user error's one line)."""
+    with _silenced((2,)):
+        yield
+
+
+@contextlib.contextmanager
+def quiet_connect() -> Iterator[None]:
+    """Silence file descriptors 1 and 2 around a PyBullet connect ("argv[0]=" and the like).
+
+    Only the connect is wrapped: errors there are raised as exceptions, so nothing of value is
+    hidden.
+    """
+    with _silenced((1, 2)):
+        yield
+
+
+@contextlib.contextmanager
+def _silenced(fds: tuple[int, ...]) -> Iterator[None]:
+    saved: list[tuple[int, int]] = []
     try:
-        sys.stdout.flush()
-        saved = os.dup(1)
-    except (OSError, ValueError, AttributeError):  # no real fd 1 (embedded, closed): nothing to do
+        for fd in fds:
+            stream = {1: sys.stdout, 2: sys.stderr}.get(fd)
+            if stream is not None:
+                stream.flush()
+            saved.append((fd, os.dup(fd)))
+    except (OSError, ValueError, AttributeError):  # no real fd (embedded, closed): leave them be
+        for _, copy in saved:
+            os.close(copy)
         yield
         return
     try:
         with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 1)
+            for fd, _ in saved:
+                os.dup2(devnull.fileno(), fd)
         yield
     finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        _flush_c_stdio()
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def _flush_c_stdio() -> None:
+    """``fflush(NULL)``: write out every C stdio buffer (a no-op where libc is not reachable)."""
+    try:
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError, TypeError):
+        pass

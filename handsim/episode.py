@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pybullet
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._pybullet import pybullet
 from handsim.data import DEFAULT_HAND
 from handsim.errors import ConfigurationError, SimulationError, suggest
 from handsim.grasp_data import HandGrasp, load_hand_grasps

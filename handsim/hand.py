@@ -231,7 +231,7 @@ def _read_urdf(path: Path) -> _UrdfSummary:
         if jtype in _MOVABLE:
             lim = el.find("limit")
             where = f"{path}: joint {name!r} <limit>"
-            get = (lambda key, default: _float_attr(lim, key, default, where)) if lim is not None else (
+            get = (lambda key, default, lim=lim, where=where: _float_attr(lim, key, default, where)) if lim is not None else (
                 lambda key, default: float(default))
             if jtype == "continuous":
                 lower, upper = -math.inf, math.inf

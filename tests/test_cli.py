@@ -142,6 +142,9 @@ def test_no_traceback_in_a_fresh_process():
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "unknown grasp 'nope'" in proc.stderr
+    # PyBullet's C banner ("pybullet build time: ...") sits in C stdio's buffer when stdout is
+    # a pipe; it must not be written out at exit after (or instead of) our own output.
+    assert proc.stdout == "", proc.stdout
 
 
 @pytest.mark.slow

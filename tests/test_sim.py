@@ -13,6 +13,8 @@ import json
 import math
 import multiprocessing
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -714,3 +716,15 @@ def test_free_wrist_gripper_follows_its_target_and_holds_a_box_like_a_fixed_one(
         fixed = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
         with pytest.raises(ConfigurationError, match="fixed wrist"):
             fixed.set_wrist_target(WRIST, [1, 0, 0, 0])
+
+
+@pytest.mark.parametrize("code", [
+    "from handsim.sim import World; World().close()",
+    "import gymnasium, handsim; gymnasium.make('handsim/Grasp-v0').close()",
+])
+def test_pybullet_prints_nothing_of_its_own(code):
+    # PyBullet prints its build time to stderr on import and "argv[0]=" to stdout on connect;
+    # a CLI error must be one line on stderr and the benchmark table alone on stdout.
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr == "", (proc.stdout, proc.stderr)

@@ -221,10 +221,10 @@ from typing import Any, SupportsFloat
 
 import gymnasium
 import numpy as np
-import pybullet
 from gymnasium import spaces
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._pybullet import pybullet
 from handsim.data import DEFAULT_HAND
 from handsim.episode import (
     WRIST_MODES,

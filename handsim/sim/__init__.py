@@ -17,6 +17,8 @@ One grasp episode (the numbers come from :class:`handsim.tolerances.Protocol`)::
         result = run_disturbance(world, obj)                    # 10 x weight along +-x, +-y, +-z
 """
 
+# PyBullet without its import banner, before any module below (or pybullet_utils) imports it.
+from handsim._pybullet import pybullet as _pybullet  # noqa: F401
 from handsim.sim.hand import Contacts, HandBody
 from handsim.sim.objects import SHAPE_FIELDS, ObjectBody, object_inertia, spawn_object
 from handsim.sim.protocol import (

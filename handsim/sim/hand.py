@@ -12,9 +12,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-import pybullet
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._pybullet import pybullet
 from handsim.data import cache_root
 from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
 from handsim.sim._body import _Body, _pose_args

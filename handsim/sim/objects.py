@@ -28,9 +28,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pybullet
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._pybullet import pybullet
 from handsim.errors import ConfigurationError, UnknownNameError, suggest
 from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pybullet
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._pybullet import pybullet
 from handsim.errors import ConfigurationError
 from handsim.sim.world import World
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import TracebackType
 
 import numpy as np
-import pybullet
 from numpy.typing import ArrayLike, NDArray
 from pybullet_utils import bullet_client
 
-from handsim._io import quiet_stdout
+from handsim._io import quiet_connect
+from handsim._pybullet import pybullet
 from handsim.errors import ConfigurationError, SimulationError
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 
@@ -45,7 +45,7 @@ class World:
         if not isinstance(protocol, Protocol):
             raise ConfigurationError(f"World(protocol=...): expected a handsim Protocol, got {type(protocol).__name__}")
         self.protocol = protocol
-        with quiet_stdout():  # PyBullet prints "argv[0]=" to stdout when it connects
+        with quiet_connect():  # PyBullet prints "argv[0]=" to stdout when it connects
             self._client: bullet_client.BulletClient | None = bullet_client.BulletClient(connection_mode=pybullet.DIRECT)
         self._generation = 0
         self._forces: dict[int, NDArray[np.float64]] = {}
