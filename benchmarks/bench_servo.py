@@ -12,7 +12,9 @@ step (0.5 s) the joint's deflection and its motor's torque (which equals the con
 about the joint, as the link is otherwise free) are read. Contact stiffness = the secant
 d(torque) / d(deflection) between the last two steps (1 and 1.5 mm) [N m/rad].
 
-Each joint is measured at the protocol's ``position_gain`` and at a higher gain, and with the
+Each joint is measured in the judged phase's settings at the protocol's ``position_gain`` and at
+a higher gain, once in the grasp phase's settings (8 ms step, 20 solver iterations, while the
+object sits on its fixture), and with the
 inertia of the probed link scaled up (what a real actuator's reflected rotor inertia, its
 "armature", would add), because PyBullet's position motor is a velocity-level constraint:
 against a contact its correction is an impulse proportional to the inertia it moves and to
@@ -43,6 +45,11 @@ from handsim.tolerances import DEFAULT_PROTOCOL
 RESULTS = Path(__file__).resolve().parent / "results" / "servo.json"
 JOINTS = ("index_mcp_flex", "index_pip", "index_dip", "thumb_cmc_flex", "thumb_mcp", "thumb_ip")
 SPHERE_RADIUS_M = 0.006
+#: Solver settings of the episode's two phases: (time step [s], solver iterations).
+PHASES = {
+    "judged": (DEFAULT_PROTOCOL.timestep_s, DEFAULT_PROTOCOL.solver_iterations),
+    "grasp": (DEFAULT_PROTOCOL.grasp_timestep_s, DEFAULT_PROTOCOL.grasp_solver_iterations),
+}
 # The held pose: every joint this far from its lower limit, as a fraction of its range (a
 # mostly open hand, no link touching another).
 POSE_FRACTION = 0.25
@@ -67,10 +74,20 @@ def _probe_link(c: Any, body: int, joint_id: int, q: np.ndarray, col: int) -> tu
     raise RuntimeError(f"no link carried by joint {joint_id} has its centre off the axis")
 
 
-def probe(urdf: Path, joint: str, *, gain: float, inertia_scale: float = 1.0, step_mm: float = 0.5, steps: int = 3) -> dict[str, Any]:
-    """Push a sphere into the link a joint carries; deflection and torque after each step."""
+def probe(
+    urdf: Path, joint: str, *, gain: float, inertia_scale: float = 1.0, phase: str = "judged", step_mm: float = 0.5, steps: int = 3
+) -> dict[str, Any]:
+    """Push a sphere into the link a joint carries; deflection and torque after each step.
+
+    ``phase`` picks the solver settings: ``"judged"`` (``timestep_s``, ``solver_iterations``:
+    from the object's release on, everything that is scored) or ``"grasp"``
+    (``grasp_timestep_s``, ``grasp_solver_iterations``: while the object sits on its fixture).
+    """
     p = DEFAULT_PROTOCOL
+    dt, iterations = PHASES[phase]
     with World(p, gravity=False) as world:
+        world.set_timestep(dt)
+        world.set_solver_iterations(iterations)
         hand = HandBody(world, urdf, visual=False, position_gain=gain)
         c, body = world.client, hand.body_id
         lower = np.array([c.getJointInfo(body, j)[8] for j in hand._joint_ids])
@@ -94,7 +111,7 @@ def probe(urdf: Path, joint: str, *, gain: float, inertia_scale: float = 1.0, st
         rows = []
         for k in range(steps + 1):
             c.changeConstraint(hold, jointChildPivot=(start + push * k * step_mm * 1e-3).tolist(), maxForce=500.0)
-            world.step(p.steps(0.5))
+            world.step(round(0.5 / dt))
             angle, _, _, torque = c.getJointState(body, joint_id)
             touching = [cp for cp in c.getContactPoints(body, sphere) if cp[3] == link]
             rows.append({
@@ -112,6 +129,9 @@ def probe(urdf: Path, joint: str, *, gain: float, inertia_scale: float = 1.0, st
             "link": hand.link_name(link),
             "effort_nm": float(hand.effort[col]),
             "gain": gain,
+            "phase": phase,
+            "timestep_s": dt,
+            "solver_iterations": iterations,
             "inertia_scale": inertia_scale,
             "stiffness_nm_per_rad": float(stiffness),
             "steps": rows,
@@ -128,6 +148,8 @@ def run(hand: str = "default_hand", gains: tuple[float, ...] = (DEFAULT_PROTOCOL
         for gain in gains:
             for scale in inertia_scales:
                 probes.append(probe(h.urdf_path, joint, gain=gain, inertia_scale=scale))
+        # The hand as the grasp phase runs it (the protocol's gain, the hand's own inertia).
+        probes.append(probe(h.urdf_path, joint, gain=DEFAULT_PROTOCOL.position_gain, phase="grasp"))
     p = DEFAULT_PROTOCOL
     return {
         "benchmark": "servo contact stiffness",
@@ -141,11 +163,11 @@ def run(hand: str = "default_hand", gains: tuple[float, ...] = (DEFAULT_PROTOCOL
 
 def report(res: dict[str, Any]) -> str:
     """A text table: stiffness per joint, gain and inertia scale."""
-    lines = [f"{'joint':16s} {'link':18s} {'effort':>6s} {'gain':>5s} {'inertia':>7s} {'k [N m/rad]':>12s}  torque at 1 / 1.5 mm push"]
+    lines = [f"{'joint':16s} {'link':18s} {'effort':>6s} {'phase':>6s} {'gain':>5s} {'inertia':>7s} {'k [N m/rad]':>12s}  torque at 1 / 1.5 mm push"]
     for r in res["probes"]:
         s = r["steps"]
         lines.append(
-            f"{r['joint']:16s} {r['link']:18s} {r['effort_nm']:6.2f} {r['gain']:5.2f} {r['inertia_scale']:6.0f}x "
+            f"{r['joint']:16s} {r['link']:18s} {r['effort_nm']:6.2f} {r['phase']:>6s} {r['gain']:5.2f} {r['inertia_scale']:6.0f}x "
             f"{r['stiffness_nm_per_rad']:12.2f}  {s[-2]['torque_nm']:.3f} / {s[-1]['torque_nm']:.3f} N m"
         )
     return "\n".join(lines)
