@@ -265,6 +265,17 @@ def test_absolute_and_delta_action_mapping() -> None:
     env.close()
 
 
+def test_unknown_reset_option_raises() -> None:
+    env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=False, disable_env_checker=True).unwrapped
+    with pytest.raises(ConfigurationError, match="unknown option 'grasps'; did you mean 'grasp'"):
+        env.reset(seed=0, options={"grasps": "lateral"})
+    with pytest.raises(ConfigurationError, match="expected a dict"):
+        env.reset(seed=0, options=["grasp"])
+    _, info = env.reset(seed=0, options={"grasp": "lateral"})
+    assert info["grasp_id"] == "lateral"
+    env.close()
+
+
 def test_step_outside_an_episode_raises() -> None:
     env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=False, disable_env_checker=True).unwrapped
     n = env.action_space.shape[0]

@@ -263,6 +263,8 @@ _ANGULAR_SPEED_BOUND = 100.0  # [rad/s]
 # Continuous joints have no limits; their angle is reported within +-2 turns.
 _UNLIMITED_JOINT_BOUND = 4.0 * math.pi  # [rad]
 _RENDER_FPS_DEFAULT = 25
+#: The keys ``reset(options=...)`` understands.
+_RESET_OPTIONS = ("grasp",)
 
 
 def _display_available() -> bool:
@@ -638,12 +640,20 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
 
         Args:
             seed: Seeds ``np_random`` (grasp sampling and object jitter).
-            options: ``{"grasp": id | number}`` fixes this episode's grasp type.
+            options: ``{"grasp": id | number}`` fixes this episode's grasp type (the only key;
+                another raises :class:`~handsim.errors.ConfigurationError`, so a typo is not
+                silently ignored).
 
         Returns:
             ``(observation, {"grasp_id": str, "has_plan": bool})``.
         """
         super().reset(seed=seed)
+        if options is not None:
+            if not isinstance(options, Mapping):
+                raise ConfigurationError(f"reset(options=...): expected a dict such as {{'grasp': 'tip_pinch'}}, got {type(options).__name__}")
+            for key in options:
+                if key not in _RESET_OPTIONS:
+                    raise ConfigurationError("reset(options=...): " + suggest(str(key), _RESET_OPTIONS, "option"))
         if options and "grasp" in options:
             grasp = self.taxonomy.get(options["grasp"])
         elif len(self._choices) == 1:
