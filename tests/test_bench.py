@@ -347,13 +347,20 @@ def test_resume_from_partial_file_equals_uninterrupted_run(tmp_path, uninterrupt
     assert strip_timing(raw(tmp_path)) == strip_timing(uninterrupted)
 
 
-def test_interrupt_keeps_finished_trials_and_resume_completes(tmp_path, uninterrupted):
+def interrupt_after(n: int):
+    """An ``on_trial`` callback that presses Ctrl-C when the n-th trial has finished."""
     count = []
 
-    def stop_after_three(task, record):
+    def on_trial(task, record):
         count.append(1)
-        if len(count) == 3:
+        if len(count) == n:
             raise KeyboardInterrupt
+
+    return on_trial
+
+
+def test_interrupt_keeps_finished_trials_and_resume_completes(tmp_path, uninterrupted):
+    stop_after_three = interrupt_after(3)
 
     with pytest.raises(BenchInterrupted) as info:
         run(tmp_path, on_trial=stop_after_three)
@@ -501,12 +508,7 @@ def test_out_dir_that_cannot_be_created_is_a_configuration_error(tmp_path):
 
 
 def test_fresh_run_refuses_an_unfinished_runs_folder_and_keeps_its_trials(tmp_path):
-    count = []
-
-    def stop_after_three(task, record):
-        count.append(1)
-        if len(count) == 3:
-            raise KeyboardInterrupt
+    stop_after_three = interrupt_after(3)
 
     with pytest.raises(BenchInterrupted):
         run(tmp_path, on_trial=stop_after_three)

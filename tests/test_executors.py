@@ -26,6 +26,7 @@ from test_bench import (
     fake_config,
     fake_rule,
     first_uniform,
+    interrupt_after,
 )
 
 from handsim.bench import BenchConfig, BenchInterrupted, run_bench, strip_timing
@@ -127,12 +128,7 @@ def test_ray_records_equal_local_and_stream_into_the_file(tmp_path, ray_instance
 
 @needs_ray
 def test_ray_interrupted_then_resumed_equals_uninterrupted(tmp_path, ray_instance, local_run):
-    count = []
-
-    def stop_after_three(task, record):
-        count.append(1)
-        if len(count) == 3:
-            raise KeyboardInterrupt
+    stop_after_three = interrupt_after(3)
 
     with pytest.raises(BenchInterrupted):
         run_bench(fake_config(), tmp_path, jobs=2, progress=False, executor=RayExecutor(), on_trial=stop_after_three)
