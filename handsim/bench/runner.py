@@ -637,9 +637,7 @@ def _run_tasks(
         kept = f"{len(records)} finished trials kept in {results_path}"
         if isinstance(exc, HandsimError):
             raise _with_message(exc, f"{exc}; {kept}") from exc
-        # A bug: its traceback is shown, and this says nothing was lost (add_note: Python >= 3.11).
-        if hasattr(exc, "add_note"):
-            exc.add_note(kept)
+        exc.add_note(kept)  # a bug: its traceback is shown, and this says nothing was lost
         raise
     results = build()
     results.write(results_path)
