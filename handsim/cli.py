@@ -36,7 +36,7 @@ from handsim._argtypes import (
     EXIT_USAGE,
     whole_number,
 )
-from handsim.errors import HandsimError
+from handsim.errors import HandsimError, one_line
 from handsim.synth.cli import add_synth
 
 __all__ = ["COMMANDS", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "build_parser", "main"]
@@ -462,10 +462,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``handsim`` command line.
 
@@ -479,7 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:
-        print(_one_line(str(exc)), file=sys.stderr)
+        print(one_line(exc), file=sys.stderr)
         return EXIT_USAGE
     except SystemExit as exc:  # --help / --version print and exit 0
         return exc.code if isinstance(exc.code, int) else EXIT_OK
@@ -490,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except HandsimError as exc:
-        print(f"handsim {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+        print(f"handsim {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"handsim {args.command}: interrupted", file=sys.stderr)

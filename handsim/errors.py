@@ -20,6 +20,7 @@ __all__ = [
     "SimulationError",
     "URDFError",
     "UnknownNameError",
+    "one_line",
     "suggest",
 ]
 
@@ -65,6 +66,12 @@ class MissingDependencyError(HandsimError, ImportError):
 
 class ResultsError(HandsimError, ValueError):
     """A saved benchmark results file is missing, malformed, or does not match the run asked for."""
+
+
+def one_line(message: object) -> str:
+    """``str(message)`` with every run of whitespace (newlines included) made one space: what a
+    user error prints, and what a nested exception's text becomes inside another message."""
+    return " ".join(str(message).split())
 
 
 def suggest(name: str, valid: Iterable[str], what: str = "name") -> str:

@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from handsim.errors import ConfigurationError, UnknownNameError, suggest
+from handsim.errors import ConfigurationError, UnknownNameError, one_line, suggest
 
 #: The benchmark's default policy factory: the hand's scripted grasp policy.
 DEFAULT_FACTORY = "handsim.policies:scripted"
@@ -230,8 +230,7 @@ def resolve_factory(spec: str | Callable[[Any], Any]) -> Callable[[Any], Any]:
         ) from None
     except Exception as exc:  # the module exists but its code fails: name the cause, one line
         raise ConfigurationError(
-            f"policy {spec!r}: importing module {module_name!r} failed: {type(exc).__name__}: "
-            + " ".join(str(exc).split())
+            f"policy {spec!r}: importing module {module_name!r} failed: {type(exc).__name__}: {one_line(exc)}"
         ) from exc
     obj: Any = module
     for part in attr.split("."):

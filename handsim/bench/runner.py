@@ -55,6 +55,7 @@ from handsim.errors import (
     ResultsError,
     SimulationError,
     UnknownNameError,
+    one_line,
 )
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
@@ -159,11 +160,7 @@ def _ensure_registered(env_id: str) -> None:
                                  f"{type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         raise ConfigurationError(f"env {env_id!r}: importing module {module_name!r} failed: "
-                                 f"{type(exc).__name__}: {_one_line(exc)}") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
+                                 f"{type(exc).__name__}: {one_line(exc)}") from exc
 
 
 def _make_env(task: TrialTask) -> tuple[Any, Any]:
@@ -186,14 +183,14 @@ def _make_env(task: TrialTask) -> tuple[Any, Any]:
                 **dict(task.env_kwargs),
             )
     except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:  # Name/Namespace/VersionNotFound
-        raise UnknownNameError(f"env {task.env_id!r}: {_one_line(exc)}; {_env_choices()}") from None
+        raise UnknownNameError(f"env {task.env_id!r}: {one_line(exc)}; {_env_choices()}") from None
     except gymnasium.error.Error as exc:  # e.g. DependencyNotInstalled: the id is fine, making it is not
-        raise ConfigurationError(f"env {task.env_id!r}: {type(exc).__name__}: {_one_line(exc)}") from exc
+        raise ConfigurationError(f"env {task.env_id!r}: {type(exc).__name__}: {one_line(exc)}") from exc
     except TypeError as exc:
         if "unexpected keyword argument" not in str(exc):
             raise
         # A registered env that does not take the contract's arguments (e.g. CartPole-v1).
-        why = _one_line(exc).split(" was raised from")[0]  # gymnasium appends every kwarg
+        why = one_line(exc).split(" was raised from")[0]  # gymnasium appends every kwarg
         raise ConfigurationError(
             f"env {task.env_id!r}: {why}; expected an env following the handsim/Grasp-v0 contract "
             "(gymnasium.make(id, grasp=, hand=, render_mode=, evaluate=)); " + _env_choices()
@@ -204,7 +201,7 @@ def _make_env(task: TrialTask) -> tuple[Any, Any]:
     except Exception as exc:
         env.close()
         raise ConfigurationError(
-            f"policy {task.policy!r}: factory(env) raised {type(exc).__name__}: {_one_line(exc)}"
+            f"policy {task.policy!r}: factory(env) raised {type(exc).__name__}: {one_line(exc)}"
         ) from exc
     if not callable(policy):
         env.close()
