@@ -550,7 +550,7 @@ class GraspEpisode:
         if self._thumb_col is not None:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
         compiled = self.compiled_signature(self.grasp)
-        match = compiled.match(in_contact[None], np.array([bool(thumb)]))
+        match = compiled.match(in_contact[None], None if thumb is None else np.array([thumb]))
         self._state()["match"] = match
         matched = bool(match.matched[0])
         reasons = tuple(match.reasons(0)) if not matched else ()

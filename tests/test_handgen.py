@@ -8,6 +8,7 @@ from the generator's contract (which digits and joints a parameter set has).
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
 import json
 import math
@@ -22,7 +23,7 @@ from handsim.data import DEFAULT_HAND
 from handsim.episode import GraspEpisode
 from handsim.errors import ConfigurationError
 from handsim.grasp_data import load_hand_grasps
-from handsim.grasps import get
+from handsim.grasps import all_grasps, get
 from handsim.hand import load_hand
 from handsim.handgen import make_hand
 from handsim.kinematics import load_urdf
@@ -358,9 +359,33 @@ def test_thumbless_hand_cannot_pinch(tmp_path):
     assert compiled.impossible.tolist() == thumb_groups
     labels = np.zeros(len(hand.regions.labels), dtype=bool)
     labels[hand.regions.label_index("index.distal.pad")] = True
-    match = compiled.match(labels, False)
+    match = compiled.match(labels, None)
     assert not match.matched
-    assert any("thumb" in reason for reason in match.reasons())
+    assert "hand has no region for thumb.distal.tip|thumb.distal.pad" in match.reasons()
+
+
+def test_thumbless_hand_fails_every_type_that_names_a_thumb_position(tmp_path):
+    """A thumb position is part of each type's definition (the taxonomy's thumb column): a hand
+    without a thumb meets it nowhere, even where no thumb contact is required; only adduction
+    grip (thumb position "any") can pass. The reason names the missing thumb, not a position."""
+    hand = load_hand(_make(tmp_path, fingers=5, thumb_dof=0))
+    labels = hand.regions.labels
+    checked = 0
+    for grasp in all_grasps():
+        sig = grasp.signature
+        if any(all(p.startswith("thumb.") for p in group) for group in sig.required):
+            continue  # needs a thumb contact: covered above
+        touched = np.zeros(len(labels), dtype=bool)
+        for group in sig.required:  # touch one label of every required group
+            touched[next(i for i, lab in enumerate(labels) if any(fnmatch.fnmatch(lab, p) for p in group))] = True
+        match = CompiledSignature.compile(sig, labels).match(touched, None)
+        if sig.thumb == "any":
+            assert match.matched, grasp.id
+        else:
+            assert not match.matched, grasp.id
+            assert match.reasons() == [f"hand has no thumb, grasp needs thumb {sig.thumb}"], grasp.id
+        checked += 1
+    assert checked == 6  # small diameter, light tool, fixed hook, index finger extension, palmar, adduction grip
 
 
 # ---------------------------------------------------------------------------- API errors

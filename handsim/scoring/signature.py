@@ -7,7 +7,9 @@ vocabulary once; :meth:`CompiledSignature.match` then judges a whole batch of tr
 array operations (pure numpy, no PyBullet).
 
 Verdict per trial ``b``: every required group has at least one label in contact, no forbidden
-pattern has a label in contact, and the thumb state agrees with ``signature.thumb``.
+pattern has a label in contact, and the thumb state agrees with ``signature.thumb`` (a hand
+without a thumb fails every signature that names a thumb position: the position is part of the
+type's definition in the taxonomy).
 
 A pattern that matches no label of the vocabulary is an error (:class:`UnknownNameError`) only
 when it names a part (``<finger>.<segment>`` or ``palm``) the hand has: then the pattern must
@@ -108,14 +110,16 @@ class CompiledSignature:
         """R, the vocabulary size."""
         return len(self.labels)
 
-    def match(self, in_contact: ArrayLike, thumb_abducted: ArrayLike) -> SignatureMatch:
+    def match(self, in_contact: ArrayLike, thumb_abducted: ArrayLike | None) -> SignatureMatch:
         """Judge a batch of trials against the signature.
 
         Args:
             in_contact: (B, R) bool, trial b touched the object with label r; or (R,) for one
                 trial. 0/1 integers are accepted.
             thumb_abducted: (B,) bool, the thumb was abducted in trial b; a scalar applies to
-                every trial.
+                every trial. ``None``: the hand has no thumb. A thumb position is part of a
+                type's definition, so a thumbless hand then fails every signature that names
+                one (``"abducted"`` or ``"adducted"``), with the reason "hand has no thumb".
 
         Returns:
             The per-trial verdicts; a single (R,) trial gives arrays without the batch axis.
@@ -133,7 +137,8 @@ class CompiledSignature:
                 f"label), got {np.shape(in_contact)}"
             )
         batch = contact.shape[0]
-        thumb = _as_bool(thumb_abducted, "thumb_abducted")
+        no_thumb = thumb_abducted is None
+        thumb = _as_bool(False if no_thumb else thumb_abducted, "thumb_abducted")
         if thumb.ndim == 0:
             thumb = np.full(batch, bool(thumb))
         if thumb.shape != (batch,):
@@ -144,14 +149,16 @@ class CompiledSignature:
         group_hit = (c @ self.group_masks.T.astype(np.int32)) > 0  # (B, G)
         missing = ~group_hit
         forbidden_hit = (c @ self.forbidden_masks.T.astype(np.int32)) > 0  # (B, F)
-        if self.signature.thumb == "abducted":
+        if no_thumb and self.signature.thumb in ("abducted", "adducted"):
+            thumb_ok = np.zeros(batch, dtype=bool)
+        elif self.signature.thumb == "abducted":
             thumb_ok = thumb.copy()
         elif self.signature.thumb == "adducted":
             thumb_ok = ~thumb
         else:
             thumb_ok = np.ones(batch, dtype=bool)
         matched = ~missing.any(axis=1) & ~forbidden_hit.any(axis=1) & thumb_ok
-        return SignatureMatch(self, contact, thumb, matched, missing, forbidden_hit, thumb_ok, single)
+        return SignatureMatch(self, contact, thumb, matched, missing, forbidden_hit, thumb_ok, single, no_thumb)
 
 
 @functools.lru_cache(maxsize=512)
@@ -204,6 +211,7 @@ class SignatureMatch:
         forbidden_hit_b: (B, F) bool, forbidden pattern f was touched.
         thumb_ok_b: (B,) bool, the thumb state agrees with the signature.
         single: The input was one (R,) trial.
+        no_thumb: The hand has no thumb (``thumb_abducted`` is then all False and meaningless).
     """
 
     compiled: CompiledSignature
@@ -214,6 +222,7 @@ class SignatureMatch:
     forbidden_hit_b: NDArray[np.bool_]
     thumb_ok_b: NDArray[np.bool_]
     single: bool = False
+    no_thumb: bool = False
 
     def _out(self, arr: NDArray[np.bool_]) -> NDArray[np.bool_]:
         return arr[0] if self.single else arr
@@ -246,7 +255,8 @@ class SignatureMatch:
 
         Examples: ``"required thumb.distal.tip|thumb.distal.pad not in contact"``,
         ``"forbidden palm.* touched (palm.pad)"``, ``"thumb adducted, grasp needs abducted"``,
-        ``"hand has no region for little.*.pad|little.distal.tip"``.
+        ``"hand has no region for little.*.pad|little.distal.tip"``,
+        ``"hand has no thumb, grasp needs thumb adducted"``.
         """
         n = len(self)
         if not -n <= b < n:
@@ -264,13 +274,16 @@ class SignatureMatch:
                 touched = [lab for lab, h in zip(comp.labels, hit) if h]
                 out.append(f"forbidden {pattern} touched ({', '.join(touched)})")
         if not self.thumb_ok_b[b]:
-            state = "abducted" if self.thumb_abducted[b] else "adducted"
-            out.append(f"thumb {state}, grasp needs {comp.signature.thumb}")
+            if self.no_thumb:
+                out.append(f"hand has no thumb, grasp needs thumb {comp.signature.thumb}")
+            else:
+                state = "abducted" if self.thumb_abducted[b] else "adducted"
+                out.append(f"thumb {state}, grasp needs {comp.signature.thumb}")
         return out
 
 
 def match_signature(
-    signature: Signature, labels: Sequence[str], in_contact: ArrayLike, thumb_abducted: ArrayLike
+    signature: Signature, labels: Sequence[str], in_contact: ArrayLike, thumb_abducted: ArrayLike | None
 ) -> SignatureMatch:
     """Compile (cached) and match in one call; see :meth:`CompiledSignature.match`."""
     return CompiledSignature.compile(signature, labels).match(in_contact, thumb_abducted)
