@@ -20,8 +20,10 @@ HAND_B = {"large_diameter": (0, 3), "tip_pinch": (3, 3), "ring": (2, 3)}
 
 
 def write_results(path: Path, hand: str, outcomes: dict[str, tuple[int, int]], trials: int = 3,
-                  threshold: float = 0.5, policy: str = "handsim.policies:scripted") -> Path:
-    """A results.json in the file's own layout (schema 1), written without handsim's code."""
+                  threshold: float = 0.5, policy: str = "handsim.policies:scripted",
+                  config: dict | None = None) -> Path:
+    """A results.json in the file's own layout (schema 1), written without handsim's code;
+    ``config`` adds or replaces keys of its ``config``."""
     taxonomy = default_taxonomy()
     grasps = []
     for gid, (wins, n) in outcomes.items():
@@ -38,7 +40,7 @@ def write_results(path: Path, hand: str, outcomes: dict[str, tuple[int, int]], t
     data = {"schema": 1, "complete": True, "hand": {"name": hand, "path": f"/hands/{hand}", "dof": 20},
             "policy": policy,
             "config": {"trials": trials, "success_threshold": threshold, "grasps": [g["id"] for g in grasps],
-                       "seed": 0},
+                       "seed": 0} | (config or {}),
             "grasps": grasps}
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
@@ -130,6 +132,27 @@ def test_notes_labels_and_errors(tmp_path):
         load_matrix([a, b], labels=["x", "x"])
     with pytest.raises(ResultsError, match="no such results file"):
         load_matrix([tmp_path / "missing.json"])
+
+
+def test_notes_name_every_configuration_difference(tmp_path):
+    """Runs judged or driven differently (seed, protocol, episode, env) are noted key by key."""
+    protocol = {"max_rotation_deg": 15.0, "max_translation_m": 0.02}
+    a = write_results(tmp_path / "a.json", "hand_a", HAND_A, config={
+        "protocol": protocol, "episode": {"control_hz": 25.0}, "env_id": "handsim/Grasp-v0", "env_kwargs": {}})
+    b = write_results(tmp_path / "b.json", "hand_b", HAND_B, config={
+        "seed": 7, "protocol": protocol | {"max_rotation_deg": 45.0}, "env_id": "other/Grasp-v0",
+        "env_kwargs": {"friction": 2.0}})
+    assert load_matrix([a, b]).notes == (
+        "the runs differ in config.seed: hand_a 0, hand_b 7",
+        "the runs differ in config.protocol.max_rotation_deg: hand_a 15.0, hand_b 45.0",
+        "the runs differ in config.episode: hand_a {'control_hz': 25.0}, hand_b (not recorded)",
+        "the runs differ in config.env_id: hand_a 'handsim/Grasp-v0', hand_b 'other/Grasp-v0'",
+        "the runs differ in config.env_kwargs.friction: hand_a (not recorded), hand_b 2.0",
+    )
+    # the same configuration in both: nothing to note
+    c = write_results(tmp_path / "c.json", "hand_c", HAND_B, config={"protocol": protocol})
+    d = write_results(tmp_path / "d.json", "hand_d", HAND_A, config={"protocol": dict(protocol)})
+    assert load_matrix([c, d]).notes == ()
 
 
 def test_cli_compare_from_results(two_files, tmp_path, capsys):

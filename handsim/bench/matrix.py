@@ -20,15 +20,17 @@ Outputs (:func:`write_matrix`):
 * :meth:`CoverageMatrix.table`: a text table with one line per grasp type and one column per
   hand (``2/3 yes``), ending with the coverage line.
 
-Differences between the runs that affect the comparison (success threshold, policy, trials per
-type, incomplete runs) are listed in ``notes``: comparing them is allowed, the reader should
-know.
+Differences between the runs that affect the comparison are listed in ``notes``: success
+threshold, policy, trials per type, incomplete runs, and the configuration keys the baseline
+comparison (:func:`handsim.bench.compare.compare_results`) also notes: ``seed``, ``protocol``,
+``episode``, ``env_id`` and ``env_kwargs`` (for the dicts, each key inside that differs, e.g.
+``config.protocol.max_rotation_deg``). Comparing such runs is allowed; the reader should know.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +45,7 @@ from handsim.grasps import default_taxonomy
 
 __all__ = [
     "CELL_PX",
+    "CONFIG_NOTE_KEYS",
     "MATRIX_JSON",
     "MATRIX_PNG",
     "MATRIX_SCHEMA",
@@ -204,6 +207,37 @@ def _row(results: BenchResults, label: str, grasps: Sequence[tuple[int, str, str
     )
 
 
+#: ``config`` keys whose differences are noted (as ``compare_results`` does for a baseline).
+CONFIG_NOTE_KEYS = ("seed", "protocol", "episode", "env_id", "env_kwargs")
+_MISSING = object()
+
+
+def _config_differences(configs: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """``(field, value per run)`` for each :data:`CONFIG_NOTE_KEYS` field that is not the same in every run.
+
+    A dict-valued key (``protocol``, ``episode``, ``env_kwargs``) is compared key by key inside,
+    so the field is e.g. ``config.protocol.max_rotation_deg``; a key a run lacks (an older
+    file) gives ``_MISSING`` for it.
+    """
+    out = []
+    for key in CONFIG_NOTE_KEYS:
+        values = [c.get(key, _MISSING) for c in configs]
+        if all(v == values[0] for v in values[1:]):
+            continue
+        if all(isinstance(v, Mapping) for v in values):
+            for sub in sorted(set().union(*values)):
+                inner = [v.get(sub, _MISSING) for v in values]
+                if not all(x == inner[0] for x in inner[1:]):
+                    out.append((f"config.{key}.{sub}", inner))
+        else:
+            out.append((f"config.{key}", values))
+    return out
+
+
+def _shown(value: Any) -> str:
+    return "(not recorded)" if value is _MISSING else repr(value)
+
+
 def _notes(runs: Sequence[BenchResults], labels: Sequence[str]) -> list[str]:
     notes = []
     for what, get in (("success threshold", lambda r: r.success_threshold), ("policy", lambda r: r.policy),
@@ -211,6 +245,8 @@ def _notes(runs: Sequence[BenchResults], labels: Sequence[str]) -> list[str]:
         values = [get(r) for r in runs]
         if len(set(values)) > 1:
             notes.append(f"the runs differ in {what}: " + ", ".join(f"{lab} {v}" for lab, v in zip(labels, values)))
+    for field, values in _config_differences([r.config for r in runs]):
+        notes.append(f"the runs differ in {field}: " + ", ".join(f"{lab} {_shown(v)}" for lab, v in zip(labels, values)))
     for lab, r in zip(labels, runs):
         if not r.complete:
             done = sum(g.trials for g in r.grasps)
