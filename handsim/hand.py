@@ -231,13 +231,22 @@ def _read_urdf(path: Path) -> _UrdfSummary:
         if jtype in _MOVABLE:
             lim = el.find("limit")
             where = f"{path}: joint {name!r} <limit>"
+            if lim is None and jtype != "continuous":
+                raise URDFError(f"{path}: joint {name!r}: a {jtype} joint needs a <limit lower=... upper=... "
+                                "effort=... velocity=...> element (URDF requires one)")
             get = (lambda key, default, lim=lim, where=where: _float_attr(lim, key, default, where)) if lim is not None else (
                 lambda key, default: float(default))
             if jtype == "continuous":
                 lower, upper = -math.inf, math.inf
             else:
                 lower, upper = get("lower", 0.0), get("upper", 0.0)
-            limit = JointLimit(lower, upper, get("effort", 0.0), get("velocity", 0.0))
+            # A hand's joints are motors capped at their effort: a missing or non-positive one
+            # could never move the joint (PyBullet reads a missing effort as 0), so say so now.
+            effort = get("effort", 0.0)
+            if not effort > 0:
+                raise URDFError(f"{where}: expected effort > 0 (the motor's force cap, N m or N), got "
+                                f"{'nothing' if lim is None or lim.get('effort') is None else effort}")
+            limit = JointLimit(lower, upper, effort, get("velocity", math.inf))
         joints.append(_UrdfJoint(name, jtype, parent.get("link", ""), child.get("link", ""), limit))
     return _UrdfSummary(links, tuple(joints))
 
@@ -341,7 +350,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
     joints_by_name = {j.name: j for j in urdf.joints}
 
     def link_field(value: Any, field: str) -> str:
-        if value not in links:
+        if not isinstance(value, str) or value not in links:  # a list is unhashable: check the type first
             raise chk.unknown(field, value, urdf.links, f"link of {urdf_path.name}")
         return value
 
@@ -422,7 +431,7 @@ def _load_fingers(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary, pal
                          f"{base}.tip_link")
         joints = chk.get(entry, "joints", f"{base}.joints", list, "a list of joint names, palm outwards")
         for i, jname in enumerate(joints):
-            if jname not in joints_by_name:
+            if not isinstance(jname, str) or jname not in joints_by_name:
                 raise chk.unknown(f"{base}.joints[{i}]", jname, joints_by_name, f"joint of {urdf_file}")
             if joints_by_name[jname].type not in _MOVABLE:
                 raise chk.fail(f"{base}.joints[{i}]", "a movable (revolute/continuous/prismatic) joint",
@@ -457,6 +466,9 @@ def _load_thumb_abduction(raw: Mapping[str, Any], chk: _Checker, fingers: Mappin
     entry = chk.get(raw, "thumb_abduction", "thumb_abduction", dict, "an object {joint, abducted_min}")
     if "thumb" not in fingers:
         raise chk.fail("thumb_abduction", "no entry (the hand has no thumb)", entry)
+    for key in entry:
+        if key not in ("joint", "abducted_min"):
+            raise chk.unknown(f"thumb_abduction.{key}", key, ("joint", "abducted_min"), "thumb_abduction field")
     joint = chk.get(entry, "joint", "thumb_abduction.joint", str, "a thumb joint name")
     thumb_joints = fingers["thumb"].joints
     if joint not in thumb_joints:

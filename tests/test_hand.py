@@ -18,6 +18,7 @@ from scipy.optimize import least_squares
 from handsim.data import hand_dir
 from handsim.errors import DataNotFoundError, MetadataError, UnknownNameError, URDFError
 from handsim.hand import FINGER_NAMES, load_hand
+from handsim.kinematics import load_urdf
 
 p = pytest.importorskip("pybullet")
 
@@ -168,6 +169,12 @@ _DELETE = object()
      ["regions.index_knuckle.part", "'palm'", "between the palm and the finger segments"]),
     (_set("regions.index_tip", {"part": "palm", "axis": [1, 0, 0], "palmar": [0, 0, 1]}),
      ["regions.index_tip", "a link between them"]),
+    # a list where a name belongs: a clear error, not a TypeError from hashing it
+    (_set("fingers.index.segments.distal", ["index_distal"]),
+     ["fingers.index.segments.distal", "name (string)", "['index_distal']"]),
+    (_set("fingers.index.joints", [["index_mcp_abd"], "index_mcp_flex", "index_pip", "index_dip"]),
+     ["fingers.index.joints[0]", "name (string)"]),
+    (_set("thumb_abduction.abducted_mn", 0.3), ["thumb_abduction.abducted_mn", "did you mean 'abducted_min'"]),
 ])
 def test_broken_metadata_is_reported(tmp_path, edit, needles):
     folder = _broken_copy(tmp_path, edit)
@@ -192,6 +199,29 @@ def test_malformed_urdf_limit_is_reported(tmp_path, attr):
     message = str(info.value)
     for needle in (str(urdf), "'index_pip'", repr(attr), "'abc'", "must be a number"):
         assert needle in message, message
+
+
+@pytest.mark.parametrize("limit, needles", [
+    ("", ["'index_pip'", "revolute joint needs a <limit"]),  # URDF requires <limit> on a revolute joint
+    ('<limit lower="0" upper="1.7" effort="0" velocity="4"/>', ["'index_pip'", "effort > 0", "got 0"]),
+    ('<limit lower="0" upper="1.7" velocity="4"/>', ["'index_pip'", "effort > 0", "got nothing"]),
+])
+def test_urdf_limit_without_a_usable_effort_is_reported(tmp_path, limit, needles):
+    """Both URDF readers (the hand's and the kinematic tree's) refuse a movable joint PyBullet could
+    not drive, before any physics, instead of reading it as a [0, 0] or an unbounded range."""
+    folder = _broken_copy(tmp_path, lambda meta: None)
+    urdf = folder / "hand.urdf"
+    text = urdf.read_text()
+    start = text.index("<limit", text.index('<joint name="index_pip"'))
+    end = text.index("/>", start) + 2
+    urdf.write_text(text[:start] + limit + text[end:])
+    with pytest.raises(URDFError) as info:
+        load_hand(folder)
+    for needle in (str(urdf), *needles):
+        assert needle in str(info.value), str(info.value)
+    if not limit:
+        with pytest.raises(URDFError, match="index_pip.*revolute joint needs a <limit"):
+            load_urdf(urdf)
 
 
 def test_bare_name_is_the_shipped_hand_beside_a_folder_of_that_name(tmp_path, monkeypatch):

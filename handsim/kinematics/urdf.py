@@ -24,6 +24,8 @@ __all__ = ["SUPPORTED_JOINT_TYPES", "JointSpec", "parse_urdf", "rpy_to_matrix"]
 
 SUPPORTED_JOINT_TYPES = ("revolute", "continuous", "prismatic", "fixed")
 _UNSUPPORTED = ("floating", "planar")
+#: Joint types URDF requires a <limit> element on.
+_LIMITED = ("revolute", "prismatic")
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,9 @@ def _parse_joint(elem: ET.Element, src: str) -> JointSpec:
 
     lower, upper, effort, velocity = -math.inf, math.inf, math.inf, math.inf
     limit_el = elem.find("limit")
+    if limit_el is None and jtype in _LIMITED:
+        raise URDFError(f"{where}: a {jtype} joint needs a <limit lower=... upper=... effort=... velocity=...> "
+                        "element (URDF requires one; only continuous joints may omit it)")
     if limit_el is not None:
         effort = _float_attr(limit_el, "effort", math.inf, f"{where} <limit>")
         velocity = _float_attr(limit_el, "velocity", math.inf, f"{where} <limit>")
