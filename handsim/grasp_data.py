@@ -61,8 +61,13 @@ class HandGrasp:
     note: str = ""
 
 
+def _is_number(v: object) -> bool:
+    """A JSON number; ``true``/``false`` are not (bool is an int subclass in Python)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _vector(raw: object, size: int, where: str) -> NDArray[np.float64]:
-    if not isinstance(raw, list) or len(raw) != size or not all(isinstance(v, (int, float)) for v in raw):
+    if not isinstance(raw, list) or len(raw) != size or not all(_is_number(v) for v in raw):
         raise GraspDataError(f"{where}: expected a list of {size} numbers, got {raw!r}")
     arr = np.array(raw, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
@@ -80,7 +85,7 @@ def _targets(
     for name, value in raw.items():
         if name not in index:
             raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
+        if not _is_number(value) or not math.isfinite(value):
             raise GraspDataError(f"{where}.{name}: expected a finite number, got {value!r}")
         i = index[name]
         if not lower[i] - 1e-9 <= value <= upper[i] + 1e-9:
@@ -123,7 +128,8 @@ def load_hand_grasps(
         raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise GraspDataError(f"{path}: invalid JSON ({exc})") from None
-    if not isinstance(raw, dict) or raw.get("schema") != 1 or not isinstance(raw.get("grasps"), dict):
+    schema = raw.get("schema") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or not _is_number(schema) or schema != 1 or not isinstance(raw.get("grasps"), dict):
         raise GraspDataError(f"{path}: expected an object with \"schema\": 1 and a \"grasps\" object")
     lower, upper = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
     base = np.clip(np.zeros(len(joint_names)) if rest is None else np.asarray(rest, dtype=np.float64), lower, upper)

@@ -51,6 +51,10 @@ def test_missing_file_is_no_plans(tmp_path):
         ({k: v for k, v in GOOD.items() if k != "close"}, "tip_pinch", "missing field 'close'"),
         ({**GOOD, "clsoe": {}}, "tip_pinch", "did you mean 'close'"),
         ({**GOOD, "preshape": {"a": float("nan")}}, "tip_pinch", "finite number"),
+        # JSON true/false are not numbers (Python's bool is an int)
+        ({**GOOD, "preshape": {"a": True}}, "tip_pinch", "preshape.a: expected a finite number, got True"),
+        ({**GOOD, "object_xyz": [True, 0, 0.05]}, "tip_pinch", "list of 3 numbers"),
+        ({**GOOD, "object_quat_wxyz": [True, False, False, False]}, "tip_pinch", "list of 4 numbers"),
     ],
 )
 def test_errors_name_file_and_field(tmp_path, entry, grasp_id, fragment):
@@ -63,4 +67,10 @@ def test_errors_name_file_and_field(tmp_path, entry, grasp_id, fragment):
 def test_invalid_json(tmp_path):
     (tmp_path / "grasps.json").write_text("{not json")
     with pytest.raises(GraspDataError, match="invalid JSON"):
+        load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
+
+
+def test_schema_true_is_not_schema_1(tmp_path):
+    (tmp_path / "grasps.json").write_text(json.dumps({"schema": True, "grasps": {}}))
+    with pytest.raises(GraspDataError, match='"schema": 1'):
         load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
