@@ -15,7 +15,7 @@ Registry::
     grasps.get("tip_pinch") is grasps.get(24) is grasps.get("24")
     [g.id for g in grasps.by_tag("power")]
 
-Hand-specific data (wrist pose, pre-shape, closing targets) is not here: it lives with each
+Hand-specific data (the object's pose in the palm frame, pre-shape, closing targets) is not here: it lives with each
 hand in ``models/<hand>/grasps.json``.
 """
 
