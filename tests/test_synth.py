@@ -199,6 +199,77 @@ def test_thumbless_hand_gets_no_thumb_opposition_type(tmp_path) -> None:
     assert json.loads((tmp_path / "g.json").read_text())["grasps"] == {}
 
 
+def _continuous_hand(tmp_path, joint: str = "index_mcp_abd", rest: float = 0.2):
+    """A copy of the default hand with ``joint`` made ``continuous`` (unlimited) and given a
+    rest angle."""
+    import shutil
+
+    from handsim.data import hand_dir
+
+    folder = tmp_path / "conthand"
+    shutil.copytree(hand_dir("default_hand"), folder, ignore=shutil.ignore_patterns("grasps.json", "*.png"))
+    urdf = folder / "hand.urdf"
+    tag = f'<joint name="{joint}" type="revolute">'
+    assert tag in urdf.read_text()
+    urdf.write_text(urdf.read_text().replace(tag, f'<joint name="{joint}" type="continuous">'))
+    meta = json.loads((folder / "hand.json").read_text())
+    meta["rest_pose"] = {joint: rest}
+    (folder / "hand.json").write_text(json.dumps(meta))
+    return folder
+
+
+@pytest.mark.slow
+def test_synthesis_samples_a_continuous_joint_over_one_turn_about_its_rest_angle(tmp_path) -> None:
+    """A continuous joint has infinite limits (as the URDF reader gives them, checked first):
+    the optimisation (lateral) and the closing model (tip pinch) sample it over
+    [rest - pi, rest + pi] instead of failing on ``uniform(-inf, inf)``."""
+    from handsim.hand import load_hand
+    from handsim.kinematics import load_urdf
+    from handsim.synth.closing import ClosingSettings
+    from handsim.synth.optimize import SynthSettings
+    from handsim.synth.synthesize import synthesize
+
+    joint, rest = "index_mcp_abd", 0.2
+    folder = _continuous_hand(tmp_path, joint, rest)
+    tree = load_urdf(load_hand(folder).urdf_path)
+    col = tree.joint_index(joint)
+    assert tree.joints[joint].type == "continuous" and np.isinf(tree.lower[col]) and np.isinf(tree.upper[col])
+    res = synthesize(folder, tmp_path / "g.json", ["lateral", "tip_pinch"], verify=0, jobs=1, progress=False,
+                     settings=SynthSettings(restarts=2, population=8, iterations=3),
+                     closing=ClosingSettings(poses=48, variants=3, restarts=1))
+    assert [t.grasp_id for t in res.types] == ["lateral", "tip_pinch"]
+    written = json.loads((tmp_path / "g.json").read_text())["grasps"]
+    assert sorted(written) == ["lateral", "tip_pinch"]
+    for gid, entry in written.items():
+        for key in ("preshape", "close"):
+            values = np.array(list(entry[key].values()))
+            assert np.all(np.isfinite(values)), (gid, key)
+            assert rest - np.pi - 1e-9 <= entry[key][joint] <= rest + np.pi + 1e-9, (gid, key, entry[key][joint])
+
+
+def test_synthesis_refuses_a_prismatic_joint_without_limits() -> None:
+    """A prismatic joint with infinite limits has no range to sample: one line naming it."""
+    from types import MappingProxyType, SimpleNamespace
+
+    from handsim.hand import JointLimit
+    from handsim.kinematics.tree import KinematicTree
+    from handsim.kinematics.urdf import JointSpec
+    from handsim.synth.optimize import search_bounds
+
+    def spec(name: str, jtype: str, child: str, lower: float, upper: float) -> JointSpec:
+        return JointSpec(name, jtype, "palm", child, np.eye(4), np.array([0.0, 0.0, 1.0]), lower, upper, 1.0, 1.0, None)
+
+    joints = [spec("spin", "continuous", "a", -np.inf, np.inf), spec("slide", "prismatic", "b", -np.inf, np.inf)]
+    tree = KinematicTree("t", ["palm", "a", "b"], joints)
+    hand = SimpleNamespace(name="t", urdf_path="t.urdf", rest_pose=MappingProxyType({"spin": 1.0}),
+                           joint_limits={j.name: JointLimit(j.lower, j.upper, 1.0, 1.0) for j in joints})
+    with pytest.raises(ConfigurationError, match="joint 'slide' .* prismatic without finite limits"):
+        search_bounds(hand, tree)
+    tree = KinematicTree("t", ["palm", "a"], joints[:1])
+    lower, upper = search_bounds(hand, tree)
+    np.testing.assert_allclose([lower[0], upper[0]], [1.0 - np.pi, 1.0 + np.pi])
+
+
 def _cli_args(*argv: str) -> argparse.Namespace:
     from handsim.synth.cli import add_synth
 

@@ -14,7 +14,8 @@ of size ``6 + n``. Its cost, in metres, is
 * ``W_BALANCE`` times the distance from the origin to the convex hull of the contact normals
   (0 when the squeeze of the contacts can cancel out);
 
-with the joints inside their limits and the thumb abduction joint on the side the type asks
+with the joints inside their limits (a joint without limits, ``continuous``: one turn about its
+rest angle, :func:`search_bounds`) and the thumb abduction joint on the side the type asks
 for (``hand.json`` ``thumb_abduction``; by construction of the sampling). The minimiser is the
 cross-entropy method (R. Rubinstein, "The cross-entropy method for combinatorial and continuous
 optimization", 1999): ``restarts`` independent Gaussian populations, evaluated together in one
@@ -42,6 +43,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
+from handsim.errors import ConfigurationError
 from handsim.grasps import GraspType
 from handsim.hand import Hand
 from handsim.kinematics import KinematicTree
@@ -64,6 +66,7 @@ __all__ = [
     "refine",
     "rotvec_to_matrix",
     "rotvec_to_quat",
+    "search_bounds",
 ]
 
 _F = NDArray[np.float64]
@@ -223,6 +226,41 @@ def _hull_distance(normals: _F, iterations: int = 24) -> _F:
     return np.linalg.norm(np.einsum("bc,bck->bk", w, normals), axis=1)
 
 
+def search_bounds(hand: Hand, tree: KinematicTree) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The joint range the synthesis samples and clips to, in the tree's joint order.
+
+    The URDF limits, except on joints without them: a ``continuous`` joint (or a revolute one
+    whose limits are infinite) is searched over ``[rest - pi, rest + pi]`` about its rest angle
+    (``hand.json`` ``rest_pose``, default 0), one full turn, which holds every distinct angle.
+    A prismatic joint has no such natural range, so one without finite limits is refused.
+
+    Args:
+        hand: The hand (its ``joint_limits`` and ``rest_pose``).
+        tree: Its kinematic tree.
+
+    Returns:
+        ``(lower, upper)``, each (n,) [rad or m], finite.
+
+    Raises:
+        ConfigurationError: A prismatic joint without finite limits; the message names it.
+    """
+    lower = np.array([hand.joint_limits[j].lower for j in tree.joint_names], dtype=np.float64)
+    upper = np.array([hand.joint_limits[j].upper for j in tree.joint_names], dtype=np.float64)
+    for i, name in enumerate(tree.joint_names):
+        if math.isfinite(lower[i]) and math.isfinite(upper[i]):
+            continue
+        if tree.joints[name].type == "prismatic":
+            raise ConfigurationError(
+                f"synth: joint {name!r} of hand {hand.name!r} is prismatic without finite limits "
+                f"([{lower[i]}, {upper[i]}]); expected <limit lower upper> in {hand.urdf_path}")
+        rest = float(hand.rest_pose.get(name, 0.0))
+        if not math.isfinite(lower[i]):
+            lower[i] = rest - math.pi
+        if not math.isfinite(upper[i]):
+            upper[i] = rest + math.pi
+    return lower, upper
+
+
 class GraspProblem:
     """The cost of grasp candidates of one type on one hand.
 
@@ -237,8 +275,12 @@ class GraspProblem:
     Attributes:
         feasible: False when the hand has no region for some required group (e.g. a thumb
             group on a thumbless hand); ``infeasible_reason`` says which.
-        lower, upper: (n,) joint bounds the search uses (the thumb abduction joint narrowed to
-            the side the type asks for).
+        lower, upper: (n,) joint bounds the search uses (:func:`search_bounds`: the URDF
+            limits, an unlimited revolute or continuous joint sampled over one turn about its
+            rest angle; the thumb abduction joint narrowed to the side the type asks for).
+
+    Raises:
+        ConfigurationError: A prismatic joint without finite limits (no range to sample).
     """
 
     def __init__(self, hand: Hand, tree: KinematicTree, surface: HandSurface, grasp: GraspType, friction: float,
@@ -255,8 +297,7 @@ class GraspProblem:
         forb = compiled.forbidden_masks.any(axis=0) if len(compiled.forbidden_masks) else np.zeros(len(hand.regions.labels), bool)
         self.forbidden = np.flatnonzero(forb[labels])
         missing = [name for name, idx, imp in zip(self.group_names, self.groups, compiled.impossible) if imp or not len(idx)]
-        self.lower = np.array([hand.joint_limits[j].lower for j in tree.joint_names])
-        self.upper = np.array([hand.joint_limits[j].upper for j in tree.joint_names])
+        self.lower, self.upper = search_bounds(hand, tree)
         self.thumb_col: int | None = None
         ta = hand.thumb_abduction
         thumb_side = grasp.signature.thumb
