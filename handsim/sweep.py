@@ -9,7 +9,7 @@ once), and writes the combined coverage matrix (``OUT/matrix.json``, ``OUT/matri
 A **sweep spec** is a TOML file (:func:`load_spec`)::
 
     out = "sweep-results"              # output folder (relative to the spec's folder)
-    hands = ["default_hand"]           # shipped hand names or hand folders (relative to the spec)
+    hands = ["default_hand"]           # shipped hand names or hand folders (see below)
     grasps = ["lateral", "palmar", 24] # grasp ids or numbers, or "all" (default "all")
     trials = 1                         # seeded trials per grasp type (default 3)
     seed = 0                           # base seed (default 0)
@@ -33,6 +33,11 @@ joints the generated hand does not actuate are dropped (a no-DIP hand keeps ever
 DIP targets; a 4-finger hand loses the little finger's). The plans' object poses are copied
 unchanged, so they suit generated hands of scale 1.
 
+Hands (``hands``, ``grasp_data``) never depend on the working directory: an absolute path is
+used as it is, a path (``hands/mine``, ``./mine``) is relative to the spec's folder, and a bare
+name is the shipped hand of that name if there is one, else the folder of that name next to the
+spec; anything else is an error naming the spec and the key.
+
 Every key is checked: an error names the spec file, the key, what was given and what is allowed.
 """
 
@@ -46,11 +51,10 @@ import json
 import math
 import re
 import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
-
-import tomllib
 
 from handsim.bench.config import (
     DEFAULT_ENV_ID,
@@ -61,7 +65,12 @@ from handsim.bench.config import (
 from handsim.bench.executors import DEFAULT_EXECUTOR, EXECUTORS, Executor, make_executor
 from handsim.bench.matrix import CoverageMatrix, build_matrix, write_matrix
 from handsim.bench.results import BenchResults, write_json_atomic
-from handsim.errors import ConfigurationError, UnknownNameError, suggest
+from handsim.errors import (
+    ConfigurationError,
+    DataNotFoundError,
+    UnknownNameError,
+    suggest,
+)
 
 __all__ = [
     "GENERATE_KEYS",
@@ -106,7 +115,7 @@ class GeneratedGrid:
     Attributes:
         axes: ``(parameter, values)`` pairs, one per grid key given; the grid is their product.
         name: The hand name (one-point grid) or name prefix, or None.
-        grasp_data: A hand (name or folder) whose grasps.json plans are copied, or None.
+        grasp_data: A hand folder whose grasps.json plans are copied, or None.
     """
 
     axes: tuple[tuple[str, tuple[Any, ...]], ...]
@@ -121,7 +130,7 @@ class SweepSpec:
     Attributes:
         path: The spec file (None when built in memory).
         out: Output folder.
-        hands: Shipped hand names or folders.
+        hands: Hand folders (absolute; shipped hands as their folder under ``models/``).
         generate: Generated-hand grids.
         grasp_ids: Grasp types, taxonomy order.
         trials: Trials per type.
@@ -195,14 +204,32 @@ def _grasp_ids(value: Any, chk: _Spec) -> tuple[str, ...]:
     return tuple(g.id for g in taxonomy if g.number in chosen)
 
 
-def _path_or_name(value: str, base: Path) -> str:
-    """A hand given as a path is resolved against the spec's folder; a bare name stays a name."""
-    p = Path(value).expanduser()
-    if p.is_absolute():
-        return str(p)
-    if (base / p).exists() or "/" in value or value.startswith("."):
-        return str((base / p).resolve())
-    return value
+def _hand_folder(value: str, base: Path, chk: _Spec, key: str) -> str:
+    """The hand folder a spec names, never looked up in the working directory.
+
+    An absolute path is used as it is, and a path (``a/b``, ``./a``, ``~/a``) is relative to
+    the spec's folder. A bare name is a shipped hand if one has that name, else a folder next
+    to the spec.
+
+    Raises:
+        DataNotFoundError: No such hand folder (names the spec, the key and where it looked).
+    """
+    import os
+
+    from handsim.data import available_hands, hand_dir, models_dir
+
+    bare = not any(sep and sep in value for sep in ("/", os.sep, os.altsep)) and value not in (".", "..")
+    if bare and value in available_hands():
+        return str(models_dir() / value)
+    folder = (base / Path(value).expanduser()).resolve()
+    if bare and not folder.is_dir():
+        raise DataNotFoundError(f"{chk.where}: key {key!r}: no hand {value!r}: not a shipped hand and no folder "
+                                f"{folder} (a bare name is a shipped hand or a folder next to the spec); "
+                                + suggest(value, available_hands(), "shipped hand"))
+    try:
+        return str(hand_dir(folder))
+    except DataNotFoundError as exc:
+        raise DataNotFoundError(f"{chk.where}: key {key!r}: {exc}") from None
 
 
 def _axis(value: Any, key: str, chk: _Spec) -> tuple[Any, ...]:
@@ -234,13 +261,15 @@ def parse_spec(raw: Mapping[str, Any], *, base: str | Path = ".", where: str = "
 
     Args:
         raw: The spec's tables.
-        base: Folder relative paths are resolved against (the spec's folder).
+        base: Folder relative paths and bare names that are not shipped hands are resolved
+            against (the spec's folder).
         where: What to call the spec in errors (its path).
         out: Overrides the spec's ``out``.
 
     Raises:
         ConfigurationError: A key with a wrong value (names the key, expected and got).
         UnknownNameError: An unknown key, grasp, or executor (names the valid ones).
+        DataNotFoundError: A hand in ``hands`` or ``grasp_data`` that does not exist.
     """
     chk = _Spec(where)
     base = Path(base)
@@ -252,7 +281,7 @@ def parse_spec(raw: Mapping[str, Any], *, base: str | Path = ".", where: str = "
     hands_raw = raw.get("hands", [])
     if not isinstance(hands_raw, list) or not all(isinstance(h, str) and h.strip() for h in hands_raw):
         raise chk.fail("hands", "a list of shipped hand names or hand folders", hands_raw)
-    hands = tuple(_path_or_name(h, base) for h in hands_raw)
+    hands = tuple(_hand_folder(h, base, chk, "hands") for h in hands_raw)
     gen_raw = raw.get("generate", [])
     if isinstance(gen_raw, Mapping):
         gen_raw = [gen_raw]  # [generate] (one table) as well as [[generate]]
@@ -264,8 +293,9 @@ def parse_spec(raw: Mapping[str, Any], *, base: str | Path = ".", where: str = "
         axes = tuple((k, _axis(table[k], k, chk)) for k in _GRID_KEYS if k in table)
         name = None if table.get("name") is None else chk.text(table["name"], "generate.name")
         data = table.get("grasp_data")
-        grids.append(GeneratedGrid(axes=axes, name=name,
-                                   grasp_data=None if data is None else _path_or_name(chk.text(data, "generate.grasp_data"), base)))
+        if data is not None:
+            data = _hand_folder(chk.text(data, "generate.grasp_data"), base, chk, "generate.grasp_data")
+        grids.append(GeneratedGrid(axes=axes, name=name, grasp_data=data))
     if not hands and not grids:
         raise ConfigurationError(f"{where}: expected at least one hand: a 'hands' list or a [[generate]] table, got neither")
     executor = raw.get("executor", DEFAULT_EXECUTOR)
@@ -299,6 +329,7 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> SweepSpec:
     Raises:
         ConfigurationError: Missing file, TOML syntax error, or a bad value.
         UnknownNameError: An unknown key or name.
+        DataNotFoundError: A hand that does not exist.
     """
     path = Path(path)
     if not path.is_file():

@@ -110,11 +110,45 @@ def test_defaults_and_relative_paths(tmp_path):
     shutil.copytree(hand_dir("default_hand"), tmp_path / "hands" / "mine")
     spec = load_spec(spec_file(tmp_path, 'out = "res"\nhands = ["default_hand", "hands/mine"]'))
     assert spec.out == tmp_path / "res"  # relative to the spec's folder, not the working directory
-    assert spec.hands == ("default_hand", str(tmp_path / "hands" / "mine"))
+    assert spec.hands == (str(REPO / "models" / "default_hand"), str(tmp_path / "hands" / "mine"))
     assert len(spec.grasp_ids) == 33 and spec.trials == 3 and spec.seed == 0 and spec.executor == "local"
     assert load_spec(spec_file(tmp_path, 'out = "res"\nhands = ["default_hand"]'), out=tmp_path / "x").out == tmp_path / "x"
     with pytest.raises(DataNotFoundError):
         prepare_hands(parse_spec({"out": "o", "hands": ["nope/hand"]}, base=tmp_path))
+
+
+def copy_hand(folder: Path, name: str) -> Path:
+    """A copy of the default hand in ``folder``, its hand.json renamed ``name``."""
+    shutil.copytree(REPO / "models" / "default_hand", folder)
+    meta = json.loads((folder / "hand.json").read_text())
+    meta["name"] = name
+    (folder / "hand.json").write_text(json.dumps(meta))
+    return folder
+
+
+def test_hand_names_resolve_against_the_spec_never_the_working_directory(tmp_path, monkeypatch):
+    """A bare name is the shipped hand, else a folder next to the spec, else an error naming the
+    spec and the key: hand folders in the working directory play no part."""
+    specs, cwd = tmp_path / "specs", tmp_path / "cwd"
+    specs.mkdir()
+    copy_hand(cwd / "myhand", "cwd_hand")
+    copy_hand(cwd / "default_hand", "cwd_default")  # a working-directory folder named like the shipped hand
+    monkeypatch.chdir(cwd)
+    for text, key in (('hands = ["myhand"]', "hands"), ('[[generate]]\ngrasp_data = "myhand"', "generate.grasp_data")):
+        path = spec_file(specs, 'out = "o"\n' + text)
+        with pytest.raises(DataNotFoundError) as info:
+            load_spec(path)
+        message = str(info.value)
+        assert message.startswith(str(path)) and f"key {key!r}" in message, message
+        assert "no hand 'myhand'" in message and str(specs / "myhand") in message, message
+    copy_hand(specs / "myhand", "spec_hand")
+    copy_hand(specs / "default_hand", "spec_default")
+    spec = load_spec(spec_file(specs, 'out = "o"\nhands = ["myhand", "default_hand"]\n'
+                                      '[[generate]]\nfingers = 4\ngrasp_data = "myhand"'))
+    # the folder next to the spec; the shipped hand before a folder of the same name
+    assert spec.hands == (str(specs / "myhand"), str(REPO / "models" / "default_hand"))
+    assert spec.generate[0].grasp_data == str(specs / "myhand")
+    assert [r.label for r in prepare_hands(spec)[:2]] == ["spec_hand", "default_hand"]
 
 
 def test_grid_expansion_names(tmp_path):
