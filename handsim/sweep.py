@@ -68,6 +68,7 @@ from handsim.bench.results import BenchResults, write_json_atomic
 from handsim.errors import (
     ConfigurationError,
     DataNotFoundError,
+    HandsimError,
     UnknownNameError,
     suggest,
 )
@@ -368,26 +369,45 @@ def expand_grid(grid: GeneratedGrid) -> list[dict[str, Any]]:
 
 
 def _copy_plans(source: str, folder: Path) -> int:
-    """Copy ``source``'s grasp plans into the generated hand at ``folder``; returns the plans copied."""
-    from handsim.data import hand_dir
-    from handsim.grasp_data import GRASP_DATA_FILE
+    """Copy ``source``'s grasp plans into the generated hand at ``folder``; returns the plans copied.
+
+    The source file is first validated by the normal loader against the source hand (its joints,
+    limits and rest pose), so a malformed plan is an error naming the file and the field.
+
+    Raises:
+        HandsimError: The source hand or its ``grasps.json`` does not load, or it has none.
+    """
+    from handsim.grasp_data import GRASP_DATA_FILE, load_hand_grasps
+    from handsim.grasps import default_taxonomy
     from handsim.hand import load_hand
 
-    src = hand_dir(source) / GRASP_DATA_FILE
-    try:
-        data = json.loads(src.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigurationError(f"grasp_data: cannot read {src} ({exc})") from None
-    joints = set(load_hand(folder).actuated_joints)
+    src_hand = load_hand(source)
+    src = src_hand.folder / GRASP_DATA_FILE
+    if not src.is_file():
+        raise DataNotFoundError(f"{src_hand.folder} has no {GRASP_DATA_FILE} (no grasp plans to copy)")
+    joints = src_hand.actuated_joints
+    lower = [src_hand.joint_limits[j].lower for j in joints]
+    upper = [src_hand.joint_limits[j].upper for j in joints]
+    load_hand_grasps(src_hand.folder, joints, lower, upper, default_taxonomy().ids(), rest=src_hand.rest_vector())
+    data = json.loads(src.read_text(encoding="utf-8"))  # valid: the loader just read it
+    keep = set(load_hand(folder).actuated_joints)
     plans = {}
-    for gid, plan in dict(data.get("grasps", {})).items():
+    for gid, plan in data["grasps"].items():
         plan = dict(plan)
         for key in ("preshape", "close"):
-            plan[key] = {j: v for j, v in dict(plan.get(key, {})).items() if j in joints}
+            plan[key] = {j: v for j, v in plan[key].items() if j in keep}
         plan["note"] = f"copied from {src} by handsim sweep (targets of joints this hand lacks dropped)"
         plans[gid] = plan
-    write_json_atomic(folder / GRASP_DATA_FILE, {"schema": data.get("schema", 1), "grasps": plans})
+    write_json_atomic(folder / GRASP_DATA_FILE, {"schema": 1, "grasps": plans})
     return len(plans)
+
+
+def _in_spec(exc: HandsimError, where: str) -> HandsimError:
+    """``exc`` (same class, so the CLI still exits 2) with ``where`` in front of its message."""
+    try:
+        return type(exc)(f"{where}: {exc}")
+    except Exception:  # noqa: BLE001 - a subclass with another constructor signature
+        return ConfigurationError(f"{where}: {exc}")
 
 
 def hand_label(hand: str) -> str:
@@ -403,21 +423,27 @@ def prepare_hands(spec: SweepSpec) -> list[HandRun]:
     Raises:
         ConfigurationError: Two hands with the same label, or bad generator parameters.
         DataNotFoundError: A hand that does not exist.
+        HandsimError: A ``grasp_data`` hand or plan file that does not load (the message names
+            the spec, the ``[[generate]]`` table, the key and the file).
     """
     from handsim.data import hand_dir
     from handsim.handgen import make_hand
 
+    where = "sweep spec" if spec.path is None else str(spec.path)
     runs = [HandRun(hand_label(str(hand_dir(h))), str(hand_dir(h))) for h in spec.hands]
-    for grid in spec.generate:
+    for i, grid in enumerate(spec.generate):
         for kw in expand_grid(grid):
             folder = spec.out / "hands" / kw["name"]
             # Rewriting is deterministic, so a resumed sweep sees the same hand (same config).
             try:
                 folder = make_hand(folder, force=True, **kw)
-            except ConfigurationError as exc:
-                raise ConfigurationError(f"[[generate]] {kw['name']}: {exc}") from None
+            except HandsimError as exc:
+                raise _in_spec(exc, f"{where}: [[generate]] #{i + 1} ({kw['name']})") from None
             if grid.grasp_data is not None:
-                _copy_plans(grid.grasp_data, folder)
+                try:
+                    _copy_plans(grid.grasp_data, folder)
+                except HandsimError as exc:
+                    raise _in_spec(exc, f"{where}: [[generate]] #{i + 1} ({kw['name']}): key 'grasp_data'") from None
             runs.append(HandRun(kw["name"], str(folder)))
     seen: dict[str, str] = {}
     for r in runs:

@@ -103,6 +103,30 @@ def test_spec_errors_are_one_line_exit_2_on_the_command_line(tmp_path, capsys):
     assert main(["sweep", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"handgen_f9_t{T}_s1" in err and "fingers: expected a whole number in 3..5" in err
+    assert err.startswith(f"handsim sweep: error: {path}: [[generate]] #1"), err
+
+
+@pytest.mark.parametrize("plans, needle", [
+    ({"lateral": ["x"]}, "grasps.lateral: expected an object"),
+    ({"lateral": {"object_xyz": [0, 0, 0.05], "object_quat_wxyz": [1, 0, 0, 0], "preshape": {},
+                  "close": {"index_mcp_flex": 9.0}}}, "grasps.lateral.close.index_mcp_flex: 9.0 is outside"),
+    ({"lateral_pinch": {}}, "unknown grasp id 'lateral_pinch'"),
+    (None, "has no grasps.json"),
+])
+def test_grasp_data_plans_are_validated_and_errors_name_spec_and_key(tmp_path, capsys, plans, needle):
+    """A malformed source plan file is one line, exit 2, naming the spec, the key and the file's field."""
+    src = copy_hand(tmp_path / "src", "src_hand")
+    if plans is None:
+        (src / "grasps.json").unlink()
+    else:
+        (src / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": plans}))
+    path = spec_file(tmp_path, 'out = "o"\n[[generate]]\ndip = false\ngrasp_data = "./src"')
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"handsim sweep: error: {path}: [[generate]] #1 (handgen_f5_t{T}_nodip_s1): "
+                             "key 'grasp_data': "), err[0]
+    assert needle in err[0] and str(src) in err[0], err[0]
 
 
 def test_defaults_and_relative_paths(tmp_path):
