@@ -270,6 +270,115 @@ def test_synthesis_refuses_a_prismatic_joint_without_limits() -> None:
     np.testing.assert_allclose([lower[0], upper[0]], [1.0 - np.pi, 1.0 + np.pi])
 
 
+def _fake_synthesize_type(verified: dict[str, bool]):
+    """A stand-in for ``synthesize_type`` (no optimisation, no physics): a recognisable entry
+    per type, verified or not as given. The tests of the grasps file's handling use it."""
+    from handsim.synth.synthesize import TypeResult
+
+    def fake(hand_folder, grasp_id, seed=0, *args, **kwargs):
+        ok = verified[grasp_id]
+        entry = {"object_xyz": [0.1, 0.0, 0.05], "object_quat_wxyz": [1.0, 0.0, 0.0, 0.0], "preshape": {},
+                 "close": {}, "note": f"fake {grasp_id} verified={ok}"}
+        number = default_taxonomy().get(grasp_id).number
+        return TypeResult(grasp_id, number, entry, ok, 3 if ok else 0, 3, 0.1, 0.01, () if ok else ("why",), 1, 0.0)
+
+    return fake
+
+
+def _hand_copy(tmp_path, drop: tuple[str, ...] = ()):
+    import shutil
+
+    from handsim.data import hand_dir
+
+    folder = tmp_path / "myhand"
+    shutil.copytree(hand_dir("default_hand"), folder, ignore=shutil.ignore_patterns("*.png"))
+    raw = json.loads((folder / "grasps.json").read_text())
+    for gid in drop:
+        del raw["grasps"][gid]
+    raw["mine"] = "keep me"  # another top-level key survives the rewrite
+    (folder / "grasps.json").write_text(json.dumps(raw))
+    return folder, raw
+
+
+def test_unverified_candidates_never_replace_an_existing_plan(tmp_path, monkeypatch) -> None:
+    """Existing plans stay unless a verified candidate replaces them (and then the file as it
+    was is backed up); unverified candidates for such types go to grasps.unverified.json, and
+    a type with no plan gets its unverified candidate in grasps.json."""
+    from handsim.synth import synthesize as synth_mod
+    from handsim.synth.cli import format_synth_table
+
+    folder, before = _hand_copy(tmp_path, drop=("palmar",))
+    original = (folder / "grasps.json").read_bytes()
+    verdict = {"lateral": False, "palmar": False, "tip_pinch": True}
+    monkeypatch.setattr(synth_mod, "synthesize_type", _fake_synthesize_type(verdict))
+    res = synth_mod.synthesize(folder, folder / "grasps.json", list(verdict), jobs=1, progress=False)
+    after = json.loads((folder / "grasps.json").read_text())
+    assert after["grasps"]["lateral"] == before["grasps"]["lateral"]  # kept: its candidate was not verified
+    assert after["grasps"]["palmar"]["note"] == "fake palmar verified=False"  # no plan before: written
+    assert after["grasps"]["tip_pinch"]["note"] == "fake tip_pinch verified=True"  # verified: replaces
+    assert {k: v for k, v in after["grasps"].items() if k not in verdict} == \
+        {k: v for k, v in before["grasps"].items() if k not in verdict}
+    assert after["mine"] == "keep me"
+    side = json.loads((folder / "grasps.unverified.json").read_text())
+    assert side["schema"] == 1 and list(side["grasps"]) == ["lateral"]
+    assert side["grasps"]["lateral"]["note"] == "fake lateral verified=False"
+    assert (folder / "grasps.json.bak").read_bytes() == original
+    assert res.kept == ("lateral",) and res.unverified_out == folder / "grasps.unverified.json"
+    assert res.backup == folder / "grasps.json.bak"
+    table = format_synth_table(res)
+    assert "kept the existing plans of lateral" in table and "grasps.unverified.json" in table
+    # Both files load with the benchmark's loader for this hand.
+    from handsim.hand import load_hand
+    from handsim.synth.verify import read_grasp_file
+
+    read_grasp_file(folder / "grasps.json", load_hand(folder))
+    read_grasp_file(folder / "grasps.unverified.json", load_hand(folder))
+
+
+def test_unverified_plan_note_holds_the_reasons(tmp_path) -> None:
+    """A type written unverified says so in its note, with the reasons (verify 0: never run)."""
+    from handsim.synth.optimize import SynthSettings
+    from handsim.synth.synthesize import synthesize
+
+    res = synthesize("default_hand", tmp_path / "g.json", ["lateral"], verify=0, jobs=1, progress=False,
+                     settings=SynthSettings(restarts=2, population=8, iterations=3))
+    note = json.loads((tmp_path / "g.json").read_text())["grasps"]["lateral"]["note"]
+    assert res.types[0].reasons == ("not verified in physics",)
+    assert "verified: false (0/0)" in note and note.endswith("; not verified: not verified in physics")
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [('{"schema": 1,\n grasps: {}}', "invalid JSON"),
+     ('{"schema": 1, "grasps": [["lateral", {}]], "mine": "keep me"}', "field grasps: expected an object"),
+     ('[1, 2]', "got a JSON list"),
+     ('{"schema": true, "grasps": {}}', "field schema: expected 1, got True"),
+     (('{"schema": 1, "grasps": {"lateral": {"object_xyz": [0, 0, 0], "object_quat_wxyz": [1, 0, 0, 0], '
+       '"preshape": {"no_such_joint": 0.1}, "close": {}}}}'), "grasps.lateral.preshape: unknown joint 'no_such_joint'")],
+    ids=["bad_json", "grasps_list", "not_object", "schema_bool", "foreign_joint"],
+)
+def test_a_malformed_out_file_is_one_line_and_left_untouched(tmp_path, monkeypatch, content: str, expected: str) -> None:
+    from handsim.errors import GraspDataError
+    from handsim.synth import synthesize as synth_mod
+    from handsim.synth.cli import run_synth_command
+
+    monkeypatch.setattr(synth_mod, "synthesize_type", _fake_synthesize_type({"lateral": True}))
+    out = tmp_path / "mine.json"
+    out.write_text(content)
+    with pytest.raises(GraspDataError) as err:
+        run_synth_command(_cli_args("--hand", "default_hand", "--grasps", "lateral", "--out", str(out)))
+    msg = str(err.value)
+    assert msg.startswith(f"{out}: ") and expected in msg and "\n" not in msg, msg
+    assert out.read_text() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.json"]
+    # The same for a malformed unverified file next to a good one.
+    out.write_text('{"schema": 1, "grasps": {}}')
+    (tmp_path / "mine.unverified.json").write_text(content)
+    with pytest.raises(GraspDataError, match=r"mine\.unverified\.json: "):
+        synth_mod.synthesize("default_hand", out, ["lateral"], jobs=1, progress=False)
+    assert (tmp_path / "mine.unverified.json").read_text() == content
+
+
 def _cli_args(*argv: str) -> argparse.Namespace:
     from handsim.synth.cli import add_synth
 

@@ -27,7 +27,9 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Optimise, for every grasp type, the object pose and the hand's contact configuration against the "
             "type's contact signature (batched, numpy), derive pre-shape and closing targets, verify the best "
-            "candidates in physics with the benchmark's own trial and seeds, and write the winners as grasps.json."
+            "candidates in physics with the benchmark's own trial and seeds, and write the winners as grasps.json. "
+            "A plan the file already holds is only replaced by a verified one (the file as it was is kept as "
+            "<out>.bak); an unverified candidate for such a type goes to <out stem>.unverified.json instead."
         ),
     )
     p.add_argument("--hand", required=True, metavar="NAME|PATH", help="a shipped hand's name or a hand folder")
@@ -106,6 +108,11 @@ def format_synth_table(results) -> str:  # results: handsim.synth.synthesize.Syn
                      f"{t.q1:.3f} | {cost} | {reason} |")
     lines.append(f"verified: {results.verified}/{len(results.types)}  ({results.wall_s:.1f} s, {results.jobs} jobs)  "
                  f"written: {results.out}")
+    if results.kept:
+        lines.append(f"kept the existing plans of {', '.join(results.kept)} (their candidates were not verified); "
+                     f"the candidates are in {results.unverified_out}")
+    if results.backup is not None:
+        lines.append(f"verified plans replaced existing ones; the file as it was: {results.backup}")
     return "\n".join(lines)
 
 

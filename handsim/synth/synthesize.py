@@ -23,7 +23,14 @@ For each grasp type (one unit of work, run in a process pool):
    settle and lost the object only under the pushes (a type whose candidates never form the
    signature gets no restart). One placement family fits a seed's draw; with four, the
    4-finger hand's sphere 3 finger is verified with 3 of seeds 0-9 instead of none of 0-13.
-3. The winner is written into the output ``grasps.json`` as soon as its type finishes.
+3. The winner is written into the output ``grasps.json`` as soon as its type finishes, with
+   one exception: a winner that is **not verified never replaces a plan the file already
+   holds** (hand-written or from an earlier run). The old plan stays, and the candidate goes
+   to the sibling file :func:`unverified_path` (``grasps.unverified.json`` next to
+   ``grasps.json``; the same format), which ``handsim synth`` names. A type the file has no
+   plan for gets the unverified winner (so ``handsim bench`` measures it), its note saying
+   ``verified: false`` with the reasons. Before a verified winner replaces an existing plan,
+   the file as it was before the run is copied to ``<out>.bak``.
 
 A type's random streams depend only on the seed, the type's number and the restart
 (``SeedSequence([seed, number])`` for the optimisation, ``[seed, number, 1]`` for the closing
@@ -68,7 +75,8 @@ from handsim.synth.optimize import (
 from handsim.synth.verify import Verification, read_grasp_file, verify_plan
 from handsim.tolerances import DEFAULT_PROTOCOL
 
-__all__ = ["DEFAULT_VERIFY", "SynthResults", "TypeResult", "synthesize", "synthesize_type", "verification_seeds"]
+__all__ = ["DEFAULT_VERIFY", "SynthResults", "TypeResult", "synthesize", "synthesize_type", "unverified_path",
+           "verification_seeds"]
 
 #: Candidates per type verified in physics by default.
 DEFAULT_VERIFY = 16
@@ -123,6 +131,11 @@ class SynthResults:
         types: Per type, in taxonomy order.
         wall_s: Total wall time [s].
         jobs: Worker processes used.
+        kept: Types whose existing plan in ``out`` was kept because their winner was not
+            verified (the winner is in ``unverified_out``), in taxonomy order.
+        unverified_out: The file holding those withheld candidates (None when there are none).
+        backup: Copy of ``out`` as it was before the run, made before a verified plan replaced
+            an existing one (None when nothing was replaced).
     """
 
     out: Path
@@ -130,6 +143,9 @@ class SynthResults:
     types: tuple[TypeResult, ...]
     wall_s: float
     jobs: int
+    kept: tuple[str, ...] = ()
+    unverified_out: Path | None = None
+    backup: Path | None = None
 
     @property
     def verified(self) -> int:
@@ -295,19 +311,48 @@ def synthesize_type(
             f"synthesized, seed {seed}, verified: false ({successes}/{trials})")
     note += (f"; {tried[idx] if tried else origin[0]}; cost {cand.cost * 1e3:.2f} mm, synthesis Q1 {cand.q1:.3f}, "
              f"pre-shape clearance {cand.clearance_m * 1e3:.1f} mm")
+    if not verified:
+        note += "; not verified: " + " | ".join(reasons)
     return TypeResult(grasp.id, grasp.number, _entry(cand, tree.joint_names, note), verified, successes, trials, q1,
                       cand.cost, tuple(reasons) if not verified else (), len(results), time.perf_counter() - start)
 
 
-def _write(out: Path, base: dict[str, Any], done: dict[str, TypeResult], order: Sequence[str]) -> None:
-    grasps = dict(base.get("grasps", {}))
+def unverified_path(out: str | Path) -> Path:
+    """Where synthesis puts unverified candidates it did not let replace a plan of ``out``:
+    ``<out stem>.unverified.json`` next to it (``grasps.json`` -> ``grasps.unverified.json``)."""
+    out = Path(out)
+    return out.with_name(out.stem + ".unverified.json")
+
+
+def _dump(path: Path, content: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)  # atomic: an interrupted run never leaves half a file
+
+
+def _split(base: dict[str, Any], held: dict[str, Any], done: dict[str, TypeResult],
+           order: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any], list[str], list[str]]:
+    """The plans of ``out`` and of the unverified file after the finished types: a verified
+    winner, or one for a type ``out`` has no plan for, goes into ``out`` (and leaves the
+    unverified file); an unverified one for a type ``out`` has a plan for goes to the unverified
+    file. Also returns the types kept and the existing plans replaced."""
+    existing = base["grasps"]
+    grasps, withheld = dict(existing), dict(held["grasps"])
+    kept, replaced = [], []
     for gid in order:
-        if gid in done and done[gid].entry is not None:
-            grasps[gid] = done[gid].entry
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps({"schema": 1, "grasps": grasps}, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+        res = done.get(gid)
+        if res is None or res.entry is None:
+            continue
+        if res.verified or gid not in existing:
+            grasps[gid] = res.entry
+            withheld.pop(gid, None)
+            if gid in existing:
+                replaced.append(gid)
+        else:
+            withheld[gid] = res.entry
+            kept.append(gid)
+    return grasps, withheld, kept, replaced
 
 
 def _worker_init() -> None:
@@ -357,7 +402,10 @@ def synthesize(
     """Synthesize every requested type's plan for a hand and write them to ``out``.
 
     Entries of ``out`` for other types (when it exists) are kept; each finished type's entry
-    is written at once (atomically), so an interrupted run keeps what it finished.
+    is written at once (atomically), so an interrupted run keeps what it finished. A plan
+    ``out`` already holds is replaced only by a verified one: an unverified winner for such a
+    type goes to :func:`unverified_path` instead (``SynthResults.kept`` lists those types), and
+    ``out`` as it was is copied to ``<out>.bak`` before a verified winner replaces a plan.
 
     Args:
         hand: A shipped hand's name or a hand folder.
@@ -377,6 +425,8 @@ def synthesize(
 
     Raises:
         HandsimError: Unknown hand or grasp id (before any work).
+        GraspDataError: An existing ``out`` (or its unverified file) that is not a grasps file
+            this hand can load (before any work); the message names the file.
     """
     start = time.perf_counter()
     hand_obj = load_hand(hand)
@@ -384,7 +434,13 @@ def synthesize(
     grasps: list[GraspType] = sorted({taxonomy.get(g).id: taxonomy.get(g) for g in (grasp_ids or taxonomy.ids())}.values(),
                                      key=lambda g: g.number)
     out_path = Path(out)
-    base = read_grasp_file(out_path) if out_path.is_file() else {"schema": 1, "grasps": {}}
+    side_path = unverified_path(out_path)
+    # Validated against the hand before any work: a malformed or foreign file is never
+    # overwritten (its content would be lost), and what is written stays loadable.
+    base = read_grasp_file(out_path, hand_obj)
+    held = read_grasp_file(side_path, hand_obj)
+    original = out_path.read_bytes() if out_path.is_file() else None
+    backup: Path | None = None
     order = [g.id for g in grasps]
     tasks: list[_Task] = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings, None, closing) for g in grasps]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
@@ -393,7 +449,13 @@ def synthesize(
     try:
         for res in _execute(tasks, jobs):
             done[res.grasp_id] = res
-            _write(out_path, base, done, order)
+            plans, withheld, _, replaced = _split(base, held, done, order)
+            if replaced and backup is None and original is not None:
+                backup = out_path.with_name(out_path.name + ".bak")
+                backup.write_bytes(original)
+            if withheld != held["grasps"]:
+                _dump(side_path, {**held, "grasps": withheld})
+            _dump(out_path, {**base, "grasps": plans})
             if on_type is not None:
                 on_type(res)
             bar.update(res.verified, f"{res.number:02d} {res.grasp_id} {res.successes}/{res.trials}")
@@ -401,4 +463,6 @@ def synthesize(
         bar.close()
         raise
     types = tuple(done[g] for g in order if g in done)
-    return SynthResults(out=out_path, seed=seed, types=types, wall_s=time.perf_counter() - start, jobs=jobs)
+    _, _, kept, _ = _split(base, held, done, order)
+    return SynthResults(out=out_path, seed=seed, types=types, wall_s=time.perf_counter() - start, jobs=jobs,
+                        kept=tuple(kept), unverified_out=side_path if kept else None, backup=backup)

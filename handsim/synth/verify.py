@@ -12,11 +12,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from handsim.grasp_data import GRASP_DATA_FILE
+import numpy as np
+
+from handsim.errors import GraspDataError
+from handsim.grasp_data import GRASP_DATA_FILE, load_hand_grasps
+from handsim.hand import Hand
 
 __all__ = ["Verification", "read_grasp_file", "verify_plan"]
 
@@ -41,15 +46,69 @@ class Verification:
     settled: bool = True
 
 
-def read_grasp_file(path: str | Path) -> dict[str, Any]:
-    """The ``{"schema": 1, "grasps": {...}}`` content of a grasp file (empty when absent)."""
+_SHAPE = 'an object {"schema": 1, "grasps": {<grasp id>: <plan>, ...}} (the grasps.json format)'
+
+
+def read_grasp_file(path: str | Path, hand: Hand | None = None) -> dict[str, Any]:
+    """The ``{"schema": 1, "grasps": {...}}`` content of a grasp file (empty when absent).
+
+    Args:
+        path: The grasps file (any name).
+        hand: When given, every plan in the file is also validated against this hand with the
+            benchmark's own loader (:func:`handsim.grasp_data.load_hand_grasps`: grasp ids,
+            joint names, targets inside the limits, unit quaternions), so that a file synthesis
+            adds to is one the benchmark can load.
+
+    Returns:
+        The parsed file (other top-level keys included).
+
+    Raises:
+        GraspDataError: Not JSON, not of that shape, or (with ``hand``) a plan the hand cannot
+            load; the message names the file.
+    """
     p = Path(path)
+    if not p.exists():
+        return {"schema": 1, "grasps": {}}
     if not p.is_file():
-        return {"schema": 1, "grasps": {}}
-    raw = json.loads(p.read_text(encoding="utf-8"))
-    if not isinstance(raw, dict) or not isinstance(raw.get("grasps"), dict):
-        return {"schema": 1, "grasps": {}}
+        raise GraspDataError(f"{p}: expected a grasps file, got a folder")
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GraspDataError(f"{p}: invalid JSON ({exc}); expected {_SHAPE}") from None
+    if not isinstance(raw, dict):
+        raise GraspDataError(f"{p}: expected {_SHAPE}, got a JSON {type(raw).__name__}")
+    schema = raw.get("schema")
+    if isinstance(schema, bool) or schema != 1:
+        raise GraspDataError(f"{p}: field schema: expected 1, got {schema!r}")
+    if not isinstance(raw.get("grasps"), dict):
+        raise GraspDataError(f"{p}: field grasps: expected an object mapping grasp ids to plans, "
+                             f"got {type(raw.get('grasps')).__name__}")
+    if hand is not None:
+        _check_plans(p, hand)
     return raw
+
+
+def _check_plans(path: Path, hand: Hand) -> None:
+    """Validate a grasps file's plans against ``hand`` exactly as the benchmark loads them."""
+    from handsim.grasps import default_taxonomy
+    from handsim.kinematics import load_urdf
+
+    names = load_urdf(hand.urdf_path).joint_names
+    lower = np.array([hand.joint_limits[j].lower for j in names])
+    upper = np.array([hand.joint_limits[j].upper for j in names])
+    rest = np.clip(hand.rest_vector(), lower, upper)
+    ids = default_taxonomy().ids()
+    if path.name == GRASP_DATA_FILE:
+        load_hand_grasps(path.parent, names, lower, upper, ids, rest=rest)
+        return
+    # The loader reads <folder>/grasps.json: check a copy, and name the user's file.
+    with tempfile.TemporaryDirectory(prefix="handsim-synth-check-") as tmp:
+        copy = Path(tmp) / GRASP_DATA_FILE
+        shutil.copyfile(path, copy)
+        try:
+            load_hand_grasps(tmp, names, lower, upper, ids, rest=rest)
+        except GraspDataError as exc:
+            raise GraspDataError(str(exc).replace(str(copy), str(path))) from None
 
 
 def _scratch_hand(hand_folder: Path, workdir: Path, name: str, grasp_id: str, entry: Mapping[str, Any]) -> Path:
