@@ -28,7 +28,10 @@ A **sweep spec** is a TOML file (:func:`load_spec`)::
 Generated hands are written to ``OUT/hands/<name>/`` and named like ``handsim hand make``
 names them (``handgen_f4_t5_nodip_s1``; a ``name`` key sets it for a one-point grid, or
 prefixes the parameters otherwise). A generated hand has no grasp plans, so it fails every type
-honestly, unless ``grasp_data`` names a hand whose plans to copy: each plan's joint targets for
+honestly, until plans are written into its ``grasps.json`` (by hand or ``handsim synth``: a
+re-run of the sweep keeps them, and leaves the hand's other files alone when they are what the
+generator writes), or unless ``grasp_data`` names a hand whose plans to copy (they replace the
+file on every run): each plan's joint targets for
 joints the generated hand does not actuate are dropped (a no-DIP hand keeps everything but the
 DIP targets; a 4-finger hand loses the little finger's). The plans' object poses are copied
 unchanged, so they suit generated hands of scale 1.
@@ -402,6 +405,51 @@ def _copy_plans(source: str, folder: Path) -> int:
     return len(plans)
 
 
+def _holds_plans(path: Path) -> bool:
+    """Whether ``path`` is a grasps.json that is not the empty one :func:`make_hand` writes."""
+    if not path.exists():
+        return False
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # not ours to judge: kept, and the run's checks report it
+    return not (isinstance(raw, dict) and raw.get("grasps") == {})
+
+
+def _write_generated(folder: Path, kw: Mapping[str, Any], plans_copied: bool) -> Path:
+    """Write a generated hand into ``folder``, leaving alone every file that is already right.
+
+    :func:`~handsim.handgen.make_hand` writes into a scratch folder and only the files whose
+    bytes differ are copied over, so a re-run leaves an unchanged hand untouched. Its empty
+    ``grasps.json`` never replaces one holding plans (written by hand or by ``handsim synth``);
+    with ``plans_copied`` (``grasp_data``) the caller writes that file.
+
+    Returns:
+        The folder, resolved.
+
+    Raises:
+        ConfigurationError: A make_hand parameter out of range, or ``folder`` is a file.
+    """
+    import tempfile
+
+    from handsim.grasp_data import GRASP_DATA_FILE
+    from handsim.handgen import make_hand
+
+    with tempfile.TemporaryDirectory(prefix="handsim-sweep-") as tmp:
+        fresh = make_hand(Path(tmp) / "hand", **kw)
+        if folder.exists() and not folder.is_dir():
+            raise ConfigurationError(f"expected a folder to write the generated hand into, got the file {folder}")
+        folder.mkdir(parents=True, exist_ok=True)
+        for new in sorted(fresh.iterdir()):
+            dst, data = folder / new.name, new.read_bytes()
+            if dst.is_file() and dst.read_bytes() == data:
+                continue
+            if new.name == GRASP_DATA_FILE and (plans_copied or _holds_plans(dst)):
+                continue
+            dst.write_bytes(data)
+    return folder.resolve()
+
+
 def _in_spec(exc: HandsimError, where: str) -> HandsimError:
     """``exc`` (same class, so the CLI still exits 2) with ``where`` in front of its message."""
     try:
@@ -418,7 +466,11 @@ def hand_label(hand: str) -> str:
 
 
 def prepare_hands(spec: SweepSpec) -> list[HandRun]:
-    """The spec's hands, generated ones written (or rewritten, identically) under ``out/hands/``.
+    """The spec's hands, generated ones written under ``out/hands/`` (see :func:`_write_generated`).
+
+    A generated hand whose files are already what :func:`~handsim.handgen.make_hand` writes is
+    left untouched, and its ``grasps.json`` keeps any plans it holds (unless ``grasp_data``
+    names plans to copy, which replace it).
 
     Raises:
         ConfigurationError: Two hands with the same label, or bad generator parameters.
@@ -427,16 +479,13 @@ def prepare_hands(spec: SweepSpec) -> list[HandRun]:
             the spec, the ``[[generate]]`` table, the key and the file).
     """
     from handsim.data import hand_dir
-    from handsim.handgen import make_hand
 
     where = "sweep spec" if spec.path is None else str(spec.path)
     runs = [HandRun(hand_label(str(hand_dir(h))), str(hand_dir(h))) for h in spec.hands]
     for i, grid in enumerate(spec.generate):
         for kw in expand_grid(grid):
-            folder = spec.out / "hands" / kw["name"]
-            # Rewriting is deterministic, so a resumed sweep sees the same hand (same config).
             try:
-                folder = make_hand(folder, force=True, **kw)
+                folder = _write_generated(spec.out / "hands" / kw["name"], kw, grid.grasp_data is not None)
             except HandsimError as exc:
                 raise _in_spec(exc, f"{where}: [[generate]] #{i + 1} ({kw['name']})") from None
             if grid.grasp_data is not None:

@@ -380,6 +380,43 @@ def test_resume_with_another_config_is_a_clear_error(tmp_path, uninterrupted):
         run(tmp_path, resume=True, config=fake_config(seed=8))
 
 
+def sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_resume_refuses_changed_hand_files_and_accepts_files_without_their_hashes(tmp_path):
+    """results.json records the hashes of the hand's URDF, hand.json and grasps.json; --resume
+    refuses a hand whose plans changed, and a file saved before the hashes existed still resumes."""
+    import shutil
+
+    hand = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), hand)
+    config = dataclasses.replace(fake_config(), hand=str(hand))
+    out = tmp_path / "out"
+    with pytest.raises(BenchInterrupted):
+        run(out, config=config, on_trial=interrupt_after(3))
+    saved = raw(out)
+    assert saved["hand"]["sha256"] == {"urdf": sha256(hand / "hand.urdf"), "hand_json": sha256(hand / "hand.json"),
+                                       "grasps_json": sha256(hand / "grasps.json")}
+    # a results.json written before the hashes were recorded: resumed on name, path and DoF
+    del saved["hand"]["sha256"]
+    (out / "results.json").write_text(json.dumps(saved))
+    with pytest.raises(BenchInterrupted):
+        run(out, config=config, resume=True, on_trial=interrupt_after(2))
+    assert sum(len(g["trial_results"]) for g in raw(out)["grasps"]) == 5 and "sha256" in raw(out)["hand"]
+    # plans changed since (e.g. by handsim synth): the saved trials ran other plans
+    plans = json.loads((hand / "grasps.json").read_text())
+    kept = (hand / "grasps.json").read_text()
+    plans["grasps"].pop("lateral")
+    (hand / "grasps.json").write_text(json.dumps(plans))
+    with pytest.raises(ResultsError, match=r"cannot --resume.*the hand's grasps_json changed"):
+        run(out, config=config, resume=True)
+    (hand / "grasps.json").write_text(kept)
+    assert run(out, config=config, resume=True).complete
+
+
 def test_results_identical_for_one_and_two_jobs(tmp_path, uninterrupted):
     run(tmp_path, jobs=2)
     assert raw(tmp_path)["timing"]["jobs"] == 2

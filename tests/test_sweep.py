@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,38 @@ def test_generated_hands_and_copied_plans(tmp_path):
         prepare_hands(parse_spec({"out": "o", "hands": ["default_hand", str(hand_dir("default_hand"))]}, base=tmp_path))
 
 
+def plan_for(hand: Path, gid: str) -> dict[str, Any]:
+    """The default hand's plan for ``gid``, without the targets of joints ``hand`` lacks."""
+    plan = json.loads((REPO / "models" / "default_hand" / "grasps.json").read_text())["grasps"][gid]
+    joints = load_hand(hand).actuated_joints
+    return plan | {k: {j: v for j, v in plan[k].items() if j in joints} for k in ("preshape", "close")}
+
+
+def test_rerun_keeps_generated_hands_and_their_plans(tmp_path):
+    """A second prepare_hands (every sweep run, --resume or not) rewrites nothing that is right and
+    never empties plans written into a generated hand; grasp_data's copy is rewritten (asked for)."""
+    spec = parse_spec({"out": "o", "generate": [{"dip": False, "name": "nodip"},
+                                                {"fingers": 4, "name": "f4", "grasp_data": "default_hand"}]},
+                      base=tmp_path)
+    nodip, f4 = (Path(r.hand) for r in prepare_hands(spec))
+    plans = json.dumps({"schema": 1, "grasps": {"lateral": plan_for(nodip, "lateral")}})
+    (nodip / "grasps.json").write_text(plans)  # as handsim synth or an author would
+    copied = (f4 / "grasps.json").read_text()
+    (f4 / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": {}}))
+    for f in nodip.iterdir():
+        os.utime(f, ns=(10**9, 10**9))  # any rewrite would make it "now"
+    prepare_hands(spec)
+    assert (nodip / "grasps.json").read_text() == plans
+    assert {f.name: f.stat().st_mtime_ns for f in nodip.iterdir()} == {f.name: 10**9 for f in nodip.iterdir()}
+    assert (f4 / "grasps.json").read_text() == copied
+    # a hand file that is not what the generator writes (an older handsim) is rewritten; plans stay
+    (nodip / "hand.json").write_text("{}")
+    prepare_hands(spec)
+    reference = make_hand(tmp_path / "ref", dip=False, name="nodip")
+    assert (nodip / "hand.json").read_bytes() == (reference / "hand.json").read_bytes()
+    assert (nodip / "grasps.json").read_text() == plans
+
+
 # ---------------------------------------------------------------------------------------------- running
 
 
@@ -272,6 +305,27 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
     for label, before in first.items():
         assert strip_timing(raw(out / label / "results.json")) == before
     assert raw(out / "matrix.json") == matrix
+
+
+def test_resume_refuses_plans_written_since_the_saved_trials(tmp_path, capsys):
+    """Plans written into a generated hand between an interrupted sweep and its --resume are kept,
+    and the resume refuses to mix trials of the old and the new plans."""
+    F4 = f"handgen_f4_t{T}_s1"
+    path = fake_sweep_spec(tmp_path)
+    assert main(["sweep", str(path)]) == 0
+    out, hand = tmp_path / "out", tmp_path / "out" / "hands" / F4
+    partial = raw(out / F4 / "results.json")
+    partial["grasps"][1]["trial_results"] = []
+    partial["complete"] = False
+    (out / F4 / "results.json").write_text(json.dumps(partial))
+    plans = json.dumps({"schema": 1, "grasps": {"medium_wrap": plan_for(hand, "medium_wrap")}})
+    (hand / "grasps.json").write_text(plans)
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot --resume" in err and "grasps_json changed" in err and str(out / F4 / "results.json") in err, err
+    assert (hand / "grasps.json").read_text() == plans
+    assert raw(out / F4 / "results.json")["complete"] is False  # nothing mixed in
 
 
 def test_compare_command_runs_each_hand(tmp_path, capsys):

@@ -62,9 +62,11 @@ from handsim.hand import load_hand
 
 __all__ = [
     "FRAMES_DIR",
+    "HAND_FILES_KEY",
     "BenchInterrupted",
     "TrialTask",
     "frame_path",
+    "hand_files_sha256",
     "handsim_env_ids",
     "plan_tasks",
     "run_bench",
@@ -465,10 +467,41 @@ def describe_env(config: BenchConfig, grasp_id: str) -> dict[str, Any]:
         close_worker_envs()
 
 
+#: ``results.json`` ``hand`` key: SHA-256 of the files that decide what a trial of the hand does.
+HAND_FILES_KEY = "sha256"
+
+
+def hand_files_sha256(hand: Any) -> dict[str, str | None]:
+    """SHA-256 (hex) of a hand's URDF, ``hand.json`` and ``grasps.json`` (None: no grasps.json).
+
+    Recorded in ``results.json`` ``hand.sha256`` so that ``resume`` refuses a hand whose model
+    or plans changed since the saved trials ran (e.g. plans written by ``handsim synth``).
+
+    Args:
+        hand: A loaded :class:`~handsim.hand.Hand`.
+    """
+    import hashlib
+
+    from handsim.grasp_data import GRASP_DATA_FILE
+
+    def digest(path: Path) -> str | None:
+        return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+    return {"urdf": digest(Path(hand.urdf_path)), "hand_json": digest(Path(hand.metadata_path)),
+            "grasps_json": digest(Path(hand.folder) / GRASP_DATA_FILE)}
+
+
 def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, config: Mapping[str, Any], path: Path) -> None:
     diffs = []
-    if dict(old.hand) != dict(hand):
-        diffs.append(f"hand {dict(old.hand)} vs {dict(hand)}")
+    old_hand, new_hand = dict(old.hand), dict(hand)
+    old_files, new_files = old_hand.pop(HAND_FILES_KEY, None), new_hand.pop(HAND_FILES_KEY, None)
+    if old_hand != new_hand:
+        diffs.append(f"hand {old_hand} vs {new_hand}")
+    # A file saved before the hashes were recorded has none: it resumes on name, path and DoF.
+    if old_files is not None and old_files != new_files:
+        roles = sorted(set(old_files) | set(new_files or {})) if isinstance(old_files, Mapping) else ["files"]
+        changed = [r for r in roles if not isinstance(old_files, Mapping) or old_files.get(r) != (new_files or {}).get(r)]
+        diffs.append(f"the hand's {', '.join(changed)} changed since the saved trials ran (hand.{HAND_FILES_KEY})")
     if old.policy != policy:
         diffs.append(f"policy {old.policy!r} vs {policy!r}")
     for key in sorted(set(old.config) | set(config)):
@@ -517,7 +550,9 @@ def run_bench(
         jobs: Trials at a time (default: the executor's, the CPU count for local); local with 1
             runs in this process.
         resume: Keep the trials of an existing ``results.json`` made with the same
-            configuration and run only the missing ones. Without it, an existing
+            configuration and the same hand files (URDF, ``hand.json``, ``grasps.json``: their
+            hashes are saved as ``hand.sha256``; a file without them resumes on the hand's name,
+            path and DoF) and run only the missing ones. Without it, an existing
             ``results.json`` of a finished run is replaced, and one of an unfinished run with
             finished trials is refused (they would be lost).
         progress: Show the progress display on ``stream``.
@@ -551,7 +586,8 @@ def run_bench(
         if kept:
             raise ResultsError(f"{results_path} has {kept} finished trials of an unfinished run: use --resume, "
                                "or another --out / remove it")
-    hand_info = {"name": hand.name, "path": str(Path(config.hand).resolve()), "dof": hand.num_dof}
+    hand_info = {"name": hand.name, "path": str(Path(config.hand).resolve()), "dof": hand.num_dof,
+                 HAND_FILES_KEY: hand_files_sha256(hand)}
     config_dict = config.to_dict() | describe_env(config, grasps[0].id)
     grasp_info = [{"number": g.number, "id": g.id, "name": g.name, "type": g.type} for g in grasps]
 
