@@ -472,3 +472,66 @@ def test_missing_mujoco_is_a_one_line_install_hint(toy, tmp_path, monkeypatch):
     with pytest.raises(MissingDependencyError) as err:
         convert_mjcf(toy, tmp_path / "out")
     assert "pip install handsim[mjcf]" in str(err.value) and "\n" not in str(err.value)
+
+
+def _toy_mapping(toy: Path, xml: str | None = None, **changes) -> Path:
+    """The toy hand with its mapping (and optionally its MJCF) changed; a value None deletes."""
+    mapping = json.loads(json.dumps(TOY_MAPPING))
+    for key, value in changes.items():
+        if value is None:
+            mapping.pop(key, None)
+        else:
+            mapping[key] = value
+    (toy / "mjcf.json").write_text(json.dumps(mapping))
+    if xml is not None:
+        (toy / "toy.xml").write_text(xml)
+    return toy
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "expected"),
+    [({"efforts": {"f_twist": -2.0}}, "efforts.f_twist", "expected a number in (0, inf], got -2.0"),
+     ({"efforts": {"f_twist": 0}}, "efforts.f_twist", "expected a number in (0, inf], got 0"),
+     ({"efforts": {"f_twist": 0.05, "f_twst": 1.0}}, "efforts.f_twst", "did you mean 'f_twist'"),
+     ({"rest_pose": {"f_flex": 5.0}}, "rest_pose.f_flex", "expected a value in the joint's MJCF range [0, 1.5708]"),
+     ({"freeze": {"t_frozen": 0.5}}, "freeze.t_frozen", "expected a value in the joint's MJCF range [-0.174533, 0.174533]"),
+     ({"thumb_abduction": {"joint": "t_rot", "abducted_min": 2.0}}, "thumb_abduction.abducted_min",
+      "expected a value in the joint's MJCF range [-0.785398, 0.785398]"),
+     ({"thumb_abduction": {"joint": "f_abd", "abducted_min": 0.1}}, "thumb_abduction.joint", "valid: t_flex, t_rot")],
+    ids=["effort_negative", "effort_zero", "effort_unknown_joint", "rest_out_of_range", "freeze_out_of_range",
+         "abducted_min_out_of_range", "abduction_joint_not_thumb"],
+)
+def test_mapping_values_are_checked_against_the_mjcf_joints(toy, changes, field, expected):
+    """Mistakes in the mapping's joint values are reported against mjcf.json and its field (the
+    ranges are MuJoCo's compiled ones, in radians), never against the converted file in the cache."""
+    _toy_mapping(toy, **changes)
+    with pytest.raises(MetadataError) as err:
+        load_hand(toy)
+    msg = str(err.value)
+    assert msg.startswith(f"{(toy / 'mjcf.json').resolve()}: field {field}: "), msg
+    assert expected in msg and "hand.json" not in msg, msg
+
+
+def test_ball_joint_advice_is_not_circular(toy):
+    """A ball joint below the root can be neither converted nor frozen: both errors say so and
+    give the same two ways out (and neither sends the user to the other)."""
+    flex = '<joint name="t_flex" axis="0 1 0" pos="0.001 0 0" range="-60 0"/>'
+    assert flex in TOY_XML
+    ball = TOY_XML.replace(flex, flex + '\n            <joint name="t_ball" type="ball"/>')  # MuJoCo: a ball comes last
+    _toy_mapping(toy, xml=ball)
+    with pytest.raises(MetadataError) as below:
+        load_hand(toy)
+    _toy_mapping(toy, xml=ball, freeze={"t_frozen": 0.1, "t_ball": 0.0})
+    with pytest.raises(MetadataError) as frozen:
+        load_hand(toy)
+    assert "field root_body: joint 't_ball' below it is a mjJNT_BALL joint" in str(below.value)
+    assert "field freeze.t_ball: expected a hinge or slide joint (only those can be frozen" in str(frozen.value)
+    for err in (below, frozen):
+        msg = str(err.value)
+        assert "choose a root_body below the joint, or replace it in the MJCF by hinge joints" in msg, msg
+        assert "list it in freeze" not in msg
+    # The way out works: the same body with the ball joint replaced by a hinge converts.
+    _toy_mapping(toy, xml=ball.replace('<joint name="t_ball" type="ball"/>',
+                                       '<joint name="t_ball" axis="0 0 1" range="-10 10"/>'),
+                 efforts={"f_twist": 0.05, "t_ball": 0.1})
+    assert "t_ball" in handsim.load_urdf(load_hand(toy).urdf_path).joint_names

@@ -21,8 +21,14 @@ URDF:
   ``continuous`` one when unlimited), a slide a ``prismatic`` one; the URDF joint (and link)
   frame sits at the MJCF joint's anchor ``pos`` with the body's orientation, so link frame =
   body frame translated by the anchor. A body with several joints gets one massless
-  intermediate link per extra joint (``<body>__<joint>``). Ball and free joints are rejected.
-  Joints named in ``freeze`` become part of a fixed transform at the given angle.
+  intermediate link per extra joint (``<body>__<joint>``). Ball and free joints below the root
+  are rejected and cannot be frozen: choose a root below them, or replace a ball joint in the
+  MJCF by hinges. Hinge and slide joints named in ``freeze`` become part of a fixed transform
+  at the given value.
+* The mapping's joint values (``freeze``, ``rest_pose``, ``thumb_abduction.abducted_min``) must
+  lie inside the joint's MJCF range (when limited), ``efforts`` must be positive and name joints
+  below the root, and ``thumb_abduction.joint`` must be a thumb joint: each mistake is reported
+  against the mapping file and its field, not against the converted files.
 * Limits are the MJCF ``range``. The effort limit [N m] of a joint is the largest force of the
   actuators driving it (``|gear| * forcerange``, or ``kp * ctrlrange`` width for a
   position actuator without a force range); a joint without an actuator that a **coupling**
@@ -111,8 +117,9 @@ __all__ = [
 #: The mapping file's name inside a hand folder.
 MAPPING_FILE = MJCF_MAPPING_FILE
 MAPPING_SCHEMA_VERSION = 1
-#: Bumped whenever the converter's output changes, so cached conversions are redone.
-CONVERTER_VERSION = 2
+#: Bumped whenever the converter's output or its checks change, so cached conversions are redone
+#: (3: mapping values checked against the MJCF joint ranges).
+CONVERTER_VERSION = 3
 #: A two-joint fixed tendon is a coupling when its length range is narrower than this fraction
 #: of either joint's travel times its coefficient (Shadow's J1/J0 tendon: 0.18; its limit
 #: tendons are wider than the whole travel).
@@ -133,6 +140,9 @@ _BULLET_FILTERS = 0b111111
 _FIRST_LINK_BIT = 6
 _MAX_FILTER_LINKS = 31 - _FIRST_LINK_BIT
 _PALM_LINK = "palm"
+# What a user can do about a ball or free joint below the root (neither converts, nor freezes).
+_BALL_ADVICE = ("choose a root_body below the joint, or replace it in the MJCF by hinge joints (up to three, "
+                "which convert, and can be frozen)")
 
 
 # ---------------------------------------------------------------------------- the mapping
@@ -253,11 +263,12 @@ def _keys(chk: _Checker, entry: Any, field: str, allowed: tuple[str, ...], what:
     return entry
 
 
-def _number_map(chk: _Checker, raw: Mapping[str, Any], key: str) -> dict[str, float]:
+def _number_map(chk: _Checker, raw: Mapping[str, Any], key: str, lo: float = -math.inf,
+                lo_open: bool = False) -> dict[str, float]:
     entry = raw.get(key, {})
     if not isinstance(entry, dict):
         raise chk.fail(key, "an object mapping MJCF joint names to numbers", entry)
-    return {str(k): chk.number(v, f"{key}.{k}") for k, v in entry.items()}
+    return {str(k): chk.number(v, f"{key}.{k}", lo, lo_open=lo_open) for k, v in entry.items()}
 
 
 def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
@@ -368,7 +379,7 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
         palm=types.MappingProxyType(palm), fingers=types.MappingProxyType(fingers),
         thumb_abduction=thumb_abd,
         freeze=types.MappingProxyType(_number_map(chk, raw, "freeze")),
-        efforts=types.MappingProxyType(_number_map(chk, raw, "efforts")),
+        efforts=types.MappingProxyType(_number_map(chk, raw, "efforts", 0.0, lo_open=True)),
         rest_pose=types.MappingProxyType(_number_map(chk, raw, "rest_pose")),
         velocity_limit=chk.number(raw.get("velocity_limit", _DEFAULT_VELOCITY), "velocity_limit", 0.0, lo_open=True),
         pad_half_angle_deg=chk.number(raw.get("pad_half_angle_deg", _DEFAULT_HALF_ANGLE_DEG),
@@ -550,8 +561,10 @@ class _Converter:
         self.bodies = self.subtree(root)
         sub_joints = [self.joint_names[j] for b in self.bodies
                       for j in range(m.body_jntadr[b], m.body_jntadr[b] + m.body_jntnum[b])]
-        for jname in mp.freeze:
-            self.joint_id(jname, f"freeze.{jname}", sub_joints)
+        for jname, value in mp.freeze.items():
+            self.check_value(self.joint_id(jname, f"freeze.{jname}", sub_joints), f"freeze.{jname}", value, frozen=True)
+        for jname in mp.efforts:
+            self.joint_id(jname, f"efforts.{jname}", sub_joints)
         x, z = mp.palm_distal, mp.palm_palmar - (mp.palm_palmar @ mp.palm_distal) * mp.palm_distal
         z = z / np.linalg.norm(z)
         a_root = np.eye(4)
@@ -688,8 +701,7 @@ class _Converter:
             if jt not in (mj.mjtJoint.mjJNT_HINGE, mj.mjtJoint.mjJNT_SLIDE):
                 raise MetadataError(
                     f"{mp.path}: field root_body: joint {jname!r} below it is a {mj.mjtJoint(jt).name} joint; "
-                    "expected hinge or slide joints (or list it in freeze)" if jname not in mp.freeze else
-                    f"{mp.path}: field freeze.{jname}: only hinge and slide joints can be frozen")
+                    f"expected only hinge and slide joints below root_body ({_BALL_ADVICE})")
             kind = "prismatic" if jt == mj.mjtJoint.mjJNT_SLIDE else "revolute"
             if abs(float(m.qpos0[m.jnt_qposadr[j]])) > 0.0:
                 raise MetadataError(f"{mp.path}: joint {jname!r} has a non-zero ref (qpos0 = "
@@ -726,6 +738,21 @@ class _Converter:
             c = np.eye(4)
             # the fixed joint's origin put the body frame at the link frame
         self.add_body_link(b, body_name, np.linalg.inv(c))
+
+    def check_value(self, j: int, field: str, value: float, frozen: bool = False) -> None:
+        """A mapping value for joint ``j`` (a freeze value, rest angle or abduction threshold)
+        must be one the joint can take: inside its MJCF range when it is limited."""
+        m, mj = self.m, self.mj
+        jt = int(m.jnt_type[j])
+        if jt not in (mj.mjtJoint.mjJNT_HINGE, mj.mjtJoint.mjJNT_SLIDE):
+            what = "frozen" if frozen else "used here"
+            raise self.chk.fail(field, f"a hinge or slide joint (only those can be {what}; {_BALL_ADVICE})",
+                                f"the {mj.mjtJoint(jt).name} joint {self.joint_names[j]!r}")
+        if m.jnt_limited[j]:
+            lo, hi = (float(v) for v in m.jnt_range[j])
+            unit = "m" if jt == mj.mjtJoint.mjJNT_SLIDE else "rad"
+            if not lo - 1e-9 <= value <= hi + 1e-9:
+                raise self.chk.fail(field, f"a value in the joint's MJCF range [{lo:.6g}, {hi:.6g}] [{unit}]", value)
 
     # -- hand.json
     def link_of(self, body: str, field: str) -> str:
@@ -849,11 +876,15 @@ class _Converter:
         }
         if mp.thumb_abduction is not None:
             jname, value = mp.thumb_abduction
-            self.joint_id(jname, "thumb_abduction.joint", list(joint_urdf))
+            if "thumb" not in fingers:
+                raise self.chk.fail("thumb_abduction", "no entry (the mapping has no fingers.thumb)",
+                                    {"joint": jname, "abducted_min": value})
+            thumb = [mj for mj, urdf in joint_urdf.items() if urdf in fingers.get("thumb", {}).get("joints", ())]
+            self.check_value(self.joint_id(jname, "thumb_abduction.joint", thumb), "thumb_abduction.abducted_min", value)
             meta["thumb_abduction"] = {"joint": joint_urdf[jname], "abducted_min": value}
         if mp.rest_pose:
-            for jname in mp.rest_pose:
-                self.joint_id(jname, f"rest_pose.{jname}", list(joint_urdf))
+            for jname, value in mp.rest_pose.items():
+                self.check_value(self.joint_id(jname, f"rest_pose.{jname}", list(joint_urdf)), f"rest_pose.{jname}", value)
             meta["rest_pose"] = {joint_urdf[j]: v for j, v in mp.rest_pose.items()}
         meta["regions"] = regions
         meta["pad_half_angle_deg"] = mp.pad_half_angle_deg
