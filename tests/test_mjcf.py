@@ -535,3 +535,24 @@ def test_ball_joint_advice_is_not_circular(toy):
                                        '<joint name="t_ball" axis="0 0 1" range="-10 10"/>'),
                  efforts={"f_twist": 0.05, "t_ball": 0.1})
     assert "t_ball" in handsim.load_urdf(load_hand(toy).urdf_path).joint_names
+
+
+def test_readme_grasp_plan_workflow_for_the_shadow_hand(tmp_path, shadow):
+    """models/shadow_hand/README.md: synth never writes into the package; a folder holding a
+    copy of mjcf.json is the same hand, and synth's default output is that folder's grasps.json,
+    where the benchmark's loader looks."""
+    import shutil
+
+    from handsim.errors import ConfigurationError
+    from handsim.synth.cli import resolve_out
+
+    readme = (SHADOW / "README.md").read_text()
+    assert "cp models/shadow_hand/mjcf.json my_shadow/" in readme and "handsim synth --hand my_shadow " in readme
+    with pytest.raises(ConfigurationError, match="shipped hand; expected --out FILE"):
+        resolve_out("shadow_hand", None)
+    mine = tmp_path / "my_shadow"
+    mine.mkdir()
+    shutil.copy(SHADOW / "mjcf.json", mine / "mjcf.json")
+    hand = load_hand(mine)
+    assert hand.folder == mine and hand.urdf_path == shadow.urdf_path  # the same conversion
+    assert resolve_out(str(mine), None) == mine / "grasps.json"
