@@ -356,9 +356,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
     from handsim.bench.matrix import build_matrix, write_matrix
     from handsim.bench.results import load_results
     from handsim.bench.runner import BenchInterrupted
-    from handsim.data import hand_dir
     from handsim.errors import ConfigurationError
-    from handsim.sweep import HandRun, hand_label, run_hands
+    from handsim.sweep import HandsFailed, hand_runs, run_hands
 
     if not args.hands and not args.from_results:
         raise ConfigurationError("expected at least one HAND or --from-results FILE, got neither")
@@ -369,15 +368,8 @@ def run_compare_command(args: argparse.Namespace) -> int:
         write_matrix(matrix, out)
         _print_matrix(matrix, out)
         return EXIT_OK
+    runs = hand_runs(args.hands)  # every hand that does not load, in one error
     executor = _executor(args)
-    runs = []
-    for h in args.hands:
-        folder = str(hand_dir(h))
-        runs.append(HandRun(hand_label(folder), folder))
-    labels = [r.label for r in runs]
-    if len(set(labels)) != len(labels):
-        raise ConfigurationError(f"HAND: expected hands with distinct names (they name the results folders), "
-                                 f"got {labels}")
     try:
         with contextlib.closing(executor):
             _, matrix = run_hands(runs, out, grasp_ids=_grasp_ids(args.grasps), trials=1 if args.quick else args.trials,
@@ -385,6 +377,10 @@ def run_compare_command(args: argparse.Namespace) -> int:
                                   executor=executor, resume=args.resume, extra=extra)
     except BenchInterrupted:
         return _interrupted("compare", out)
+    except HandsFailed as exc:
+        if exc.matrix is not None:  # the hands that ran: their matrix, then the error (exit 2)
+            _print_matrix(exc.matrix, out)
+        raise
     _print_matrix(matrix, out)
     return EXIT_OK
 
@@ -413,13 +409,17 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
 def run_sweep_command(args: argparse.Namespace) -> int:
     """``handsim sweep``: validate the spec, run it, print the matrix."""
     from handsim.bench.runner import BenchInterrupted
-    from handsim.sweep import load_spec, run_sweep
+    from handsim.sweep import HandsFailed, load_spec, run_sweep
 
     spec = load_spec(args.spec, out=args.out)
     try:
         _, matrix = run_sweep(spec, resume=args.resume)
     except BenchInterrupted:
         return _interrupted("sweep", spec.out)
+    except HandsFailed as exc:
+        if exc.matrix is not None:  # the hands that ran: their matrix, then the error (exit 2)
+            _print_matrix(exc.matrix, spec.out)
+        raise
     _print_matrix(matrix, spec.out)
     return EXIT_OK
 

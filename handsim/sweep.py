@@ -73,6 +73,7 @@ from handsim.errors import (
     DataNotFoundError,
     HandsimError,
     UnknownNameError,
+    one_line,
     suggest,
 )
 
@@ -81,9 +82,11 @@ __all__ = [
     "SPEC_KEYS",
     "GeneratedGrid",
     "HandRun",
+    "HandsFailed",
     "SweepSpec",
     "expand_grid",
     "hand_label",
+    "hand_runs",
     "load_spec",
     "parse_spec",
     "prepare_hands",
@@ -110,6 +113,27 @@ class HandRun:
 
     label: str
     hand: str
+
+
+class HandsFailed(HandsimError):
+    """Some hands of ``compare``/``sweep`` cannot run, or failed while running (exit 2).
+
+    Raised before any trial when a hand's preconditions fail (``results`` empty, ``matrix``
+    None: nothing ran), or after the other hands ran when one failed during its run (the
+    matrix of the runs that finished is already written).
+
+    Attributes:
+        failures: ``(label, error)`` of every hand that failed (label ``""``: the policy/env).
+        results: The runs that finished.
+        matrix: Their matrix (written), or None.
+    """
+
+    def __init__(self, message: str, failures: Sequence[tuple[str, HandsimError]] = (),
+                 results: Sequence[BenchResults] = (), matrix: CoverageMatrix | None = None) -> None:
+        super().__init__(message)
+        self.failures = tuple(failures)
+        self.results = list(results)
+        self.matrix = matrix
 
 
 @dataclasses.dataclass(frozen=True)
@@ -465,6 +489,44 @@ def hand_label(hand: str) -> str:
     return _LABEL_RE.sub("_", load_hand(hand).name)
 
 
+def hand_runs(hands: Sequence[str], what: str = "HAND") -> list[HandRun]:
+    """:class:`HandRun` s of hands given by name or folder, labelled by :func:`hand_label`.
+
+    Every hand is loaded before anything is reported, so one error names all the bad ones.
+
+    Args:
+        hands: Shipped hand names or hand folders.
+        what: What the hands are called in errors (the CLI argument or spec key).
+
+    Raises:
+        HandsFailed: Hands that do not load (each named with its error).
+        ConfigurationError: Two hands with the same name (they name the results folders).
+    """
+    from handsim.data import hand_dir
+
+    runs, failures = [], []
+    for h in hands:
+        try:
+            folder = str(hand_dir(h))
+            runs.append(HandRun(hand_label(folder), folder))
+        except HandsimError as exc:
+            failures.append((str(h), exc))
+    if failures:
+        raise HandsFailed(f"{what}: {len(failures)} of {len(hands)} hands do not load: "
+                          + "; ".join(f"{h}: {one_line(e)}" for h, e in failures), failures)
+    _check_labels(runs, what)
+    return runs
+
+
+def _check_labels(runs: Sequence[HandRun], what: str) -> None:
+    seen: dict[str, str] = {}
+    for r in runs:
+        if r.label in seen:
+            raise ConfigurationError(f"{what}: two hands named {r.label!r} ({seen[r.label]} and {r.hand}); expected "
+                                     "hands with distinct names (they name the results folders)")
+        seen[r.label] = r.hand
+
+
 def prepare_hands(spec: SweepSpec) -> list[HandRun]:
     """The spec's hands, generated ones written under ``out/hands/`` (see :func:`_write_generated`).
 
@@ -474,14 +536,12 @@ def prepare_hands(spec: SweepSpec) -> list[HandRun]:
 
     Raises:
         ConfigurationError: Two hands with the same label, or bad generator parameters.
-        DataNotFoundError: A hand that does not exist.
+        HandsFailed: Hands in ``hands`` that do not load (all named in one error).
         HandsimError: A ``grasp_data`` hand or plan file that does not load (the message names
             the spec, the ``[[generate]]`` table, the key and the file).
     """
-    from handsim.data import hand_dir
-
     where = "sweep spec" if spec.path is None else str(spec.path)
-    runs = [HandRun(hand_label(str(hand_dir(h))), str(hand_dir(h))) for h in spec.hands]
+    runs = hand_runs(spec.hands, f"{where}: key 'hands'")
     for i, grid in enumerate(spec.generate):
         for kw in expand_grid(grid):
             try:
@@ -494,17 +554,76 @@ def prepare_hands(spec: SweepSpec) -> list[HandRun]:
                 except HandsimError as exc:
                     raise _in_spec(exc, f"{where}: [[generate]] #{i + 1} ({kw['name']}): key 'grasp_data'") from None
             runs.append(HandRun(kw["name"], str(folder)))
-    seen: dict[str, str] = {}
-    for r in runs:
-        if r.label in seen:
-            raise ConfigurationError(f"two hands named {r.label!r} ({seen[r.label]} and {r.hand}); expected "
-                                     "distinct hand names (they name the results folders)")
-        seen[r.label] = r.hand
+    _check_labels(runs, where)
     return runs
 
 
 # ----------------------------------------------------------------------------------------------
 # running
+
+
+def _check_policy_and_env(policy: str, env: str) -> None:
+    """The policy factory and the env id can be imported / are registered (no env is built).
+
+    Raises:
+        HandsimError: Which one, and why (an unknown env lists the valid ids).
+    """
+    import gymnasium
+
+    from handsim.bench.config import load_policy_factory
+    from handsim.bench.runner import _ensure_registered, _env_choices
+
+    load_policy_factory(policy)
+    _ensure_registered(env)
+    env_id = env.split(":", 1)[1] if ":" in env else env
+    try:
+        gymnasium.spec(env_id)
+    except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:
+        raise UnknownNameError(f"env {env!r}: {one_line(exc)}; {_env_choices()}") from None
+    except gymnasium.error.Error as exc:
+        raise UnknownNameError(f"env {env!r}: {one_line(exc)}; {_env_choices()}") from None
+
+
+def _check_hand(config: BenchConfig, results_path: Path, resume: bool) -> None:
+    """What :func:`~handsim.bench.runner.run_bench` would refuse for this hand, found before any trial.
+
+    The hand and its ``grasps.json`` load; without ``resume`` no unfinished run's trials sit in
+    ``results_path``; with it, a ``results_path`` there loads and was made with this hand,
+    policy and configuration (its protocol and episode settings are checked when the run
+    starts: reading them builds the env).
+
+    Raises:
+        HandsimError: The first problem found.
+    """
+    from handsim.bench.results import ResultsError, load_results
+    from handsim.bench.runner import (
+        HAND_FILES_KEY,
+        _check_resumable,
+        _finished_trials_of_unfinished_run,
+        hand_files_sha256,
+    )
+    from handsim.grasp_data import load_hand_grasps
+    from handsim.grasps import default_taxonomy
+    from handsim.hand import load_hand
+
+    hand = load_hand(config.hand)
+    joints = hand.actuated_joints
+    lower = [hand.joint_limits[j].lower for j in joints]
+    upper = [hand.joint_limits[j].upper for j in joints]
+    load_hand_grasps(hand.folder, joints, lower, upper, default_taxonomy().ids(), rest=hand.rest_vector())
+    if not results_path.is_file():
+        return
+    if not resume:
+        kept = _finished_trials_of_unfinished_run(results_path)
+        if kept:
+            raise ResultsError(f"{results_path} has {kept} finished trials of an unfinished run: use --resume, "
+                               "or another --out / remove it")
+        return
+    old = load_results(results_path)
+    asked = {k: old.config[k] for k in ("protocol", "episode") if k in old.config} | config.to_dict()
+    hand_info = {"name": hand.name, "path": str(Path(config.hand).resolve()), "dof": hand.num_dof,
+                 HAND_FILES_KEY: hand_files_sha256(hand)}
+    _check_resumable(old, hand_info, config.policy, asked, results_path)
 
 
 def run_hands(
@@ -525,6 +644,13 @@ def run_hands(
 ) -> tuple[list[BenchResults], CoverageMatrix]:
     """Benchmark each hand into ``out_dir/<label>/`` and write the combined matrix into ``out_dir``.
 
+    Before any trial runs, every hand is checked (:func:`_check_hand`: it loads, its grasp
+    data loads, its results folder can be written or resumed) and so are the policy and the env
+    id; every problem found is reported in one :class:`HandsFailed`. A hand that fails during its
+    run (a :class:`~handsim.errors.HandsimError`) is recorded and the other hands still run;
+    then the matrix of the runs that finished is written and :class:`HandsFailed` names the
+    failed hands.
+
     Args:
         hands: The hands (labels must differ).
         out_dir: Output folder.
@@ -541,6 +667,8 @@ def run_hands(
         (the results of each hand run, in order; the matrix of those plus ``extra``).
 
     Raises:
+        HandsFailed: Problems found before any trial (nothing ran), or hands that failed while
+            running (the others ran; ``matrix`` is the matrix written, None if no run finished).
         BenchInterrupted: Ctrl-C; the hands finished so far and the trials of the current one are saved.
     """
     from handsim.bench.executors import LocalExecutor
@@ -550,19 +678,47 @@ def run_hands(
 
     stream = sys.stderr if stream is None else stream
     out = Path(out_dir)
+    configs, problems = [], []
+    try:
+        _check_policy_and_env(policy, env)
+    except HandsimError as exc:
+        problems.append(("", exc))
+    for h in hands:
+        try:
+            config = BenchConfig(hand=str(hand_dir(h.hand)), policy=policy, grasp_ids=tuple(grasp_ids), trials=trials,
+                                 seed=seed, env_id=env)
+            _check_hand(config, out / h.label / "results.json", resume)
+            configs.append(config)
+        except HandsimError as exc:
+            problems.append((h.label, exc))
+    if problems:
+        raise HandsFailed(f"nothing was run: {len(problems)} problem(s) found before the first trial: "
+                          + "; ".join(f"{lab}: {one_line(e)}" if lab else one_line(e) for lab, e in problems),
+                          problems)
     executor = executor or LocalExecutor()
-    results = []
-    for i, h in enumerate(hands):
-        config = BenchConfig(hand=str(hand_dir(h.hand)), policy=policy, grasp_ids=tuple(grasp_ids), trials=trials,
-                             seed=seed, env_id=env)
+    results, labels, failed = [], [], []
+    for i, (h, config) in enumerate(zip(hands, configs)):
         print(f"[{i + 1}/{len(hands)}] {h.label}: {h.hand}", file=stream)
-        r = run_bench(config, out / h.label, jobs=jobs, resume=resume, progress=progress, stream=stream,
-                      executor=executor)
+        try:
+            r = run_bench(config, out / h.label, jobs=jobs, resume=resume, progress=progress, stream=stream,
+                          executor=executor)
+        except HandsimError as exc:
+            print(f"[{i + 1}/{len(hands)}] {h.label}: failed: {one_line(exc)}", file=stream)
+            failed.append((h.label, exc))
+            continue
         write_outputs(r, out / h.label)
         results.append(r)
+        labels.append(h.label)
     runs = results + list(extra)
-    matrix = build_matrix(runs, [h.label for h in hands] + _extra_labels(extra, [h.label for h in hands]))
-    write_matrix(matrix, out)
+    matrix = build_matrix(runs, labels + _extra_labels(extra, labels)) if runs else None
+    if matrix is not None:
+        write_matrix(matrix, out)
+    if failed:
+        kept = (f"the matrix of the {len(runs)} finished runs is in {out}" if matrix is not None
+                else "no run finished, no matrix written")
+        raise HandsFailed(f"{len(failed)} of {len(hands)} hands failed during their run ({kept}): "
+                          + "; ".join(f"{lab}: {one_line(e)}" for lab, e in failed), failed, results, matrix)
+    assert matrix is not None  # no failure: every hand ran
     return results, matrix
 
 
@@ -587,6 +743,8 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, progress: bool = True,
 
     Raises:
         MissingDependencyError: ``executor = "ray"`` without the ``ray`` extra (before any work).
+        HandsFailed: Hands that cannot run (before any trial) or failed while running (see
+            :func:`run_hands`).
         BenchInterrupted: Ctrl-C (what finished is saved; run again with ``resume=True``).
     """
     executor = make_executor(spec.executor, ray_address=spec.ray_address)

@@ -16,8 +16,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import gymnasium
+import numpy as np
 import pytest
-from test_bench import FAKE_ENV, FAKE_POLICY, fake_rule, first_uniform
+from test_bench import FAKE_ENV, FAKE_POLICY, FakeGraspEnv, fake_rule, first_uniform
 
 from handsim.bench import BenchConfig, run_bench, strip_timing
 from handsim.cli import main
@@ -35,6 +37,25 @@ from handsim.sweep import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+#: The fake env of test_bench, knowing its hand's name (a policy can then fail for one hand).
+NAMED_ID = "handsim_test/FakeNamedHand-v0"
+NAMED_ENV = f"test_sweep:{NAMED_ID}"
+
+
+class FakeNamedHandEnv(FakeGraspEnv):
+    def __init__(self, grasp: str, hand: str = "default_hand", **kw: Any) -> None:
+        super().__init__(grasp, hand, **kw)
+        self.hand_name = load_hand(hand).name
+
+
+if NAMED_ID not in gymnasium.registry:
+    gymnasium.register(NAMED_ID, entry_point=FakeNamedHandEnv)
+
+
+def nan_for_broken_hand(env: Any):
+    """Policy factory: zero actions, NaN ones (bad input, a HandsimError mid-run) for the hand named broken_hand."""
+    bad = env.unwrapped.hand_name == "broken_hand"
+    return lambda obs: np.full(1, np.nan if bad else 0.0, np.float32)
 #: The generator's default thumb joints, which generated names carry when a grid leaves them out.
 T = inspect.signature(make_hand).parameters["thumb_dof"].default
 
@@ -347,6 +368,56 @@ def test_compare_command_runs_each_hand(tmp_path, capsys):
         assert raw(out / label / "results.json")["coverage"] == {"achieved": 1, "total": 2}
     code = main(["compare", "default_hand", str(hand_dir("default_hand")), "--out", str(out)])
     assert code == 2 and "distinct names" in capsys.readouterr().err
+
+
+def compare(tmp_path: Path, *hands: str, policy: str = FAKE_POLICY, env: str = FAKE_ENV, resume: bool = False) -> int:
+    return main(["compare", *hands, "--grasps", "2,3", "--trials", "1", "--env", env, "--policy", policy,
+                 "--jobs", "1", "--out", str(tmp_path / "cmp")] + (["--resume"] if resume else []))
+
+
+def test_compare_checks_every_hand_before_running_any(tmp_path, capsys):
+    """Every hand's problems (and the policy's) are found before the first trial, in one error."""
+    bad_plans = copy_hand(tmp_path / "bad_plans", "bad_plans")
+    (bad_plans / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": {"lateral": ["x"]}}))
+    unfinished = copy_hand(tmp_path / "unfinished", "unfinished")
+    saved = tmp_path / "cmp" / "unfinished" / "results.json"
+    saved.parent.mkdir(parents=True)
+    saved.write_text(json.dumps({"complete": False, "grasps": [{"trial_results": [{"trial": 0}]}]}))
+    out = tmp_path / "cmp"
+    assert compare(tmp_path, "default_hand", str(bad_plans), str(unfinished), policy="test_sweep:no_such") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("handsim compare: error: nothing was run: 3 problem(s)"), err
+    assert "policy 'test_sweep:no_such'" in err[0], err[0]
+    assert "bad_plans: " in err[0] and "grasps.lateral: expected an object" in err[0], err[0]
+    assert f"unfinished: {saved} has 1 finished trials of an unfinished run" in err[0], err[0]
+    assert not (out / "default_hand").exists() and not (out / "matrix.json").exists()  # nothing ran
+    # hands that do not load: all named at once
+    assert compare(tmp_path, "default_hand", str(tmp_path / "nope1"), "nope2") == 2
+    err = capsys.readouterr().err
+    assert "2 of 3 hands do not load" in err and str(tmp_path / "nope1") in err and "no hand 'nope2'" in err, err
+    # an env id that is not registered
+    assert compare(tmp_path, "default_hand", env="handsim_test/NoSuch-v0") == 2
+    assert "env 'handsim_test/NoSuch-v0'" in capsys.readouterr().err
+    assert not (out / "default_hand").exists()
+
+
+def test_a_hand_failing_mid_run_does_not_stop_the_others(tmp_path, capsys):
+    """A HandsimError during one hand's run: the others run, their matrix is written, exit 2 names the hand."""
+    broken = copy_hand(tmp_path / "broken", "broken_hand")
+    other = copy_hand(tmp_path / "other", "other_hand")
+    assert compare(tmp_path, "default_hand", str(broken), str(other), policy="test_sweep:nan_for_broken_hand",
+                   env=NAMED_ENV) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()[-1]
+    assert err.startswith("handsim compare: error: 1 of 3 hands failed during their run"), err
+    assert "broken_hand: " in err and "action: expected finite numbers" in err, err
+    out = tmp_path / "cmp"
+    matrix = raw(out / "matrix.json")
+    assert [h["label"] for h in matrix["hands"]] == ["default_hand", "other_hand"]
+    assert "coverage" in captured.out  # the matrix of the finished runs is printed too
+    for label in ("default_hand", "other_hand"):
+        assert raw(out / label / "results.json")["complete"] is True
+    assert raw(out / "broken_hand" / "results.json")["complete"] is False
 
 
 @pytest.mark.slow
