@@ -350,11 +350,7 @@ def test_resume_refuses_plans_written_since_the_saved_trials(tmp_path, capsys):
 
 
 def test_compare_command_runs_each_hand(tmp_path, capsys):
-    shutil.copytree(hand_dir("default_hand"), tmp_path / "copy")
-    hand_json = tmp_path / "copy" / "hand.json"
-    meta = json.loads(hand_json.read_text())
-    meta["name"] = "copy_hand"
-    hand_json.write_text(json.dumps(meta))
+    copy_hand(tmp_path / "copy", "copy_hand")
     out = tmp_path / "cmp"
     code = main(["compare", "default_hand", str(tmp_path / "copy"), "--grasps", "2,3", "--trials", "2",
                  "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--jobs", "1", "--out", str(out)])
@@ -364,8 +360,13 @@ def test_compare_command_runs_each_hand(tmp_path, capsys):
     # the fake env ignores the hand: both rows are the same, and both equal their results files
     assert m["success_rate"][0] == m["success_rate"][1]
     assert m["success_rate"][0][2] == 1.0 and m["success_rate"][0][1] == 0.0
-    for label in ("default_hand", "copy_hand"):
-        assert raw(out / label / "results.json")["coverage"] == {"achieved": 1, "total": 2}
+    # each row ran its own hand (the fake env ignores the hand, so only the records can tell)
+    folders = {"default_hand": REPO / "models" / "default_hand", "copy_hand": tmp_path / "copy"}
+    for label, folder in folders.items():
+        res = raw(out / label / "results.json")
+        assert res["coverage"] == {"achieved": 1, "total": 2}
+        assert (res["hand"]["name"], res["hand"]["path"]) == (label, str(folder.resolve()))
+    assert [(h["name"], h["path"]) for h in m["hands"]] == [(k, str(v.resolve())) for k, v in folders.items()]
     code = main(["compare", "default_hand", str(hand_dir("default_hand")), "--out", str(out)])
     assert code == 2 and "distinct names" in capsys.readouterr().err
 
@@ -428,9 +429,11 @@ def test_tiny_sweep_real_env_matches_run_bench(tmp_path):
                        "generate": [{"dip": False, "name": "nodip", "grasp_data": "default_hand"}]}, base=tmp_path)
     results, matrix = run_sweep(spec, progress=False)
     assert [r.hand["name"] for r in results] == ["default_hand", "nodip"]
-    # The generated hand (the sweep's own work) against a plain run_bench of its folder.
-    nodip = results[1]
-    direct = run_bench(BenchConfig(hand=nodip.hand["path"], grasp_ids=("lateral", "palmar"), trials=1, seed=2),
+    # The generated hand (the sweep's own work) against a plain run_bench of the folder the
+    # sweep is documented to write it to (not the path the sweep recorded).
+    nodip, folder = results[1], (tmp_path / "out" / "hands" / "nodip").resolve()
+    assert nodip.hand["path"] == str(folder)
+    direct = run_bench(BenchConfig(hand=str(folder), grasp_ids=("lateral", "palmar"), trials=1, seed=2),
                        tmp_path / "direct", jobs=2, progress=False)
     assert strip_timing(direct.to_dict()) == strip_timing(nodip.to_dict())
     for g in direct.grasps:
