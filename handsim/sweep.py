@@ -57,7 +57,7 @@ import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from handsim.bench.config import (
     DEFAULT_ENV_ID,
@@ -76,6 +76,9 @@ from handsim.errors import (
     one_line,
     suggest,
 )
+
+if TYPE_CHECKING:
+    from handsim.hand import Hand
 
 __all__ = [
     "GENERATE_KEYS",
@@ -395,6 +398,21 @@ def expand_grid(grid: GeneratedGrid) -> list[dict[str, Any]]:
     return out
 
 
+def _load_plans(hand: Hand) -> None:
+    """Load a hand's ``grasps.json`` as the episode does (its joints, limits and rest pose).
+
+    Raises:
+        GraspDataError: The file is malformed (names the file and the field).
+    """
+    from handsim.grasp_data import load_hand_grasps
+    from handsim.grasps import default_taxonomy
+
+    joints = hand.actuated_joints
+    lower = [hand.joint_limits[j].lower for j in joints]
+    upper = [hand.joint_limits[j].upper for j in joints]
+    load_hand_grasps(hand.folder, joints, lower, upper, default_taxonomy().ids(), rest=hand.rest_vector())
+
+
 def _copy_plans(source: str, folder: Path) -> int:
     """Copy ``source``'s grasp plans into the generated hand at ``folder``; returns the plans copied.
 
@@ -404,18 +422,14 @@ def _copy_plans(source: str, folder: Path) -> int:
     Raises:
         HandsimError: The source hand or its ``grasps.json`` does not load, or it has none.
     """
-    from handsim.grasp_data import GRASP_DATA_FILE, load_hand_grasps
-    from handsim.grasps import default_taxonomy
+    from handsim.grasp_data import GRASP_DATA_FILE
     from handsim.hand import load_hand
 
     src_hand = load_hand(source)
     src = src_hand.folder / GRASP_DATA_FILE
     if not src.is_file():
         raise DataNotFoundError(f"{src_hand.folder} has no {GRASP_DATA_FILE} (no grasp plans to copy)")
-    joints = src_hand.actuated_joints
-    lower = [src_hand.joint_limits[j].lower for j in joints]
-    upper = [src_hand.joint_limits[j].upper for j in joints]
-    load_hand_grasps(src_hand.folder, joints, lower, upper, default_taxonomy().ids(), rest=src_hand.rest_vector())
+    _load_plans(src_hand)
     data = json.loads(src.read_text(encoding="utf-8"))  # valid: the loader just read it
     keep = set(load_hand(folder).actuated_joints)
     plans = {}
@@ -577,9 +591,7 @@ def _check_policy_and_env(policy: str, env: str) -> None:
     _ensure_registered(env)
     env_id = env.split(":", 1)[1] if ":" in env else env
     try:
-        gymnasium.spec(env_id)
-    except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:
-        raise UnknownNameError(f"env {env!r}: {one_line(exc)}; {_env_choices()}") from None
+        gymnasium.spec(env_id)  # what gymnasium.make looks up first
     except gymnasium.error.Error as exc:
         raise UnknownNameError(f"env {env!r}: {one_line(exc)}; {_env_choices()}") from None
 
@@ -595,22 +607,18 @@ def _check_hand(config: BenchConfig, results_path: Path, resume: bool) -> None:
     Raises:
         HandsimError: The first problem found.
     """
-    from handsim.bench.results import ResultsError, load_results
+    from handsim.bench.results import load_results
     from handsim.bench.runner import (
         HAND_FILES_KEY,
         _check_resumable,
         _finished_trials_of_unfinished_run,
         hand_files_sha256,
     )
-    from handsim.grasp_data import load_hand_grasps
-    from handsim.grasps import default_taxonomy
+    from handsim.errors import ResultsError
     from handsim.hand import load_hand
 
     hand = load_hand(config.hand)
-    joints = hand.actuated_joints
-    lower = [hand.joint_limits[j].lower for j in joints]
-    upper = [hand.joint_limits[j].upper for j in joints]
-    load_hand_grasps(hand.folder, joints, lower, upper, default_taxonomy().ids(), rest=hand.rest_vector())
+    _load_plans(hand)
     if not results_path.is_file():
         return
     if not resume:
