@@ -314,7 +314,9 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Run the benchmark for each HAND (a shipped name or a hand folder) into DIR/<hand name>/ (resumable), "
             "then write the coverage matrix (hands x 33 grasp types) as DIR/matrix.json and DIR/matrix.png and "
-            "print it. --from-results adds existing results.json files to the matrix without running them."
+            "print it. --from-results adds existing results.json files to the matrix without running them. "
+            "Every hand is checked before the first trial; a hand failing mid-run does not stop the others "
+            "(exit 2 names it, after the matrix of the rest is written)."
         ),
     )
     p.add_argument("hands", nargs="*", metavar="HAND", help="shipped hand names or hand folders to benchmark")
@@ -396,8 +398,10 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
         help="benchmark the hands (and generated-hand grids) of a TOML spec",
         description=(
             "Run a sweep spec (TOML: hands, [[generate]] parameter grids for generated hands, grasps, trials, "
-            "seed, executor, out; see handsim.sweep): one results folder per hand under the output folder, "
-            "generated hands under OUT/hands/, and the coverage matrix OUT/matrix.json + OUT/matrix.png."
+            "seed, policy, env, jobs, executor, ray_address, out; see handsim.sweep): one results folder per hand "
+            "under the output folder, generated hands under OUT/hands/, and the coverage matrix OUT/matrix.json + "
+            "OUT/matrix.png. Every hand is checked before the first trial; a hand failing mid-run does not stop "
+            "the others (exit 2 names it, after the matrix of the rest is written)."
         ),
     )
     p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec")
