@@ -247,6 +247,18 @@ def test_synthesis_samples_a_continuous_joint_over_one_turn_about_its_rest_angle
             assert rest - np.pi - 1e-9 <= entry[key][joint] <= rest + np.pi + 1e-9, (gid, key, entry[key][joint])
 
 
+def test_verification_of_a_continuous_joint_hand_is_refused_before_any_work(tmp_path) -> None:
+    """The benchmark's trial (absolute actions onto the joint limits) cannot run a continuous
+    joint, so synth with verification says so up front, naming the joint and --verify 0."""
+    from handsim.synth.synthesize import synthesize
+
+    folder = _continuous_hand(tmp_path)
+    with pytest.raises(ConfigurationError) as err:
+        synthesize(folder, tmp_path / "g.json", ["lateral"], verify=1, jobs=1, progress=False)
+    assert "'index_mcp_abd'" in str(err.value) and "--verify 0" in str(err.value)
+    assert not (tmp_path / "g.json").exists()
+
+
 def test_synthesis_refuses_a_prismatic_joint_without_limits() -> None:
     """A prismatic joint with infinite limits has no range to sample: one line naming it."""
     from types import MappingProxyType, SimpleNamespace

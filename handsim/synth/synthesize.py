@@ -58,6 +58,7 @@ import numpy as np
 
 from handsim.bench.config import DEFAULT_TRIALS, SUCCESS_THRESHOLD, trial_seed
 from handsim.bench.progress import Progress
+from handsim.errors import ConfigurationError
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
 from handsim.kinematics import load_urdf
@@ -425,11 +426,23 @@ def synthesize(
 
     Raises:
         HandsimError: Unknown hand or grasp id (before any work).
+        ConfigurationError: ``verify > 0`` on a hand with a joint without finite limits
+            (continuous): the benchmark's trial cannot run it (before any work).
         GraspDataError: An existing ``out`` (or its unverified file) that is not a grasps file
             this hand can load (before any work); the message names the file.
     """
     start = time.perf_counter()
     hand_obj = load_hand(hand)
+    unlimited = [j for j, lim in hand_obj.joint_limits.items() if not (math.isfinite(lim.lower) and math.isfinite(lim.upper))]
+    if verify > 0 and unlimited:
+        # The benchmark's env maps its [-1, 1] actions onto the joint limits (action_mode
+        # 'absolute'), so the trial that verifies a plan cannot run such a hand: say so now,
+        # not after the optimisation.
+        raise ConfigurationError(
+            f"synth: verify {verify}: joints {unlimited} of hand {hand_obj.name!r} have no finite limits "
+            "(continuous), and the benchmark's trial that verifies plans needs finite limits (action_mode "
+            "'absolute'); expected verify 0 (--verify 0: plans written unverified, those joints searched over "
+            "one turn about their rest angle) or limits on those joints")
     taxonomy = default_taxonomy()
     grasps: list[GraspType] = sorted({taxonomy.get(g).id: taxonomy.get(g) for g in (grasp_ids or taxonomy.ids())}.values(),
                                      key=lambda g: g.number)
