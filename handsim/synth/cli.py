@@ -129,7 +129,10 @@ def run_synth_command(args: argparse.Namespace) -> int:
     try:
         results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify, settings=settings)
     except KeyboardInterrupt:
-        print(f"handsim synth: interrupted; the types that finished are in {out}", file=sys.stderr)
+        from handsim.synth.synthesize import unverified_path
+
+        print(f"handsim synth: interrupted; the types that finished are in {out} (unverified candidates for types "
+              f"it already had a plan for: in {unverified_path(out)})", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(format_synth_table(results))
     return EXIT_OK
