@@ -642,6 +642,8 @@ def _valid_file(tmp_path: Path, uninterrupted: dict[str, Any]) -> Path:
          "expected a list of strings"),
         (("grasps", 2, "number"), "3", "grasps[2].number", "expected an integer >= 1"),
         (("hand", "dof"), 20.5, "hand.dof", "expected an integer >= 0"),
+        (("hand", "sha256"), "abc", "hand.sha256", "expected an object of file -> hex digest"),
+        (("hand", "sha256"), {"urdf": 5}, "hand.sha256", "expected an object of file -> hex digest"),
         (("policy",), 3, "policy", "expected a string"),
         (("complete",), "yes", "<top>.complete", "expected true or false"),
     ],

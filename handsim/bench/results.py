@@ -9,7 +9,10 @@ Layout (keys in this order)::
     {
       "schema": 1,
       "complete": true,                 # false while running or after an interruption
-      "hand": {"name", "path", "dof"},
+      "hand": {"name", "path", "dof", "sha256": {"urdf", "hand_json", "grasps_json"}},
+                                        # sha256: hex digests of the hand's files (grasps_json
+                                        # null without one); optional, absent from files written
+                                        # before it existed; --resume compares it
       "policy": "handsim.policies:scripted",
       "config": {"env_id", "env_kwargs", "grasps", "trials", "seed", "success_threshold",
                  "protocol": Protocol.to_dict(), "episode": EpisodeSettings.to_dict()},
@@ -473,6 +476,11 @@ def load_results(path: str | Path) -> BenchResults:
     _check_str(hand, "name", "hand", path)
     _check_str(hand, "path", "hand", path)
     _check_int(hand, "dof", "hand", path)
+    if "sha256" in hand:
+        digests = hand["sha256"]
+        if not isinstance(digests, Mapping) or not all(
+                isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in digests.items()):
+            raise _bad(path, "hand.sha256", "an object of file -> hex digest (or null)", digests)
     if not isinstance(raw["grasps"], list):
         raise _bad(path, "grasps", "a list", raw["grasps"])
     info: list[Mapping[str, Any]] = []
