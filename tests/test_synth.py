@@ -347,6 +347,21 @@ def test_unverified_candidates_never_replace_an_existing_plan(tmp_path, monkeypa
     read_grasp_file(folder / "grasps.unverified.json", load_hand(folder))
 
 
+def test_a_second_run_never_overwrites_the_first_runs_backup(tmp_path, monkeypatch) -> None:
+    """Run 1 replaces the hand-written lateral plan (backed up); run 2 replaces palmar: its backup
+    goes to .bak.1, so the hand-written lateral plan is still in .bak."""
+    from handsim.synth import synthesize as synth_mod
+
+    folder, before = _hand_copy(tmp_path)
+    out = folder / "grasps.json"
+    monkeypatch.setattr(synth_mod, "synthesize_type", _fake_synthesize_type({"lateral": True, "palmar": True}))
+    first = synth_mod.synthesize(folder, out, ["lateral"], jobs=1, progress=False)
+    second = synth_mod.synthesize(folder, out, ["palmar"], jobs=1, progress=False)
+    assert first.backup == folder / "grasps.json.bak" and second.backup == folder / "grasps.json.bak.1"
+    assert json.loads(first.backup.read_text())["grasps"]["lateral"] == before["grasps"]["lateral"]
+    assert json.loads(second.backup.read_text())["grasps"]["palmar"] == before["grasps"]["palmar"]
+
+
 def test_unverified_plan_note_holds_the_reasons(tmp_path) -> None:
     """A type written unverified says so in its note, with the reasons (verify 0: never run)."""
     from handsim.synth.optimize import SynthSettings

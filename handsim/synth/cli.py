@@ -29,7 +29,7 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
             "type's contact signature (batched, numpy), derive pre-shape and closing targets, verify the best "
             "candidates in physics with the benchmark's own trial and seeds, and write the winners as grasps.json. "
             "A plan the file already holds is only replaced by a verified one (the file as it was is kept as "
-            "<out>.bak); an unverified candidate for such a type goes to <out stem>.unverified.json instead."
+            "<out>.bak, or the next free <out>.bak.N); an unverified candidate for such a type goes to <out stem>.unverified.json instead."
         ),
     )
     p.add_argument("--hand", required=True, metavar="NAME|PATH", help="a shipped hand's name or a hand folder")

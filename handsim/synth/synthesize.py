@@ -30,7 +30,8 @@ For each grasp type (one unit of work, run in a process pool):
    ``grasps.json``; the same format), which ``handsim synth`` names. A type the file has no
    plan for gets the unverified winner (so ``handsim bench`` measures it), its note saying
    ``verified: false`` with the reasons. Before a verified winner replaces an existing plan,
-   the file as it was before the run is copied to ``<out>.bak``.
+   the file as it was before the run is copied to ``<out>.bak`` (``<out>.bak.1``, ... when
+   earlier runs' backups exist: none is overwritten).
 
 A type's random streams depend only on the seed, the type's number and the restart
 (``SeedSequence([seed, number])`` for the optimisation, ``[seed, number, 1]`` for the closing
@@ -318,6 +319,17 @@ def synthesize_type(
                       cand.cost, tuple(reasons) if not verified else (), len(results), time.perf_counter() - start)
 
 
+def _free_backup_path(out_path: Path) -> Path:
+    """``<out>.bak``, or ``<out>.bak.1``, ``.bak.2``, ... when earlier runs' backups exist: a
+    backup is never overwritten (it may hold the only copy of a hand-written plan)."""
+    candidate = out_path.with_name(out_path.name + ".bak")
+    n = 0
+    while candidate.exists():
+        n += 1
+        candidate = out_path.with_name(f"{out_path.name}.bak.{n}")
+    return candidate
+
+
 def unverified_path(out: str | Path) -> Path:
     """Where synthesis puts unverified candidates it did not let replace a plan of ``out``:
     ``<out stem>.unverified.json`` next to it (``grasps.json`` -> ``grasps.unverified.json``)."""
@@ -406,7 +418,8 @@ def synthesize(
     is written at once (atomically), so an interrupted run keeps what it finished. A plan
     ``out`` already holds is replaced only by a verified one: an unverified winner for such a
     type goes to :func:`unverified_path` instead (``SynthResults.kept`` lists those types), and
-    ``out`` as it was is copied to ``<out>.bak`` before a verified winner replaces a plan.
+    ``out`` as it was is copied to ``<out>.bak`` (or the next free ``<out>.bak.N``) before a
+    verified winner replaces a plan.
 
     Args:
         hand: A shipped hand's name or a hand folder.
@@ -464,7 +477,7 @@ def synthesize(
             done[res.grasp_id] = res
             plans, withheld, _, replaced = _split(base, held, done, order)
             if replaced and backup is None and original is not None:
-                backup = out_path.with_name(out_path.name + ".bak")
+                backup = _free_backup_path(out_path)
                 backup.write_bytes(original)
             if withheld != held["grasps"]:
                 _dump(side_path, {**held, "grasps": withheld})
