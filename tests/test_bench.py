@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import io
 import json
 import os
 import time
@@ -400,12 +401,17 @@ def test_resume_refuses_changed_hand_files_and_accepts_files_without_their_hashe
     saved = raw(out)
     assert saved["hand"]["sha256"] == {"urdf": sha256(hand / "hand.urdf"), "hand_json": sha256(hand / "hand.json"),
                                        "grasps_json": sha256(hand / "grasps.json")}
-    # a results.json written before the hashes were recorded: resumed on name, path and DoF
-    del saved["hand"]["sha256"]
-    (out / "results.json").write_text(json.dumps(saved))
+    # a results.json written before the hashes were recorded: resumed on name, path and DoF, with a
+    # note, and it keeps no hashes (its saved trials were never checked against these files)
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "results.json").write_text(json.dumps({**saved, "hand": {k: v for k, v in saved["hand"].items()
+                                                                       if k != "sha256"}}))
+    note = io.StringIO()
     with pytest.raises(BenchInterrupted):
-        run(out, config=config, resume=True, on_trial=interrupt_after(2))
-    assert sum(len(g["trial_results"]) for g in raw(out)["grasps"]) == 5 and "sha256" in raw(out)["hand"]
+        run(legacy, config=config, resume=True, on_trial=interrupt_after(2), stream=note)
+    assert sum(len(g["trial_results"]) for g in raw(legacy)["grasps"]) == 5 and "sha256" not in raw(legacy)["hand"]
+    assert "predates hand.sha256" in note.getvalue()
     # plans changed since (e.g. by handsim synth): the saved trials ran other plans
     plans = json.loads((hand / "grasps.json").read_text())
     kept = (hand / "grasps.json").read_text()

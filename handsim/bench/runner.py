@@ -30,6 +30,7 @@ import json
 import math
 import platform
 import signal
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -596,6 +597,12 @@ def run_bench(
         old = load_results(results_path)
         _check_resumable(old, hand_info, config.policy, config_dict, results_path)
         records.update(old.trial_records())
+        if HAND_FILES_KEY not in old.hand:
+            # Saved before the hashes existed: its trials cannot be checked against the hand's
+            # files, so the finished file must not claim they were (it keeps no hashes).
+            hand_info = {k: v for k, v in hand_info.items() if k != HAND_FILES_KEY}
+            print(f"note: {results_path} predates hand.{HAND_FILES_KEY}: its saved trials are not checked against "
+                  "the hand's current files", file=stream or sys.stderr)
     elif (out / FRAMES_DIR).is_dir():
         # A fresh run: frames of an earlier run in this folder must not end up on its contact sheet.
         for old_frame in (out / FRAMES_DIR).glob("*.png"):
