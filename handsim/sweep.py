@@ -698,7 +698,9 @@ def run_hands(
             _check_hand(config, out / h.label / "results.json", resume)
             configs.append(config)
         except HandsimError as exc:
-            problems.append((h.label, exc))
+            # BenchConfig validates the policy string again: one bad --policy is one problem.
+            if not any(one_line(exc) == one_line(seen) for _, seen in problems):
+                problems.append((h.label, exc))
     if problems:
         raise HandsFailed(f"nothing was run: {len(problems)} problem(s) found before the first trial: "
                           + "; ".join(f"{lab}: {one_line(e)}" if lab else one_line(e) for lab, e in problems),

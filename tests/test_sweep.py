@@ -400,6 +400,10 @@ def test_compare_checks_every_hand_before_running_any(tmp_path, capsys):
     assert compare(tmp_path, "default_hand", env="handsim_test/NoSuch-v0") == 2
     assert "env 'handsim_test/NoSuch-v0'" in capsys.readouterr().err
     assert not (out / "default_hand").exists()
+    # a malformed policy string: one problem, not one more per hand (each hand's config checks it too)
+    assert compare(tmp_path, "default_hand", str(unfinished), policy=":x") == 2
+    err = capsys.readouterr().err
+    assert "nothing was run: 1 problem(s)" in err and err.count("got ':x'") == 1, err
 
 
 def test_a_hand_failing_mid_run_does_not_stop_the_others(tmp_path, capsys):
