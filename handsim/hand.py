@@ -231,21 +231,22 @@ def _read_urdf(path: Path) -> _UrdfSummary:
         if jtype in _MOVABLE:
             lim = el.find("limit")
             where = f"{path}: joint {name!r} <limit>"
-            if lim is None and jtype != "continuous":
-                raise URDFError(f"{path}: joint {name!r}: a {jtype} joint needs a <limit lower=... upper=... "
-                                "effort=... velocity=...> element (URDF requires one)")
-            get = (lambda key, default, lim=lim, where=where: _float_attr(lim, key, default, where)) if lim is not None else (
-                lambda key, default: float(default))
+            # A hand's joints are motors capped at their effort: without one (PyBullet reads a
+            # missing effort as 0) the joint could never move, so even a continuous joint, on which
+            # URDF allows no <limit>, needs one here.
+            if lim is None:
+                raise URDFError(f"{path}: joint {name!r}: a hand's {jtype} joint needs a <limit ... effort=...> "
+                                "element (URDF requires one on revolute and prismatic joints; the effort is the "
+                                "motor's force cap)")
+            get = (lambda key, default, lim=lim, where=where: _float_attr(lim, key, default, where))
             if jtype == "continuous":
                 lower, upper = -math.inf, math.inf
             else:
                 lower, upper = get("lower", 0.0), get("upper", 0.0)
-            # A hand's joints are motors capped at their effort: a missing or non-positive one
-            # could never move the joint (PyBullet reads a missing effort as 0), so say so now.
             effort = get("effort", 0.0)
             if not effort > 0:
                 raise URDFError(f"{where}: expected effort > 0 (the motor's force cap, N m or N), got "
-                                f"{'nothing' if lim is None or lim.get('effort') is None else effort}")
+                                f"{'nothing' if lim.get('effort') is None else effort}")
             limit = JointLimit(lower, upper, effort, get("velocity", math.inf))
         joints.append(_UrdfJoint(name, jtype, parent.get("link", ""), child.get("link", ""), limit))
     return _UrdfSummary(links, tuple(joints))

@@ -201,17 +201,20 @@ def test_malformed_urdf_limit_is_reported(tmp_path, attr):
         assert needle in message, message
 
 
-@pytest.mark.parametrize("limit, needles", [
-    ("", ["'index_pip'", "revolute joint needs a <limit"]),  # URDF requires <limit> on a revolute joint
-    ('<limit lower="0" upper="1.7" effort="0" velocity="4"/>', ["'index_pip'", "effort > 0", "got 0"]),
-    ('<limit lower="0" upper="1.7" velocity="4"/>', ["'index_pip'", "effort > 0", "got nothing"]),
+@pytest.mark.parametrize("jtype, limit, needles", [
+    ("revolute", "", ["'index_pip'", "revolute joint needs a <limit"]),  # URDF requires <limit> on a revolute joint
+    ("revolute", '<limit lower="0" upper="1.7" effort="0" velocity="4"/>', ["'index_pip'", "effort > 0", "got 0"]),
+    ("revolute", '<limit lower="0" upper="1.7" velocity="4"/>', ["'index_pip'", "effort > 0", "got nothing"]),
+    # URDF allows a continuous joint without <limit>; a hand's motor still needs its effort
+    ("continuous", "", ["'index_pip'", "continuous joint needs a <limit ... effort=...>"]),
 ])
-def test_urdf_limit_without_a_usable_effort_is_reported(tmp_path, limit, needles):
-    """Both URDF readers (the hand's and the kinematic tree's) refuse a movable joint PyBullet could
-    not drive, before any physics, instead of reading it as a [0, 0] or an unbounded range."""
+def test_urdf_limit_without_a_usable_effort_is_reported(tmp_path, jtype, limit, needles):
+    """Both URDF readers (the hand's and the kinematic tree's) refuse a revolute joint without
+    <limit>, and the hand's refuses a movable joint PyBullet could not drive, before any physics,
+    instead of reading it as a [0, 0] or an unbounded range."""
     folder = _broken_copy(tmp_path, lambda meta: None)
     urdf = folder / "hand.urdf"
-    text = urdf.read_text()
+    text = urdf.read_text().replace('<joint name="index_pip" type="revolute"', f'<joint name="index_pip" type="{jtype}"')
     start = text.index("<limit", text.index('<joint name="index_pip"'))
     end = text.index("/>", start) + 2
     urdf.write_text(text[:start] + limit + text[end:])
@@ -219,7 +222,7 @@ def test_urdf_limit_without_a_usable_effort_is_reported(tmp_path, limit, needles
         load_hand(folder)
     for needle in (str(urdf), *needles):
         assert needle in str(info.value), str(info.value)
-    if not limit:
+    if jtype == "revolute" and not limit:
         with pytest.raises(URDFError, match="index_pip.*revolute joint needs a <limit"):
             load_urdf(urdf)
 
