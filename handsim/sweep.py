@@ -66,7 +66,7 @@ from handsim.bench.config import (
     BenchConfig,
 )
 from handsim.bench.executors import DEFAULT_EXECUTOR, EXECUTORS, Executor, make_executor
-from handsim.bench.matrix import CoverageMatrix, build_matrix, write_matrix
+from handsim.bench.matrix import MATRIX_JSON, MATRIX_PNG, CoverageMatrix, build_matrix, write_matrix
 from handsim.bench.results import BenchResults, write_json_atomic
 from handsim.errors import (
     ConfigurationError,
@@ -724,8 +724,10 @@ def run_hands(
     if matrix is not None:
         write_matrix(matrix, out)
     if failed:
+        stale = [f.name for f in (out / MATRIX_JSON, out / MATRIX_PNG) if f.is_file()]
         kept = (f"the matrix of the {len(runs)} finished runs is in {out}" if matrix is not None
-                else "no run finished, no matrix written")
+                else "no run finished, no matrix written" + (
+                    f"; {' and '.join(stale)} in {out} are from an earlier run" if stale else ""))
         raise HandsFailed(f"{len(failed)} of {len(hands)} hands failed during their run ({kept}): "
                           + "; ".join(f"{lab}: {one_line(e)}" for lab, e in failed), failed, results, matrix)
     assert matrix is not None  # no failure: every hand ran

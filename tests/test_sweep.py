@@ -423,6 +423,11 @@ def test_a_hand_failing_mid_run_does_not_stop_the_others(tmp_path, capsys):
     for label in ("default_hand", "other_hand"):
         assert raw(out / label / "results.json")["complete"] is True
     assert raw(out / "broken_hand" / "results.json")["complete"] is False
+    # every hand fails: no matrix is written, and the one the run above left is said to be stale
+    assert compare(tmp_path, str(broken), policy="test_sweep:nan_for_broken_hand", env=NAMED_ENV, resume=True) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no run finished, no matrix written; matrix.json and matrix.png in" in err, err
+    assert "are from an earlier run" in err, err
 
 
 @pytest.mark.slow
