@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike, NDArray
 from handsim._pybullet import pybullet
 from handsim.data import DEFAULT_HAND
 from handsim.errors import ConfigurationError, SimulationError, suggest
-from handsim.grasp_data import HandGrasp, load_hand_grasps
+from handsim.grasp_data import HandGrasp, load_plans_of
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import Hand, load_hand
 from handsim.kinematics import load_urdf
@@ -236,9 +236,7 @@ class GraspEpisode:
         self.upper = np.array([self.hand.joint_limits[j].upper for j in self.joint_names])
         self.taxonomy = default_taxonomy()
         self.rest = np.clip(self.hand.rest_vector(), self.lower, self.upper)
-        self.plans: dict[str, HandGrasp] = load_hand_grasps(
-            self.hand.folder, self.joint_names, self.lower, self.upper, self.taxonomy.ids(), rest=self.rest
-        )
+        self.plans: dict[str, HandGrasp] = load_plans_of(self.hand, tree=self.tree)
         self.labels = self.hand.regions.labels
         self._thumb_col = (
             self.tree.joint_index(self.hand.thumb_abduction.joint) if self.hand.thumb_abduction else None

@@ -28,13 +28,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from handsim.errors import GraspDataError, suggest
 
-__all__ = ["GRASP_DATA_FILE", "HandGrasp", "load_hand_grasps"]
+if TYPE_CHECKING:
+    from handsim.hand import Hand
+    from handsim.kinematics import KinematicTree
+
+__all__ = ["GRASP_DATA_FILE", "HandGrasp", "load_hand_grasps", "load_plans_of"]
 
 GRASP_DATA_FILE = "grasps.json"
 _FIELDS = ("object_xyz", "object_quat_wxyz", "preshape", "close", "note")
@@ -160,3 +165,35 @@ def load_hand_grasps(
             note=str(entry.get("note", "")),
         )
     return plans
+
+
+def load_plans_of(
+    hand: Hand, folder: str | Path | None = None, tree: KinematicTree | None = None
+) -> dict[str, HandGrasp]:
+    """A hand's ``grasps.json`` as the benchmark's episode reads it.
+
+    The plans are checked against the URDF's independent joints (mimic joints are not planned),
+    their limits, the hand's rest pose clipped to them and the taxonomy's ids: the one place
+    that decides which plans a hand can run, for the episode, ``handsim synth`` and
+    ``handsim sweep`` alike.
+
+    Args:
+        hand: The hand.
+        folder: The folder holding the ``grasps.json`` to read (default: the hand's own).
+        tree: The hand's kinematic tree, if the caller has it loaded (default: loaded here).
+
+    Returns:
+        Grasp plans by taxonomy id (empty when the file does not exist).
+
+    Raises:
+        GraspDataError: As :func:`load_hand_grasps`.
+    """
+    from handsim.grasps import default_taxonomy
+    from handsim.kinematics import load_urdf
+
+    names = (tree or load_urdf(hand.urdf_path)).joint_names
+    lower = np.array([hand.joint_limits[j].lower for j in names])
+    upper = np.array([hand.joint_limits[j].upper for j in names])
+    rest = np.clip(hand.rest_vector(), lower, upper)
+    return load_hand_grasps(hand.folder if folder is None else folder, names, lower, upper,
+                            default_taxonomy().ids(), rest=rest)

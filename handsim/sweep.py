@@ -57,7 +57,7 @@ import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 from handsim.bench.config import (
     DEFAULT_ENV_ID,
@@ -76,9 +76,6 @@ from handsim.errors import (
     one_line,
     suggest,
 )
-
-if TYPE_CHECKING:
-    from handsim.hand import Hand
 
 __all__ = [
     "GENERATE_KEYS",
@@ -398,21 +395,6 @@ def expand_grid(grid: GeneratedGrid) -> list[dict[str, Any]]:
     return out
 
 
-def _load_plans(hand: Hand) -> None:
-    """Load a hand's ``grasps.json`` as the episode does (its joints, limits and rest pose).
-
-    Raises:
-        GraspDataError: The file is malformed (names the file and the field).
-    """
-    from handsim.grasp_data import load_hand_grasps
-    from handsim.grasps import default_taxonomy
-
-    joints = hand.actuated_joints
-    lower = [hand.joint_limits[j].lower for j in joints]
-    upper = [hand.joint_limits[j].upper for j in joints]
-    load_hand_grasps(hand.folder, joints, lower, upper, default_taxonomy().ids(), rest=hand.rest_vector())
-
-
 def _copy_plans(source: str, folder: Path) -> int:
     """Copy ``source``'s grasp plans into the generated hand at ``folder``; returns the plans copied.
 
@@ -422,14 +404,14 @@ def _copy_plans(source: str, folder: Path) -> int:
     Raises:
         HandsimError: The source hand or its ``grasps.json`` does not load, or it has none.
     """
-    from handsim.grasp_data import GRASP_DATA_FILE
+    from handsim.grasp_data import GRASP_DATA_FILE, load_plans_of
     from handsim.hand import load_hand
 
     src_hand = load_hand(source)
     src = src_hand.folder / GRASP_DATA_FILE
     if not src.is_file():
         raise DataNotFoundError(f"{src_hand.folder} has no {GRASP_DATA_FILE} (no grasp plans to copy)")
-    _load_plans(src_hand)
+    load_plans_of(src_hand)
     data = json.loads(src.read_text(encoding="utf-8"))  # valid: the loader just read it
     keep = set(load_hand(folder).actuated_joints)
     plans = {}
@@ -615,10 +597,11 @@ def _check_hand(config: BenchConfig, results_path: Path, resume: bool) -> None:
         hand_files_sha256,
     )
     from handsim.errors import ResultsError
+    from handsim.grasp_data import load_plans_of
     from handsim.hand import load_hand
 
     hand = load_hand(config.hand)
-    _load_plans(hand)
+    load_plans_of(hand)
     if not results_path.is_file():
         return
     if not resume:

@@ -17,10 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from handsim.errors import GraspDataError
-from handsim.grasp_data import GRASP_DATA_FILE, load_hand_grasps
+from handsim.grasp_data import GRASP_DATA_FILE, load_plans_of
 from handsim.hand import Hand
 
 __all__ = ["Verification", "read_grasp_file", "verify_plan"]
@@ -55,7 +53,7 @@ def read_grasp_file(path: str | Path, hand: Hand | None = None) -> dict[str, Any
     Args:
         path: The grasps file (any name).
         hand: When given, every plan in the file is also validated against this hand with the
-            benchmark's own loader (:func:`handsim.grasp_data.load_hand_grasps`: grasp ids,
+            benchmark's own loader (:func:`handsim.grasp_data.load_plans_of`: grasp ids,
             joint names, targets inside the limits, unit quaternions), so that a file synthesis
             adds to is one the benchmark can load.
 
@@ -90,23 +88,15 @@ def read_grasp_file(path: str | Path, hand: Hand | None = None) -> dict[str, Any
 
 def _check_plans(path: Path, hand: Hand) -> None:
     """Validate a grasps file's plans against ``hand`` exactly as the benchmark loads them."""
-    from handsim.grasps import default_taxonomy
-    from handsim.kinematics import load_urdf
-
-    names = load_urdf(hand.urdf_path).joint_names
-    lower = np.array([hand.joint_limits[j].lower for j in names])
-    upper = np.array([hand.joint_limits[j].upper for j in names])
-    rest = np.clip(hand.rest_vector(), lower, upper)
-    ids = default_taxonomy().ids()
     if path.name == GRASP_DATA_FILE:
-        load_hand_grasps(path.parent, names, lower, upper, ids, rest=rest)
+        load_plans_of(hand, path.parent)
         return
     # The loader reads <folder>/grasps.json: check a copy, and name the user's file.
     with tempfile.TemporaryDirectory(prefix="handsim-synth-check-") as tmp:
         copy = Path(tmp) / GRASP_DATA_FILE
         shutil.copyfile(path, copy)
         try:
-            load_hand_grasps(tmp, names, lower, upper, ids, rest=rest)
+            load_plans_of(hand, tmp)
         except GraspDataError as exc:
             raise GraspDataError(str(exc).replace(str(copy), str(path))) from None
 
