@@ -590,31 +590,20 @@ def _check_hand(config: BenchConfig, results_path: Path, resume: bool) -> None:
         HandsimError: The first problem found.
     """
     from handsim.bench.results import load_results
-    from handsim.bench.runner import (
-        HAND_FILES_KEY,
-        _check_resumable,
-        _finished_trials_of_unfinished_run,
-        hand_files_sha256,
-    )
-    from handsim.errors import ResultsError
+    from handsim.bench.runner import _check_resumable, _hand_info, _refuse_unfinished_run
     from handsim.grasp_data import load_plans_of
     from handsim.hand import load_hand
 
     hand = load_hand(config.hand)
     load_plans_of(hand)
-    if not results_path.is_file():
-        return
     if not resume:
-        kept = _finished_trials_of_unfinished_run(results_path)
-        if kept:
-            raise ResultsError(f"{results_path} has {kept} finished trials of an unfinished run: use --resume, "
-                               "or another --out / remove it")
+        _refuse_unfinished_run(results_path)
+        return
+    if not results_path.is_file():
         return
     old = load_results(results_path)
     asked = {k: old.config[k] for k in ("protocol", "episode") if k in old.config} | config.to_dict()
-    hand_info = {"name": hand.name, "path": str(Path(config.hand).resolve()), "dof": hand.num_dof,
-                 HAND_FILES_KEY: hand_files_sha256(hand)}
-    _check_resumable(old, hand_info, config.policy, asked, results_path)
+    _check_resumable(old, _hand_info(hand, config.hand), config.policy, asked, results_path)
 
 
 def run_hands(

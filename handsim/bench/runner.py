@@ -520,6 +520,24 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
         )
 
 
+def _hand_info(hand: Any, hand_path: str | Path) -> dict[str, Any]:
+    """``results.json`` ``hand``: name, folder, DoF and the hashes of its files."""
+    return {"name": hand.name, "path": str(Path(hand_path).resolve()), "dof": hand.num_dof,
+            HAND_FILES_KEY: hand_files_sha256(hand)}
+
+
+def _refuse_unfinished_run(results_path: Path) -> None:
+    """Raise when ``results_path`` holds finished trials of an unfinished run (a fresh run would lose them).
+
+    Raises:
+        ResultsError: Naming the file, the trials and what to do.
+    """
+    kept = _finished_trials_of_unfinished_run(results_path) if results_path.is_file() else 0
+    if kept:
+        raise ResultsError(f"{results_path} has {kept} finished trials of an unfinished run: use --resume, "
+                           "or another --out / remove it")
+
+
 def _finished_trials_of_unfinished_run(path: Path) -> int:
     """Trials saved in ``path`` when it is the results file of an unfinished run, else 0."""
     try:
@@ -582,13 +600,9 @@ def run_bench(
     hand = load_hand(config.hand)
     load_policy_factory(config.policy)  # fail before any work when it cannot be imported
     make_out_dir(out)
-    if not resume and results_path.is_file():
-        kept = _finished_trials_of_unfinished_run(results_path)
-        if kept:
-            raise ResultsError(f"{results_path} has {kept} finished trials of an unfinished run: use --resume, "
-                               "or another --out / remove it")
-    hand_info = {"name": hand.name, "path": str(Path(config.hand).resolve()), "dof": hand.num_dof,
-                 HAND_FILES_KEY: hand_files_sha256(hand)}
+    if not resume:
+        _refuse_unfinished_run(results_path)
+    hand_info = _hand_info(hand, config.hand)
     config_dict = config.to_dict() | describe_env(config, grasps[0].id)
     grasp_info = [{"number": g.number, "id": g.id, "name": g.name, "type": g.type} for g in grasps]
 
