@@ -537,6 +537,18 @@ def test_baseline_comparison():
     assert not c.regressed and c.shared == 1 and "only in the baseline" in c.text()
 
 
+def test_baseline_comparison_notes_each_configuration_difference():
+    """A scalar difference is one note; a protocol difference names each changed setting."""
+    base = _results({"tip_pinch": (3, 3)})
+    now = _results({"tip_pinch": (3, 3)})
+    base.config.update(seed=0, protocol={"max_rotation_deg": 15.0, "timestep_s": 0.004})
+    now.config.update(seed=1, protocol={"max_rotation_deg": 45.0, "timestep_s": 0.004, "settle_s": 0.5})
+    assert compare_results(now, base).notes == (
+        "config.seed differs: 0 -> 1",
+        "config.protocol differs: max_rotation_deg 15.0 -> 45.0, settle_s None -> 0.5",
+    )
+
+
 # ---------------------------------------------------------------------------------------------- error paths
 
 

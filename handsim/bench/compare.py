@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from handsim.bench.config import BASELINE_TOLERANCE
-from handsim.bench.results import BenchResults
+from handsim.bench.results import BenchResults, config_differences
 from handsim.errors import ConfigurationError
 
 __all__ = ["Comparison", "compare_results"]
@@ -104,14 +104,12 @@ def compare_results(current: BenchResults, baseline: BenchResults, tolerance: fl
         notes.append(f"hand differs: {baseline.hand.get('name')!r} -> {current.hand.get('name')!r}")
     if current.policy != baseline.policy:
         notes.append(f"policy differs: {baseline.policy!r} -> {current.policy!r}")
-    for key in ("trials", "seed", "success_threshold", "protocol", "episode", "env_id"):
-        if current.config.get(key) != baseline.config.get(key):
-            was, now = baseline.config.get(key), current.config.get(key)
-            if isinstance(was, dict) and isinstance(now, dict):
-                diff = [f"{k} {was.get(k)!r} -> {now.get(k)!r}" for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
-                notes.append(f"config.{key} differs: " + ", ".join(diff))
-            else:
-                notes.append(f"config.{key} differs: {was!r} -> {now!r}")
+    keys = ("trials", "seed", "success_threshold", "protocol", "episode", "env_id")
+    found = config_differences([baseline.config, current.config], keys, missing=None)
+    for key in dict.fromkeys(k for k, _, _ in found):
+        parts = [f"{was!r} -> {now!r}" if sub is None else f"{sub} {was!r} -> {now!r}"
+                 for k, sub, (was, now) in found if k == key]
+        notes.append(f"config.{key} differs: " + ", ".join(parts))
     lost, dropped, gained, raised = [], [], [], []
     for gid in shared:
         b, a = before[gid], after[gid]

@@ -30,12 +30,14 @@ comparison (:func:`handsim.bench.compare.compare_results`) also notes: ``seed``,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from handsim.bench.results import (
+    MISSING,
     BenchResults,
+    config_differences,
     load_results,
     make_out_dir,
     write_json_atomic,
@@ -209,33 +211,8 @@ def _row(results: BenchResults, label: str, grasps: Sequence[tuple[int, str, str
 
 #: ``config`` keys whose differences are noted (as ``compare_results`` does for a baseline).
 CONFIG_NOTE_KEYS = ("seed", "protocol", "episode", "env_id", "env_kwargs")
-_MISSING = object()
-
-
-def _config_differences(configs: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Any]]]:
-    """``(field, value per run)`` for each :data:`CONFIG_NOTE_KEYS` field that is not the same in every run.
-
-    A dict-valued key (``protocol``, ``episode``, ``env_kwargs``) is compared key by key inside,
-    so the field is e.g. ``config.protocol.max_rotation_deg``; a key a run lacks (an older
-    file) gives ``_MISSING`` for it.
-    """
-    out = []
-    for key in CONFIG_NOTE_KEYS:
-        values = [c.get(key, _MISSING) for c in configs]
-        if all(v == values[0] for v in values[1:]):
-            continue
-        if all(isinstance(v, Mapping) for v in values):
-            for sub in sorted(set().union(*values)):
-                inner = [v.get(sub, _MISSING) for v in values]
-                if not all(x == inner[0] for x in inner[1:]):
-                    out.append((f"config.{key}.{sub}", inner))
-        else:
-            out.append((f"config.{key}", values))
-    return out
-
-
 def _shown(value: Any) -> str:
-    return "(not recorded)" if value is _MISSING else repr(value)
+    return "(not recorded)" if value is MISSING else repr(value)
 
 
 def _notes(runs: Sequence[BenchResults], labels: Sequence[str]) -> list[str]:
@@ -245,7 +222,8 @@ def _notes(runs: Sequence[BenchResults], labels: Sequence[str]) -> list[str]:
         values = [get(r) for r in runs]
         if len(set(values)) > 1:
             notes.append(f"the runs differ in {what}: " + ", ".join(f"{lab} {v}" for lab, v in zip(labels, values)))
-    for field, values in _config_differences([r.config for r in runs]):
+    for key, sub, values in config_differences([r.config for r in runs], CONFIG_NOTE_KEYS):
+        field = f"config.{key}" + ("" if sub is None else f".{sub}")
         notes.append(f"the runs differ in {field}: " + ", ".join(f"{lab} {_shown(v)}" for lab, v in zip(labels, values)))
     for lab, r in zip(labels, runs):
         if not r.complete:

@@ -51,12 +51,14 @@ from typing import Any
 from handsim.errors import ConfigurationError, ResultsError
 
 __all__ = [
+    "MISSING",
     "RESULTS_FILE",
     "SCHEMA_VERSION",
     "TIMING_KEYS",
     "BenchResults",
     "GraspOutcome",
     "aggregate",
+    "config_differences",
     "load_results",
     "make_out_dir",
     "strip_timing",
@@ -306,6 +308,43 @@ def make_out_dir(out: str | Path) -> Path:
                                  "expected a folder path that can be created") from None
     if not os.access(out, os.W_OK | os.X_OK):
         raise ConfigurationError(f"--out {out}: cannot write in the output folder: permission denied")
+    return out
+
+
+#: :func:`config_differences`' stand-in for a key a configuration lacks (an older file).
+MISSING: Any = object()
+
+
+def config_differences(
+    configs: Sequence[Mapping[str, Any]], keys: Sequence[str], missing: Any = MISSING
+) -> list[tuple[str, str | None, list[Any]]]:
+    """Where the ``config`` blocks of several runs differ, for the keys given.
+
+    A key whose values are all dicts is compared key by key inside (sorted), so a difference is
+    ``(key, sub, values)``, e.g. ``("protocol", "max_rotation_deg", [15.0, 45.0])``; any other
+    difference is ``(key, None, values)``. The baseline comparison, ``--resume`` and the coverage
+    matrix all word their notes from this.
+
+    Args:
+        configs: The runs' ``config`` blocks.
+        keys: The keys to compare, in the order to report them.
+        missing: The value reported (and compared) for a key a configuration lacks.
+
+    Returns:
+        One ``(key, sub or None, value per run)`` per difference.
+    """
+    out: list[tuple[str, str | None, list[Any]]] = []
+    for key in keys:
+        values = [c.get(key, missing) for c in configs]
+        if all(v == values[0] for v in values[1:]):
+            continue
+        if all(isinstance(v, Mapping) for v in values):
+            for sub in sorted(set().union(*values)):
+                inner = [v.get(sub, missing) for v in values]
+                if not all(x == inner[0] for x in inner[1:]):
+                    out.append((key, sub, inner))
+        else:
+            out.append((key, None, values))
     return out
 
 

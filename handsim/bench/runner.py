@@ -47,6 +47,7 @@ from handsim.bench.results import (
     RESULTS_FILE,
     BenchResults,
     aggregate,
+    config_differences,
     load_results,
     make_out_dir,
 )
@@ -505,14 +506,13 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
         diffs.append(f"the hand's {', '.join(changed)} changed since the saved trials ran (hand.{HAND_FILES_KEY})")
     if old.policy != policy:
         diffs.append(f"policy {old.policy!r} vs {policy!r}")
-    for key in sorted(set(old.config) | set(config)):
-        if old.config.get(key) != config.get(key):
-            was, now = old.config.get(key), config.get(key)
-            if isinstance(was, Mapping) and isinstance(now, Mapping):
-                sub = [k for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k)]
-                diffs.append(f"config.{key} ({', '.join(f'{k}: {was.get(k)!r} vs {now.get(k)!r}' for k in sub)})")
-            else:
-                diffs.append(f"config.{key} {was!r} vs {now!r}")
+    found = config_differences([old.config, config], sorted(set(old.config) | set(config)), missing=None)
+    for key in dict.fromkeys(k for k, _, _ in found):
+        parts = [(sub, was, now) for k, sub, (was, now) in found if k == key]
+        if parts[0][0] is None:  # the whole value differs
+            diffs.append(f"config.{key} {parts[0][1]!r} vs {parts[0][2]!r}")
+        else:
+            diffs.append(f"config.{key} (" + ", ".join(f"{s}: {w!r} vs {n!r}" for s, w, n in parts) + ")")
     if diffs:
         raise ResultsError(
             f"{path}: cannot --resume: it was made with a different configuration (saved vs asked: "
