@@ -500,9 +500,9 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
     if old_hand != new_hand:
         diffs.append(f"hand {old_hand} vs {new_hand}")
     # A file saved before the hashes were recorded has none: it resumes on name, path and DoF.
-    if old_files is not None and old_files != new_files:
-        roles = sorted(set(old_files) | set(new_files or {})) if isinstance(old_files, Mapping) else ["files"]
-        changed = [r for r in roles if not isinstance(old_files, Mapping) or old_files.get(r) != (new_files or {}).get(r)]
+    if old_files is not None and old_files != new_files:  # load_results checked it is a mapping
+        new_files = new_files or {}
+        changed = [r for r in sorted(set(old_files) | set(new_files)) if old_files.get(r) != new_files.get(r)]
         diffs.append(f"the hand's {', '.join(changed)} changed since the saved trials ran (hand.{HAND_FILES_KEY})")
     if old.policy != policy:
         diffs.append(f"policy {old.policy!r} vs {policy!r}")
