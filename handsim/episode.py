@@ -31,6 +31,15 @@ limit (at reset, where the pre-shape must not start inside the object, and as it
 no joint folded past its URDF limit by more than ``Protocol.max_joint_excess_deg`` (when
 scored and after the disturbances).**
 Every failure says why.
+
+**Mimic joints** (URDF ``<mimic>``, :attr:`Hand.mimic_joints`): the plans, the targets of
+:meth:`GraspEpisode.apply` and :meth:`GraspEpisode.joint_state` cover the independent joints
+(:attr:`GraspEpisode.joint_names`); :class:`~handsim.sim.HandBody` drives each mimic joint
+after its master. The link frames that label contacts and give the fingertips are the FK of
+every movable joint *as measured* (a mimic joint that lags its master, or is blocked by the
+object, is where PyBullet has it, not where the ``<mimic>`` formula would put it), and the
+joint-limit excess covers every movable joint, mimic ones included (a pose the hand cannot
+take is one whatever drives the joint).
 """
 
 from __future__ import annotations
@@ -48,7 +57,8 @@ from handsim.errors import ConfigurationError, SimulationError, suggest
 from handsim.grasp_data import HandGrasp, load_plans_of
 from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import Hand, load_hand
-from handsim.kinematics import load_urdf
+from handsim.kinematics import KinematicTree, load_urdf
+from handsim.kinematics.urdf import parse_urdf
 from handsim.scoring import epsilon_quality
 from handsim.scoring.signature import CompiledSignature, SignatureMatch
 from handsim.sim import (
@@ -76,6 +86,13 @@ _NO_PLAN = "no plan in the hand's grasps.json"
 #: Force cap of the fixture holding the object during the grasp phase [N]: far above what the
 #: fingers can push (a few N m of joint torque over a few cm), so it acts as rigid.
 _HOLD_FORCE_N = 1000.0
+
+
+def _released_tree(urdf_path: Path) -> KinematicTree:
+    """The hand's kinematic tree with every ``<mimic>`` tag dropped: each movable joint is a
+    column of ``q`` (URDF document order), for FK of measured joint positions."""
+    name, links, joints = parse_urdf(urdf_path)
+    return KinematicTree(name, links, [dataclasses.replace(j, mimic=None) for j in joints], str(urdf_path))
 
 
 def _substeps(control_hz: float, timestep_s: float) -> int:
@@ -153,8 +170,8 @@ class EpisodeResult:
         disturbance: ``DisturbanceResult.to_dict()`` or None.
         failure_reasons: Why it failed, most basic first (empty when achieved).
         initial_penetration_m: Hand-object penetration right after reset, before any step [m].
-        max_joint_excess_deg: Largest excess of an actuated joint past its URDF limit when the
-            grasp was scored and at the end of the disturbances [deg].
+        max_joint_excess_deg: Largest excess of a movable joint (mimic joints included) past its
+            URDF limit when the grasp was scored and at the end of the disturbances [deg].
     """
 
     grasp_id: str
@@ -232,6 +249,12 @@ class GraspEpisode:
         self.grasp_steps = max(1, int(round(protocol.grasp_duration_s * settings.control_hz)))
         self.tree = load_urdf(self.hand.urdf_path)
         self.joint_names = self.tree.joint_names
+        # Link frames come from every movable joint as measured: for a hand with mimic joints a
+        # tree in which they are free columns (the same links and order), else the tree itself.
+        self._frame_tree = self.tree if not self.tree.mimic_joint_names else _released_tree(self.hand.urdf_path)
+        self.movable_joint_names: tuple[str, ...] = self._frame_tree.joint_names
+        self._movable_lower = np.array([self.hand.joint_limits[j].lower for j in self.movable_joint_names])
+        self._movable_upper = np.array([self.hand.joint_limits[j].upper for j in self.movable_joint_names])
         self.lower = np.array([self.hand.joint_limits[j].lower for j in self.joint_names])
         self.upper = np.array([self.hand.joint_limits[j].upper for j in self.joint_names])
         self.taxonomy = default_taxonomy()
@@ -303,9 +326,10 @@ class GraspEpisode:
             self.world, self.hand.urdf_path, visual=self.visuals, free_wrist=self.free_wrist,
             wrist_max_force=self.protocol.wrist_max_force_n,
         )
-        if self.body.joint_names != self.joint_names:
+        if self.body.joint_names != self.joint_names or self.body.movable_joint_names != self.movable_joint_names:
             raise SimulationError(
-                f"PyBullet's movable joints {self.body.joint_names} differ from the kinematics core's {self.joint_names}"
+                f"PyBullet's movable joints {self.body.movable_joint_names} (independent: {self.body.joint_names}) "
+                f"differ from the kinematics core's {self.movable_joint_names} (independent: {self.joint_names})"
             )
         # PyBullet link index + 1 (the root is -1) -> the kinematics core's link index, for
         # labelling contacts without a name lookup per contact.
@@ -414,11 +438,26 @@ class GraspEpisode:
         return self._cache
 
     def joint_excess(self) -> tuple[float, str]:
-        """``(deg, joint)``: the actuated joint furthest past its URDF limit now (0 when none is)."""
-        q, _ = self.joint_state()
-        excess = np.maximum(np.maximum(self.lower - q, q - self.upper), 0.0)
+        """``(deg, joint)``: the movable joint (mimic joints included) furthest past its URDF
+        limit now (0 when none is)."""
+        q, _ = self.movable_joint_state()
+        excess = np.maximum(np.maximum(self._movable_lower - q, q - self._movable_upper), 0.0)
         i = int(np.argmax(excess))
-        return float(np.degrees(excess[i])), self.joint_names[i]
+        return float(np.degrees(excess[i])), self.movable_joint_names[i]
+
+    def movable_joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(q (N,), qd (N,))`` of every movable joint, mimic joints included, in
+        :attr:`movable_joint_names` order [rad, rad/s] (read-only; the same arrays as
+        :meth:`joint_state` for a hand without mimic joints)."""
+        if self._frame_tree is self.tree:
+            return self.joint_state()
+        cache = self._state()
+        if "movable" not in cache:
+            assert self.body is not None
+            q, qd = self.body.movable_joint_state()
+            q.flags.writeable = qd.flags.writeable = False
+            cache["movable"] = (q, qd)
+        return cache["movable"]
 
     def joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(q (n,), qd (n,))`` joint positions and velocities now [rad, rad/s] (read-only)."""
@@ -465,10 +504,11 @@ class GraspEpisode:
 
     def link_frames(self) -> NDArray[np.float64]:
         """(L, 4, 4) link frames in the palm (root link) frame now, kinematics-core FK of the
-        measured joint positions, ``tree.link_names`` order (read-only)."""
+        measured positions of every movable joint (mimic joints too), ``tree.link_names`` order
+        (read-only)."""
         cache = self._state()
         if "frames" not in cache:
-            frames = np.ascontiguousarray(self.tree.forward_kinematics(self.joint_state()[0]))
+            frames = np.ascontiguousarray(self._frame_tree.forward_kinematics(self.movable_joint_state()[0]))
             frames.flags.writeable = False
             cache["frames"] = frames
         return cache["frames"]

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from handsim.data import hand_dir, hand_metadata_path
 from handsim.errors import MetadataError, UnknownNameError, URDFError, suggest
-from handsim.kinematics.urdf import _float_attr
+from handsim.kinematics.urdf import _check_mimics, _float_attr
 from handsim.regions import Region, RegionMap
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Finger",
     "Hand",
     "JointLimit",
+    "MimicJoint",
     "ThumbAbduction",
     "load_hand",
 ]
@@ -76,6 +77,26 @@ class JointLimit:
 
 
 @dataclasses.dataclass(frozen=True)
+class MimicJoint:
+    """A coupled joint: a URDF ``<mimic>`` tag makes it follow an independent joint.
+
+    Its angle is ``multiplier * q[master] + offset`` (a chain of mimic tags is resolved down to
+    the independent joint at its end, the multipliers and offsets composed).
+
+    Attributes:
+        joint: The mimic joint's name.
+        master: The independent joint it follows (the end of the chain of ``<mimic>`` tags).
+        multiplier: d(joint) / d(master) [-] (rad/rad, or m/rad etc. for mixed types).
+        offset: The joint's value when the master is at 0 [rad or m].
+    """
+
+    joint: str
+    master: str
+    multiplier: float
+    offset: float
+
+
+@dataclasses.dataclass(frozen=True)
 class Finger:
     """One finger of a hand.
 
@@ -83,7 +104,8 @@ class Finger:
         name: ``thumb``, ``index``, ``middle``, ``ring`` or ``little``.
         segments: Segment name -> link name, palm outwards (``metacarpal``/``proximal``/
             ``middle``/``distal``).
-        joints: The finger's movable joints, palm outwards.
+        joints: The finger's movable joints, palm outwards (mimic joints included: they are
+            joints of the finger, though not commanded; see :attr:`Hand.mimic_joints`).
         tip_link: Massless link fixed at the fingertip.
     """
 
@@ -122,8 +144,15 @@ class Hand:
         fingers: Finger name -> :class:`Finger`, in :data:`FINGER_NAMES` order.
         regions: The contact-region labeller.
         thumb_abduction: The abducted/adducted rule, or ``None`` if the hand has no thumb entry.
-        actuated_joints: The URDF's movable joints in URDF document order.
-        joint_limits: Movable joint name -> :class:`JointLimit`.
+        actuated_joints: The independent movable joints, URDF document order: what is commanded,
+            planned and observed (``q``; the kinematics tree's ``joint_names``). A hand without
+            ``<mimic>`` tags actuates every movable joint.
+        movable_joints: Every movable joint (revolute, continuous, prismatic), URDF document
+            order: the actuated ones and the mimic joints.
+        mimic_joints: Mimic joint name -> :class:`MimicJoint` (empty for most hands), in
+            URDF document order.
+        joint_limits: Movable joint name -> :class:`JointLimit`, every movable joint (mimic
+            joints too: their limits are checked in physics like any joint's).
         link_names: Every URDF link, in document order.
         pad_half_angle_deg: Default pad half-angle of the region rule [deg].
         dorsal_half_angle_deg: Default dorsal half-angle of the region rule [deg].
@@ -140,6 +169,8 @@ class Hand:
     regions: RegionMap
     thumb_abduction: ThumbAbduction | None
     actuated_joints: tuple[str, ...]
+    movable_joints: tuple[str, ...]
+    mimic_joints: Mapping[str, MimicJoint]
     joint_limits: Mapping[str, JointLimit]
     link_names: tuple[str, ...]
     pad_half_angle_deg: float
@@ -159,12 +190,30 @@ class Hand:
 
     @property
     def num_dof(self) -> int:
-        """Number of actuated joints."""
+        """Number of actuated (independent) joints, the length of ``q``."""
         return len(self.actuated_joints)
 
     def rest_vector(self) -> NDArray[np.float64]:
         """(num_dof,) rest angles [rad] in :attr:`actuated_joints` order."""
         return np.array([self.rest_pose.get(j, 0.0) for j in self.actuated_joints], dtype=np.float64)
+
+    def movable_values(self, q: ArrayLike) -> NDArray[np.float64]:
+        """Every movable joint's value from the actuated joints' (mimic joints follow their
+        master), unclipped.
+
+        Args:
+            q: (..., num_dof) actuated joint values [rad or m], :attr:`actuated_joints` order.
+
+        Returns:
+            (..., len(movable_joints)) values in :attr:`movable_joints` order.
+        """
+        q = np.asarray(q, dtype=np.float64)
+        col = {j: i for i, j in enumerate(self.actuated_joints)}
+        out = []
+        for j in self.movable_joints:
+            m = self.mimic_joints.get(j)
+            out.append(q[..., col[j]] if m is None else m.multiplier * q[..., col[m.master]] + m.offset)
+        return np.stack(out, axis=-1) if out else np.zeros(q.shape[:-1] + (0,))
 
     def finger(self, name: str) -> Finger:
         """The finger called ``name``.
@@ -186,6 +235,7 @@ class _UrdfJoint:
     parent: str
     child: str
     limit: JointLimit | None
+    mimic: tuple[str, float, float] | None = None  # (the joint it names, multiplier, offset)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,6 +246,22 @@ class _UrdfSummary:
     @property
     def movable(self) -> tuple[str, ...]:
         return tuple(j.name for j in self.joints if j.type in _MOVABLE)
+
+    def mimics(self) -> dict[str, MimicJoint]:
+        """Mimic joint -> :class:`MimicJoint`, chains resolved to the independent master
+        (``_read_urdf`` has checked that every chain ends at one)."""
+        by_name = {j.name: j for j in self.joints}
+        out = {}
+        for j in self.joints:
+            if j.mimic is None:
+                continue
+            mult, off, cur = 1.0, 0.0, j
+            while cur.mimic is not None:
+                master, m, o = cur.mimic
+                mult, off = mult * m, mult * o + off  # q_j = mult * (m * q_master + o) + off
+                cur = by_name[master]
+            out[j.name] = MimicJoint(j.name, cur.name, mult, off)
+        return out
 
     def root(self) -> str:
         children = {j.child for j in self.joints}
@@ -248,7 +314,18 @@ def _read_urdf(path: Path) -> _UrdfSummary:
                 raise URDFError(f"{where}: expected effort > 0 (the motor's force cap, N m or N), got "
                                 f"{'nothing' if lim.get('effort') is None else effort}")
             limit = JointLimit(lower, upper, effort, get("velocity", math.inf))
-        joints.append(_UrdfJoint(name, jtype, parent.get("link", ""), child.get("link", ""), limit))
+        mimic = None
+        mimic_el = el.find("mimic")
+        if mimic_el is not None and jtype in _MOVABLE:
+            where = f"{path}: joint {name!r} <mimic>"
+            if not mimic_el.get("joint"):
+                raise URDFError(f"{where} needs a joint attribute")
+            mimic = (mimic_el.get("joint", ""), _float_attr(mimic_el, "multiplier", 1.0, where),
+                     _float_attr(mimic_el, "offset", 0.0, where))
+        joints.append(_UrdfJoint(name, jtype, parent.get("link", ""), child.get("link", ""), limit, mimic))
+    # The kinematics reader's check, so both readers reject a bad <mimic> with the same message.
+    _check_mimics(str(path), {j.name: j.type for j in joints},
+                  {j.name: j.mimic[0] for j in joints if j.mimic is not None})
     return _UrdfSummary(links, tuple(joints))
 
 
@@ -359,8 +436,9 @@ def load_hand(name_or_path: str | Path) -> Hand:
     if urdf.root() != palm:
         raise chk.fail("palm_link", f"the URDF root link ({urdf.root() or 'none unique'})", palm)
 
+    mimics = urdf.mimics()
     fingers = _load_fingers(raw, chk, urdf, palm, link_field, joints_by_name, urdf_path.name)
-    thumb_abd = _load_thumb_abduction(raw, chk, fingers, joints_by_name)
+    thumb_abd = _load_thumb_abduction(raw, chk, fingers, joints_by_name, mimics)
 
     pad = chk.number(raw["pad_half_angle_deg"], "pad_half_angle_deg", 0.0, 180.0, True, True)
     dorsal = chk.number(raw["dorsal_half_angle_deg"], "dorsal_half_angle_deg", 0.0, 180.0, True, True)
@@ -368,7 +446,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
         raise chk.fail("dorsal_half_angle_deg", f"at most 180 - pad_half_angle_deg = {180 - pad:g} "
                        "(pad and dorsal cones must not overlap)", raw["dorsal_half_angle_deg"])
     regions = _load_regions(raw, chk, fingers, palm, link_field, pad, dorsal, urdf)
-    rest = _load_rest_pose(raw, chk, urdf, joints_by_name)
+    rest = _load_rest_pose(raw, chk, urdf, joints_by_name, mimics)
 
     movable = urdf.movable
     limits = {j: joints_by_name[j].limit for j in movable}
@@ -380,7 +458,9 @@ def load_hand(name_or_path: str | Path) -> Hand:
         fingers=types.MappingProxyType(fingers),
         regions=RegionMap(regions, urdf.links),
         thumb_abduction=thumb_abd,
-        actuated_joints=movable,
+        actuated_joints=tuple(j for j in movable if j not in mimics),
+        movable_joints=movable,
+        mimic_joints=types.MappingProxyType(mimics),
         joint_limits=types.MappingProxyType(limits),  # type: ignore[arg-type]
         link_names=urdf.links,
         pad_half_angle_deg=pad,
@@ -458,8 +538,15 @@ def _load_fingers(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary, pal
     return fingers
 
 
+def _mimic_got(name: str, mimic: MimicJoint) -> str:
+    """How a field naming a mimic joint is shown: the joint and the master it follows."""
+    return (f"<{name!r}, a mimic joint following {mimic.master!r} ({name} = {mimic.multiplier:g} x "
+            f"{mimic.master} + {mimic.offset:g}); name {mimic.master!r} instead>")
+
+
 def _load_thumb_abduction(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, Finger],
-                          joints_by_name: Mapping[str, _UrdfJoint]) -> ThumbAbduction | None:
+                          joints_by_name: Mapping[str, _UrdfJoint],
+                          mimics: Mapping[str, MimicJoint]) -> ThumbAbduction | None:
     if "thumb_abduction" not in raw:
         if "thumb" in fingers:
             chk.missing("thumb_abduction", "an object {joint, abducted_min} (the hand has a thumb)")
@@ -474,6 +561,9 @@ def _load_thumb_abduction(raw: Mapping[str, Any], chk: _Checker, fingers: Mappin
     thumb_joints = fingers["thumb"].joints
     if joint not in thumb_joints:
         raise chk.unknown("thumb_abduction.joint", joint, thumb_joints, "thumb joint")
+    if joint in mimics:  # the rule is read from (and planned on) an independent joint
+        raise chk.fail("thumb_abduction.joint", "an independent thumb joint (not a mimic joint)",
+                       _mimic_got(joint, mimics[joint]))
     if "abducted_min" not in entry:
         chk.missing("thumb_abduction.abducted_min", "an angle [rad]")
     lim = joints_by_name[joint].limit
@@ -566,7 +656,8 @@ def _load_regions(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, F
 
 
 def _load_rest_pose(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary,
-                    joints_by_name: Mapping[str, _UrdfJoint]) -> dict[str, float]:
+                    joints_by_name: Mapping[str, _UrdfJoint],
+                    mimics: Mapping[str, MimicJoint]) -> dict[str, float]:
     if "rest_pose" not in raw:
         return {}
     entry = chk.get(raw, "rest_pose", "rest_pose", dict, "an object mapping joint names to angles [rad]")
@@ -575,6 +666,9 @@ def _load_rest_pose(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary,
         field = f"rest_pose.{jname}"
         if jname not in urdf.movable:
             raise chk.unknown(field, jname, urdf.movable, "movable joint")
+        if jname in mimics:  # its rest angle follows its master's: one value, not two to agree
+            raise chk.fail(field, "an independent joint (a mimic joint rests where its master puts it)",
+                           _mimic_got(jname, mimics[jname]))
         lim = joints_by_name[jname].limit
         assert lim is not None
         rest[jname] = chk.number(value, field, lim.lower, lim.upper)

@@ -243,10 +243,39 @@ def parse_urdf(source: str | os.PathLike[str], *, is_text: bool = False) -> tupl
     if len(reached) != len(links):
         lost = [name for name in links if name not in reached]
         raise URDFError(f"{src}: links {', '.join(lost)} are not reachable from root {roots[0]!r}: the joints form a cycle")
-    by_name = {j.name: j for j in joints}
-    for j in joints:
-        if j.mimic is not None:
-            if j.mimic[0] not in by_name or by_name[j.mimic[0]].type == "fixed":
-                movable = [k.name for k in joints if k.type != "fixed"]
-                raise URDFError(f"{src}: joint {j.name!r} <mimic> " + suggest(j.mimic[0], movable, "joint"))
+    _check_mimics(src, {j.name: j.type for j in joints},
+                  {j.name: j.mimic[0] for j in joints if j.mimic is not None})
     return root.get("name", ""), links, joints
+
+
+def _check_mimics(src: str, joint_types: dict[str, str], masters: dict[str, str]) -> None:
+    """Every ``<mimic>`` names a movable joint, and following masters ends at a joint without one.
+
+    Shared by this reader and the hand metadata's (:mod:`handsim.hand`), so that both reject a
+    bad mimic tag with the same message, naming the joint that carries it.
+
+    Args:
+        src: The file (or ``<urdf text>``) for the message.
+        joint_types: Every joint's name -> URDF type, document order.
+        masters: Mimic joint name -> the joint its ``<mimic joint=...>`` names.
+
+    Raises:
+        URDFError: A master that does not exist, is fixed, or a chain of masters that loops.
+    """
+    movable = [name for name, jtype in joint_types.items() if jtype != "fixed"]
+    for name, master in masters.items():
+        where = f"{src}: joint {name!r} <mimic joint={master!r}>"
+        if master not in joint_types:
+            raise URDFError(f"{where}: " + suggest(master, movable, "joint"))
+        if joint_types[master] == "fixed":
+            raise URDFError(f"{where}: the master must be a movable joint, {master!r} is fixed; "
+                            f"movable: {', '.join(movable)}")
+    for name in masters:
+        chain = [name]
+        while chain[-1] in masters:
+            nxt = masters[chain[-1]]
+            if nxt in chain:
+                loop = " -> ".join(chain[chain.index(nxt):] + [nxt])
+                raise URDFError(f"{src}: joint {name!r} <mimic>: mimic joints form a cycle ({loop}); "
+                                "following masters must end at a joint without <mimic>")
+            chain.append(nxt)

@@ -17,6 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 from handsim._pybullet import pybullet
 from handsim.data import cache_root
 from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
+from handsim.kinematics.urdf import _check_mimics, _float_attr
 from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
 from handsim.transforms import quat_xyzw_to_wxyz
@@ -58,19 +59,36 @@ class Contacts:
         return float(self.normal_forces.sum())
 
 
-def _document_joint_order(path: Path) -> tuple[str, ...]:
+_Mimic = tuple[str, float, float]  # (the joint a <mimic> names, multiplier, offset)
+
+
+def _document_joints(path: Path) -> tuple[tuple[str, ...], dict[str, _Mimic]]:
+    """The URDF's joint names in document order and its ``<mimic>`` tags (PyBullet ignores them)."""
     stat = path.stat()
-    return _joint_order_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    order, mimics = _joints_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return order, dict(mimics)
 
 
 @functools.lru_cache(maxsize=32)
-def _joint_order_cached(path: str, mtime_ns: int, size: int) -> tuple[str, ...]:
+def _joints_cached(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...], tuple[tuple[str, _Mimic], ...]]:
     # Keyed on the file's modification time and size too: an edited URDF is parsed again.
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as e:
         raise URDFError(f"{path}: not valid XML ({e})") from e
-    return tuple(j.get("name", "") for j in root.findall("joint"))
+    joints = root.findall("joint")
+    mimics = []
+    for j in joints:
+        el = j.find("mimic")
+        if el is None or j.get("type") == "fixed":
+            continue
+        where = f"{path}: joint {j.get('name')!r} <mimic>"
+        if not el.get("joint"):
+            raise URDFError(f"{where} needs a joint attribute")
+        mimics.append((j.get("name", ""), (el.get("joint", ""), _float_attr(el, "multiplier", 1.0, where),
+                                            _float_attr(el, "offset", 0.0, where))))
+    _check_mimics(path, {j.get("name", ""): j.get("type", "") for j in joints}, {n: m[0] for n, m in mimics})
+    return tuple(j.get("name", "") for j in joints), tuple(mimics)
 
 
 def _physics_urdf(path: Path) -> Path:
@@ -203,6 +221,14 @@ class HandBody(_Body):
     joints (revolute and prismatic) are listed in URDF document order, the order of ``q``.
     Inertias come from the URDF (``URDF_USE_INERTIA_FROM_FILE``).
 
+    **Mimic joints** (a URDF ``<mimic joint="master" multiplier="m" offset="o"/>``, which
+    PyBullet ignores): ``q``, :attr:`joint_names`, :meth:`set_targets` and :meth:`joint_state`
+    cover the independent joints only (:attr:`dof` counts them), as in
+    :class:`~handsim.kinematics.KinematicTree`. Each mimic joint (:attr:`mimic_joint_names`;
+    a chain of tags resolved to the independent joint at its end) has its own position motor,
+    capped at its own URDF effort, driven to ``m * q_target[master] + o`` clipped to its own
+    limits, with the same gains; :meth:`movable_joint_state` reads every movable joint.
+
     Args:
         world: The world to load into.
         urdf_path: Path of the URDF file.
@@ -246,7 +272,7 @@ class HandBody(_Body):
         path = Path(urdf_path)
         if not path.is_file():
             raise URDFError(f"hand URDF not found: {path}")
-        order = _document_joint_order(path)
+        order, mimic_tags = _document_joints(path)
         pos, orn = _pose_args(xyz, quat_wxyz)
         flags = load_flags(self_collision=self_collision, visual=visual)
         c = world.client
@@ -285,6 +311,22 @@ class HandBody(_Body):
             movable.append((jname, j, lower, upper, effort))
         rank = {name: i for i, name in enumerate(order)}
         movable.sort(key=lambda m: rank.get(m[0], len(rank)))
+        # Mimic joints get their own motor, not a JOINT_GEAR constraint to the master: a motor
+        # keeps each joint's URDF effort cap (a gear constraint's maxForce is one number for the
+        # pair and the master's motor would then have to move both links), and it is the same
+        # servo, gains and step scaling as every other joint. tests/test_mimic.py measures the
+        # tracking (the free joint settles on m * q_master + o).
+        mimic = {}
+        for name in (m[0] for m in movable if m[0] in mimic_tags):
+            mult, off, cur = 1.0, 0.0, name
+            while cur in mimic_tags:  # chains end at an independent joint (_check_mimics)
+                master, m_, o_ = mimic_tags[cur]
+                mult, off, cur = mult * m_, mult * o_ + off, master
+            mimic[name] = (cur, mult, off)
+        mimics = [m for m in movable if m[0] in mimic]
+        self.movable_joint_names: tuple[str, ...] = tuple(m[0] for m in movable)
+        self._movable_ids = [m[1] for m in movable]
+        movable = [m for m in movable if m[0] not in mimic]
 
         self.link_index: dict[str, int] = link_index
         self.link_names: tuple[str, ...] = tuple(sorted(link_index, key=link_index.__getitem__))
@@ -296,6 +338,14 @@ class HandBody(_Body):
         self.upper: NDArray[np.float64] = np.array([m[3] for m in movable], dtype=np.float64)
         self.effort: NDArray[np.float64] = np.array([m[4] for m in movable], dtype=np.float64)
         self._targets = np.zeros(len(movable))
+        self.mimic_joint_names: tuple[str, ...] = tuple(m[0] for m in mimics)
+        self._mimic_ids = [m[1] for m in mimics]
+        self._mimic_col = np.array([self.joint_names.index(mimic[m[0]][0]) for m in mimics], dtype=np.intp)
+        self._mimic_mult = np.array([mimic[m[0]][1] for m in mimics], dtype=np.float64)
+        self._mimic_off = np.array([mimic[m[0]][2] for m in mimics], dtype=np.float64)
+        self._mimic_lower = np.array([m[2] for m in mimics], dtype=np.float64)
+        self._mimic_upper = np.array([m[3] for m in mimics], dtype=np.float64)
+        self._mimic_effort = [m[4] for m in mimics]
 
         # Soft finger pads resist twisting about the contact normal (see Protocol). PyBullet
         # combines it as hand_spinning * object_friction (+ object_spinning * hand_friction).
@@ -326,7 +376,7 @@ class HandBody(_Body):
     # -- names -----------------------------------------------------------------------------
     @property
     def dof(self) -> int:
-        """Number of movable joints (the length of ``q``)."""
+        """Number of independent movable joints (the length of ``q``; mimic joints excluded)."""
         return len(self.joint_names)
 
     def link_id(self, name: str) -> int:
@@ -438,9 +488,15 @@ class HandBody(_Body):
         """
         q = self._check_q(q, "reset_joints(q)")
         c = self._c()
-        for j, v in zip(self._joint_ids, q):
+        for j, v in zip(self._joint_ids + self._mimic_ids, np.concatenate([q, self.mimic_targets(q)])):
             c.resetJointState(self.body_id, j, float(v), 0.0)
         self.set_targets(q)
+
+    def mimic_targets(self, q: ArrayLike) -> NDArray[np.float64]:
+        """The mimic joints' targets for independent targets ``q``: ``m * q[master] + o``
+        clipped to each mimic joint's own limits, (len(mimic_joint_names),) [rad or m]."""
+        q = np.asarray(q, dtype=np.float64)
+        return np.clip(self._mimic_mult * q[self._mimic_col] + self._mimic_off, self._mimic_lower, self._mimic_upper)
 
     def set_targets(self, q: ArrayLike) -> None:
         """Drive the joints towards ``q`` with force capped at the URDF effort limits.
@@ -450,15 +506,16 @@ class HandBody(_Body):
         """
         q = self._check_q(q, "set_targets(q)")
         gain = self.position_gain * self.world.timestep_s / self.world.protocol.timestep_s
+        n = self.dof + len(self._mimic_ids)
         self._c().setJointMotorControlArray(
             self.body_id,
-            self._joint_ids,
+            self._joint_ids + self._mimic_ids,
             pybullet.POSITION_CONTROL,
-            targetPositions=q.tolist(),
-            targetVelocities=[0.0] * self.dof,
-            forces=self.effort.tolist(),
-            positionGains=[gain] * self.dof,
-            velocityGains=[self.velocity_gain] * self.dof,
+            targetPositions=q.tolist() + self.mimic_targets(q).tolist(),
+            targetVelocities=[0.0] * n,
+            forces=self.effort.tolist() + self._mimic_effort,
+            positionGains=[gain] * n,
+            velocityGains=[self.velocity_gain] * n,
         )
         self._targets = q.copy()
 
@@ -468,8 +525,16 @@ class HandBody(_Body):
         return self._targets.copy()
 
     def joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """Joint positions and velocities, ``(q (dof,), qd (dof,))`` [rad or m, per s]."""
-        states = self._c().getJointStates(self.body_id, self._joint_ids)
+        """Independent joint positions and velocities, ``(q (dof,), qd (dof,))`` [rad or m, per s]."""
+        return self._states(self._joint_ids)
+
+    def movable_joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Every movable joint's position and velocity, mimic joints included, in
+        :attr:`movable_joint_names` order: ``(q (N,), qd (N,))`` [rad or m, per s]."""
+        return self._states(self._movable_ids)
+
+    def _states(self, ids: list[int]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        states = self._c().getJointStates(self.body_id, ids)
         q = np.array([s[0] for s in states], dtype=np.float64)
         qd = np.array([s[1] for s in states], dtype=np.float64)
         return q, qd
