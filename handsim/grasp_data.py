@@ -81,13 +81,17 @@ def _vector(raw: object, size: int, where: str) -> NDArray[np.float64]:
 
 
 def _targets(
-    raw: object, base: NDArray[np.float64], joints: Sequence[str], lower: NDArray, upper: NDArray, where: str
+    raw: object, base: NDArray[np.float64], joints: Sequence[str], lower: NDArray, upper: NDArray, where: str,
+    mimic: Mapping[str, str],
 ) -> NDArray[np.float64]:
     if not isinstance(raw, Mapping):
         raise GraspDataError(f"{where}: expected an object mapping joint names to targets, got {type(raw).__name__}")
     out = base.copy()
     index = {name: i for i, name in enumerate(joints)}
     for name, value in raw.items():
+        if name in mimic:
+            raise GraspDataError(f"{where}.{name}: {name!r} is a mimic joint following {mimic[name]!r}: plans "
+                                 f"list independent joints only (give {mimic[name]!r}'s target; {name!r} follows it)")
         if name not in index:
             raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
         if not _is_number(value) or not math.isfinite(value):
@@ -108,6 +112,7 @@ def load_hand_grasps(
     upper: NDArray[np.float64],
     grasp_ids: Sequence[str],
     rest: NDArray[np.float64] | None = None,
+    mimic: Mapping[str, str] | None = None,
 ) -> dict[str, HandGrasp]:
     """Read and validate a hand folder's ``grasps.json``.
 
@@ -118,6 +123,7 @@ def load_hand_grasps(
         grasp_ids: Valid taxonomy ids.
         rest: (n,) the hand's rest pose: the pre-shape of joints a plan does not list (default
             zeros clipped to the limits).
+        mimic: Mimic joint -> the independent joint it follows, to say so when a plan names one.
 
     Returns:
         Grasp plans by taxonomy id (empty when the file does not exist).
@@ -155,13 +161,13 @@ def load_hand_grasps(
         norm = float(np.linalg.norm(quat))
         if abs(norm - 1.0) > 1e-3:
             raise GraspDataError(f"{where}.object_quat_wxyz: expected a unit quaternion (w, x, y, z), norm is {norm:.4f}")
-        pre = _targets(entry["preshape"], base, joint_names, lower, upper, f"{where}.preshape")
+        pre = _targets(entry["preshape"], base, joint_names, lower, upper, f"{where}.preshape", mimic or {})
         plans[gid] = HandGrasp(
             grasp_id=gid,
             object_xyz=_vector(entry["object_xyz"], 3, f"{where}.object_xyz"),
             object_quat_wxyz=quat / norm,
             preshape=pre,
-            close=_targets(entry["close"], pre, joint_names, lower, upper, f"{where}.close"),
+            close=_targets(entry["close"], pre, joint_names, lower, upper, f"{where}.close", mimic or {}),
             note=str(entry.get("note", "")),
         )
     return plans
@@ -196,4 +202,5 @@ def load_plans_of(
     upper = np.array([hand.joint_limits[j].upper for j in names])
     rest = np.clip(hand.rest_vector(), lower, upper)
     return load_hand_grasps(hand.folder if folder is None else folder, names, lower, upper,
-                            default_taxonomy().ids(), rest=rest)
+                            default_taxonomy().ids(), rest=rest,
+                            mimic={j: m.master for j, m in hand.mimic_joints.items()})

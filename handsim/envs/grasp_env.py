@@ -23,12 +23,22 @@ inside that last step and the episode terminates.
 Action space
 ============
 
-``Box(-1, 1, (n,), float32)``, one entry per actuated joint in the URDF's order
-(``env.unwrapped.joint_names``; n = 21 for ``default_hand``). Entries outside [-1, 1] are
-clipped; NaN or infinite entries raise :class:`~handsim.errors.ConfigurationError` (they never
-reach PyBullet). The joint motors are PyBullet position motors whose force is capped at the
-URDF ``effort`` [N m], so a target inside the object makes the finger press on it with at most
-that torque.
+``Box(-1, 1, (n,), float32)``, one entry per actuated (independent) joint in the URDF's order
+(``env.unwrapped.joint_names``, ``Hand.actuated_joints``; n = 21 for ``default_hand``). Entries
+outside [-1, 1] are clipped; NaN or infinite entries raise
+:class:`~handsim.errors.ConfigurationError` (they never reach PyBullet). The joint motors are
+PyBullet position motors whose force is capped at the URDF ``effort`` [N m], so a target
+inside the object makes the finger press on it with at most that torque.
+
+**Mimic joints** (a URDF ``<mimic joint="master" multiplier="m" offset="o"/>``: a DIP coupled
+to its PIP, a linkage-driven finger) have no action entry and no ``joint_pos``/``joint_vel``
+entry: n counts the independent joints only, as the hand's plans do. Each mimic joint is
+driven by its own position motor, capped at its own URDF effort, to ``m * t_master + o``
+(clipped to its own limits) whenever its master's target ``t_master`` is set
+(:class:`~handsim.sim.HandBody`). Where it actually is shows in ``fingertips`` and in the
+contact labels (both use the measured angles of every joint, mimic ones included), and a mimic
+joint folded past its limit fails the trial like any joint
+(``Protocol.max_joint_excess_deg``).
 
 =========================  ==============================================================  ====
 ``action_mode``            joint target ``t_i`` for action ``a_i``                         unit
@@ -76,14 +86,15 @@ PyBullet lets a joint overshoot its limit slightly).
 =================  =====  ==================================================  ===============  =================
 slice name         size   what                                                unit             bounds
 =================  =====  ==================================================  ===============  =================
-``joint_pos``      n      joint positions                                      rad              URDF limits
-``joint_vel``      n      joint velocities                                     rad/s            +-50
+``joint_pos``      n      actuated joint positions                             rad              URDF limits
+``joint_vel``      n      actuated joint velocities                            rad/s            +-50
 ``object_pos``     3      object centre of mass, palm frame                    m                +-1
 ``object_quat``    4      object orientation, palm frame (w, x, y, z), w >= 0  -                +-1
 ``object_linvel``  3      object linear velocity, palm frame                   m/s              +-10
 ``object_angvel``  3      object angular velocity, palm frame                  rad/s            +-100
 ``fingertips``     3 F    fingertip positions (``tip_link`` of each finger in  m                +-1
-                          ``hand.fingers`` order), kinematics-core FK
+                          ``hand.fingers`` order), kinematics-core FK of
+                          every measured joint (mimic ones too)
 ``contacts``       R      1 if a contact carries region label r, in            -                0 / 1
                           ``hand.regions.labels`` order (``other`` last)
 ``target_grasp``   33     one-hot of the target grasp type (taxonomy order,    -                0 / 1
@@ -206,6 +217,9 @@ Version history
   (4 ms), with the motor gain scaled so that the finger servo demands the same velocity;
   the evaluation is unchanged. ``Protocol(grasp_timestep_s=1 / 250)`` reproduces the earlier
   trials bit for bit.
+* v0, same id (unchanged for hands without ``<mimic>`` tags): a hand with mimic joints runs;
+  its action and observation spaces cover the independent joints (they included the mimic
+  joints' limits and failed before), its mimic joints follow their masters' targets.
 """
 
 from __future__ import annotations

@@ -232,7 +232,8 @@ def search_bounds(hand: Hand, tree: KinematicTree) -> tuple[NDArray[np.float64],
     The URDF limits, except on joints without them: a ``continuous`` joint (or a revolute one
     whose limits are infinite) is searched over ``[rest - pi, rest + pi]`` about its rest angle
     (``hand.json`` ``rest_pose``, default 0), one full turn, which holds every distinct angle.
-    A prismatic joint has no such natural range, so one without finite limits is refused.
+    A prismatic joint has no such natural range, so one without finite limits is refused. A
+    joint that mimic joints follow is narrowed to where they stay within their own limits.
 
     Args:
         hand: The hand (its ``joint_limits`` and ``rest_pose``).
@@ -258,6 +259,21 @@ def search_bounds(hand: Hand, tree: KinematicTree) -> tuple[NDArray[np.float64],
             lower[i] = rest - math.pi
         if not math.isfinite(upper[i]):
             upper[i] = rest + math.pi
+    # A master joint is searched only where its mimic joints stay inside their own limits (the
+    # physics clips a mimic joint's target to them, and the protocol fails joints past them).
+    for name in tree.mimic_joint_names:
+        spec = tree.joints[name]
+        mult, off, cur = 1.0, 0.0, spec
+        while cur.mimic is not None:  # a chain of tags ends at an independent joint
+            master, m, o = cur.mimic
+            mult, off, cur = mult * m, mult * o + off, tree.joints[master]
+        if mult == 0.0 or not (math.isfinite(spec.lower) and math.isfinite(spec.upper)):
+            continue
+        ends = sorted(((spec.lower - off) / mult, (spec.upper - off) / mult))
+        i = tree.joint_index(cur.name)
+        lo, hi = max(lower[i], ends[0]), min(upper[i], ends[1])
+        if lo <= hi:  # else the URDF's ranges disagree: keep the master's own
+            lower[i], upper[i] = lo, hi
     return lower, upper
 
 
@@ -320,7 +336,9 @@ class GraspProblem:
         self.n = tree.num_joints
         self.dim = 6 + self.n
         self.finger_columns = {
-            f.name: np.array([tree.joint_index(j) for j in f.joints], dtype=np.int64) for f in hand.fingers.values()
+            # A finger's mimic joints are not columns of q: they move with their masters.
+            f.name: np.array([tree.joint_index(j) for j in f.joints if j not in hand.mimic_joints], dtype=np.int64)
+            for f in hand.fingers.values()
         }
 
     # ------------------------------------------------------------------ evaluation
