@@ -249,17 +249,22 @@ def test_a_cycle_through_two_joints_names_both(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- synth and sweep
-def test_synth_searches_masters_where_their_mimic_joints_stay_within_limits(mimic_hand: Path) -> None:
+def test_synth_searches_masters_where_their_mimic_joints_stay_within_limits(tmp_path: Path) -> None:
     from handsim.synth.optimize import search_bounds
 
-    hand = load_hand(mimic_hand)
+    folder = _copy_default(tmp_path / "steep")
+    # 1.2 x the PIP's range + 0.1 overshoots the DIP's upper limit: the PIP's search range shrinks
+    _add_mimic(folder / "hand.urdf", "index_dip", '<mimic joint="index_pip" multiplier="1.2" offset="0.1"/>')
+    hand = load_hand(folder)
     tree = load_urdf(hand.urdf_path)
     lower, upper = search_bounds(hand, tree)
     assert lower.shape == (20,)
-    lim = _urdf_joints(mimic_hand / "hand.urdf")["index_dip"].find("limit")
-    pip = tree.joint_index("index_pip")
-    assert MULT * upper[pip] + OFFSET <= float(lim.get("upper")) + 1e-12
-    assert MULT * lower[pip] + OFFSET >= float(lim.get("lower")) - 1e-12
+    joints = _urdf_joints(folder / "hand.urdf")
+    dip, pip = (joints[n].find("limit") for n in ("index_dip", "index_pip"))
+    i = tree.joint_index("index_pip")
+    assert 1.2 * float(pip.get("upper")) + 0.1 > float(dip.get("upper"))  # the case is a real one
+    assert upper[i] == pytest.approx((float(dip.get("upper")) - 0.1) / 1.2)
+    assert lower[i] == float(pip.get("lower"))  # 1.2 x 0 + 0.1 is inside the DIP's range
 
 
 def test_sweep_copies_only_plans_of_independent_joints(mimic_hand: Path, tmp_path: Path) -> None:
@@ -271,3 +276,24 @@ def test_sweep_copies_only_plans_of_independent_joints(mimic_hand: Path, tmp_pat
     data = json.loads((folder / "grasps.json").read_text())
     assert all("index_dip" not in p["close"] for p in data["grasps"].values())
     assert load_plans_of(load_hand(folder))
+
+
+@pytest.mark.slow
+def test_synth_writes_plans_of_independent_joints(mimic_hand: Path, tmp_path: Path) -> None:
+    out = tmp_path / "synth.json"
+    assert main(["synth", "--hand", str(mimic_hand), "--grasps", "lateral,small_diameter", "--verify", "0",
+                 "--candidates", "4", "--jobs", "1", "--out", str(out)]) == 0
+    plans = json.loads(out.read_text())["grasps"]
+    assert set(plans) == {"lateral", "small_diameter"}
+    joints = _urdf_joints(mimic_hand / "hand.urdf")
+    independent = {n for n, j in joints.items() if j.get("type") != "fixed" and j.find("mimic") is None}
+    dip = joints["index_dip"].find("limit")
+    for plan in plans.values():
+        for key in ("preshape", "close"):
+            assert set(plan[key]) == independent
+            # the coupled DIP stays within its own URDF limits wherever the plan puts the PIP
+            assert float(dip.get("lower")) - 1e-9 <= MULT * plan[key]["index_pip"] + OFFSET <= float(dip.get("upper")) + 1e-9
+    folder = tmp_path / "with_synth"
+    shutil.copytree(mimic_hand, folder)
+    shutil.copy(out, folder / "grasps.json")
+    assert set(load_plans_of(load_hand(folder))) == {"lateral", "small_diameter"}
