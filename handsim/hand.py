@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from handsim.data import hand_dir, hand_metadata_path
-from handsim.errors import MetadataError, UnknownNameError, URDFError, suggest
+from handsim.errors import ConfigurationError, MetadataError, UnknownNameError, URDFError, suggest
 from handsim.kinematics.urdf import _check_mimics, _float_attr
 from handsim.regions import Region, RegionMap
 
@@ -206,8 +206,14 @@ class Hand:
 
         Returns:
             (..., len(movable_joints)) values in :attr:`movable_joints` order.
+
+        Raises:
+            ConfigurationError: ``q``'s last axis is not ``num_dof`` long.
         """
         q = np.asarray(q, dtype=np.float64)
+        if q.ndim < 1 or q.shape[-1] != self.num_dof:
+            raise ConfigurationError(f"Hand.movable_values(q): expected shape (..., {self.num_dof}) over "
+                                     f"{', '.join(self.actuated_joints)}, got {q.shape}")
         col = {j: i for i, j in enumerate(self.actuated_joints)}
         out = []
         for j in self.movable_joints:

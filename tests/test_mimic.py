@@ -90,6 +90,8 @@ def test_mimic_hand_loads_with_its_independent_joints(mimic_hand: Path) -> None:
     assert full.shape == (21,)
     pip = q[hand.actuated_joints.index("index_pip")]
     assert full[hand.movable_joints.index("index_dip")] == pytest.approx(MULT * pip + OFFSET)
+    with pytest.raises(ConfigurationError, match=r"shape \(\.\.\., 20\)"):
+        hand.movable_values(np.zeros(21))
     # A hand without <mimic> keeps its names: every movable joint is actuated.
     default = load_hand("default_hand")
     assert default.actuated_joints == default.movable_joints and default.num_dof == 21 and not default.mimic_joints
