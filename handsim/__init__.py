@@ -34,7 +34,7 @@ from handsim.errors import (
 )
 from handsim.grasp_data import HandGrasp, load_hand_grasps
 from handsim.grasps import GraspType, Signature, TestObject
-from handsim.hand import Finger, Hand, JointLimit, ThumbAbduction, load_hand
+from handsim.hand import Finger, Hand, JointLimit, MimicJoint, ThumbAbduction, load_hand
 from handsim.handgen import make_hand
 from handsim.importers import (
     MjcfMapping,
@@ -95,6 +95,7 @@ __all__ = [
     "JointLimit",
     "KinematicTree",
     "MetadataError",
+    "MimicJoint",
     "MissingDependencyError",
     "MjcfMapping",
     "ObjectSDF",

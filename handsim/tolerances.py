@@ -88,9 +88,9 @@ class Protocol:
         max_rotation_deg: Largest object rotation from its start pose that still counts as
             held [deg].
         max_penetration_m: Largest hand-object penetration allowed before the evaluation [m].
-        max_joint_excess_deg: Largest excess of any actuated joint past its URDF limit allowed
-            when the grasp is scored (after the settle) and at the end of the disturbances
-            [deg]. PyBullet enforces joint limits as soft constraints: fingers pressed on an
+        max_joint_excess_deg: Largest excess of any movable joint (mimic joints included)
+            past its URDF limit allowed when the grasp is scored (after the settle) and at the
+            end of the disturbances [deg]. PyBullet enforces joint limits as soft constraints: fingers pressed on an
             object by effort-capped motors can fold past their limits (measured up to 60 deg
             after a 20-iteration grasp phase, 30 deg at 150 iterations). A grasp held in such a
             pose is one the hand cannot take, so it fails. 5 deg is the same order as the

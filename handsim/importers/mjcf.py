@@ -42,12 +42,13 @@ URDF:
 * **Couplings.** A fixed tendon of two joints whose length range is narrow (slack below
   :data:`COUPLING_MAX_SLACK` of either joint's travel), or a joint ``equality``, is a coupling
   (the Shadow hand's distal joint J0 follows the middle joint J1 through one). It is **written
-  as two independent joints**, not as a URDF ``mimic``: PyBullet ignores ``mimic`` tags and
-  handsim's physics drives every movable URDF joint with its own motor (the episode checks
-  that PyBullet's joints equal the kinematic tree's), so a mimic joint would be an undriven
-  free joint in physics and a different DoF count in kinematics. The coupled joints keep
-  their MJCF limits; the ratio is recorded in ``hand.json`` ``description`` for controllers
-  (grasp data may command the follower as ratio x leader).
+  as two independent joints**, not as a URDF ``mimic``, so that the converted hand keeps
+  MuJoCo's actuated DoF and a plan may set the two joints apart (as the tendon's slack
+  allows). handsim does run URDF ``mimic`` joints (each follows its master's target with its
+  own motor: :class:`~handsim.sim.HandBody`), so a hand author who wants the coupling enforced
+  can add the tag to the converted URDF by hand. The coupled joints keep their MJCF limits;
+  the ratio is recorded in ``hand.json`` ``description`` for controllers (grasp data may
+  command the follower as ratio x leader).
 * Geometry: a geom is collision geometry when MuJoCo would collide it (``contype`` or
   ``conaffinity`` non-zero), else visual only. Spheres, capsules, cylinders and boxes are
   written as URDF primitives; meshes (as MuJoCo compiled them, re-centred and scaled) and
