@@ -25,7 +25,13 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from handsim.data import hand_dir, hand_metadata_path
-from handsim.errors import ConfigurationError, MetadataError, UnknownNameError, URDFError, suggest
+from handsim.errors import (
+    ConfigurationError,
+    MetadataError,
+    UnknownNameError,
+    URDFError,
+    suggest,
+)
 from handsim.kinematics.urdf import _check_mimics, _float_attr
 from handsim.regions import Region, RegionMap
 

@@ -24,7 +24,13 @@ from handsim.cli import main
 from handsim.data import hand_dir
 from handsim.envs import GRASP_ENV_ID
 from handsim.episode import GraspEpisode
-from handsim.errors import ConfigurationError, GraspDataError, HandsimError, MetadataError, URDFError
+from handsim.errors import (
+    ConfigurationError,
+    GraspDataError,
+    HandsimError,
+    MetadataError,
+    URDFError,
+)
 from handsim.grasp_data import load_plans_of
 from handsim.hand import load_hand
 from handsim.kinematics import load_urdf
