@@ -28,8 +28,9 @@ env's observation.
 
 **Achieved = held in all six directions AND signature matched AND penetration within the
 limit (at reset, where the pre-shape must not start inside the object, and as it holds) AND
-no joint folded past its URDF limit by more than ``Protocol.max_joint_excess_deg`` (when
-scored and after the disturbances).**
+no joint folded past its URDF limit by more than ``Protocol.max_joint_excess_deg`` (a
+revolute joint) or ``Protocol.max_joint_excess_m`` (a prismatic one) when scored and after the
+disturbances.**
 Every failure says why.
 
 **Mimic joints** (URDF ``<mimic>``, :attr:`Hand.mimic_joints`): the plans, the targets of
@@ -170,8 +171,9 @@ class EpisodeResult:
         disturbance: ``DisturbanceResult.to_dict()`` or None.
         failure_reasons: Why it failed, most basic first (empty when achieved).
         initial_penetration_m: Hand-object penetration right after reset, before any step [m].
-        max_joint_excess_deg: Largest excess of a movable joint (mimic joints included) past its
+        max_joint_excess_deg: Largest excess of a revolute joint (mimic joints included) past its
             URDF limit when the grasp was scored and at the end of the disturbances [deg].
+        max_joint_excess_m: The same for prismatic joints [m] (0 for a hand without any).
     """
 
     grasp_id: str
@@ -183,6 +185,7 @@ class EpisodeResult:
     failure_reasons: tuple[str, ...]
     initial_penetration_m: float = 0.0
     max_joint_excess_deg: float = 0.0
+    max_joint_excess_m: float = 0.0
 
     @property
     def failure_reason(self) -> str:
@@ -205,6 +208,7 @@ class EpisodeResult:
             "max_penetration_m": s.max_penetration_m,
             "initial_penetration_m": self.initial_penetration_m,
             "max_joint_excess_deg": self.max_joint_excess_deg,
+            "max_joint_excess_m": self.max_joint_excess_m,
             "contact_regions": list(s.regions),
             "failure_reasons": list(self.failure_reasons),
             "disturbance": self.disturbance,
@@ -255,6 +259,9 @@ class GraspEpisode:
         self.movable_joint_names: tuple[str, ...] = self._frame_tree.joint_names
         self._movable_lower = np.array([self.hand.joint_limits[j].lower for j in self.movable_joint_names])
         self._movable_upper = np.array([self.hand.joint_limits[j].upper for j in self.movable_joint_names])
+        # A prismatic joint's excess is a length [m], a revolute one's an angle: judged apart.
+        self._movable_prismatic = np.array(
+            [self._frame_tree.joints[j].type == "prismatic" for j in self.movable_joint_names], dtype=bool)
         self.lower = np.array([self.hand.joint_limits[j].lower for j in self.joint_names])
         self.upper = np.array([self.hand.joint_limits[j].upper for j in self.joint_names])
         self.taxonomy = default_taxonomy()
@@ -437,13 +444,47 @@ class GraspEpisode:
             self._cache_key = key
         return self._cache
 
-    def joint_excess(self) -> tuple[float, str]:
-        """``(deg, joint)``: the movable joint (mimic joints included) furthest past its URDF
-        limit now (0 when none is)."""
+    def _excess(self, prismatic: bool) -> tuple[float, str]:
         q, _ = self.movable_joint_state()
         excess = np.maximum(np.maximum(self._movable_lower - q, q - self._movable_upper), 0.0)
-        i = int(np.argmax(excess))
-        return float(np.degrees(excess[i])), self.movable_joint_names[i]
+        excess = np.where(self._movable_prismatic == prismatic, excess, 0.0)
+        i = int(np.argmax(excess)) if excess.size else 0
+        return (float(excess[i]), self.movable_joint_names[i]) if excess.size else (0.0, "")
+
+    def joint_excess(self) -> tuple[float, str]:
+        """``(deg, joint)``: the revolute (or continuous) joint, mimic joints included, furthest
+        past its URDF limit now (``(0.0, <any joint>)`` when none is). Prismatic joints are
+        left to :meth:`joint_excess_m`."""
+        rad, joint = self._excess(prismatic=False)
+        return float(np.degrees(rad)), joint
+
+    def joint_excess_m(self) -> tuple[float, str]:
+        """``(m, joint)``: the prismatic joint, mimic joints included, furthest past its URDF
+        limit now (``(0.0, <any joint>)`` when none is)."""
+        return self._excess(prismatic=True)
+
+    def joint_limit_reasons(self, excess_deg: tuple[float, str] | None = None,
+                            excess_m: tuple[float, str] | None = None) -> list[str]:
+        """The failure reasons for joints past their limits beyond the protocol's allowance
+        (``Protocol.max_joint_excess_deg`` for revolute, ``max_joint_excess_m`` for prismatic).
+
+        Args:
+            excess_deg: ``(deg, joint)`` to judge (default :meth:`joint_excess` now).
+            excess_m: ``(m, joint)`` to judge (default :meth:`joint_excess_m` now).
+
+        Returns:
+            Zero, one or two reasons, e.g. ``"joint index_dip 7.2 deg past its limit > 5.0 deg"``
+            or ``"joint jaw_slide 20.0 mm past its limit > 2.0 mm"``.
+        """
+        deg, rjoint = self.joint_excess() if excess_deg is None else excess_deg
+        m, pjoint = self.joint_excess_m() if excess_m is None else excess_m
+        p = self.protocol
+        reasons = []
+        if deg > p.max_joint_excess_deg:
+            reasons.append(f"joint {rjoint} {deg:.1f} deg past its limit > {p.max_joint_excess_deg:.1f} deg")
+        if m > p.max_joint_excess_m:
+            reasons.append(f"joint {pjoint} {m * 1e3:.1f} mm past its limit > {p.max_joint_excess_m * 1e3:.1f} mm")
+        return reasons
 
     def movable_joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(q (N,), qd (N,))`` of every movable joint, mimic joints included, in
@@ -651,6 +692,7 @@ class GraspEpisode:
             self.world.step(self.protocol.steps(self.protocol.settle_s))
         score = self.score()
         excess = self.joint_excess()
+        excess_m = self.joint_excess_m()
         reasons: list[str] = []
         if self.plan is not None and self.plan.note == _NO_PLAN:
             reasons.append(f"hand {self.hand.name!r} has no grasp data for {self.grasp.id!r}")
@@ -674,16 +716,16 @@ class GraspEpisode:
             if not held:
                 reasons.append(result.reason)
             excess = max(excess, self.joint_excess())
-        max_excess = self.protocol.max_joint_excess_deg
-        if excess[0] > max_excess:
-            reasons.append(f"joint {excess[1]} {excess[0]:.1f} deg past its limit > {max_excess:.1f} deg")
+            excess_m = max(excess_m, self.joint_excess_m())
+        limit_reasons = self.joint_limit_reasons(excess, excess_m)
+        reasons.extend(limit_reasons)
         achieved = bool(
             run_protocol
             and held
             and score.signature_matched
             and score.max_penetration_m <= limit
             and self.initial_penetration_m <= limit
-            and excess[0] <= max_excess
+            and not limit_reasons
         )
         if not run_protocol and not reasons and score.q1 <= 0.0:
             reasons.append("not force closure (Q1 = 0)")
@@ -697,4 +739,5 @@ class GraspEpisode:
             failure_reasons=tuple(reasons) if not achieved else (),
             initial_penetration_m=self.initial_penetration_m,
             max_joint_excess_deg=excess[0],
+            max_joint_excess_m=excess_m[0],
         )

@@ -94,7 +94,15 @@ class Protocol:
             object by effort-capped motors can fold past their limits (measured up to 60 deg
             after a 20-iteration grasp phase, 30 deg at 150 iterations). A grasp held in such a
             pose is one the hand cannot take, so it fails. 5 deg is the same order as the
-            penetration allowance (5 mm at a 6 cm phalanx).
+            penetration allowance (5 mm at a 6 cm phalanx). Revolute (and continuous) joints
+            only: a prismatic joint's excess is a length, judged by ``max_joint_excess_m``.
+        max_joint_excess_m: The same limit for prismatic joints (a gripper's sliding jaw) [m].
+            PyBullet enforces their limits as soft constraints too. 2 mm is about what 5 deg
+            moves a fingertip 2 cm from the joint turning it (the default hand's distal
+            phalanges are 1.8-2.1 cm long: 1.6-1.8 mm), and below the 5 mm penetration allowance: a jaw 2 mm past its stop is
+            still a pose the gripper can nearly take, 1 cm past it is not. (Before this field
+            existed the excess of a prismatic joint was converted with ``np.degrees`` as if it
+            were an angle, so 5 "deg" allowed 87 mm.)
         contact_distance_m: A hand-object point pair counts as a contact when its signed
             distance is at most this [m] (PyBullet also reports pairs a few mm apart).
         hand_lateral_friction: Lateral friction given to every hand link [-]. PyBullet
@@ -132,6 +140,7 @@ class Protocol:
     max_rotation_deg: float = 15.0
     max_penetration_m: float = 0.005
     max_joint_excess_deg: float = 5.0
+    max_joint_excess_m: float = 0.002
     contact_distance_m: float = 0.001
     hand_lateral_friction: float = 1.0
     hand_torsional_friction_m: float = 0.004
@@ -144,7 +153,8 @@ class Protocol:
     def __post_init__(self) -> None:
         positive = (
             "timestep_s", "grasp_timestep_s", "solver_iterations", "grasp_solver_iterations", "gravity", "grasp_duration_s", "direction_duration_s",
-            "max_translation_m", "max_rotation_deg", "max_penetration_m", "max_joint_excess_deg", "position_gain", "wrist_max_force_n",
+            "max_translation_m", "max_rotation_deg", "max_penetration_m", "max_joint_excess_deg",
+            "max_joint_excess_m", "position_gain", "wrist_max_force_n",
             "max_linear_speed_m_s", "max_angular_speed_rad_s",
         )
         non_negative = ("settle_s", "disturbance_factor", "hand_lateral_friction", "hand_torsional_friction_m", "velocity_gain")

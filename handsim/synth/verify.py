@@ -147,9 +147,7 @@ def _settle_screen(task: Any) -> str:
     reasons = list(score.signature_reasons)
     if max(score.max_penetration_m, ep.initial_penetration_m) > proto.max_penetration_m:
         reasons.append(f"penetration {max(score.max_penetration_m, ep.initial_penetration_m) * 1e3:.1f} mm")
-    excess, joint = ep.joint_excess()
-    if excess > proto.max_joint_excess_deg:
-        reasons.append(f"joint {joint} {excess:.1f} deg past its limit")
+    reasons.extend(ep.joint_limit_reasons())  # revolute in deg, prismatic in mm
     return "; ".join(reasons)
 
 
