@@ -331,7 +331,7 @@ class GraspEpisode:
         )
         self.body = HandBody(
             self.world, self.hand.urdf_path, visual=self.visuals, free_wrist=self.free_wrist,
-            wrist_max_force=self.protocol.wrist_max_force_n,
+            wrist_max_force=self.protocol.wrist_max_force_n, rest_q=self.rest,
         )
         if self.body.joint_names != self.joint_names or self.body.movable_joint_names != self.movable_joint_names:
             raise SimulationError(

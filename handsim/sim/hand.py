@@ -221,6 +221,16 @@ class HandBody(_Body):
     joints (revolute and prismatic) are listed in URDF document order, the order of ``q``.
     Inertias come from the URDF (``URDF_USE_INERTIA_FROM_FILE``).
 
+    **Links overlapping at rest.** With self-collision on, PyBullet collides every pair of links
+    that are not parent and child, e.g. the palm and a proximal phalanx mounted on a knuckle
+    link. Imported hands (CAD meshes turned into convex hulls, about 1 mm of collision margin)
+    often have such a pair already overlapping at the rest pose; left colliding, the contact
+    pushes the links apart and jams the joint between them silently (a finger that never
+    flexes). So, at the rest pose (``rest_q``), every such pair PyBullet reports overlapping
+    (``getClosestPoints`` between the hand and itself, signed distance < 0) gets its collision
+    turned off (``setCollisionFilterPair``), the usual practice for imported hands, and is
+    listed in :attr:`disabled_collision_pairs`. Pairs apart at rest keep colliding.
+
     **Mimic joints** (a URDF ``<mimic joint="master" multiplier="m" offset="o"/>``, which
     PyBullet ignores): ``q``, :attr:`joint_names`, :meth:`set_targets` and :meth:`joint_state`
     cover the independent joints only (:attr:`dof` counts them), as in
@@ -247,6 +257,15 @@ class HandBody(_Body):
             takes about half the time and the physics is the same).
         free_wrist: A free root link driven by a fixed constraint instead of a fixed base.
         wrist_max_force: Force cap of the wrist constraint [N] (only with ``free_wrist``).
+        rest_q: The hand's rest pose, (dof,) [rad or m], at which links overlapping each other
+            are found (default: zeros clipped to the limits). The body starts at zeros clipped
+            to the limits either way.
+
+    Attributes:
+        disabled_collision_pairs: ``(link a, link b, signed distance [m])`` of each pair of links
+            whose collision was turned off because they overlapped at ``rest_q`` (deepest point;
+            link a first in PyBullet's link order); empty for a hand whose links are clear of
+            each other at rest (the shipped ``default_hand``) and without self-collision.
 
     Raises:
         URDFError: Missing/unloadable file, a joint type other than fixed/revolute/prismatic,
@@ -270,6 +289,7 @@ class HandBody(_Body):
         visual: bool = True,
         free_wrist: bool = False,
         wrist_max_force: float = 500.0,
+        rest_q: ArrayLike | None = None,
     ) -> None:
         path = Path(urdf_path)
         if not path.is_file():
@@ -380,7 +400,37 @@ class HandBody(_Body):
             )
             c.changeConstraint(self.wrist_constraint, maxForce=self.wrist_max_force)
         self._mass: float | None = None
-        self.reset_joints(np.clip(np.zeros(self.dof), self.lower, self.upper))
+        start = np.clip(np.zeros(self.dof), self.lower, self.upper)
+        self.reset_joints(start)
+        self.disabled_collision_pairs: tuple[tuple[str, str, float], ...] = ()
+        if self_collision:
+            self.disabled_collision_pairs = self._disable_rest_overlaps(start, rest_q)
+
+    def _disable_rest_overlaps(self, start: NDArray[np.float64],
+                               rest_q: ArrayLike | None) -> tuple[tuple[str, str, float], ...]:
+        """Turn off collision between the links that overlap at ``rest_q`` (see the class
+        docstring) and return them; the joints are left at ``start``."""
+        c = self._c()
+        body = self.body_id
+        rest = start if rest_q is None else self._check_q(rest_q, "HandBody(rest_q=...)")
+        moved = not np.array_equal(rest, start)
+        if moved:
+            self.reset_joints(rest)
+        parent = {j: c.getJointInfo(body, j)[16] for j in range(c.getNumJoints(body))}
+        deepest: dict[tuple[int, int], float] = {}
+        for row in c.getClosestPoints(bodyA=body, bodyB=body, distance=0.0):
+            a, b, dist = min(row[3], row[4]), max(row[3], row[4]), row[8]
+            # PyBullet never collides a link with itself or with its parent
+            # (URDF_USE_SELF_COLLISION_EXCLUDE_PARENT): those pairs are not jammed by contact.
+            if a == b or parent.get(b) == a or not dist < 0.0:
+                continue
+            deepest[(a, b)] = min(dist, deepest.get((a, b), 0.0))
+        for a, b in deepest:
+            c.setCollisionFilterPair(body, body, a, b, enableCollision=0)
+        if moved:
+            self.reset_joints(start)
+        return tuple((self._link_name_by_index[a], self._link_name_by_index[b], float(d))
+                     for (a, b), d in sorted(deepest.items()))
 
     # -- names -----------------------------------------------------------------------------
     @property
