@@ -32,7 +32,7 @@ from handsim.errors import (
     URDFError,
     suggest,
 )
-from handsim.kinematics.urdf import _check_mimics, _float_attr
+from handsim.kinematics.urdf import _check_mimics, _float_attr, rpy_to_matrix
 from handsim.regions import Region, RegionMap
 
 __all__ = [
@@ -71,9 +71,12 @@ class JointLimit:
 
     Attributes:
         lower: Lower position limit [rad] (or [m] for prismatic); -inf for continuous joints.
-        upper: Upper position limit [rad]; +inf for continuous joints.
-        effort: Torque limit [N m] (force [N] for prismatic); 0 if the URDF gives none.
-        velocity: Speed limit [rad/s]; 0 if the URDF gives none.
+        upper: Upper position limit [rad] (or [m]); +inf for continuous joints.
+        effort: Torque limit [N m] (force [N] for prismatic), always > 0: a movable joint
+            without a ``<limit effort=...>`` > 0 is refused (``URDFError``), since the motor
+            is capped at it and PyBullet reads a missing effort as 0 (a joint that never moves).
+        velocity: Speed limit [rad/s] (or [m/s]); +inf if the URDF gives none (handsim does not
+            use it: the motors are capped by effort only).
     """
 
     lower: float
@@ -128,14 +131,60 @@ class Finger:
 
 @dataclasses.dataclass(frozen=True)
 class ThumbAbduction:
-    """When the thumb counts as abducted (opposed): ``joint`` at or above ``abducted_min`` [rad]."""
+    """When the thumb counts as abducted (opposed).
+
+    Exactly one of the two thresholds is set: ``abducted_min`` for a joint that opposes the
+    thumb towards positive angles (abducted at or above it), ``abducted_max`` for one whose URDF
+    axis makes opposition negative (abducted at or below it). Which one a hand needs depends
+    only on the sign its URDF gave the joint's axis.
+
+    Attributes:
+        joint: The thumb joint that opposes the thumb.
+        abducted_min: Abducted when ``joint >= abducted_min`` [rad], or None.
+        abducted_max: Abducted when ``joint <= abducted_max`` [rad], or None.
+
+    Raises:
+        ConfigurationError: Not exactly one of ``abducted_min`` and ``abducted_max`` is given.
+    """
 
     joint: str
-    abducted_min: float
+    abducted_min: float | None = None
+    abducted_max: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.abducted_min is None) == (self.abducted_max is None):
+            raise ConfigurationError(f"ThumbAbduction({self.joint!r}): expected exactly one of abducted_min and "
+                                     f"abducted_max, got {self.abducted_min!r} and {self.abducted_max!r}")
+
+    @property
+    def threshold(self) -> float:
+        """The angle between adducted and abducted [rad] (whichever field is set)."""
+        return float(self.abducted_min if self.abducted_min is not None else self.abducted_max)  # type: ignore[arg-type]
+
+    @property
+    def direction(self) -> int:
+        """+1 when abduction is towards positive angles (``abducted_min``), -1 otherwise."""
+        return 1 if self.abducted_min is not None else -1
 
     def is_abducted(self, angle: float) -> bool:
-        """Whether a ``joint`` angle [rad] is abducted."""
-        return bool(angle >= self.abducted_min)
+        """Whether a ``joint`` angle [rad] is abducted (the threshold itself counts as abducted)."""
+        return bool(self.direction * (angle - self.threshold) >= 0.0)
+
+    def side_range(self, abducted: bool, lower: float, upper: float, margin: float = 0.0) -> tuple[float, float]:
+        """The part of ``[lower, upper]`` on one side of the threshold.
+
+        Args:
+            abducted: The abducted side (else the adducted one).
+            lower: The joint's lower bound [rad].
+            upper: The joint's upper bound [rad].
+            margin: Keep this far from the threshold [rad].
+
+        Returns:
+            ``(lo, hi)`` [rad]; ``lo > hi`` when the joint cannot reach that side.
+        """
+        if abducted == (self.direction > 0):  # the side above the threshold
+            return max(lower, self.threshold + margin), upper
+        return lower, min(upper, self.threshold - margin)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -446,7 +495,8 @@ def load_hand(name_or_path: str | Path) -> Hand:
 
     palm = link_field(chk.get(raw, "palm_link", "palm_link", str, "the palm link name"), "palm_link")
     if urdf.root() != palm:
-        raise chk.fail("palm_link", f"the URDF root link ({urdf.root() or 'none unique'})", palm)
+        raise chk.fail("palm_link", f"the URDF root link ({urdf.root() or 'none unique'}; set palm_link to the "
+                       "URDF root, or make the joints above the palm fixed)", palm)
 
     mimics = urdf.mimics()
     fingers = _load_fingers(raw, chk, urdf, palm, link_field, joints_by_name, urdf_path.name)
@@ -458,6 +508,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
         raise chk.fail("dorsal_half_angle_deg", f"at most 180 - pad_half_angle_deg = {180 - pad:g} "
                        "(pad and dorsal cones must not overlap)", raw["dorsal_half_angle_deg"])
     regions = _load_regions(raw, chk, fingers, palm, link_field, pad, dorsal, urdf)
+    _check_palm(chk, urdf, urdf_path, palm, fingers, regions)
     rest = _load_rest_pose(raw, chk, urdf, joints_by_name, mimics)
 
     movable = urdf.movable
@@ -493,6 +544,7 @@ def _load_fingers(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary, pal
             raise chk.unknown(f"fingers.{fname}", fname, FINGER_NAMES, "finger")
     fingers: dict[str, Finger] = {}
     seen_links: dict[str, str] = {}
+    seen_joints: dict[str, str] = {}  # joint -> the field that listed it first
     for fname in FINGER_NAMES:  # anatomical order whatever the file order
         if fname not in entries:
             continue
@@ -533,11 +585,23 @@ def _load_fingers(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary, pal
         chain = urdf.path_joints(tip)
         if not chain or chain[0].parent != palm:
             raise chk.fail(f"{base}.tip_link", f"a link below the palm link {palm!r}", tip)
+        chain_links = [j.child for j in chain]
+        last = next(reversed(segments.values()), None)
+        if last is not None and last not in chain_links:
+            # Checked before the joints: a tip on another finger or on a middle link would
+            # otherwise be reported as a wrong joints list.
+            raise chk.fail(f"{base}.tip_link", f"the finger's last segment {last!r} or a link below it "
+                           "(its fingertip)", tip)
+        for i, jname in enumerate(joints):
+            if jname in seen_joints:
+                raise chk.fail(f"{base}.joints[{i}]", "a joint no other finger lists (a joint above the palm, "
+                               "e.g. a wrist, belongs to no finger: set palm_link to the URDF root, or make the "
+                               "joints above the palm fixed)", f"<{jname!r}, also in {seen_joints[jname]}>")
+            seen_joints[jname] = f"{base}.joints[{i}]"
         chain_movable = [j.name for j in chain if j.type in _MOVABLE]
         if list(joints) != chain_movable:
             raise chk.fail(f"{base}.joints", f"the movable joints from the palm to {tip!r} in order, "
                            f"{chain_movable}", joints)
-        chain_links = [j.child for j in chain]
         order = [chain_links.index(link) if link in chain_links else -1 for link in segments.values()]
         for (sname, link), pos in zip(segments.items(), order):
             if pos < 0:
@@ -559,16 +623,18 @@ def _mimic_got(name: str, mimic: MimicJoint) -> str:
 def _load_thumb_abduction(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, Finger],
                           joints_by_name: Mapping[str, _UrdfJoint],
                           mimics: Mapping[str, MimicJoint]) -> ThumbAbduction | None:
+    what = "an object {joint, abducted_min} (or {joint, abducted_max})"
     if "thumb_abduction" not in raw:
         if "thumb" in fingers:
-            chk.missing("thumb_abduction", "an object {joint, abducted_min} (the hand has a thumb)")
+            chk.missing("thumb_abduction", f"{what} (the hand has a thumb)")
         return None
-    entry = chk.get(raw, "thumb_abduction", "thumb_abduction", dict, "an object {joint, abducted_min}")
+    entry = chk.get(raw, "thumb_abduction", "thumb_abduction", dict, what)
     if "thumb" not in fingers:
         raise chk.fail("thumb_abduction", "no entry (the hand has no thumb)", entry)
+    fields = ("joint", "abducted_min", "abducted_max")
     for key in entry:
-        if key not in ("joint", "abducted_min"):
-            raise chk.unknown(f"thumb_abduction.{key}", key, ("joint", "abducted_min"), "thumb_abduction field")
+        if key not in fields:
+            raise chk.unknown(f"thumb_abduction.{key}", key, fields, "thumb_abduction field")
     joint = chk.get(entry, "joint", "thumb_abduction.joint", str, "a thumb joint name")
     thumb_joints = fingers["thumb"].joints
     if joint not in thumb_joints:
@@ -576,12 +642,19 @@ def _load_thumb_abduction(raw: Mapping[str, Any], chk: _Checker, fingers: Mappin
     if joint in mimics:  # the rule is read from (and planned on) an independent joint
         raise chk.fail("thumb_abduction.joint", "an independent thumb joint (not a mimic joint)",
                        _mimic_got(joint, mimics[joint]))
-    if "abducted_min" not in entry:
-        chk.missing("thumb_abduction.abducted_min", "an angle [rad]")
+    given = [key for key in ("abducted_min", "abducted_max") if key in entry]
+    if len(given) != 1:
+        # abducted_min when opposing the thumb turns the joint positive, abducted_max when the
+        # URDF axis makes it turn negative: one rule, so exactly one threshold.
+        raise chk.fail("thumb_abduction", "exactly one of abducted_min (abducted at or above it, a joint "
+                       "that opposes the thumb towards positive angles) and abducted_max (abducted at or "
+                       "below it, a joint whose axis makes opposition negative) [rad]",
+                       f"<{' and '.join(given) or 'neither'}>")
+    key = given[0]
     lim = joints_by_name[joint].limit
     assert lim is not None  # movable joints always get a JointLimit
-    value = chk.number(entry["abducted_min"], "thumb_abduction.abducted_min", lim.lower, lim.upper)
-    return ThumbAbduction(joint, value)
+    value = chk.number(entry[key], f"thumb_abduction.{key}", lim.lower, lim.upper)
+    return ThumbAbduction(joint, **{key: value})
 
 
 def _palm_side_links(urdf: _UrdfSummary, palm: str, segment_links: set[str]) -> list[str]:
@@ -665,6 +738,85 @@ def _load_regions(raw: Mapping[str, Any], chk: _Checker, fingers: Mapping[str, F
                            entry["tip_from"])
         regions.append(Region(link, part, center, axis, palmar, r_pad, r_dor, length, tip_from))
     return regions
+
+
+# The palm region's axis and palmar may be this far [deg] from the root frame's +x and +z (the
+# frame convention of models/README). The shipped hands (default_hand, shadow_hand and every
+# `handsim hand make` hand) have them exactly on +x and +z; 30 deg allows a palm region drawn
+# along a slanted palm, and catches a root frame turned by a quarter turn (an Allegro-style
+# z-distal base frame is 90 deg off).
+_MAX_PALM_FRAME_DEG = 30.0
+
+
+def _palm_branch_link(urdf: _UrdfSummary, palm: str, fingers: Mapping[str, Finger]) -> str:
+    """The palm proper: the deepest link every finger's chain passes through (``palm`` itself
+    when the fingers branch at the root, or with one finger); below a forearm or wrist root
+    used as ``palm_link``, the palm the fingers share."""
+    chains = [[palm] + [j.child for j in urdf.path_joints(next(iter(f.segments.values())))]
+              for f in fingers.values()]
+    if len(chains) < 2:
+        return palm
+    branch = palm
+    for links in zip(*chains):
+        if len(set(links)) != 1:
+            break
+        branch = links[0]
+    return branch
+
+
+def _check_palm(chk: _Checker, urdf: _UrdfSummary, urdf_path: Path, palm: str,
+                fingers: Mapping[str, Finger], regions: Sequence[Region]) -> None:
+    """The palm has a region (else its contacts are ``other.<link>`` and no palm grasp can
+    pass) and that region's axis/palmar lie along the root frame's +x/+z (models/README)."""
+    root = ET.parse(urdf_path).getroot()
+    with_collision = {el.get("name", "") for el in root.findall("link") if el.find("collision") is not None}
+    by_link = {r.link: r for r in regions}
+    branch = _palm_branch_link(urdf, palm, fingers)
+    if branch in with_collision and branch not in by_link:
+        where = "palm_link" if branch == palm else f"the palm (the link below palm_link {palm!r} where the fingers branch)"
+        raise chk.fail(f"regions.{branch}", f"a region for {where}, part 'palm': its contacts would be labelled "
+                       f"'other.{branch}', so no grasp needing palm contact could pass", "<missing>")
+    link = branch if branch in by_link else palm if palm in by_link else None
+    if link is None:
+        return  # a palm without geometry or region: nothing touches it and nothing to check
+    # The region's directions in the root frame: through the joint origins from the root (a
+    # movable joint at 0).
+    origins = {}
+    for el in root.findall("joint"):
+        org = el.find("origin")
+        rpy = [0.0, 0.0, 0.0] if org is None else [float(v) for v in (org.get("rpy") or "0 0 0").split()]
+        origins[el.get("name", "")] = rpy_to_matrix(np.array(rpy))
+    rot = np.eye(3)
+    for j in urdf.path_joints(link):
+        rot = rot @ origins[j.name]
+    region = by_link[link]
+    axis, palmar = rot @ region.axis, rot @ region.palmar
+    off_x = math.degrees(math.acos(float(np.clip(axis[0], -1.0, 1.0))))
+    off_z = math.degrees(math.acos(float(np.clip(palmar[2], -1.0, 1.0))))
+    if off_x <= _MAX_PALM_FRAME_DEG and off_z <= _MAX_PALM_FRAME_DEG:
+        return
+    # The convention frame's axes in the root frame are (axis, palmar x axis, palmar); a new
+    # root above the old one, on a fixed joint with this rpy, puts the old root in convention.
+    conv = np.column_stack([axis, np.cross(palmar, axis), palmar])
+    rpy = _matrix_to_rpy(conv.T)
+    raise chk.fail(f"regions.{link}", f"axis along +x and palmar along +z of the URDF root frame {palm!r} "
+                   f"within {_MAX_PALM_FRAME_DEG:g} deg (models/README 'Frame conventions': the root frame "
+                   "sits at the wrist, x distal, z palmar); the frame needs turning: add a root link above "
+                   f"{palm!r} on a fixed joint with <origin rpy=\"{rpy[0]:.4f} {rpy[1]:.4f} {rpy[2]:.4f}\"/>, "
+                   "make it palm_link and re-express grasps.json in it",
+                   f"<axis {np.round(axis, 3).tolist()} ({off_x:.0f} deg off +x), palmar "
+                   f"{np.round(palmar, 3).tolist()} ({off_z:.0f} deg off +z) in the root frame>")
+
+
+def _matrix_to_rpy(rot: NDArray[np.float64]) -> tuple[float, float, float]:
+    """URDF roll-pitch-yaw of a (3, 3) rotation (inverse of ``rpy_to_matrix``) [rad]."""
+    rot = np.asarray(rot, dtype=np.float64)
+    rot = np.where(np.abs(rot) < 1e-12, 0.0, rot)  # no -0.0 or -1e-17: atan2 would give -pi for pi
+    pitch = math.asin(-float(np.clip(rot[2, 0], -1.0, 1.0)))
+    if abs(rot[2, 0]) < 1.0 - 1e-9:
+        return math.atan2(rot[2, 1], rot[2, 2]), pitch, math.atan2(rot[1, 0], rot[0, 0])
+    # Gimbal lock (pitch +-90 deg): only roll - yaw (or roll + yaw) is defined; yaw 0.
+    return math.atan2(0.0 - rot[1, 2], rot[1, 1]), pitch, 0.0
 
 
 def _load_rest_pose(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary,
