@@ -30,7 +30,7 @@ p = pytest.importorskip("pybullet")
 
 
 def _sub1(pattern: str, repl: str, text: str) -> str:
-    out, n = re.subn(pattern, repl, text, count=1, flags=re.S)
+    out, n = re.subn(pattern, repl, text, count=1, flags=re.DOTALL)
     assert n == 1, f"no match for {pattern}"
     return out
 

@@ -110,6 +110,12 @@ With ``wrist="free"`` two parts follow ``target_grasp``:
 
 and ``object_*`` are in the palm frame as it moves.
 
+A ``fingertips`` entry is the origin of the finger's ``tip_link`` frame, whatever that link is:
+on the shipped hands a massless frame fixed at the centre of the tip pad's end; on a hand whose
+``tip_link`` is its distal segment (an Allegro-style URDF without tip frames, allowed by
+``load_hand``) it is the distal joint, a phalanx short of the tip (about 18 mm on ``default_hand``'s
+index). Add a fixed frame link at the tip to observe the tip (models/README, ``tip_link``).
+
 For ``default_hand`` (21 joints): n = 21, F = 5, R = 54, so the observation has 157 entries
 (164 with a free wrist, whose action adds 6 entries: 27).
 
