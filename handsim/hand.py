@@ -24,6 +24,14 @@ from typing import Any, NoReturn
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._urdf_assets import (
+    check_inertials,
+    check_not_xacro,
+    check_urdf_assets,
+    looks_like_xacro,
+    mjcf_message,
+    xacro_message,
+)
 from handsim.data import hand_dir, hand_metadata_path
 from handsim.errors import (
     ConfigurationError,
@@ -341,12 +349,23 @@ class _UrdfSummary:
 
 
 def _read_urdf(path: Path) -> _UrdfSummary:
+    """Read a URDF's names, joints and limits and run every check that needs no physics: the
+    limits (``_check_limit``), the inertials and the mesh files (:mod:`handsim._urdf_assets`).
+
+    Raises:
+        URDFError: The first problem found, naming the file, the link or joint and the value.
+    """
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:
+        if looks_like_xacro(path.read_text(encoding="utf-8", errors="replace")):
+            raise URDFError(xacro_message(path)) from exc
         raise URDFError(f"{path}: not well-formed XML ({exc})") from exc
+    if root.tag == "mujoco":
+        raise URDFError(mjcf_message(path))
     if root.tag != "robot":
         raise URDFError(f"{path}: expected a <robot> root element, got <{root.tag}>")
+    check_not_xacro(root, path)  # before the joints: "${pi/2}" is not a number, but that is not the point
     links = tuple(el.get("name", "") for el in root.findall("link"))
     joints = []
     for el in root.findall("joint"):
@@ -375,6 +394,7 @@ def _read_urdf(path: Path) -> _UrdfSummary:
                 raise URDFError(f"{where}: expected effort > 0 (the motor's force cap, N m or N), got "
                                 f"{'nothing' if lim.get('effort') is None else effort}")
             limit = JointLimit(lower, upper, effort, get("velocity", math.inf))
+            _check_limit(where, jtype, limit, lim)
         mimic = None
         mimic_el = el.find("mimic")
         if mimic_el is not None and jtype in _MOVABLE:
@@ -387,7 +407,35 @@ def _read_urdf(path: Path) -> _UrdfSummary:
     # The kinematics reader's check, so both readers reject a bad <mimic> with the same message.
     _check_mimics(str(path), {j.name: j.type for j in joints},
                   {j.name: j.mimic[0] for j in joints if j.mimic is not None})
+    check_inertials(root, path)
+    check_urdf_assets(root, path)
     return _UrdfSummary(links, tuple(joints))
+
+
+def _check_limit(where: str, jtype: str, limit: JointLimit, element: ET.Element) -> None:
+    """Refuse limits PyBullet would run but that are almost certainly a mistake.
+
+    Raises:
+        URDFError: An effort that is not finite (an uncapped motor), a revolute or prismatic
+            range that is not finite or is empty (lower == upper, e.g. ``<limit>`` without
+            ``lower``/``upper``, which URDF reads as 0), or a revolute range above 2 pi.
+    """
+    if not math.isfinite(limit.effort):
+        raise URDFError(f"{where}: expected a finite effort (the motor's force cap, N m or N), got "
+                        f"{element.get('effort')!r}: an infinite one leaves the motor uncapped")
+    if jtype not in ("revolute", "prismatic"):
+        return
+    if not (math.isfinite(limit.lower) and math.isfinite(limit.upper)):
+        hint = "; a joint without limits is type continuous" if jtype == "revolute" else ""
+        raise URDFError(f"{where}: expected finite lower and upper, got {limit.lower} and {limit.upper}{hint}")
+    if limit.upper == limit.lower:
+        missing = [k for k in ("lower", "upper") if element.get(k) is None]
+        why = f" ({' and '.join(missing)} missing: URDF reads it as 0)" if missing else ""
+        raise URDFError(f"{where}: lower == upper == {limit.lower:g}{why}: the joint cannot move; give it a range, "
+                        "or make it type \"fixed\"")
+    if jtype == "revolute" and limit.upper - limit.lower > 2 * math.pi + 1e-9:
+        raise URDFError(f"{where}: range [{limit.lower:g}, {limit.upper:g}] is more than 2 pi rad: the limits "
+                        "look like degrees (URDF revolute limits are in radians)")
 
 
 # ---------------------------------------------------------------------------- validation

@@ -474,23 +474,33 @@ HAND_FILES_KEY = "sha256"
 
 
 def hand_files_sha256(hand: Any) -> dict[str, str | None]:
-    """SHA-256 (hex) of a hand's URDF, ``hand.json`` and ``grasps.json`` (None: no grasps.json).
+    """SHA-256 (hex) of a hand's URDF, ``hand.json`` and ``grasps.json`` (None: no grasps.json),
+    and, for a URDF with mesh files, of those files.
 
     Recorded in ``results.json`` ``hand.sha256`` so that ``resume`` refuses a hand whose model
-    or plans changed since the saved trials ran (e.g. plans written by ``handsim synth``).
+    or plans changed since the saved trials ran (e.g. plans written by ``handsim synth``, or a
+    mesh re-exported). ``meshes`` (:func:`handsim._urdf_assets.mesh_files_sha256`: the sorted
+    resolved paths and their bytes, found as PyBullet finds them) is present only when the URDF
+    names mesh files, so a hand of primitives (every shipped URDF hand) hashes as before and
+    its earlier results files still resume.
 
     Args:
         hand: A loaded :class:`~handsim.hand.Hand`.
     """
     import hashlib
 
+    from handsim._urdf_assets import mesh_files_sha256
     from handsim.grasp_data import GRASP_DATA_FILE
 
     def digest(path: Path) -> str | None:
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
 
-    return {"urdf": digest(Path(hand.urdf_path)), "hand_json": digest(Path(hand.metadata_path)),
-            "grasps_json": digest(Path(hand.folder) / GRASP_DATA_FILE)}
+    out = {"urdf": digest(Path(hand.urdf_path)), "hand_json": digest(Path(hand.metadata_path)),
+           "grasps_json": digest(Path(hand.folder) / GRASP_DATA_FILE)}
+    meshes = mesh_files_sha256(Path(hand.urdf_path))
+    if meshes is not None:
+        out["meshes"] = meshes
+    return out
 
 
 def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, config: Mapping[str, Any], path: Path) -> None:

@@ -15,6 +15,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from handsim._pybullet import pybullet
+from handsim._urdf_assets import (
+    check_mesh_files,
+    mesh_references,
+    resolve_mesh_filename,
+)
 from handsim.data import cache_root
 from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
 from handsim.kinematics.urdf import _check_mimics, _float_attr
@@ -91,7 +96,7 @@ def _joints_cached(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...]
     return tuple(j.get("name", "") for j in joints), tuple(mimics)
 
 
-def _physics_urdf(path: Path) -> Path:
+def _physics_urdf(path: Path, visual: bool = True) -> Path:
     """The URDF PyBullet loads for ``path``: the file itself, or a copy without frame links.
 
     A frame link is a leaf link on a fixed joint with no mass, no visual and no collision shape
@@ -103,11 +108,27 @@ def _physics_urdf(path: Path) -> Path:
     ``URDF_MERGE_FIXED_LINKS`` is NOT equivalent: it moves the parent's centre of mass to the
     link origin.
 
-    The copy is written once into ``<cache_root()>/bullet/`` under a hash of the file and its
-    folder, with relative asset file names made absolute so that meshes still resolve.
+    The copy is written once into ``<cache_root()>/bullet/`` under a hash of the file, its
+    folder and whether visuals were left out. In it every mesh file name is the absolute path
+    :func:`handsim._urdf_assets.resolve_mesh_filename` finds (``package://NAME/rest``,
+    ``file://`` and relative names resolved as PyBullet resolves them next to the original), so
+    meshes still load from the cache folder. A copy is also written, with the frame links kept,
+    when a mesh name needs that resolution or when ``visual`` is false and a ``<visual>`` names
+    a mesh file: the visuals are then left out of the copy (PyBullet reads visual mesh files
+    even with ``URDF_IGNORE_VISUAL_SHAPES``, and refuses the URDF when one is missing); visuals
+    made of primitives cost nothing and stay.
+
+    Args:
+        path: The URDF file.
+        visual: Keep the ``<visual>`` elements (rendering needs them; the physics does not).
+
+    Raises:
+        URDFError: Not valid XML, or a mesh PyBullet would load (every collision mesh, and the
+            visual ones with ``visual``) is not found: the message names the link, visual or
+            collision, the file name and the paths tried.
     """
     stat = path.stat()
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, bool(visual))
     target = _physics_urdf_cached(*key)
     if not target.is_file():  # the cache folder was cleared while this process ran: write it again
         _physics_urdf_cached.cache_clear()
@@ -132,7 +153,7 @@ def _is_frame_link(link: ET.Element) -> bool:
 
 
 @functools.lru_cache(maxsize=32)
-def _physics_urdf_cached(path: str, mtime_ns: int, size: int) -> Path:
+def _physics_urdf_cached(path: str, mtime_ns: int, size: int, visual: bool = True) -> Path:
     # Keyed on the file's modification time and size too: an edited URDF is pruned again.
     source = Path(path)
     data = source.read_bytes()
@@ -157,18 +178,38 @@ def _physics_urdf_cached(path: str, mtime_ns: int, size: int) -> Path:
         if not frames:
             break
         dropped |= frames
-    if not dropped:
+    # Visuals go only when they name mesh files (which PyBullet would read for nothing); the
+    # frame links were chosen on the original (a link with a visual is no frame link), so the
+    # links PyBullet gets never depend on ``visual``.
+    strip_visuals = not visual and any(link.find("visual/geometry/mesh") is not None for link in links.values())
+    kinds = ("collision", "visual") if visual else ("collision",)
+    meshes = mesh_references(root, source, kinds)
+    check_mesh_files(meshes, source)
+    # A name PyBullet finds right next to the original (or an absolute one) needs no rewriting.
+    resolved = any(m.path not in (source.parent / m.filename, Path(m.filename)) for m in meshes)
+    if not (dropped or strip_visuals or resolved):
         return source
     for j in joints:
         if _end(j, "child") in dropped:
             root.remove(j)
     for name in dropped:
         root.remove(links[name])
+    if strip_visuals:
+        for link in links.values():
+            for element in link.findall("visual"):
+                link.remove(element)
     for element in root.iter():  # meshes and textures resolve against the original's folder
         name = element.get("filename")
-        if name and "://" not in name and not os.path.isabs(name):
+        if not name:
+            continue
+        if element.tag == "mesh":  # the resolver PyBullet's own lookup follows (package:// too)
+            found, _ = resolve_mesh_filename(name, source)
+            if found is not None:
+                element.set("filename", str(found))
+        elif "://" not in name and not os.path.isabs(name):
             element.set("filename", str(source.parent / name))
-    key = hashlib.sha256(data + b"\0" + str(source.parent).encode()).hexdigest()[:20]
+    tag = b"\0no-visuals" if strip_visuals else b""
+    key = hashlib.sha256(data + b"\0" + str(source.parent).encode() + tag).hexdigest()[:20]
     folder = cache_root() / "bullet"
     target = folder / f"{source.stem}-{key}.urdf"
     if not target.is_file():
@@ -298,10 +339,15 @@ class HandBody(_Body):
         pos, orn = _pose_args(xyz, quat_wxyz)
         flags = load_flags(self_collision=self_collision, visual=visual)
         c = world.client
+        physics_path = _physics_urdf(path, visual=visual)
         try:
-            body = c.loadURDF(str(_physics_urdf(path)), pos, orn, useFixedBase=not free_wrist, flags=flags)
+            body = c.loadURDF(str(physics_path), pos, orn, useFixedBase=not free_wrist, flags=flags)
         except pybullet.error as e:
-            raise URDFError(f"{path}: PyBullet could not load it ({e})") from e
+            # PyBullet prints its reason to stdout and raises only "Cannot load URDF file.":
+            # name what it loaded, and the usual causes the mesh check above does not cover.
+            copy = "" if physics_path == path else f" (its physics copy {physics_path})"
+            raise URDFError(f"{path}: PyBullet could not load it{copy} ({e}); PyBullet's own message, printed "
+                            "above, names the line of the file it loaded") from e
         super().__init__(world, body)
         self.urdf_path = path
         p = world.protocol
