@@ -428,6 +428,8 @@ def _check_limit(where: str, jtype: str, limit: JointLimit, element: ET.Element)
     if not (math.isfinite(limit.lower) and math.isfinite(limit.upper)):
         hint = "; a joint without limits is type continuous" if jtype == "revolute" else ""
         raise URDFError(f"{where}: expected finite lower and upper, got {limit.lower} and {limit.upper}{hint}")
+    if limit.lower > limit.upper:  # the kinematics reader's message, so both say the same
+        raise URDFError(f"{where[:-len(' <limit>')]}: <limit> lower {limit.lower} is above upper {limit.upper}")
     if limit.upper == limit.lower:
         missing = [k for k in ("lower", "upper") if element.get(k) is None]
         why = f" ({' and '.join(missing)} missing: URDF reads it as 0)" if missing else ""

@@ -302,10 +302,11 @@ _PIP_LIMIT = r'(<joint name="index_pip" type="revolute">.*?)<limit[^>]*/>'
     ('<limit effort="0.5" velocity="5"/>', r"lower == upper == 0 \(lower and upper missing.*\"fixed\""),
     ('<limit lower="0" upper="90" effort="0.5" velocity="5"/>', r"\[0, 90\].*look like degrees"),
     ('<limit lower="-inf" upper="1" effort="0.5" velocity="5"/>', r"finite lower and upper.*continuous"),
+    ('<limit lower="1.5" upper="0" effort="0.5" velocity="5"/>', r"lower 1.5 is above upper 0"),
 ])
 def test_suspicious_limits_are_refused_naming_the_joint(tmp_path: Path, limit: str, expect: str) -> None:
     folder = _copy_hand(tmp_path, edit=_sub(_PIP_LIMIT, rf"\1{limit}"))
-    with pytest.raises(URDFError, match=r"joint 'index_pip' <limit>.*" + expect):
+    with pytest.raises(URDFError, match=r"joint 'index_pip':? <limit>.*" + expect):
         load_hand(folder)
 
 
