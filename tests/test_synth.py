@@ -259,6 +259,21 @@ def test_verification_of_a_continuous_joint_hand_is_refused_before_any_work(tmp_
     assert not (tmp_path / "g.json").exists()
 
 
+def test_bench_on_a_continuous_joint_hand_names_the_joint_and_the_fix(tmp_path, capsys) -> None:
+    """``handsim bench`` drives the env with absolute actions mapped onto the joint limits, so a
+    continuous finger joint is bad input: exit 2, one line naming the joint, the URDF and what
+    to do (give it limits), never a traceback."""
+    from handsim.cli import main
+
+    folder = _continuous_hand(tmp_path)
+    code = main(["bench", "--hand", str(folder), "--grasps", "lateral", "--trials", "1", "--jobs", "1",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "'index_mcp_abd'" in err and "hand.urdf" in err and "revolute with limits" in err
+    assert "Traceback" not in err
+
+
 def test_synthesis_refuses_a_prismatic_joint_without_limits() -> None:
     """A prismatic joint with infinite limits has no range to sample: one line naming it."""
     from types import MappingProxyType, SimpleNamespace

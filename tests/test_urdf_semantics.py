@@ -423,3 +423,27 @@ def test_palm_without_region(tmp_path):
     folder = _variant(tmp_path, "no_palm_region", hand=lambda j: j["regions"].pop("palm"))
     with pytest.raises(MetadataError, match=r"regions\.palm: expected a region for palm_link, part 'palm'.*other\.palm"):
         load_hand(folder)
+
+
+@pytest.mark.parametrize("side", ["abducted", "adducted"])
+def test_synth_narrows_a_negated_thumb_to_the_mirrored_side(tmp_path, side):
+    """synth's search range for the thumb abduction joint on the negated-axis hand is the
+    right hand's range mirrored (abducted: [0.5 + m, 2.1] -> [-2.1, -0.5 - m]), so the same
+    physical thumb poses are searched."""
+    from handsim.grasps import default_taxonomy
+    from handsim.synth.handmodel import HandSurface
+    from handsim.synth.optimize import GraspProblem
+
+    grasp = next(g for g in default_taxonomy() if g.signature.thumb == side)
+    ranges = []
+    for folder, sign in (("default_hand", 1.0),
+                         (_thumbneg(tmp_path, {"joint": "thumb_cmc_abd", "abducted_max": -0.5}), -1.0)):
+        hand = load_hand(folder)
+        tree = load_urdf(hand.urdf_path)
+        prob = GraspProblem(hand, tree, HandSurface(hand, tree), grasp, grasp.object.friction)
+        col = tree.joint_index("thumb_cmc_abd")
+        assert prob.thumb_col == col
+        lo, hi = prob.lower[col], prob.upper[col]
+        ranges.append(sorted((sign * lo, sign * hi)))
+    np.testing.assert_allclose(ranges[1], ranges[0], atol=1e-12)
+    assert (ranges[0][0] > 0.5) if side == "abducted" else (ranges[0][1] < 0.5)

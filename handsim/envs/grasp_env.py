@@ -469,8 +469,9 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         if action_mode == "absolute" and not (np.all(np.isfinite(self.lower)) and np.all(np.isfinite(self.upper))):
             bad = [j for j, lo, hi in zip(self.joint_names, self.lower, self.upper) if not (np.isfinite(lo) and np.isfinite(hi))]
             raise ConfigurationError(
-                f"GraspEnv(action_mode='absolute'): joints {bad} have no finite limits to map [-1, 1] onto; "
-                "use action_mode='delta'"
+                f"GraspEnv(action_mode='absolute'): joints {bad} of {self.hand.urdf_path} are continuous (no finite "
+                "limits to map [-1, 1] onto): give them type revolute with limits in the URDF, or use "
+                "action_mode='delta'"
             )
         self.num_joints = n
         free = wrist == "free"

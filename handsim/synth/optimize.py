@@ -320,10 +320,8 @@ class GraspProblem:
         if ta is not None and thumb_side in ("abducted", "adducted"):
             col = tree.joint_index(ta.joint)
             self.thumb_col = col
-            if thumb_side == "abducted":
-                self.lower[col] = max(self.lower[col], ta.abducted_min + THUMB_MARGIN_RAD)
-            else:
-                self.upper[col] = min(self.upper[col], ta.abducted_min - THUMB_MARGIN_RAD)
+            self.lower[col], self.upper[col] = ta.side_range(
+                thumb_side == "abducted", self.lower[col], self.upper[col], THUMB_MARGIN_RAD)
             if self.lower[col] > self.upper[col]:
                 missing.append(f"thumb {thumb_side} (joint {ta.joint} cannot reach that side)")
         elif ta is None and thumb_side == "abducted":
