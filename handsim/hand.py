@@ -417,8 +417,9 @@ def _check_limit(where: str, jtype: str, limit: JointLimit, element: ET.Element)
 
     Raises:
         URDFError: An effort that is not finite (an uncapped motor), a revolute or prismatic
-            range that is not finite or is empty (lower == upper, e.g. ``<limit>`` without
-            ``lower``/``upper``, which URDF reads as 0), or a revolute range above 2 pi.
+            range that is not finite, inverted, or emptied by a missing ``lower``/``upper``
+            (URDF reads it as 0: ``<limit effort velocity>`` alone is [0, 0]), or a revolute
+            range above 2 pi.
     """
     if not math.isfinite(limit.effort):
         raise URDFError(f"{where}: expected a finite effort (the motor's force cap, N m or N), got "
@@ -430,11 +431,12 @@ def _check_limit(where: str, jtype: str, limit: JointLimit, element: ET.Element)
         raise URDFError(f"{where}: expected finite lower and upper, got {limit.lower} and {limit.upper}{hint}")
     if limit.lower > limit.upper:  # the kinematics reader's message, so both say the same
         raise URDFError(f"{where[:-len(' <limit>')]}: <limit> lower {limit.lower} is above upper {limit.upper}")
-    if limit.upper == limit.lower:
-        missing = [k for k in ("lower", "upper") if element.get(k) is None]
-        why = f" ({' and '.join(missing)} missing: URDF reads it as 0)" if missing else ""
-        raise URDFError(f"{where}: lower == upper == {limit.lower:g}{why}: the joint cannot move; give it a range, "
-                        "or make it type \"fixed\"")
+    missing = [k for k in ("lower", "upper") if element.get(k) is None]
+    # Only a range emptied by a missing attribute is refused: an explicit lower == upper is a
+    # deliberate freeze that keeps the joint in the plans (tests/test_honesty.py's frozen hands).
+    if limit.upper == limit.lower and missing:
+        raise URDFError(f"{where}: lower == upper == {limit.lower:g} ({' and '.join(missing)} missing: URDF reads "
+                        "it as 0): the joint cannot move; give it a range, or make it type \"fixed\"")
     if jtype == "revolute" and limit.upper - limit.lower > 2 * math.pi + 1e-9:
         raise URDFError(f"{where}: range [{limit.lower:g}, {limit.upper:g}] is more than 2 pi rad: the limits "
                         "look like degrees (URDF revolute limits are in radians)")

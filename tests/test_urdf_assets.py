@@ -298,8 +298,8 @@ _PIP_LIMIT = r'(<joint name="index_pip" type="revolute">.*?)<limit[^>]*/>'
 
 @pytest.mark.parametrize(("limit", "expect"), [
     ('<limit lower="0" upper="1.745" effort="inf" velocity="5"/>', r"finite effort.*'inf'"),
-    ('<limit lower="0.5" upper="0.5" effort="0.5" velocity="5"/>', r"lower == upper == 0.5.*\"fixed\""),
     ('<limit effort="0.5" velocity="5"/>', r"lower == upper == 0 \(lower and upper missing.*\"fixed\""),
+    ('<limit upper="0" effort="0.5" velocity="5"/>', r"lower == upper == 0 \(lower missing.*\"fixed\""),
     ('<limit lower="0" upper="90" effort="0.5" velocity="5"/>', r"\[0, 90\].*look like degrees"),
     ('<limit lower="-inf" upper="1" effort="0.5" velocity="5"/>', r"finite lower and upper.*continuous"),
     ('<limit lower="1.5" upper="0" effort="0.5" velocity="5"/>', r"lower 1.5 is above upper 0"),
@@ -308,6 +308,13 @@ def test_suspicious_limits_are_refused_naming_the_joint(tmp_path: Path, limit: s
     folder = _copy_hand(tmp_path, edit=_sub(_PIP_LIMIT, rf"\1{limit}"))
     with pytest.raises(URDFError, match=r"joint 'index_pip':? <limit>.*" + expect):
         load_hand(folder)
+
+
+def test_explicit_equal_limits_are_a_deliberate_freeze(tmp_path: Path) -> None:
+    # tests/test_honesty.py freezes joints this way, keeping them in the plans.
+    folder = _copy_hand(tmp_path, edit=_sub(_PIP_LIMIT, r'\1<limit lower="0.5" upper="0.5" effort="0.5" velocity="5"/>'))
+    limit = load_hand(folder).joint_limits["index_pip"]
+    assert (limit.lower, limit.upper) == (0.5, 0.5)
 
 
 # ---------------------------------------------------------------------------- finding 13: not a URDF
