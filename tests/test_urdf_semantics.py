@@ -256,6 +256,30 @@ def test_overlapping_links_are_released(tmp_path):
     assert _flex_reached(urdf, use_handbody=True) == pytest.approx(1.2, abs=0.02)
 
 
+@pytest.mark.slow
+def test_bench_records_the_released_pairs(tmp_path):
+    """The benchmark says which link pairs it released: results.json ``hand.collision_off``
+    and report.md name the pair PyBullet finds overlapping (depth in mm); the shipped hand's
+    record has no such key."""
+    from handsim.bench.results import load_results
+    from handsim.cli import main
+
+    folder = _variant(tmp_path, "selfcol", urdf=_selfcol_urdf)
+    depth_mm = -1000.0 * _raw_overlaps(folder / "hand.urdf")[("palm", "index_proximal")]
+    out = tmp_path / "out"
+    assert main(["bench", "--hand", str(folder), "--grasps", "lateral", "--trials", "1", "--jobs", "1",
+                 "--out", str(out)]) == 0
+    pairs = load_results(out).hand["collision_off"]
+    assert [p_[:2] for p_ in pairs] == [["palm", "index_proximal"]]
+    assert pairs[0][2] == pytest.approx(depth_mm, abs=0.01)
+    assert "palm-index_proximal" in (out / "report.md").read_text()
+    from handsim.bench.runner import COLLISION_OFF_KEY, _hand_info
+    assert COLLISION_OFF_KEY not in _hand_info(load_hand("default_hand"), "default_hand")
+    # --resume does not trip over the derived key
+    assert main(["bench", "--hand", str(folder), "--grasps", "lateral", "--trials", "1", "--jobs", "1",
+                 "--out", str(out), "--resume"]) == 0
+
+
 # ------------------------------------------------------------- 4: thumb abducted_max
 def _thumbneg(tmp_path: Path, abduction: dict) -> Path:
     """default_hand with thumb_cmc_abd's axis negated: the same physical hand, whose

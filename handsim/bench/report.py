@@ -67,6 +67,9 @@ def report_markdown(results: BenchResults) -> str:
         + ("" if results.complete else " - **incomplete run**"),
         "",
         f"- hand: `{hand.get('name')}` ({hand.get('dof')} DoF) from `{hand.get('path')}`",
+        *([] if not hand.get("collision_off") else [
+            "- collision turned off between links that overlap at the rest pose: "
+            + ", ".join(f"{p[0]}-{p[1]} ({p[2]} mm)" for p in hand["collision_off"] if len(p) == 3)]),
         f"- policy: `{results.policy}`",
         f"- env: `{cfg.get('env_id')}`; trials per grasp: {cfg.get('trials')}; seed: {cfg.get('seed')}",
     ]

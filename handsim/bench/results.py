@@ -9,10 +9,14 @@ Layout (keys in this order)::
     {
       "schema": 1,
       "complete": true,                 # false while running or after an interruption
-      "hand": {"name", "path", "dof", "sha256": {"urdf", "hand_json", "grasps_json"}},
+      "hand": {"name", "path", "dof", "sha256": {"urdf", "hand_json", "grasps_json", "meshes"},
+               "collision_off": [[link a, link b, depth mm], ...]},
                                         # sha256: hex digests of the hand's files (grasps_json
-                                        # null without one); optional, absent from files written
-                                        # before it existed; --resume compares it
+                                        # null without one; meshes only for a URDF naming mesh
+                                        # files); optional, absent from files written before it
+                                        # existed; --resume compares it. collision_off: link
+                                        # pairs overlapping at the rest pose, whose collision
+                                        # the physics turns off; present only when there are any
       "policy": "handsim.policies:scripted",
       "config": {"env_id", "env_kwargs", "grasps", "trials", "seed", "success_threshold",
                  "protocol": Protocol.to_dict(), "episode": EpisodeSettings.to_dict()},
@@ -26,8 +30,8 @@ Layout (keys in this order)::
          "timing": {"wall_s", "trials_per_s"},
          "trial_results": [{"trial", "seed", "success", "held", "signature_matched",
                             "thumb_abducted", "q1", "num_contacts", "max_penetration_m",
-                            "max_joint_excess_deg", "contact_regions", "failure_reasons", "steps", "wall_s",
-                            "disturbance"}]}
+                            "max_joint_excess_deg", "max_joint_excess_m", "contact_regions",
+                            "failure_reasons", "steps", "wall_s", "disturbance"}]}
       ],
       "timing": {"wall_s", "trials_run", "trials_per_s", "jobs", "executor"},   # this invocation
       "versions": {"handsim", "pybullet", "numpy", "python"}
@@ -462,7 +466,7 @@ def _check_trial(t: Mapping[str, Any], where: str, path: Path, planned: int) -> 
     for key in ("num_contacts", "steps"):
         if key in t:
             _check_int(t, key, where, path)
-    for key in ("max_joint_excess_deg", "wall_s"):
+    for key in ("max_joint_excess_deg", "max_joint_excess_m", "wall_s"):
         if key in t:
             _check_number(t, key, where, path)
     if t.get("disturbance") is not None and not isinstance(t["disturbance"], Mapping):

@@ -295,7 +295,7 @@ def _jsonable(value: Any) -> Any:
 
 
 #: Trial record fields the results loader reads as numbers: never written as null.
-_FINITE_FIELDS = ("q1", "max_penetration_m", "max_joint_excess_deg")
+_FINITE_FIELDS = ("q1", "max_penetration_m", "max_joint_excess_deg", "max_joint_excess_m")
 _NO_REASON = "not successful (the env gave no reason)"
 
 
@@ -312,8 +312,8 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
     """Run one episode with the policy until the env terminates or truncates.
 
     A physics blow-up (:class:`~handsim.errors.SimulationError`) is a failed trial with the
-    reason recorded, and so is a non-finite ``q1``, ``max_penetration_m`` or
-    ``max_joint_excess_deg`` from the env (recorded as 0.0, the reason saying what it was:
+    reason recorded, and so is a non-finite ``q1``, ``max_penetration_m``,
+    ``max_joint_excess_deg`` or ``max_joint_excess_m`` from the env (recorded as 0.0, the reason saying what it was:
     JSON has no NaN, and the loader needs numbers there). Another
     :class:`~handsim.errors.HandsimError` (e.g. a NaN action from the policy) is re-raised as the
     same class with the grasp, trial, seed and policy prepended; any other exception is a bug
@@ -391,6 +391,7 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
         "num_contacts": int(episode.get("num_contacts", 0)),
         "max_penetration_m": numbers["max_penetration_m"],
         "max_joint_excess_deg": numbers["max_joint_excess_deg"],
+        "max_joint_excess_m": numbers["max_joint_excess_m"],
         "contact_regions": sorted(episode.get("contact_regions", [])),
         "failure_reasons": [] if success else [str(r) for r in reasons],
         "steps": steps,
@@ -507,6 +508,9 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
     diffs = []
     old_hand, new_hand = dict(old.hand), dict(hand)
     old_files, new_files = old_hand.pop(HAND_FILES_KEY, None), new_hand.pop(HAND_FILES_KEY, None)
+    # Derived from the hand's files (hashed above), so not compared on its own.
+    old_hand.pop(COLLISION_OFF_KEY, None)
+    new_hand.pop(COLLISION_OFF_KEY, None)
     if old_hand != new_hand:
         diffs.append(f"hand {old_hand} vs {new_hand}")
     # A file saved before the hashes were recorded has none: it resumes on name, path and DoF.
@@ -530,10 +534,38 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
         )
 
 
+#: ``results.json`` ``hand`` key: link pairs whose collision the physics turned off (present
+#: only when there are any).
+COLLISION_OFF_KEY = "collision_off"
+
+
 def _hand_info(hand: Any, hand_path: str | Path) -> dict[str, Any]:
-    """``results.json`` ``hand``: name, folder, DoF and the hashes of its files."""
-    return {"name": hand.name, "path": str(Path(hand_path).resolve()), "dof": hand.num_dof,
+    """``results.json`` ``hand``: name, folder, DoF, the hashes of its files and, when there
+    are any, the link pairs whose collision the physics turns off because they overlap at the
+    rest pose (``[link a, link b, depth mm]``; :class:`~handsim.sim.HandBody`)."""
+    info = {"name": hand.name, "path": str(Path(hand_path).resolve()), "dof": hand.num_dof,
             HAND_FILES_KEY: hand_files_sha256(hand)}
+    pairs = _collision_off_pairs(hand)
+    if pairs:
+        info[COLLISION_OFF_KEY] = pairs
+    return info
+
+
+def _collision_off_pairs(hand: Any) -> list[list[Any]]:
+    """The pairs :class:`~handsim.sim.HandBody` releases for ``hand`` at its rest pose, as the
+    episode loads it (rest pose clipped to the joint limits), depths in mm (a few ms)."""
+    import numpy as np
+
+    from handsim.sim import HandBody, World
+
+    limits = [hand.joint_limits[j] for j in hand.actuated_joints]
+    rest = np.clip(hand.rest_vector(), [lim.lower for lim in limits], [lim.upper for lim in limits])
+    world = World(gravity=False)
+    try:
+        body = HandBody(world, hand.urdf_path, visual=False, rest_q=rest)
+        return [[a, b, round(-1000.0 * d, 2)] for a, b, d in body.disabled_collision_pairs]
+    finally:
+        world.close()
 
 
 def _refuse_unfinished_run(results_path: Path) -> None:
