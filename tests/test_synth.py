@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 import trimesh
+from scipy.spatial import cKDTree
 
 from handsim.errors import ConfigurationError, UnknownNameError
 from handsim.grasps import default_taxonomy
@@ -751,3 +752,126 @@ def test_opposed_placement_puts_each_required_pad_on_the_ball_as_pybullet_measur
             assert np.linalg.norm(dirs.mean(axis=0)) < 0.6, (row, dirs)
     finally:
         world.close()
+
+
+def _mesh_finger_hand(tmp_path, fmt: str):
+    """The default hand with every finger capsule exported as a mesh file of the same capsule
+    (trimesh, 48 sections: within 0.1 mm of the round surface), STL or a two-part OBJ (the
+    halves above and below the equator: two hulls whose union is the capsule)."""
+    import re
+    import shutil
+
+    from handsim.data import hand_dir
+
+    folder = tmp_path / f"mesh_{fmt}"
+    shutil.copytree(hand_dir("default_hand"), folder)
+    (folder / "meshes").mkdir()
+    text = (folder / "hand.urdf").read_text()
+    pattern = re.compile(r'<capsule radius="([0-9.e-]+)" length="([0-9.e-]+)"\s*/>')
+    made: dict[tuple[str, str], str] = {}
+
+    def to_mesh(m: re.Match) -> str:
+        key = (m.group(1), m.group(2))
+        if key not in made:
+            r, n = float(key[0]), float(key[1])
+            cap = trimesh.creation.capsule(height=n, radius=r, count=[48, 48])
+            name = f"meshes/cap{len(made)}.{fmt}"
+            if fmt == "stl":
+                cap.export(folder / name)
+            else:  # two parts, the halves above and below z = 0, each closed by a flat disk
+                a = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+                ring = np.stack([r * np.cos(a), r * np.sin(a), np.zeros_like(a)], axis=1)
+                lines, base = [], 0
+                for part, sign in (("top", 1.0), ("bottom", -1.0)):
+                    half = trimesh.Trimesh(np.vstack([cap.vertices[sign * cap.vertices[:, 2] > 0], ring])).convex_hull
+                    lines.append(f"g {part}")
+                    lines += [f"v {x:.9f} {y:.9f} {z:.9f}" for x, y, z in half.vertices]
+                    lines += [f"f {i + 1 + base} {j + 1 + base} {k + 1 + base}" for i, j, k in half.faces]
+                    base += len(half.vertices)
+                (folder / name).write_text("\n".join(lines) + "\n")
+            made[key] = f'<mesh filename="package://{folder.name}/{name}"/>'
+        return made[key]
+
+    (folder / "hand.urdf").write_text(pattern.sub(to_mesh, text))
+    assert made
+    return folder
+
+
+def _capsule_surface_points(cap, count: int = 3000) -> np.ndarray:
+    """Points spread over a capsule primitive's surface, in its link frame (for coverage)."""
+    mesh = trimesh.creation.capsule(height=cap.length, radius=cap.radius, count=[32, 32])
+    pts, _ = trimesh.sample.sample_surface(mesh, count, seed=1)
+    return pts @ cap.origin[:3, :3].T + cap.origin[:3, 3]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["stl", "obj"])
+def test_hand_model_samples_mesh_links_on_the_surface_pybullet_collides(fmt: str, tmp_path) -> None:
+    """A hand whose fingers collide as meshes (package:// paths, as commercial URDFs write
+    them) is modelled by synth: each mesh link's samples lie on the capsule the mesh was made
+    from (analytic distance < 0.15 mm) with outward normals, as many as the primitive hand
+    gets there, and the region labels the contacts would get are the same set."""
+    from handsim.data import hand_dir
+    from handsim.hand import load_hand
+    from handsim.kinematics import load_urdf
+    from handsim.synth.handmodel import HandSurface, read_collision_primitives
+
+    folder = _mesh_finger_hand(tmp_path, fmt)
+    hand = load_hand(folder)
+    tree = load_urdf(hand.urdf_path)
+    meshed = HandSurface(hand, tree)
+    ref_hand = load_hand(hand_dir("default_hand"))
+    ref = HandSurface(ref_hand, load_urdf(ref_hand.urdf_path))
+    caps = [p for p in read_collision_primitives(ref_hand.urdf_path) if p.kind == "capsule"]
+    assert {p.kind for p in read_collision_primitives(hand.urdf_path)} == {"mesh", "box", "sphere"} - (
+        set() if any(p.kind == "sphere" for p in read_collision_primitives(ref_hand.urdf_path)) else {"sphere"})
+    for link in {c.link for c in caps}:  # a link may hold several capsules (thumb metacarpal)
+        li = tree.link_index(link)
+        sel = meshed.link_index == li
+        # as dense as the primitive hand's samples: the largest gap from a point of the
+        # link's surface to its nearest sample is within 25 % of the primitive sampler's
+        probe = np.concatenate([_capsule_surface_points(c) for c in caps if c.link == link])
+        gaps = [cKDTree(s_.local_points[s_.link_index == li]).query(probe)[0].max() for s_ in (meshed, ref)]
+        assert gaps[0] <= 1.25 * gaps[1], (link, gaps)
+
+        def dist(points: np.ndarray, link: str = link) -> np.ndarray:  # (capsules of the link, P)
+            return np.array([sdf.capsule_sdf((points - c.origin[:3, 3]) @ c.origin[:3, :3], c.radius,
+                                             c.length + 2 * c.radius) for c in caps if c.link == link])
+
+        points, normals = meshed.local_points[sel], meshed.local_normals[sel]
+        if fmt == "obj":
+            # PyBullet collides each part's hull, so the halves' flat faces at the equator are
+            # sampled too (inside the union, where nothing can touch): set them aside, and
+            # check they exist (a single hull of the whole file would have none).
+            mid = np.zeros(len(points), bool)
+            for c in (c for c in caps if c.link == link):
+                local = (points - c.origin[:3, 3]) @ c.origin[:3, :3]
+                mid |= (np.abs(local[:, 2]) < 1e-6) & (np.hypot(local[:, 0], local[:, 1]) < c.radius)
+            assert mid.any(), link
+            points, normals = points[~mid], normals[~mid]
+        d = dist(points)
+        on = np.abs(d).argmin(axis=0)  # the capsule each sample lies on (they may overlap)
+        cols = np.arange(d.shape[1])
+        assert np.abs(d[on, cols]).max() < 1.5e-4, link
+        # outward: a step along the normal leaves that capsule
+        stepped = dist(points + 1e-3 * normals)
+        assert (stepped[on, cols] > d[on, cols] + 5e-4).all(), link
+    assert set(meshed.label_ids) == set(ref.label_ids)
+
+
+@pytest.mark.slow
+def test_synth_writes_a_plan_for_a_mesh_hand(tmp_path) -> None:
+    """``handsim synth`` on the mesh-finger hand runs the search end to end (no verification)
+    and writes a plan the benchmark can load."""
+    from handsim.grasp_data import load_plans_of
+    from handsim.hand import load_hand
+    from handsim.synth.synthesize import synthesize
+
+    folder = _mesh_finger_hand(tmp_path, "stl")
+    out = tmp_path / "g.json"
+    synthesize(folder, out, ["lateral"], verify=0, jobs=1, progress=False)
+    data = json.loads(out.read_text())
+    assert "lateral" in data["grasps"]
+    (folder / "grasps.json").write_text(out.read_text())
+    plans = load_plans_of(load_hand(folder))
+    assert set(plans) == {"lateral"}

@@ -1,7 +1,8 @@
 """The hand's collision surface as labelled sample points, posed by the kinematics core.
 
 The URDF's collision primitives (capsules, boxes, spheres, cylinders; PyBullet's capsule
-``length`` is the core segment between the two sphere centres) are sampled on their surface
+``length`` is the core segment between the two sphere centres) and collision meshes (STL, OBJ:
+the convex hull of each part, which is what PyBullet collides) are sampled on their surface
 every few millimetres; each point keeps its link, its outward normal and the contact-region
 label a contact there would get (:meth:`handsim.regions.RegionMap.classify`, the labeller the
 benchmark uses). :meth:`HandSurface.pose` places every point for a batch of joint
@@ -14,6 +15,7 @@ import dataclasses
 import math
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -46,6 +48,8 @@ class Primitive:
         radius: Radius [m] (capsule, sphere, cylinder).
         length: Core length [m] (capsule: between the sphere centres; cylinder: end to end).
         size: (3,) full edge lengths [m] (box).
+        hull: The convex hull of one mesh part, scaled, in the primitive frame (kind ``mesh``;
+            a ``trimesh.Trimesh``).
     """
 
     link: str
@@ -54,6 +58,7 @@ class Primitive:
     radius: float = 0.0
     length: float = 0.0
     size: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    hull: Any = dataclasses.field(default=None, compare=False)
 
 
 def _floats(text: str | None, n: int, where: str) -> NDArray[np.float64]:
@@ -67,10 +72,13 @@ def _floats(text: str | None, n: int, where: str) -> NDArray[np.float64]:
 
 
 def read_collision_primitives(urdf_path: str | Path) -> list[Primitive]:
-    """Every ``<collision>`` primitive of a URDF (meshes are not supported and raise).
+    """Every ``<collision>`` shape of a URDF: primitives as they are, a mesh as one ``mesh``
+    primitive per convex part PyBullet collides (STL: the whole file's hull; OBJ: each
+    ``o``/``g`` part's hull), scaled, found as PyBullet finds it (``package://``, ``file://``).
 
     Raises:
-        URDFError: Unreadable file, malformed numbers, or an unsupported geometry.
+        URDFError: Unreadable file, malformed numbers, an unsupported geometry (planes, DAE
+            meshes), or a mesh file that cannot be found.
     """
     path = Path(urdf_path)
     try:
@@ -99,9 +107,71 @@ def read_collision_primitives(urdf_path: str | Path) -> list[Primitive]:
             elif shape.tag == "box":
                 s = _floats(shape.get("size"), 3, where + " box size")
                 out.append(Primitive(name, "box", tf, size=(float(s[0]), float(s[1]), float(s[2]))))
+            elif shape.tag == "mesh":
+                out.extend(Primitive(name, "mesh", tf, hull=h) for h in _mesh_hulls(shape, path, where))
             else:
-                raise URDFError(f"{where}: geometry {shape.tag!r} is not supported; expected capsule, box, sphere or cylinder")
+                raise URDFError(f"{where}: geometry {shape.tag!r} is not supported; expected capsule, box, "
+                                "sphere, cylinder or mesh")
     return out
+
+
+def _mesh_hulls(mesh: ET.Element, urdf_path: Path, where: str) -> list[Any]:
+    """The convex hulls PyBullet collides for one ``<mesh>`` (scaled): one for an STL, one
+    per ``o``/``g`` part of an OBJ (PyBullet's URDF importer makes a compound of per-part
+    hulls for a moving link)."""
+    import trimesh
+
+    from handsim._urdf_assets import _scale, resolve_mesh_filename
+
+    filename = mesh.get("filename", "")
+    path, tried = resolve_mesh_filename(filename, urdf_path)
+    if path is None:
+        raise URDFError(f"{where}: mesh {filename!r} not found (looked at {', '.join(map(str, tried))})")
+    scale = np.array(_scale(mesh, where))
+    suffix = path.suffix.lower()
+    if suffix == ".stl":
+        parts = [np.asarray(trimesh.load(path, force="mesh").vertices, dtype=np.float64)]
+    elif suffix == ".obj":
+        parts = _obj_parts(path)
+    else:
+        raise URDFError(f"{where}: mesh {filename!r}: handsim synth reads STL and OBJ meshes, got {path.suffix!r} "
+                        "(convert it, e.g. with trimesh)")
+    hulls = []
+    for verts in parts:
+        if len(verts) < 4:
+            continue
+        try:
+            hull = trimesh.Trimesh(vertices=verts * scale).convex_hull
+        except Exception:  # noqa: BLE001, S112 - qhull on a flat or degenerate part: no volume to touch
+            continue
+        if hull.area > 0:
+            hulls.append(hull)
+    if not hulls:
+        raise URDFError(f"{where}: mesh {filename!r} has no part with volume")
+    return hulls
+
+
+def _obj_parts(path: Path) -> list[NDArray[np.float64]]:
+    """The vertices each ``o``/``g`` part of a Wavefront OBJ uses, as PyBullet's importer splits
+    it (a part is what its faces reference; an OBJ without faces is one part of its vertices)."""
+    verts: list[list[float]] = []
+    parts: list[set[int]] = [set()]
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        tok = line.split()
+        if not tok:
+            continue
+        if tok[0] == "v" and len(tok) >= 4:
+            verts.append([float(t) for t in tok[1:4]])
+        elif tok[0] in ("o", "g"):
+            if parts[-1]:
+                parts.append(set())
+        elif tok[0] == "f":
+            for t in tok[1:]:
+                k = int(t.split("/")[0])
+                parts[-1].add(k - 1 if k > 0 else len(verts) + k)
+    v = np.array(verts, dtype=np.float64).reshape(-1, 3)
+    used = [sorted(p) for p in parts if p]
+    return [v[idx] for idx in used] if used else [v]
 
 
 def _ring(radius: float, count: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -144,6 +214,24 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
                     p[:, 2] += sgn * half
                     pts.append(p)
                     nrm.append(n)
+    elif prim.kind == "mesh":
+        # A Poisson-disk set on the hull: dense random candidates (fixed seed: the same hand
+        # gives the same samples), kept greedily when no kept sample is within 0.55 spacing, so
+        # every point of the surface is within about that of a sample (the round primitives'
+        # rings leave gaps of ~0.6 spacing); normals are the faces' normals.
+        import trimesh
+
+        hull = prim.hull
+        count = max(64, math.ceil(20 * hull.area / spacing**2))
+        cand, face = trimesh.sample.sample_surface(hull, count, seed=0)
+        cand = np.asarray(cand, dtype=np.float64)
+        min_d2 = (0.55 * spacing) ** 2
+        kept: list[int] = []
+        for k in range(len(cand)):
+            if not kept or np.min(np.sum((cand[kept] - cand[k]) ** 2, axis=1)) >= min_d2:
+                kept.append(k)
+        pts.append(cand[kept])
+        nrm.append(np.asarray(hull.face_normals[face[kept]], dtype=np.float64))
     else:  # box: a grid on each face, coarser (flat faces need fewer points than round ones)
         spacing = spacing * _BOX_SPACING_FACTOR
         h = np.array(prim.size) / 2
@@ -165,6 +253,12 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
 class HandSurface:
     """Labelled surface samples of a hand's collision geometry.
 
+    Every collision shape is sampled. The finger-to-finger gap (:meth:`self_gap`) and the
+    core points that catch objects thinner than the sample spacing (:meth:`pose_cores`) are
+    kept for capsule links only: a hand whose fingers collide as meshes is searched without
+    them, and its candidates' finger overlaps and thin-object penetrations are left to the
+    physics check (``handsim synth``'s verification).
+
     Args:
         hand: The hand (metadata, regions).
         tree: Its kinematic tree (:func:`handsim.kinematics.load_urdf` of ``hand.urdf_path``).
@@ -182,7 +276,8 @@ class HandSurface:
         self.hand = hand
         self.tree = tree
         pts, nrm, links = [], [], []
-        for prim in read_collision_primitives(hand.urdf_path):
+        prims = read_collision_primitives(hand.urdf_path)
+        for prim in prims:
             p, n = _sample(prim, spacing)
             rot, off = prim.origin[:3, :3], prim.origin[:3, 3]
             pts.append(p @ rot.T + off)
@@ -204,7 +299,7 @@ class HandSurface:
         self.finger = np.array([part_of.get(n, "palm") for n in names])
         # Capsule cores of different fingers, for the self-collision gap (the thumb against the
         # index is what blocks a pinch in physics).
-        caps = [c for c in read_collision_primitives(hand.urdf_path) if c.kind == "capsule"]
+        caps = [c for c in prims if c.kind == "capsule"]
         ends = []
         for c in caps:
             a = c.origin @ np.array([0.0, 0.0, -c.length / 2, 1.0])
