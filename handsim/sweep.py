@@ -653,7 +653,7 @@ def run_hands(
     """
     from handsim.bench.executors import LocalExecutor
     from handsim.bench.report import write_outputs
-    from handsim.bench.runner import run_bench
+    from handsim.bench.runner import BenchInterrupted, run_bench
     from handsim.data import hand_dir
 
     stream = sys.stderr if stream is None else stream
@@ -661,18 +661,20 @@ def run_hands(
     configs, problems = [], []
     try:
         _check_policy_and_env(policy, env)
+        checked_policy, checked_env = policy, env
     except HandsimError as exc:
         problems.append(("", exc))
+        # The hands are still checked (every problem in one error), under the defaults: a bad
+        # --policy or --env must not hide a hand that would fail too.
+        checked_policy, checked_env = DEFAULT_POLICY, DEFAULT_ENV_ID
     for h in hands:
         try:
-            config = BenchConfig(hand=str(hand_dir(h.hand)), policy=policy, grasp_ids=tuple(grasp_ids), trials=trials,
-                                 seed=seed, env_id=env)
+            config = BenchConfig(hand=str(hand_dir(h.hand)), policy=checked_policy, grasp_ids=tuple(grasp_ids),
+                                 trials=trials, seed=seed, env_id=checked_env)
             _check_hand(config, out / h.label / "results.json", resume)
-            configs.append(config)
+            configs.append(config)  # as asked when the policy and env passed (else nothing runs)
         except HandsimError as exc:
-            # BenchConfig validates the policy string again: one bad --policy is one problem.
-            if not any(one_line(exc) == one_line(seen) for _, seen in problems):
-                problems.append((h.label, exc))
+            problems.append((h.label, exc))
     if problems:
         raise HandsFailed(f"nothing was run: {len(problems)} problem(s) found before the first trial: "
                           + "; ".join(f"{lab}: {one_line(e)}" if lab else one_line(e) for lab, e in problems),
@@ -684,6 +686,11 @@ def run_hands(
         try:
             r = run_bench(config, out / h.label, jobs=jobs, resume=resume, progress=progress, stream=stream,
                           executor=executor)
+        except BenchInterrupted:
+            if failed:  # Ctrl-C must not swallow what an earlier hand's failure said
+                print(f"interrupted; {len(failed)} hand(s) had failed before: "
+                      + "; ".join(f"{lab}: {one_line(e)}" for lab, e in failed), file=stream)
+            raise
         except HandsimError as exc:
             print(f"[{i + 1}/{len(hands)}] {h.label}: failed: {one_line(exc)}", file=stream)
             failed.append((h.label, exc))

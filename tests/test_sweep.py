@@ -400,10 +400,37 @@ def test_compare_checks_every_hand_before_running_any(tmp_path, capsys):
     assert compare(tmp_path, "default_hand", env="handsim_test/NoSuch-v0") == 2
     assert "env 'handsim_test/NoSuch-v0'" in capsys.readouterr().err
     assert not (out / "default_hand").exists()
-    # a malformed policy string: one problem, not one more per hand (each hand's config checks it too)
+    # a malformed policy string: one problem, not one more per hand (each hand's config checks
+    # it too), and it does not hide the unfinished hand's problem
     assert compare(tmp_path, "default_hand", str(unfinished), policy=":x") == 2
     err = capsys.readouterr().err
-    assert "nothing was run: 1 problem(s)" in err and err.count("got ':x'") == 1, err
+    assert "nothing was run: 2 problem(s)" in err and err.count("got ':x'") == 1, err
+    assert f"unfinished: {saved} has 1 finished trials" in err, err
+
+
+def test_ctrl_c_after_a_hand_failed_still_names_that_failure(tmp_path, capsys, monkeypatch):
+    """Ctrl-C during a later hand's run stops the comparison (exit 130) but first says which
+    earlier hand failed and why: the interruption must not swallow it."""
+    import handsim.bench.runner as runner
+
+    real = runner.run_bench
+    calls = []
+
+    def run_bench_then_interrupt(config, out_dir, **kwargs):
+        calls.append(Path(out_dir).name)
+        if len(calls) == 3:  # the third hand: Ctrl-C while it runs
+            raise runner.BenchInterrupted(None)
+        return real(config, out_dir, **kwargs)
+
+    monkeypatch.setattr(runner, "run_bench", run_bench_then_interrupt)
+    broken = copy_hand(tmp_path / "broken", "broken_hand")
+    other = copy_hand(tmp_path / "other", "other_hand")
+    code = compare(tmp_path, "default_hand", str(broken), str(other), policy="test_sweep:nan_for_broken_hand",
+                   env=NAMED_ENV)
+    err = capsys.readouterr().err
+    assert code == 130 and len(calls) == 3, (code, calls, err)
+    assert "interrupted; 1 hand(s) had failed before: broken_hand: " in err, err
+    assert "action: expected finite numbers" in err, err
 
 
 def test_a_hand_failing_mid_run_does_not_stop_the_others(tmp_path, capsys):
