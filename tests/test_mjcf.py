@@ -497,9 +497,13 @@ def _toy_mapping(toy: Path, xml: str | None = None, **changes) -> Path:
      ({"freeze": {"t_frozen": 0.5}}, "freeze.t_frozen", "expected a value in the joint's MJCF range [-0.174533, 0.174533]"),
      ({"thumb_abduction": {"joint": "t_rot", "abducted_min": 2.0}}, "thumb_abduction.abducted_min",
       "expected a value in the joint's MJCF range [-0.785398, 0.785398]"),
-     ({"thumb_abduction": {"joint": "f_abd", "abducted_min": 0.1}}, "thumb_abduction.joint", "valid: t_flex, t_rot")],
+     ({"thumb_abduction": {"joint": "f_abd", "abducted_min": 0.1}}, "thumb_abduction.joint", "valid: t_flex, t_rot"),
+     ({"thumb_abduction": {"joint": "t_rot", "abducted_max": -2.0}}, "thumb_abduction.abducted_max",
+      "expected a value in the joint's MJCF range [-0.785398, 0.785398]"),
+     ({"thumb_abduction": {"joint": "t_rot", "abducted_min": 0.1, "abducted_max": -0.1}}, "thumb_abduction",
+      "expected exactly one of abducted_min or abducted_max")],
     ids=["effort_negative", "effort_zero", "effort_unknown_joint", "rest_out_of_range", "freeze_out_of_range",
-         "abducted_min_out_of_range", "abduction_joint_not_thumb"],
+         "abducted_min_out_of_range", "abduction_joint_not_thumb", "abducted_max_out_of_range", "abduction_both_sides"],
 )
 def test_mapping_values_are_checked_against_the_mjcf_joints(toy, changes, field, expected):
     """Mistakes in the mapping's joint values are reported against mjcf.json and its field (the
@@ -510,6 +514,15 @@ def test_mapping_values_are_checked_against_the_mjcf_joints(toy, changes, field,
     msg = str(err.value)
     assert msg.startswith(f"{(toy / 'mjcf.json').resolve()}: field {field}: "), msg
     assert expected in msg and "hand.json" not in msg, msg
+
+
+def test_thumb_abducted_max_passes_through_to_the_converted_hand(toy):
+    """A mapping may give ``abducted_max`` (a thumb whose opposition turns its joint negative):
+    the converted hand judges the thumb abducted at or below it."""
+    _toy_mapping(toy, thumb_abduction={"joint": "t_rot", "abducted_max": -0.3})
+    ta = load_hand(toy).thumb_abduction
+    assert (ta.joint, ta.abducted_min, ta.abducted_max) == ("t_rot", None, -0.3)
+    assert ta.is_abducted(-0.5) and not ta.is_abducted(0.0)
 
 
 def test_ball_joint_advice_is_not_circular(toy):

@@ -25,7 +25,8 @@ URDF:
   are rejected and cannot be frozen: choose a root below them, or replace a ball joint in the
   MJCF by hinges. Hinge and slide joints named in ``freeze`` become part of a fixed transform
   at the given value.
-* The mapping's joint values (``freeze``, ``rest_pose``, ``thumb_abduction.abducted_min``) must
+* The mapping's joint values (``freeze``, ``rest_pose``, ``thumb_abduction.abducted_min`` or
+  ``abducted_max``) must
   lie inside the joint's MJCF range (when limited), ``efforts`` must be positive and name joints
   below the root, and ``thumb_abduction.joint`` must be a thumb joint: each mistake is reported
   against the mapping file and its field, not against the converted files.
@@ -193,7 +194,8 @@ class MjcfMapping:
         palm_distal, palm_palmar: (3,) unit palm x and z in the root body frame.
         palm: Palm bodies.
         fingers: Finger name -> :class:`FingerMap`, in anatomical order.
-        thumb_abduction: ``(MJCF joint, abducted_min [rad])`` or None.
+        thumb_abduction: ``(MJCF joint, "abducted_min" or "abducted_max", angle [rad])`` or
+            None (``abducted_max`` for a thumb whose opposition turns its joint negative).
         freeze: MJCF joint -> fixed value [rad or m].
         efforts: MJCF joint -> effort limit override [N m or N].
         rest_pose: MJCF joint -> rest angle [rad].
@@ -212,7 +214,7 @@ class MjcfMapping:
     palm_palmar: NDArray[np.float64]
     palm: Mapping[str, PalmMap]
     fingers: Mapping[str, FingerMap]
-    thumb_abduction: tuple[str, float] | None
+    thumb_abduction: tuple[str, str, float] | None
     freeze: Mapping[str, float]
     efforts: Mapping[str, float]
     rest_pose: Mapping[str, float]
@@ -365,14 +367,15 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
 
     thumb_abd = None
     if "thumb_abduction" in raw:
-        entry = _keys(chk, raw["thumb_abduction"], "thumb_abduction", ("joint", "abducted_min"),
-                      "an object {joint, abducted_min}")
+        entry = _keys(chk, raw["thumb_abduction"], "thumb_abduction", ("joint", "abducted_min", "abducted_max"),
+                      "an object {joint, abducted_min or abducted_max}")
         joint = chk.get(entry, "joint", "thumb_abduction.joint", str, "an MJCF thumb joint name")
-        if "abducted_min" not in entry:
-            chk.missing("thumb_abduction.abducted_min", "an angle [rad]")
-        thumb_abd = (joint, chk.number(entry["abducted_min"], "thumb_abduction.abducted_min"))
+        sides = [k for k in ("abducted_min", "abducted_max") if k in entry]
+        if len(sides) != 1:
+            raise chk.fail("thumb_abduction", "exactly one of abducted_min or abducted_max", entry)
+        thumb_abd = (joint, sides[0], chk.number(entry[sides[0]], f"thumb_abduction.{sides[0]}"))
     elif "thumb" in fingers:
-        chk.missing("thumb_abduction", "an object {joint, abducted_min} (the hand has a thumb)")
+        chk.missing("thumb_abduction", "an object {joint, abducted_min or abducted_max} (the hand has a thumb)")
 
     return MjcfMapping(
         path=path.resolve(), name=name, mjcf_path=mjcf_path, root_body=root_body, strip_prefix=prefix,
@@ -876,13 +879,13 @@ class _Converter:
             "fingers": fingers,
         }
         if mp.thumb_abduction is not None:
-            jname, value = mp.thumb_abduction
+            jname, side, value = mp.thumb_abduction
             if "thumb" not in fingers:
                 raise self.chk.fail("thumb_abduction", "no entry (the mapping has no fingers.thumb)",
-                                    {"joint": jname, "abducted_min": value})
+                                    {"joint": jname, side: value})
             thumb = [mj for mj, urdf in joint_urdf.items() if urdf in fingers.get("thumb", {}).get("joints", ())]
-            self.check_value(self.joint_id(jname, "thumb_abduction.joint", thumb), "thumb_abduction.abducted_min", value)
-            meta["thumb_abduction"] = {"joint": joint_urdf[jname], "abducted_min": value}
+            self.check_value(self.joint_id(jname, "thumb_abduction.joint", thumb), f"thumb_abduction.{side}", value)
+            meta["thumb_abduction"] = {"joint": joint_urdf[jname], side: value}
         if mp.rest_pose:
             for jname, value in mp.rest_pose.items():
                 self.check_value(self.joint_id(jname, f"rest_pose.{jname}", list(joint_urdf)), f"rest_pose.{jname}", value)
