@@ -167,10 +167,12 @@ def test_protocol_max_joint_excess_m():
 
 
 # ------------------------------------------------------------- 3: links overlapping at rest
-def _selfcol_urdf(text: str) -> str:
-    # index_proximal's capsule reaches 15 mm further back, into the palm box (review R12 v/selfcol).
+def _selfcol_urdf(text: str, back: float = 0.02) -> str:
+    # index_proximal's capsule core reaches ``back`` [m] further back, into the palm box
+    # (review R12 v/selfcol: 20 mm, an overlap of 10.8 mm).
+    length = 0.04655 + back
     return _sub1(r'(<link name="index_proximal">.*?<collision>)<origin xyz="0.023275 0 0"(.*?)length="0.04655"',
-                 r'\1<origin xyz="0.013 0 0"\2length="0.066"', text)
+                 rf'\1<origin xyz="{0.04655 / 2 - back / 2:.6f} 0 0"\2length="{length:.6f}"', text)
 
 
 def _raw_overlaps(urdf: Path) -> dict[tuple[str, str], float]:
@@ -231,6 +233,46 @@ def test_default_hand_has_no_overlapping_links():
     world = World(gravity=False)
     try:
         assert HandBody(world, hand.urdf_path, visual=False, rest_q=hand.rest_vector()).disabled_collision_pairs == ()
+    finally:
+        world.close()
+
+
+def test_shallow_overlap_with_an_ancestor_is_released(tmp_path):
+    """However shallow, a phalanx overlapping the palm behind its knuckle jams the knuckle in
+    plain PyBullet (the capsule's end swings into the palm as it flexes): released."""
+    from handsim.sim.hand import HandBody
+    from handsim.sim.world import World
+
+    urdf = _variant(tmp_path, "shallow", urdf=lambda t: _selfcol_urdf(t, back=0.0097)) / "hand.urdf"
+    raw = _raw_overlaps(urdf)
+    assert list(raw) == [("palm", "index_proximal")] and -0.001 < raw[("palm", "index_proximal")] < 0
+    world = World(gravity=False)
+    try:
+        pairs = HandBody(world, urdf, visual=False).disabled_collision_pairs
+        assert [(a, b) for a, b, _ in pairs] == [("palm", "index_proximal")]
+    finally:
+        world.close()
+    assert _flex_reached(urdf, use_handbody=False) < 0.3  # jammed by the palm
+    assert _flex_reached(urdf, use_handbody=True) == pytest.approx(1.2, abs=0.02)
+
+
+def test_fingers_touching_each_other_keep_colliding(tmp_path):
+    """Links of two fingers that touch at rest (the middle proximal phalanx 2.3 mm thicker, into
+    the ring's) keep their collision: a touch between fingers does not jam, and released they
+    could pass through each other."""
+    from handsim.sim.hand import HandBody
+    from handsim.sim.world import World
+
+    def thicker(t: str) -> str:
+        return _sub1(r'(<link name="middle_proximal">.*?<collision>.*?)<capsule radius="0.009"',
+                     r'\1<capsule radius="0.0113"', t)
+
+    urdf = _variant(tmp_path, "touching", urdf=thicker) / "hand.urdf"
+    raw = _raw_overlaps(urdf)
+    assert ("middle_proximal", "ring_proximal") in raw, raw
+    world = World(gravity=False)
+    try:
+        assert HandBody(world, urdf, visual=False).disabled_collision_pairs == ()
     finally:
         world.close()
 

@@ -232,6 +232,19 @@ def load_flags(self_collision: bool = True, visual: bool = True) -> int:
     return flags
 
 
+def _on_one_chain(parent: dict[int, int], a: int, b: int) -> bool:
+    """Whether link ``a`` is an ancestor of link ``b`` or the reverse (PyBullet link indices,
+    -1 the root; ``parent``: link -> its parent link)."""
+    def ancestors(link: int) -> set[int]:
+        seen = set()
+        while link in parent and link not in seen:
+            seen.add(link)
+            link = parent[link]
+        return seen | {link}
+
+    return a in ancestors(b) or b in ancestors(a)
+
+
 class HandBody(_Body):
     """A hand loaded from a URDF with its root (the palm) fixed at a wrist pose.
 
@@ -267,10 +280,15 @@ class HandBody(_Body):
     link. Imported hands (CAD meshes turned into convex hulls, about 1 mm of collision margin)
     often have such a pair already overlapping at the rest pose; left colliding, the contact
     pushes the links apart and jams the joint between them silently (a finger that never
-    flexes). So, at the rest pose (``rest_q``), every such pair PyBullet reports overlapping
-    (``getClosestPoints`` between the hand and itself, signed distance < 0) gets its collision
-    turned off (``setCollisionFilterPair``), the usual practice for imported hands, and is
-    listed in :attr:`disabled_collision_pairs`. Pairs apart at rest keep colliding.
+    flexes). So, at the rest pose (``rest_q``), every such pair on one kinematic chain (a link
+    and one of its ancestors: the joint housings of a finger, a phalanx against the palm) that
+    PyBullet reports overlapping (``getClosestPoints`` between the hand and itself, signed
+    distance < 0, however shallow: 0.5 mm of a phalanx into the palm behind its knuckle jams the
+    knuckle) gets its collision turned off (``setCollisionFilterPair``), the usual practice for
+    imported hands, and is listed in :attr:`disabled_collision_pairs`. Links of different
+    fingers keep colliding even when they touch at rest (two mesh hulls 2 mm apart touch through
+    their ~1 mm margins; such a touch does not jam, and releasing it would let the two fingers
+    pass through each other), and so does every pair apart at rest.
 
     **Mimic joints** (a URDF ``<mimic joint="master" multiplier="m" offset="o"/>``, which
     PyBullet ignores): ``q``, :attr:`joint_names`, :meth:`set_targets` and :meth:`joint_state`
@@ -468,7 +486,7 @@ class HandBody(_Body):
             a, b, dist = min(row[3], row[4]), max(row[3], row[4]), row[8]
             # PyBullet never collides a link with itself or with its parent
             # (URDF_USE_SELF_COLLISION_EXCLUDE_PARENT): those pairs are not jammed by contact.
-            if a == b or parent.get(b) == a or not dist < 0.0:
+            if a == b or parent.get(b) == a or not dist < 0.0 or not _on_one_chain(parent, a, b):
                 continue
             deepest[(a, b)] = min(dist, deepest.get((a, b), 0.0))
         for a, b in deepest:
