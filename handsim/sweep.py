@@ -603,7 +603,7 @@ def _check_hand(config: BenchConfig, results_path: Path, resume: bool) -> None:
         return
     old = load_results(results_path)
     asked = {k: old.config[k] for k in ("protocol", "episode") if k in old.config} | config.to_dict()
-    _check_resumable(old, _hand_info(hand, config.hand), config.policy, asked, results_path)
+    _check_resumable(old, _hand_info(hand, config.hand), config.policy, asked, results_path, hand_model=hand)
 
 
 def run_hands(

@@ -21,7 +21,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from handsim.data import hand_dir
-from handsim.errors import ConfigurationError, MetadataError
+from handsim.errors import ConfigurationError, MetadataError, ResultsError
 from handsim.hand import ThumbAbduction, load_hand
 from handsim.kinematics import load_urdf
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
@@ -513,3 +513,43 @@ def test_synth_narrows_a_negated_thumb_to_the_mirrored_side(tmp_path, side):
         ranges.append(sorted((sign * lo, sign * hi)))
     np.testing.assert_allclose(ranges[1], ranges[0], atol=1e-12)
     assert (ranges[0][0] > 0.5) if side == "abducted" else (ranges[0][1] < 0.5)
+
+
+@pytest.mark.slow
+def test_a_run_saved_before_max_joint_excess_m_resumes_unless_the_hand_has_prismatic_joints(tmp_path, gripper,
+                                                                                             capsys):
+    """An interrupted results.json saved before ``Protocol.max_joint_excess_m`` existed resumes
+    for a hand without prismatic joints (the key judges nothing there), and is refused, naming
+    the key, for a hand with them; digests the old file lacks are not claimed afterwards."""
+    from handsim.bench.results import load_results
+    from handsim.bench.runner import _check_resumable
+    from handsim.cli import main
+
+    out = tmp_path / "out"
+    args = ["bench", "--grasps", "lateral", "--jobs", "1", "--out", str(out)]
+    assert main([*args, "--trials", "1"]) == 0
+    path = out / "results.json"
+    data = json.loads(path.read_text())
+    del data["config"]["protocol"]["max_joint_excess_m"]  # as written before the key existed
+    data["config"]["trials"] = 2
+    data["complete"] = False
+    path.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert main([*args, "--trials", "2", "--resume"]) == 0, capsys.readouterr().err
+    done = load_results(path)
+    assert done.complete and [t["trial"] for g in done.grasps for t in g.trial_results] == [0, 1]
+    assert done.config["protocol"]["max_joint_excess_m"] == 0.002
+    # the same old file against a hand with prismatic joints: refused, naming the key
+    old = load_results(path)
+    old_cfg = json.loads(json.dumps(old.config))
+    del old_cfg["protocol"]["max_joint_excess_m"]
+    old = dataclasses.replace(old, config=old_cfg)
+    with pytest.raises(ResultsError, match="max_joint_excess_m: None vs 0.002"):
+        _check_resumable(old, old.hand, old.policy, dict(done.config), path, hand_model=load_hand(gripper))
+    _check_resumable(old, old.hand, old.policy, dict(done.config), path, hand_model=load_hand("default_hand"))
+    # a digest the old file lacks (``meshes``, added later) is not a change; one it has is
+    new_hand = {**old.hand, "sha256": {**old.hand["sha256"], "meshes": "ab" * 32}}
+    _check_resumable(old, new_hand, old.policy, dict(done.config), path, hand_model=load_hand("default_hand"))
+    changed = {**old.hand, "sha256": {**old.hand["sha256"], "urdf": "cd" * 32}}
+    with pytest.raises(ResultsError, match="the hand's urdf changed"):
+        _check_resumable(old, changed, old.policy, dict(done.config), path, hand_model=load_hand("default_hand"))

@@ -504,7 +504,27 @@ def hand_files_sha256(hand: Any) -> dict[str, str | None]:
     return out
 
 
-def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, config: Mapping[str, Any], path: Path) -> None:
+#: Protocol keys added after results files were first written, with the hands for which an
+#: old file's missing key cannot change a verdict (so its trials resume):
+#: ``max_joint_excess_m`` judges prismatic joints only.
+_PROTOCOL_KEYS_ADDED = {"max_joint_excess_m": lambda hand: not _has_prismatic_joint(hand)}
+
+
+def _has_prismatic_joint(hand: Any) -> bool:
+    from handsim.kinematics import load_urdf
+
+    tree = load_urdf(hand.urdf_path)
+    return any(j.type == "prismatic" for j in tree.joints.values())
+
+
+def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, config: Mapping[str, Any], path: Path,
+                     hand_model: Any = None) -> None:
+    """Raise unless ``old`` was made with this hand, policy and configuration.
+
+    Digests the old file lacks (it predates them) are not compared; a protocol key the old file
+    lacks is accepted where it cannot change a verdict for ``hand_model`` (see
+    ``_PROTOCOL_KEYS_ADDED``), and refused otherwise.
+    """
     diffs = []
     old_hand, new_hand = dict(old.hand), dict(hand)
     old_files, new_files = old_hand.pop(HAND_FILES_KEY, None), new_hand.pop(HAND_FILES_KEY, None)
@@ -514,13 +534,20 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
     if old_hand != new_hand:
         diffs.append(f"hand {old_hand} vs {new_hand}")
     # A file saved before the hashes were recorded has none: it resumes on name, path and DoF.
-    if old_files is not None and old_files != new_files:  # load_results checked it is a mapping
+    # Digests added later (``meshes``) are compared only when the old file has them too.
+    if old_files is not None:  # load_results checked it is a mapping
         new_files = new_files or {}
-        changed = [r for r in sorted(set(old_files) | set(new_files)) if old_files.get(r) != new_files.get(r)]
-        diffs.append(f"the hand's {', '.join(changed)} changed since the saved trials ran (hand.{HAND_FILES_KEY})")
+        changed = [r for r in sorted(old_files) if old_files.get(r) != new_files.get(r)]
+        if changed:
+            diffs.append(f"the hand's {', '.join(changed)} changed since the saved trials ran (hand.{HAND_FILES_KEY})")
     if old.policy != policy:
         diffs.append(f"policy {old.policy!r} vs {policy!r}")
     found = config_differences([old.config, config], sorted(set(old.config) | set(config)), missing=None)
+    old_protocol = old.config.get("protocol")
+    if hand_model is not None and isinstance(old_protocol, Mapping):
+        found = [(k, sub, vals) for k, sub, vals in found
+                 if not (k == "protocol" and sub in _PROTOCOL_KEYS_ADDED and sub not in old_protocol
+                         and _PROTOCOL_KEYS_ADDED[sub](hand_model))]
     for key in dict.fromkeys(k for k, _, _ in found):
         parts = [(sub, was, now) for k, sub, (was, now) in found if k == key]
         if parts[0][0] is None:  # the whole value differs
@@ -651,8 +678,17 @@ def run_bench(
     records: dict[tuple[str, int], Mapping[str, Any]] = {}
     if resume and results_path.is_file():
         old = load_results(results_path)
-        _check_resumable(old, hand_info, config.policy, config_dict, results_path)
+        _check_resumable(old, hand_info, config.policy, config_dict, results_path, hand_model=hand)
         records.update(old.trial_records())
+        old_files = old.hand.get(HAND_FILES_KEY)
+        if isinstance(old_files, Mapping) and set(hand_info[HAND_FILES_KEY]) - set(old_files):
+            # Saved before some digest existed (``meshes``): the finished file keeps only the
+            # digests its saved trials were checked against.
+            unchecked = sorted(set(hand_info[HAND_FILES_KEY]) - set(old_files))
+            hand_info = {**hand_info, HAND_FILES_KEY: {k: v for k, v in hand_info[HAND_FILES_KEY].items()
+                                                        if k in old_files}}
+            print(f"note: {results_path} predates hand.{HAND_FILES_KEY}.{', '.join(unchecked)}: its saved trials are "
+                  "not checked against those files", file=stream or sys.stderr)
         if HAND_FILES_KEY not in old.hand:
             # Saved before the hashes existed: its trials cannot be checked against the hand's
             # files, so the finished file must not claim they were (it keeps no hashes).
