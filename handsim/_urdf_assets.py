@@ -303,14 +303,20 @@ def check_inertials(root: ET.Element, urdf_path: Path) -> None:
             raise URDFError(f"{w}: expected finite values, got {shown}")
         moments = np.linalg.eigvalsh(np.array([[ixx, ixy, ixz], [ixy, iyy, iyz], [ixz, iyz, izz]]))
         total = float(moments.sum())
+        listed = ", ".join(f"{m:.10g}" for m in moments)
+        if moments.min() < 0:
+            raise URDFError(f"{w}: expected a positive-definite inertia [kg m^2], got {shown} (principal "
+                            f"moments {listed}); PyBullet would silently replace it by zero")
         if not moments.min() > 0:
             raise URDFError(f"{w}: expected a positive-definite inertia [kg m^2], got {shown} (principal "
-                            f"moments {', '.join(f'{m:.4g}' for m in moments)}); PyBullet would silently replace "
-                            "it by zero")
-        if total - 2 * float(moments.max()) < -_TRIANGLE_RTOL * total:  # I1 + I2 >= I3 for the largest I3
-            raise URDFError(f"{w}: principal moments {', '.join(f'{m:.4g}' for m in moments)} break the "
-                            f"triangle inequality (the two smaller must sum to at least the largest: no mass "
-                            f"distribution has them), got {shown}; PyBullet would silently replace it by zero")
+                            f"moments {listed}): a zero moment (a massless rod or point), which PyBullet keeps "
+                            "but cannot integrate about that axis; give the link its real inertia")
+        excess = 2 * float(moments.max()) - total  # I3 - (I1 + I2) for the largest I3
+        if excess > _TRIANGLE_RTOL * total:
+            raise URDFError(f"{w}: principal moments {listed} break the triangle inequality by {excess:.3g} "
+                            f"(the two smaller must sum to at least the largest: no mass distribution has them), "
+                            f"got {shown}; PyBullet would silently replace it by zero: raise the two smaller "
+                            f"moments, or lower the largest, by {excess:.3g}")
 
 
 # ---------------------------------------------------------------------------- not a URDF

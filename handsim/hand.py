@@ -40,7 +40,7 @@ from handsim.errors import (
     URDFError,
     suggest,
 )
-from handsim.kinematics.urdf import _check_mimics, _float_attr, rpy_to_matrix
+from handsim.kinematics.urdf import _check_mimics, _float_attr, _floats, rpy_to_matrix
 from handsim.regions import Region, RegionMap
 
 __all__ = [
@@ -437,7 +437,9 @@ def _check_limit(where: str, jtype: str, limit: JointLimit, element: ET.Element)
     if limit.upper == limit.lower and missing:
         raise URDFError(f"{where}: lower == upper == {limit.lower:g} ({' and '.join(missing)} missing: URDF reads "
                         "it as 0): the joint cannot move; give it a range, or make it type \"fixed\"")
-    if jtype == "revolute" and limit.upper - limit.lower > 2 * math.pi + 1e-9:
+    # Above one turn by more than export rounding (+-3.1416 is a common +-pi); a range written
+    # in degrees is tens of units wide.
+    if jtype == "revolute" and limit.upper - limit.lower > 2 * math.pi + 0.1:
         raise URDFError(f"{where}: range [{limit.lower:g}, {limit.upper:g}] is more than 2 pi rad: the limits "
                         "look like degrees (URDF revolute limits are in radians)")
 
@@ -836,8 +838,10 @@ def _check_palm(chk: _Checker, urdf: _UrdfSummary, urdf_path: Path, palm: str,
     origins = {}
     for el in root.findall("joint"):
         org = el.find("origin")
-        rpy = [0.0, 0.0, 0.0] if org is None else [float(v) for v in (org.get("rpy") or "0 0 0").split()]
-        origins[el.get("name", "")] = rpy_to_matrix(np.array(rpy))
+        name = el.get("name", "")
+        rpy = _floats(None if org is None else org.get("rpy"), 3, (0.0, 0.0, 0.0),
+                      f"{urdf_path}: joint {name!r} <origin rpy>")
+        origins[name] = rpy_to_matrix(rpy)
     rot = np.eye(3)
     for j in urdf.path_joints(link):
         rot = rot @ origins[j.name]

@@ -255,6 +255,13 @@ def _inertia(ixx: float, iyy: float, izz: float, ixy: float = 0.0) -> str:
      r"positive-definite.*ixx=-2.665e-07", None, (0.0, 0.0, 0.0)),
     ("triangle", _sub(_IM_INERTIA, _inertia(1e-9, 1e-9, 1.217e-5)), r"triangle inequality.*izz=1.217e-05.*zero",
      None, (0.0, 0.0, 0.0)),
+    # CAD rounding: broken by 1e-12 only; the message shows digits that make it visible, and by how much
+    ("triangle by a hair", _sub(_IM_INERTIA, _inertia(1e-6, 2e-6, 3.000001e-6)),
+     r"principal moments 1e-06, 2e-06, 3.000001e-06 break the triangle inequality by 1e-12.*by 1e-12",
+     None, (0.0, 0.0, 0.0)),
+    # a zero moment: refused (singular), but PyBullet keeps it, and the message says so
+    ("zero moment", _sub(_IM_INERTIA, _inertia(0, 5.35e-6, 5.35e-6)), r"a zero moment.*PyBullet keeps",
+     None, (0.0, 5.35e-6, 5.35e-6)),
 ])
 def test_bad_inertials_are_refused_naming_the_link(tmp_path: Path, case: str, edit: Callable[[str], str],
                                                    expect: str, pybullet_mass: float | None,
@@ -308,6 +315,22 @@ def test_suspicious_limits_are_refused_naming_the_joint(tmp_path: Path, limit: s
     folder = _copy_hand(tmp_path, edit=_sub(_PIP_LIMIT, rf"\1{limit}"))
     with pytest.raises(URDFError, match=r"joint 'index_pip':? <limit>.*" + expect):
         load_hand(folder)
+
+
+def test_a_full_turn_rounded_up_is_not_taken_for_degrees(tmp_path: Path) -> None:
+    # +-pi written with 4 decimals (a common export) is one turn, not degrees.
+    folder = _copy_hand(tmp_path, edit=_sub(_PIP_LIMIT, r'\1<limit lower="-3.1416" upper="3.1416" effort="0.5" velocity="5"/>'))
+    assert load_hand(folder).joint_limits["index_pip"].upper == 3.1416
+
+
+def test_a_malformed_joint_origin_is_one_urdf_error(tmp_path: Path) -> None:
+    # Parsed by the palm-frame check too: a clean URDFError naming the joint, never a ValueError.
+    def edit(text: str) -> str:
+        return _sub(r'(<joint name="thumb_cmc_abd" type="revolute">.*?<origin xyz="[^"]*" )rpy="[^"]*"',
+                    r'\1rpy="1.57,0,0"')(text)
+
+    with pytest.raises(URDFError, match=r"joint 'thumb_cmc_abd' <origin rpy>: expected 3 numbers, got '1.57,0,0'"):
+        load_hand(_copy_hand(tmp_path, edit=edit))
 
 
 def test_explicit_equal_limits_are_a_deliberate_freeze(tmp_path: Path) -> None:
