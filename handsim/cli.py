@@ -370,7 +370,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
         write_matrix(matrix, out)
         _print_matrix(matrix, out)
         return EXIT_OK
-    runs = hand_runs(args.hands)  # every hand that does not load, in one error
+    runs = hand_runs(args.hands, policy=args.policy, env=args.env)  # every hand that does not load, in one error
     executor = _executor(args)
     try:
         with contextlib.closing(executor):

@@ -485,14 +485,18 @@ def hand_label(hand: str) -> str:
     return _LABEL_RE.sub("_", load_hand(hand).name)
 
 
-def hand_runs(hands: Sequence[str], what: str = "HAND") -> list[HandRun]:
+def hand_runs(hands: Sequence[str], what: str = "HAND", policy: str | None = None,
+              env: str | None = None) -> list[HandRun]:
     """:class:`HandRun` s of hands given by name or folder, labelled by :func:`hand_label`.
 
-    Every hand is loaded before anything is reported, so one error names all the bad ones.
+    Every hand is loaded before anything is reported, so one error names all the bad ones
+    (and, when given, a policy or env that is bad too, so that a second run finds nothing new).
 
     Args:
         hands: Shipped hand names or hand folders.
         what: What the hands are called in errors (the CLI argument or spec key).
+        policy: The policy factory the hands will run with, checked only when a hand fails.
+        env: The env id, likewise.
 
     Raises:
         HandsFailed: Hands that do not load (each named with its error).
@@ -508,8 +512,15 @@ def hand_runs(hands: Sequence[str], what: str = "HAND") -> list[HandRun]:
         except HandsimError as exc:
             failures.append((str(h), exc))
     if failures:
-        raise HandsFailed(f"{what}: {len(failures)} of {len(hands)} hands do not load: "
-                          + "; ".join(f"{h}: {one_line(e)}" for h, e in failures), failures)
+        message = (f"{what}: {len(failures)} of {len(hands)} hands do not load: "
+                   + "; ".join(f"{h}: {one_line(e)}" for h, e in failures))
+        if policy is not None or env is not None:
+            try:
+                _check_policy_and_env(policy or DEFAULT_POLICY, env or DEFAULT_ENV_ID)
+            except HandsimError as exc:
+                failures.append(("", exc))
+                message += f"; and {one_line(exc)}"
+        raise HandsFailed(message, failures)
     _check_labels(runs, what)
     return runs
 
@@ -537,7 +548,7 @@ def prepare_hands(spec: SweepSpec) -> list[HandRun]:
             the spec, the ``[[generate]]`` table, the key and the file).
     """
     where = "sweep spec" if spec.path is None else str(spec.path)
-    runs = hand_runs(spec.hands, f"{where}: key 'hands'")
+    runs = hand_runs(spec.hands, f"{where}: key 'hands'", policy=spec.policy, env=spec.env)
     for i, grid in enumerate(spec.generate):
         for kw in expand_grid(grid):
             try:

@@ -396,6 +396,10 @@ def test_compare_checks_every_hand_before_running_any(tmp_path, capsys):
     assert compare(tmp_path, "default_hand", str(tmp_path / "nope1"), "nope2") == 2
     err = capsys.readouterr().err
     assert "2 of 3 hands do not load" in err and str(tmp_path / "nope1") in err and "no hand 'nope2'" in err, err
+    # ... and a bad policy with them is named in the same error, not on the next run
+    assert compare(tmp_path, "default_hand", "nope2", policy="test_sweep:no_such") == 2
+    err = capsys.readouterr().err
+    assert "1 of 2 hands do not load" in err and "no hand 'nope2'" in err and "test_sweep:no_such" in err, err
     # an env id that is not registered
     assert compare(tmp_path, "default_hand", env="handsim_test/NoSuch-v0") == 2
     assert "env 'handsim_test/NoSuch-v0'" in capsys.readouterr().err
