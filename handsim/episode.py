@@ -46,6 +46,7 @@ take is one whatever drives the joint).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -486,49 +487,39 @@ class GraspEpisode:
             reasons.append(f"joint {pjoint} {m * 1e3:.1f} mm past its limit > {p.max_joint_excess_m * 1e3:.1f} mm")
         return reasons
 
+    def _read_once(self, key: str, read: Callable[[], tuple[NDArray[np.float64], NDArray[np.float64]]]
+                   ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``read()``'s pair of arrays, read once per physics step and handed out read-only."""
+        cache = self._state()
+        if key not in cache:
+            a, b = read()
+            a.flags.writeable = b.flags.writeable = False
+            cache[key] = (a, b)
+        return cache[key]
+
     def movable_joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(q (N,), qd (N,))`` of every movable joint, mimic joints included, in
         :attr:`movable_joint_names` order [rad, rad/s] (read-only; the same arrays as
         :meth:`joint_state` for a hand without mimic joints)."""
         if self._frame_tree is self.tree:
             return self.joint_state()
-        cache = self._state()
-        if "movable" not in cache:
-            assert self.body is not None
-            q, qd = self.body.movable_joint_state()
-            q.flags.writeable = qd.flags.writeable = False
-            cache["movable"] = (q, qd)
-        return cache["movable"]
+        assert self.body is not None
+        return self._read_once("movable", self.body.movable_joint_state)
 
     def joint_state(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(q (n,), qd (n,))`` joint positions and velocities now [rad, rad/s] (read-only)."""
-        cache = self._state()
-        if "joints" not in cache:
-            assert self.body is not None
-            q, qd = self.body.joint_state()
-            q.flags.writeable = qd.flags.writeable = False
-            cache["joints"] = (q, qd)
-        return cache["joints"]
+        assert self.body is not None
+        return self._read_once("joints", self.body.joint_state)
 
     def object_pose(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(xyz (3,) [m], quat_wxyz (4,))`` of the object now, world frame (read-only)."""
-        cache = self._state()
-        if "pose" not in cache:
-            assert self.obj is not None
-            xyz, quat = self.obj.pose()
-            xyz.flags.writeable = quat.flags.writeable = False
-            cache["pose"] = (xyz, quat)
-        return cache["pose"]
+        assert self.obj is not None
+        return self._read_once("pose", self.obj.pose)
 
     def object_velocity(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(linear (3,) [m/s], angular (3,) [rad/s])`` of the object now, world frame."""
-        cache = self._state()
-        if "velocity" not in cache:
-            assert self.obj is not None
-            lin, ang = self.obj.velocity()
-            lin.flags.writeable = ang.flags.writeable = False
-            cache["velocity"] = (lin, ang)
-        return cache["velocity"]
+        assert self.obj is not None
+        return self._read_once("velocity", self.obj.velocity)
 
     def wrist_pose(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(xyz (3,) [m], quat_wxyz (4,))`` of the palm (root link) now, world frame."""
