@@ -40,7 +40,13 @@ from handsim.errors import (
     URDFError,
     suggest,
 )
-from handsim.kinematics.urdf import _check_mimics, _float_attr, _floats, rpy_to_matrix
+from handsim.kinematics.urdf import (
+    _check_mimics,
+    _float_attr,
+    _floats,
+    matrix_to_rpy,
+    rpy_to_matrix,
+)
 from handsim.regions import Region, RegionMap
 
 __all__ = [
@@ -854,7 +860,8 @@ def _check_palm(chk: _Checker, urdf: _UrdfSummary, urdf_path: Path, palm: str,
     # The convention frame's axes in the root frame are (axis, palmar x axis, palmar); a new
     # root above the old one, on a fixed joint with this rpy, puts the old root in convention.
     conv = np.column_stack([axis, np.cross(palmar, axis), palmar])
-    rpy = _matrix_to_rpy(conv.T)
+    # Entries of float noise snapped to 0, so that the suggestion reads pi, not -pi, for a half turn.
+    rpy = matrix_to_rpy(np.where(np.abs(conv.T) < 1e-12, 0.0, conv.T))
     raise chk.fail(f"regions.{link}", f"axis along +x and palmar along +z of the URDF root frame {palm!r} "
                    f"within {_MAX_PALM_FRAME_DEG:g} deg (models/README 'Frame conventions': the root frame "
                    "sits at the wrist, x distal, z palmar); the frame needs turning: add a root link above "
@@ -862,17 +869,6 @@ def _check_palm(chk: _Checker, urdf: _UrdfSummary, urdf_path: Path, palm: str,
                    "make it palm_link and re-express grasps.json in it",
                    f"<axis {np.round(axis, 3).tolist()} ({off_x:.0f} deg off +x), palmar "
                    f"{np.round(palmar, 3).tolist()} ({off_z:.0f} deg off +z) in the root frame>")
-
-
-def _matrix_to_rpy(rot: NDArray[np.float64]) -> tuple[float, float, float]:
-    """URDF roll-pitch-yaw of a (3, 3) rotation (inverse of ``rpy_to_matrix``) [rad]."""
-    rot = np.asarray(rot, dtype=np.float64)
-    rot = np.where(np.abs(rot) < 1e-12, 0.0, rot)  # no -0.0 or -1e-17: atan2 would give -pi for pi
-    pitch = math.asin(-float(np.clip(rot[2, 0], -1.0, 1.0)))
-    if abs(rot[2, 0]) < 1.0 - 1e-9:
-        return math.atan2(rot[2, 1], rot[2, 2]), pitch, math.atan2(rot[1, 0], rot[0, 0])
-    # Gimbal lock (pitch +-90 deg): only roll - yaw (or roll + yaw) is defined; yaw 0.
-    return math.atan2(0.0 - rot[1, 2], rot[1, 1]), pitch, 0.0
 
 
 def _load_rest_pose(raw: Mapping[str, Any], chk: _Checker, urdf: _UrdfSummary,

@@ -310,3 +310,18 @@ def test_bad_configurations():
 def test_kinematics_does_not_import_pybullet():
     code = "import sys, handsim.kinematics; assert 'pybullet' not in sys.modules, 'pybullet imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_matrix_to_rpy_inverts_rpy_to_matrix_against_scipy() -> None:
+    """URDF rpy (fixed axes x, y, z) of random rotations and of gimbal-locked ones (pitch +-90
+    deg) gives back the same rotation, built independently by scipy."""
+    from scipy.spatial.transform import Rotation
+
+    from handsim.kinematics.urdf import matrix_to_rpy, rpy_to_matrix
+
+    rots = list(Rotation.random(200, random_state=3).as_matrix())
+    rots += [Rotation.from_euler("xyz", [0.3, s * np.pi / 2, -1.1]).as_matrix() for s in (1, -1)]
+    for rot in rots:
+        rpy = matrix_to_rpy(rot)
+        np.testing.assert_allclose(Rotation.from_euler("xyz", rpy).as_matrix(), rot, atol=1e-9)
+        np.testing.assert_allclose(rpy_to_matrix(np.array(rpy)), rot, atol=1e-9)

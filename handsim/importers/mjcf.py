@@ -102,6 +102,7 @@ from numpy.typing import NDArray
 from handsim.data import MJCF_MAPPING_FILE, cache_root
 from handsim.errors import MetadataError, MissingDependencyError
 from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
+from handsim.kinematics.urdf import matrix_to_rpy
 from handsim.transforms import pose_to_matrix
 
 __all__ = [
@@ -425,18 +426,9 @@ def _axis_motion(kind: str, axis: NDArray[np.float64], value: float) -> NDArray[
     return pose_to_matrix(np.zeros(3), np.concatenate([[math.cos(half)], math.sin(half) * axis]))
 
 
-def _rpy(r: NDArray[np.float64]) -> tuple[float, float, float]:
-    """URDF roll-pitch-yaw of a rotation ``Rz(y) @ Ry(p) @ Rx(r)``."""
-    sp = -float(r[2, 0])
-    if abs(sp) > 1.0 - 1e-12:  # gimbal lock: put the whole rotation about z into yaw
-        pitch = math.copysign(math.pi / 2, sp)
-        return 0.0, pitch, math.atan2(-float(r[0, 1]), float(r[1, 1]))
-    return math.atan2(float(r[2, 1]), float(r[2, 2])), math.asin(sp), math.atan2(float(r[1, 0]), float(r[0, 0]))
-
-
 def _origin_xml(t: NDArray[np.float64]) -> str:
     x, y, z = (repr(float(v)) for v in t[:3, 3])
-    r, p, yaw = (repr(v) for v in _rpy(t[:3, :3]))
+    r, p, yaw = (repr(v) for v in matrix_to_rpy(t[:3, :3]))
     return f'<origin xyz="{x} {y} {z}" rpy="{r} {p} {yaw}"/>'
 
 

@@ -72,6 +72,17 @@ def rpy_to_matrix(rpy: NDArray[np.float64]) -> NDArray[np.float64]:
     )
 
 
+def matrix_to_rpy(rot: NDArray[np.float64]) -> tuple[float, float, float]:
+    """URDF roll-pitch-yaw of a (3, 3) rotation ``Rz(y) @ Ry(p) @ Rx(r)`` (inverse of
+    :func:`rpy_to_matrix`) [rad]; at gimbal lock (pitch +-90 deg) the rotation about z goes
+    into yaw, roll 0."""
+    r = np.asarray(rot, dtype=np.float64)
+    sp = -float(r[2, 0])
+    if abs(sp) > 1.0 - 1e-12:
+        return 0.0, math.copysign(math.pi / 2, sp), math.atan2(-float(r[0, 1]), float(r[1, 1]))
+    return math.atan2(float(r[2, 1]), float(r[2, 2])), math.asin(sp), math.atan2(float(r[1, 0]), float(r[0, 0]))
+
+
 def _floats(text: str | None, count: int, default: tuple[float, ...], where: str) -> NDArray[np.float64]:
     if text is None:
         return np.array(default, dtype=np.float64)
