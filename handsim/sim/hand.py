@@ -22,7 +22,7 @@ from handsim._urdf_assets import (
 )
 from handsim.data import cache_root
 from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
-from handsim.kinematics.urdf import _check_mimics, _float_attr
+from handsim.kinematics.urdf import parse_urdf
 from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
 from handsim.transforms import quat_xyzw_to_wxyz
@@ -76,24 +76,11 @@ def _document_joints(path: Path) -> tuple[tuple[str, ...], dict[str, _Mimic]]:
 
 @functools.lru_cache(maxsize=32)
 def _joints_cached(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...], tuple[tuple[str, _Mimic], ...]]:
-    # Keyed on the file's modification time and size too: an edited URDF is parsed again.
-    try:
-        root = ET.parse(path).getroot()
-    except ET.ParseError as e:
-        raise URDFError(f"{path}: not valid XML ({e})") from e
-    joints = root.findall("joint")
-    mimics = []
-    for j in joints:
-        el = j.find("mimic")
-        if el is None or j.get("type") == "fixed":
-            continue
-        where = f"{path}: joint {j.get('name')!r} <mimic>"
-        if not el.get("joint"):
-            raise URDFError(f"{where} needs a joint attribute")
-        mimics.append((j.get("name", ""), (el.get("joint", ""), _float_attr(el, "multiplier", 1.0, where),
-                                            _float_attr(el, "offset", 0.0, where))))
-    _check_mimics(path, {j.get("name", ""): j.get("type", "") for j in joints}, {n: m[0] for n, m in mimics})
-    return tuple(j.get("name", "") for j in joints), tuple(mimics)
+    # Keyed on the file's modification time and size too: an edited URDF is parsed again. The
+    # kinematics reader parses (and checks) the <mimic> tags, as it does for the numpy core.
+    _, _, joints = parse_urdf(path)
+    mimics = tuple((j.name, j.mimic) for j in joints if j.mimic is not None and j.type != "fixed")
+    return tuple(j.name for j in joints), mimics
 
 
 def _physics_urdf(path: Path, visual: bool = True) -> Path:
