@@ -234,6 +234,19 @@ def _scale(text: str) -> float:
     return value
 
 
+def _dip_coupling(text: str) -> float:
+    from handsim.handgen import DIP_COUPLING_RANGE
+
+    lo, hi = DIP_COUPLING_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in ({lo:g}, {hi:g}], got {text!r}") from None
+    if not lo < value <= hi:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a number in ({lo:g}, {hi:g}], got {text}")
+    return value
+
+
 def _lengths(text: str) -> list[float]:
     try:
         values = [float(v) for v in text.split(",")]
@@ -272,6 +285,9 @@ def add_hand(subparsers: argparse._SubParsersAction) -> None:
                         "6 adds an MCP abduction (default 5)")
     m.add_argument("--no-dip", dest="dip", action="store_false",
                    help="fix the DIP joints at 0 rad (middle and distal phalanx one rigid segment)")
+    m.add_argument("--couple-dip", dest="dip_coupling", type=_dip_coupling, default=None, metavar="M",
+                   help="couple each finger's DIP to its PIP, DIP = M x PIP (a URDF <mimic>: the DIPs are no "
+                        "longer commanded or planned, as in linkage-driven fingers; e.g. 0.7)")
     m.add_argument("--scale", type=_scale, default=1.0, metavar="S",
                    help="scale every length (masses x S^3, efforts x S^3; default 1)")
     lo, hi = FINGER_LENGTH_FACTOR_RANGE
@@ -279,7 +295,7 @@ def add_hand(subparsers: argparse._SubParsersAction) -> None:
                    help="total length [m] of each finger present, thumb first (thumb from the CMC, fingers from "
                         f"the MCP, to the tip), each {lo:g}x..{hi:g}x its scaled default")
     m.add_argument("--name", default=None, metavar="NAME",
-                   help="the hand's name (default handgen_f<N>_t<N>[_nodip]_s<S>)")
+                   help="the hand's name (default handgen_f<N>_t<N>[_nodip][_dipc<M>]_s<S>)")
     m.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR (replaces the hand files)")
     p.set_defaults(handler=run_hand_command)
 
@@ -293,7 +309,7 @@ def run_hand_command(args: argparse.Namespace) -> int:
     from handsim.handgen import make_hand
 
     folder = make_hand(args.out_dir, fingers=args.fingers, thumb_dof=args.thumb_dof, dip=args.dip,
-                       scale=args.scale, finger_lengths=args.finger_lengths, name=args.name, force=args.force)
+                       dip_coupling=args.dip_coupling, scale=args.scale, finger_lengths=args.finger_lengths, name=args.name, force=args.force)
     hand = load_hand(folder)  # the folder must load; a generator bug fails here, not in a later bench
     print(f"wrote hand {hand.name!r} to {folder}: {len(hand.fingers)} digits ({', '.join(hand.finger_names)}), "
           f"{hand.num_dof} actuated joints")

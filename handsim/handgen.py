@@ -35,6 +35,11 @@ collision primitives at the default hand's density, as its README describes.
   one rigid straight segment made of the two links. This keeps both the ``<f>.middle.*`` and
   ``<f>.distal.*`` labels (every taxonomy signature still compiles with the same meaning) and
   the distal tip region, at the cost of one fixed joint per finger.
+* ``dip_coupling=m``: each finger's **DIP follows its PIP**, DIP = m x PIP (a URDF ``<mimic>``;
+  the thumb is not coupled). The DIPs keep their links, limits and efforts and stay joints of
+  their fingers, but are no longer commanded or planned (17 actuated joints instead of 21), as
+  in hands whose distal phalanx is driven by a linkage; in physics each follows its PIP's target
+  with its own motor (``handsim.sim.HandBody``).
 * ``scale``: every length (joint origins, radii, boxes, tip frames, region centres and lengths)
   times ``scale``; masses follow from the primitives' volumes (so times ``scale**3``), inertias
   times ``scale**5``. **Efforts (and joint damping) times** ``scale**3``: muscle force goes with
@@ -87,6 +92,7 @@ from handsim.errors import ConfigurationError, URDFError
 
 __all__ = [
     "DENSITY_KG_M3",
+    "DIP_COUPLING_RANGE",
     "FINGERS_RANGE",
     "FINGER_LENGTH_FACTOR_RANGE",
     "SCALE_RANGE",
@@ -108,6 +114,9 @@ SCALE_RANGE: tuple[float, float] = (0.5, 2.0)
 #: length: shorter and the distal capsule degenerates (its radius exceeds the segment), longer
 #: and the fingers pass far beyond the palm and through each other in flexion.
 FINGER_LENGTH_FACTOR_RANGE: tuple[float, float] = (0.5, 2.0)
+#: Valid ``dip_coupling`` (exclusive, inclusive]: each finger's DIP follows its PIP times this
+#: (a URDF ``<mimic>``; human DIP flexion is about 2/3 of PIP's in free motion).
+DIP_COUPLING_RANGE: tuple[float, float] = (0.0, 2.0)
 #: Half-range of ``thumb_mcp_abd`` (6-DoF thumb) [deg].
 THUMB_MCP_ABD_LIMIT_DEG = 15.0
 #: Hand tissue density [kg/m^3] (Dempster, WADC TR 55-159, 1955), as in the default hand.
@@ -150,6 +159,7 @@ class _Joint:
     velocity: float = 0.0
     damping: float = 0.0
     friction: float = 0.0
+    mimic: tuple[str, float] | None = None  # (master joint, multiplier): a coupled joint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -297,10 +307,11 @@ class _Params:
     digits: tuple[str, ...]
     length_factor: Mapping[str, float]  # digit -> total length / (scale * default total)
     name: str
+    dip_coupling: float | None = None  # each finger's DIP = this x its PIP (a <mimic> tag)
 
 
 def _check_params(tpl: _Template, fingers: Any, thumb_dof: Any, dip: Any, scale: Any,
-                  finger_lengths: Any, name: Any) -> _Params:
+                  finger_lengths: Any, name: Any, dip_coupling: Any = None) -> _Params:
     fingers = _whole(fingers, "fingers", *FINGERS_RANGE,
                      "5 = thumb + index..little, 4 drops the little finger, 3 drops ring and little")
     thumb_dof = _whole(thumb_dof, "thumb_dof", *THUMB_DOF_RANGE,
@@ -308,6 +319,15 @@ def _check_params(tpl: _Template, fingers: Any, thumb_dof: Any, dip: Any, scale:
                        "6 adds an MCP abduction")
     if not isinstance(dip, (bool, np.bool_)):
         raise ConfigurationError(f"dip: expected True or False, got {dip!r}")
+    if dip_coupling is not None:
+        clo, chi = DIP_COUPLING_RANGE
+        if (isinstance(dip_coupling, bool) or not isinstance(dip_coupling, (int, float, np.floating, np.integer))
+                or not math.isfinite(dip_coupling) or not clo < dip_coupling <= chi):
+            raise ConfigurationError(f"dip_coupling: expected a number in ({clo:g}, {chi:g}] (DIP = that x PIP), "
+                                     f"got {dip_coupling!r}")
+        if not dip:
+            raise ConfigurationError("dip_coupling: needs DIP joints to couple, got dip=False (fixed DIPs)")
+        dip_coupling = float(dip_coupling)
     lo, hi = SCALE_RANGE
     if (isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating, np.integer))
             or not math.isfinite(scale) or not lo <= scale <= hi):
@@ -335,12 +355,13 @@ def _check_params(tpl: _Template, fingers: Any, thumb_dof: Any, dip: Any, scale:
                     f"({flo:g}x..{fhi:g}x its default {default:.4f} m at scale {scale:g}), got {value!r}")
             factors[digit] = float(value) / default
     if name is None:
-        name = (f"handgen_f{fingers}_t{thumb_dof}{'' if dip else '_nodip'}_s{scale:g}"
+        name = (f"handgen_f{fingers}_t{thumb_dof}{'' if dip else '_nodip'}"
+                + ("" if dip_coupling is None else f"_dipc{dip_coupling:g}") + f"_s{scale:g}"
                 + ("_custom" if finger_lengths is not None else ""))
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ConfigurationError(f"name: expected letters, digits, '_', '.' or '-' (not starting with "
                                  f"'.' or '-'), got {name!r}")
-    return _Params(fingers, thumb_dof, bool(dip), scale, digits, factors, name)
+    return _Params(fingers, thumb_dof, bool(dip), scale, digits, factors, name, dip_coupling)
 
 
 # ---------------------------------------------------------------------------- mass properties
@@ -515,6 +536,8 @@ def _joint_xml(j: _Joint) -> str:
                   (f'    <limit lower="{j.lower!r}" upper="{j.upper!r}" effort="{_num(j.effort)}" '
                    f'velocity="{j.velocity!r}"/>'),
                   f'    <dynamics damping="{_num(j.damping)}" friction="{_num(j.friction)}"/>']
+        if j.mimic is not None:
+            lines.append(f'    <mimic joint="{j.mimic[0]}" multiplier="{j.mimic[1]!r}" offset="0"/>')
     lines.append("  </joint>")
     return "\n".join(lines)
 
@@ -661,8 +684,10 @@ class _Builder:
         self.joint(f"{finger}_mcp_flex")
         for j in ("pip", "dip"):
             t_j = self.tpl.joints[f"{finger}_{j}"]
+            coupled = j == "dip" and self.prm.dip_coupling is not None
             self.joint(f"{finger}_{j}", type="fixed" if (j == "dip" and not self.prm.dip) else None,
-                       xyz=(s * f * t_j.xyz[0], s * t_j.xyz[1], s * t_j.xyz[2]))
+                       xyz=(s * f * t_j.xyz[0], s * t_j.xyz[1], s * t_j.xyz[2]),
+                       mimic=(f"{finger}_pip", self.prm.dip_coupling) if coupled else None)
         self.tip_joint(finger, f)
         joints = [f"{finger}_mcp_abd", f"{finger}_mcp_flex", f"{finger}_pip"] + ([f"{finger}_dip"] if self.prm.dip else [])
         self.fingers[finger] = {
@@ -707,12 +732,16 @@ class _Builder:
 
 def _description(prm: _Params) -> str:
     lengths = ", ".join(f"{d} x{prm.length_factor[d]:.4g}" for d in prm.digits if prm.length_factor[d] != 1.0)
-    return (f"fingers={prm.fingers}, thumb_dof={prm.thumb_dof}, dip={prm.dip}, scale={prm.scale:g}"
+    return (f"fingers={prm.fingers}, thumb_dof={prm.thumb_dof}, dip={prm.dip}"
+            + ("" if prm.dip_coupling is None else f" (coupled: DIP = {prm.dip_coupling:g} x PIP)")
+            + f", scale={prm.scale:g}"
             + (f", finger lengths {lengths} of default" if lengths else ""))
 
 
 def _readme(prm: _Params, tpl: _Template, meta: Mapping[str, Any]) -> str:
     dof = sum(len(f["joints"]) for f in meta["fingers"].values())
+    if prm.dip_coupling is not None:  # the DIPs are joints of their fingers, not actuated
+        dof -= sum(1 for d in prm.digits if d != "thumb")
     return (
         f"# {prm.name}\n\n"
         f"Generated by `handsim.handgen.make_hand` (`handsim hand make`): {_description(prm)}; "
@@ -737,6 +766,7 @@ def make_hand(
     fingers: int = 5,
     thumb_dof: int = 5,
     dip: bool = True,
+    dip_coupling: float | None = None,
     scale: float = 1.0,
     finger_lengths: Sequence[float] | None = None,
     name: str | None = None,
@@ -753,13 +783,17 @@ def make_hand(
             at 0 rad (the v2 thumb), fewer fix joints from the tip side too, 6 adds
             ``thumb_mcp_abd``.
         dip: False fixes every DIP joint at 0 rad (middle and distal phalanx one rigid segment).
+        dip_coupling: Couple each finger's DIP to its PIP, DIP = this x PIP (a URDF ``<mimic>``,
+            in :data:`DIP_COUPLING_RANGE`; the thumb is not coupled): the DIPs stay joints of
+            their fingers with their own motors, but are no longer commanded or planned, as in
+            hands with a linkage-driven distal phalanx. None (default): independent DIPs.
         scale: Length factor in :data:`SCALE_RANGE` (masses go with ``scale**3``, efforts
             and damping ``scale**3``).
         finger_lengths: Total length [m] of each digit present, in :func:`finger_names` order
             (thumb from the CMC, fingers from the MCP, to the fingertip); None keeps the default
             proportions.
         name: The hand's name (``hand.json`` ``name`` and URDF robot name); default
-            ``handgen_f<fingers>_t<thumb_dof>[_nodip]_s<scale>``.
+            ``handgen_f<fingers>_t<thumb_dof>[_nodip][_dipc<coupling>]_s<scale>``.
         force: Write into an existing non-empty folder (only the four files are replaced;
             other files are left alone).
 
@@ -772,7 +806,7 @@ def make_hand(
         URDFError: The default hand's files could not be read as a template.
     """
     tpl = _read_template()
-    prm = _check_params(tpl, fingers, thumb_dof, dip, scale, finger_lengths, name)
+    prm = _check_params(tpl, fingers, thumb_dof, dip, scale, finger_lengths, name, dip_coupling)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigurationError(f"out_dir: expected a folder to write the hand into, got the file {out}")

@@ -22,7 +22,8 @@ A **sweep spec** is a TOML file (:func:`load_spec`)::
     [[generate]]                       # generated hands (handsim.handgen.make_hand); a list is a
     fingers = [4, 5]                   # grid axis: every combination of the lists is one hand
     dip = [true, false]
-    thumb_dof = 5                      # also: scale, finger_lengths (a list of lists for an axis)
+    thumb_dof = 5                      # also: dip_coupling, scale, finger_lengths (a list of lists
+                                       # for an axis)
     grasp_data = "default_hand"        # optional: copy this hand's grasps.json plans
 
 Generated hands are written to ``OUT/hands/<name>/`` and named like ``handsim hand make``
@@ -97,8 +98,8 @@ __all__ = [
 #: Top-level keys of a sweep spec.
 SPEC_KEYS = ("out", "hands", "generate", "grasps", "trials", "seed", "policy", "env", "jobs", "executor", "ray_address")
 #: Keys of a ``[[generate]]`` table.
-GENERATE_KEYS = ("fingers", "thumb_dof", "dip", "scale", "finger_lengths", "name", "grasp_data")
-_GRID_KEYS = ("fingers", "thumb_dof", "dip", "scale", "finger_lengths")
+GENERATE_KEYS = ("fingers", "thumb_dof", "dip", "dip_coupling", "scale", "finger_lengths", "name", "grasp_data")
+_GRID_KEYS = ("fingers", "thumb_dof", "dip", "dip_coupling", "scale", "finger_lengths")
 _LABEL_RE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
@@ -278,7 +279,8 @@ def _axis(value: Any, key: str, chk: _Spec) -> tuple[Any, ...]:
             raise chk.fail(f"generate.{key}", "a whole number or a list of them", value)
         if key == "dip" and not isinstance(v, bool):
             raise chk.fail(f"generate.{key}", "true, false or a list of them", value)
-        if key == "scale" and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)):
+        if key in ("scale", "dip_coupling") and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                                 or not math.isfinite(v)):
             raise chk.fail(f"generate.{key}", "a number or a list of numbers", value)
     return values
 
@@ -382,8 +384,8 @@ def expand_grid(grid: GeneratedGrid) -> list[dict[str, Any]]:
     out = []
     for point in points:
         kw = dict(zip(keys, point))
-        f, t, dip, s = (kw.get(k, default[k]) for k in ("fingers", "thumb_dof", "dip", "scale"))
-        auto = f"f{f}_t{t}{'' if dip else '_nodip'}_s{s:g}"
+        f, t, dip, c, s = (kw.get(k, default[k]) for k in ("fingers", "thumb_dof", "dip", "dip_coupling", "scale"))
+        auto = f"f{f}_t{t}{'' if dip else '_nodip'}{'' if c is None else f'_dipc{c:g}'}_s{s:g}"
         if "finger_lengths" in kw:
             kw["finger_lengths"] = list(kw["finger_lengths"])
             auto += f"_len{length_axis.index(tuple(kw['finger_lengths'])) + 1}" if len(length_axis) > 1 else "_custom"

@@ -457,3 +457,52 @@ def test_cli_bad_values_exit_2_with_one_line(tmp_path, capsys, args, needles):
 def test_cli_hand_without_subcommand(capsys):
     assert main(["hand"]) == 2
     assert "valid: make" in capsys.readouterr().err
+
+
+def test_coupled_dip_hand_follows_its_pips_in_physics(tmp_path):
+    """``dip_coupling`` writes each finger's DIP as a URDF <mimic> of its PIP: the hand loads
+    with the four DIPs out of the actuated joints (21 -> 17), the thumb untouched, and in
+    PyBullet (HandBody's motors) each DIP settles at the coupling times its PIP."""
+    from handsim.sim import HandBody, World
+
+    hand = load_hand(make_hand(tmp_path / "c", dip_coupling=0.7))
+    assert hand.name == "handgen_f5_t5_dipc0.7_s1" and hand.num_dof == 17 and len(hand.movable_joints) == 21
+    fingers = ("index", "middle", "ring", "little")
+    assert {j: (m.master, m.multiplier) for j, m in hand.mimic_joints.items()} == {
+        f"{f}_dip": (f"{f}_pip", 0.7) for f in fingers}
+    assert all(f"{f}_dip" in hand.fingers[f].joints for f in fingers)  # still joints of their fingers
+    world = World(gravity=False)
+    try:
+        body = HandBody(world, hand.urdf_path, visual=False)
+        q = np.clip(hand.rest_vector(), body.lower, body.upper)
+        for f in fingers:
+            q[body.q_index(f"{f}_pip")] = 1.0
+        body.set_targets(q)
+        for _ in range(500):
+            world.step()
+        moved, _ = body.movable_joint_state()
+        angle = dict(zip(body.movable_joint_names, moved))
+        for f in fingers:
+            assert angle[f"{f}_pip"] == pytest.approx(1.0, abs=0.01)
+            assert angle[f"{f}_dip"] == pytest.approx(0.7 * angle[f"{f}_pip"], abs=0.01)
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"dip_coupling": 0.0}, r"dip_coupling: expected a number in \(0, 2\]"),
+    ({"dip_coupling": 2.5}, r"dip_coupling: expected a number in \(0, 2\]"),
+    ({"dip_coupling": True}, r"dip_coupling: expected a number"),
+    ({"dip_coupling": 0.7, "dip": False}, r"dip_coupling: needs DIP joints to couple"),
+])
+def test_bad_dip_coupling_is_refused(tmp_path, kwargs, match):
+    with pytest.raises(ConfigurationError, match=match):
+        make_hand(tmp_path / "bad", **kwargs)
+
+
+def test_hand_make_couple_dip_cli(tmp_path, capsys):
+    assert main(["hand", "make", str(tmp_path / "c"), "--couple-dip", "0.7"]) == 0
+    assert "17 actuated joints" in capsys.readouterr().out
+    assert main(["hand", "make", str(tmp_path / "d"), "--couple-dip", "3"]) == 2
+    assert "--couple-dip: expected a number in (0, 2], got 3" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()

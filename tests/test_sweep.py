@@ -206,6 +206,9 @@ def test_grid_expansion_names(tmp_path):
     assert expand_grid(grid)[1] == {"fingers": 4, "dip": False, "name": f"handgen_f4_t{T}_nodip_s1"}
     one = GeneratedGrid(axes=(("dip", (False,)),), name="nodip")
     assert [kw["name"] for kw in expand_grid(one)] == ["nodip"]
+    coupled = GeneratedGrid(axes=(("dip_coupling", (0.5, 0.9)),))
+    assert [kw["name"] for kw in expand_grid(coupled)] == [f"handgen_f5_t{T}_dipc0.5_s1", f"handgen_f5_t{T}_dipc0.9_s1"]
+    assert load_hand(make_hand(tmp_path / "c", dip_coupling=0.9)).name == expand_grid(coupled)[1]["name"]
     lengths = GeneratedGrid(axes=(("finger_lengths", ((0.1,) * 5, (0.11,) * 5)),), name="len")
     assert [kw["name"] for kw in expand_grid(lengths)] == [f"len_f5_t{T}_s1_len1", f"len_f5_t{T}_s1_len2"]
 
