@@ -221,30 +221,20 @@ def _int_in(lo: int, hi: int, meaning: str) -> Callable[[str], int]:
     return parse
 
 
-def _scale(text: str) -> float:
-    from handsim.handgen import SCALE_RANGE
+def _float_in(lo: float, hi: float, lo_open: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number in [lo, hi] (or (lo, hi] with ``lo_open``)."""
+    shown = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
 
-    lo, hi = SCALE_RANGE
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [{lo:g}, {hi:g}], got {text!r}") from None
-    if not lo <= value <= hi:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"expected a number in [{lo:g}, {hi:g}], got {text}")
-    return value
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number in {shown}, got {text!r}") from None
+        if not ((lo < value) if lo_open else (lo <= value)) or not value <= hi:  # also rejects nan
+            raise argparse.ArgumentTypeError(f"expected a number in {shown}, got {text}")
+        return value
 
-
-def _dip_coupling(text: str) -> float:
-    from handsim.handgen import DIP_COUPLING_RANGE
-
-    lo, hi = DIP_COUPLING_RANGE
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in ({lo:g}, {hi:g}], got {text!r}") from None
-    if not lo < value <= hi:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"expected a number in ({lo:g}, {hi:g}], got {text}")
-    return value
+    return parse
 
 
 def _lengths(text: str) -> list[float]:
@@ -259,8 +249,10 @@ def _lengths(text: str) -> list[float]:
 def add_hand(subparsers: argparse._SubParsersAction) -> None:
     """Register ``handsim hand`` (``handsim hand make``)."""
     from handsim.handgen import (
+        DIP_COUPLING_RANGE,
         FINGER_LENGTH_FACTOR_RANGE,
         FINGERS_RANGE,
+        SCALE_RANGE,
         THUMB_DOF_RANGE,
     )
 
@@ -285,10 +277,10 @@ def add_hand(subparsers: argparse._SubParsersAction) -> None:
                         "6 adds an MCP abduction (default 5)")
     m.add_argument("--no-dip", dest="dip", action="store_false",
                    help="fix the DIP joints at 0 rad (middle and distal phalanx one rigid segment)")
-    m.add_argument("--couple-dip", dest="dip_coupling", type=_dip_coupling, default=None, metavar="M",
+    m.add_argument("--couple-dip", dest="dip_coupling", type=_float_in(*DIP_COUPLING_RANGE, lo_open=True), default=None, metavar="M",
                    help="couple each finger's DIP to its PIP, DIP = M x PIP (a URDF <mimic>: the DIPs are no "
                         "longer commanded or planned, as in linkage-driven fingers; e.g. 0.7)")
-    m.add_argument("--scale", type=_scale, default=1.0, metavar="S",
+    m.add_argument("--scale", type=_float_in(*SCALE_RANGE), default=1.0, metavar="S",
                    help="scale every length (masses x S^3, efforts x S^3; default 1)")
     lo, hi = FINGER_LENGTH_FACTOR_RANGE
     m.add_argument("--finger-lengths", type=_lengths, default=None, metavar="L1,L2,...",
