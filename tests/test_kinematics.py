@@ -234,6 +234,9 @@ def test_mimic_joint_follows_master():
     tree = load_urdf(DATA_DIR / "kin_branchy.urdf")
     assert "j_e" in tree.mimic_joint_names and "j_e" not in tree.joint_names
     assert tree.num_joints == 5
+    # as the file's tag says (j_d is independent); an independent joint drives itself
+    assert tree.mimic_drive("j_e") == ("j_d", -0.7, 0.25)
+    assert tree.mimic_drive("j_d") == ("j_d", 1.0, 0.0)
 
 
 # ---------------------------------------------------------------- bad input

@@ -236,6 +236,16 @@ class KinematicTree:
         except KeyError:
             raise UnknownNameError(suggest(str(joint), self.joint_names, "joint")) from None
 
+    def mimic_drive(self, joint: str) -> tuple[str, float, float]:
+        """``(master, multiplier, offset)``: the independent joint that drives a movable joint
+        and how, ``q_joint = multiplier * q_master + offset`` (a chain of ``<mimic>`` tags
+        resolved; an independent joint gives ``(joint, 1.0, 0.0)``)."""
+        try:
+            col, mult, off = self._drive[joint]
+        except KeyError:
+            raise UnknownNameError(suggest(str(joint), list(self._drive), "movable joint")) from None
+        return self.joint_names[col], mult, off
+
     def parent_link(self, link: str | int) -> str | None:
         """Name of a link's parent link (``None`` for the root)."""
         p = int(self._parent[self.link_index(link)])

@@ -22,6 +22,7 @@ from handsim._urdf_assets import (
 )
 from handsim.data import cache_root
 from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
+from handsim.kinematics import KinematicTree
 from handsim.kinematics.urdf import parse_urdf
 from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
@@ -64,11 +65,12 @@ class Contacts:
         return float(self.normal_forces.sum())
 
 
-_Mimic = tuple[str, float, float]  # (the joint a <mimic> names, multiplier, offset)
+_Mimic = tuple[str, float, float]  # (the independent joint it follows, multiplier, offset)
 
 
 def _document_joints(path: Path) -> tuple[tuple[str, ...], dict[str, _Mimic]]:
-    """The URDF's joint names in document order and its ``<mimic>`` tags (PyBullet ignores them)."""
+    """The URDF's joint names in document order and its mimic joints, each with the independent
+    joint it follows and how (chains of ``<mimic>`` tags resolved; PyBullet ignores the tags)."""
     stat = path.stat()
     order, mimics = _joints_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
     return order, dict(mimics)
@@ -77,10 +79,10 @@ def _document_joints(path: Path) -> tuple[tuple[str, ...], dict[str, _Mimic]]:
 @functools.lru_cache(maxsize=32)
 def _joints_cached(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, ...], tuple[tuple[str, _Mimic], ...]]:
     # Keyed on the file's modification time and size too: an edited URDF is parsed again. The
-    # kinematics reader parses (and checks) the <mimic> tags, as it does for the numpy core.
-    _, _, joints = parse_urdf(path)
-    mimics = tuple((j.name, j.mimic) for j in joints if j.mimic is not None and j.type != "fixed")
-    return tuple(j.name for j in joints), mimics
+    # kinematics core reads (checks and resolves) the <mimic> tags, as it does for FK.
+    name, links, joints = parse_urdf(path)
+    tree = KinematicTree(name, links, joints, source=path)
+    return tuple(j.name for j in joints), tuple((m, tree.mimic_drive(m)) for m in tree.mimic_joint_names)
 
 
 def _physics_urdf(path: Path, visual: bool = True) -> Path:
@@ -340,7 +342,7 @@ class HandBody(_Body):
         path = Path(urdf_path)
         if not path.is_file():
             raise URDFError(f"hand URDF not found: {path}")
-        order, mimic_tags = _document_joints(path)
+        order, mimic = _document_joints(path)  # mimic joint -> (independent master, multiplier, offset)
         pos, orn = _pose_args(xyz, quat_wxyz)
         flags = load_flags(self_collision=self_collision, visual=visual)
         c = world.client
@@ -396,13 +398,6 @@ class HandBody(_Body):
         # gear constraint (gearRatio -1/m, relativePositionTarget -o/m, maxForce 10x the effort)
         # parted more, 0.39-1.5 rad, with the grasp phase's 20 solver iterations (3/10 held).
         # The episode therefore labels contacts with the measured angles of every joint.
-        mimic = {}
-        for name in (m[0] for m in movable if m[0] in mimic_tags):
-            mult, off, cur = 1.0, 0.0, name
-            while cur in mimic_tags:  # chains end at an independent joint (_check_mimics)
-                master, m_, o_ = mimic_tags[cur]
-                mult, off, cur = mult * m_, mult * o_ + off, master
-            mimic[name] = (cur, mult, off)
         mimics = [m for m in movable if m[0] in mimic]
         self.movable_joint_names: tuple[str, ...] = tuple(m[0] for m in movable)
         self._movable_ids = [m[1] for m in movable]

@@ -263,14 +263,11 @@ def search_bounds(hand: Hand, tree: KinematicTree) -> tuple[NDArray[np.float64],
     # physics clips a mimic joint's target to them, and the protocol fails joints past them).
     for name in tree.mimic_joint_names:
         spec = tree.joints[name]
-        mult, off, cur = 1.0, 0.0, spec
-        while cur.mimic is not None:  # a chain of tags ends at an independent joint
-            master, m, o = cur.mimic
-            mult, off, cur = mult * m, mult * o + off, tree.joints[master]
+        master, mult, off = tree.mimic_drive(name)
         if mult == 0.0 or not (math.isfinite(spec.lower) and math.isfinite(spec.upper)):
             continue
         ends = sorted(((spec.lower - off) / mult, (spec.upper - off) / mult))
-        i = tree.joint_index(cur.name)
+        i = tree.joint_index(master)
         lo, hi = max(lower[i], ends[0]), min(upper[i], ends[1])
         if lo <= hi:  # else the URDF's ranges disagree: keep the master's own
             lower[i], upper[i] = lo, hi
