@@ -317,6 +317,7 @@ class _UrdfJoint:
 class _UrdfSummary:
     links: tuple[str, ...]
     joints: tuple[_UrdfJoint, ...]
+    xml: ET.Element = dataclasses.field(compare=False, repr=False)  # the parsed <robot>, for later checks
 
     @property
     def movable(self) -> tuple[str, ...]:
@@ -415,7 +416,7 @@ def _read_urdf(path: Path) -> _UrdfSummary:
                   {j.name: j.mimic[0] for j in joints if j.mimic is not None})
     check_inertials(root, path)
     check_urdf_assets(root, path)
-    return _UrdfSummary(links, tuple(joints))
+    return _UrdfSummary(links, tuple(joints), root)
 
 
 def _check_limit(where: str, jtype: str, limit: JointLimit, element: ET.Element) -> None:
@@ -828,7 +829,7 @@ def _check_palm(chk: _Checker, urdf: _UrdfSummary, urdf_path: Path, palm: str,
                 fingers: Mapping[str, Finger], regions: Sequence[Region]) -> None:
     """The palm has a region (else its contacts are ``other.<link>`` and no palm grasp can
     pass) and that region's axis/palmar lie along the root frame's +x/+z (models/README)."""
-    root = ET.parse(urdf_path).getroot()
+    root = urdf.xml  # parsed once, by _read_urdf
     with_collision = {el.get("name", "") for el in root.findall("link") if el.find("collision") is not None}
     by_link = {r.link: r for r in regions}
     branch = _palm_branch_link(urdf, palm, fingers)

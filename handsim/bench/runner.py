@@ -581,8 +581,6 @@ def _hand_info(hand: Any, hand_path: str | Path) -> dict[str, Any]:
 def _collision_off_pairs(hand: Any) -> list[list[Any]]:
     """The pairs :class:`~handsim.sim.HandBody` releases for ``hand`` at its rest pose, as the
     episode loads it (rest pose clipped to the joint limits), depths in mm (a few ms)."""
-    import numpy as np
-
     from handsim.sim import HandBody, World
 
     limits = [hand.joint_limits[j] for j in hand.actuated_joints]
