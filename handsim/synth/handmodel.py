@@ -180,6 +180,60 @@ def _ring(radius: float, count: int) -> tuple[NDArray[np.float64], NDArray[np.fl
     return radius * dirs, dirs
 
 
+#: The 27 cells around (and including) a cell of the Poisson-disk filter's hash, own cell first
+#: (a rejected candidate is usually rejected by a sample of its own cell).
+_NEIGHBOUR_CELLS = sorted(((i, j, k) for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)),
+                          key=lambda c: abs(c[0]) + abs(c[1]) + abs(c[2]))
+
+
+def _poisson_disk(points: NDArray[np.float64], min_dist: float) -> NDArray[np.int64]:
+    """Greedy Poisson-disk filter: the indices of the points kept when each is taken in order
+    unless a point already kept is closer than ``min_dist`` (squared distances compared with
+    ``min_dist ** 2``), in linear time.
+
+    The kept points sit in a spatial hash of cubic cells a hair wider than ``min_dist``, so a
+    kept point closer than ``min_dist`` is always in one of the 27 cells around the
+    candidate's (the extra 1e-9 keeps that true when ``x / cell`` rounds across a cell
+    boundary); a cell holds at most a few kept points. The result is the greedy filter's
+    exactly: the same points, in the same order, compared with the same squared distances
+    (``dx*dx + dy*dy + dz*dz``, what ``np.sum(d ** 2, axis=1)`` computes).
+
+    Args:
+        points: (C, 3) candidates, in the order they are considered [m].
+        min_dist: Smallest distance between two kept points [m], > 0.
+
+    Returns:
+        (K,) increasing indices into ``points`` of the kept points.
+    """
+    if not len(points):
+        return np.zeros(0, np.int64)
+    min_d2 = min_dist**2
+    cell = np.floor(points / (min_dist * (1.0 + 1e-9))).astype(np.int64)  # (C, 3)
+    cell -= cell.min(axis=0) - 1  # >= 1, so every neighbour index is >= 0
+    ny, nz = int(cell[:, 1].max()) + 2, int(cell[:, 2].max()) + 2
+    keys = ((cell[:, 0] * ny + cell[:, 1]) * nz + cell[:, 2]).tolist()  # one integer per cell
+    offsets = [(di * ny + dj) * nz + dk for di, dj, dk in _NEIGHBOUR_CELLS]
+    coords = points.tolist()
+    grid: dict[int, list[int]] = {}
+    kept: list[int] = []
+    for k, key in enumerate(keys):
+        x, y, z = coords[k]
+        near = False
+        for off in offsets:
+            for m in grid.get(key + off, ()):
+                px, py, pz = coords[m]
+                dx, dy, dz = px - x, py - y, pz - z
+                if dx * dx + dy * dy + dz * dz < min_d2:
+                    near = True
+                    break
+            if near:
+                break
+        if not near:
+            kept.append(k)
+            grid.setdefault(key, []).append(k)
+    return np.array(kept, dtype=np.int64)
+
+
 def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Surface points and outward normals of one primitive, in its own frame, (P, 3) each."""
     pts, nrm = [], []
@@ -225,11 +279,7 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
         count = max(64, math.ceil(20 * hull.area / spacing**2))
         cand, face = trimesh.sample.sample_surface(hull, count, seed=0)
         cand = np.asarray(cand, dtype=np.float64)
-        min_d2 = (0.55 * spacing) ** 2
-        kept: list[int] = []
-        for k in range(len(cand)):
-            if not kept or np.min(np.sum((cand[kept] - cand[k]) ** 2, axis=1)) >= min_d2:
-                kept.append(k)
+        kept = _poisson_disk(cand, 0.55 * spacing)
         pts.append(cand[kept])
         nrm.append(np.asarray(hull.face_normals[face[kept]], dtype=np.float64))
     else:  # box: a grid on each face, coarser (flat faces need fewer points than round ones)
