@@ -92,7 +92,7 @@ def run(spacing: float = SAMPLE_SPACING_M, rounds: int = 3) -> dict[str, Any]:
         out[name] = {
             "area_m2": float(hull.area),
             "candidates": int(count),
-            "kept": int(len(kept_new)),
+            "kept": len(kept_new),
             "identical": bool(np.array_equal(kept_old, kept_new)) and len(pts) == len(kept_new),
             "old_filter_s": t_old,
             "new_filter_s": t_new,
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'hull':<30} {'cand':>7} {'kept':>6} {'old [s]':>9} {'new [s]':>9} {'new/old':>8} {'same':>5} {'_sample [s]':>11}")
     for name, r in result["hulls"].items():
         print(f"{name:<30} {r['candidates']:>7} {r['kept']:>6} {r['old_filter_s']:>9.3f} {r['new_filter_s']:>9.4f} "
-              f"{r['ratio_new_over_old']:>8.4f} {str(r['identical']):>5} {r['whole_sample_call_new_s']:>11.3f}")
+              f"{r['ratio_new_over_old']:>8.4f} {r['identical']!s:>5} {r['whole_sample_call_new_s']:>11.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"saved {args.out}")

@@ -6,7 +6,9 @@ the convex hull of each part, which is what PyBullet collides) are sampled on th
 every few millimetres; each point keeps its link, its outward normal and the contact-region
 label a contact there would get (:meth:`handsim.regions.RegionMap.classify`, the labeller the
 benchmark uses). :meth:`HandSurface.pose` places every point for a batch of joint
-configurations with one forward-kinematics call. Pure numpy: no PyBullet.
+configurations with one forward-kinematics call. Interior cores (capsule core segments, balls
+fitted inside mesh parts) give the finger-to-finger gap and catch objects thinner than the
+sample spacing (:class:`HandSurface`). Pure numpy: no PyBullet.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from handsim.errors import URDFError
+from handsim.errors import UnknownNameError, URDFError, suggest
 from handsim.hand import Hand
 from handsim.kinematics import KinematicTree
 from handsim.kinematics.urdf import rpy_to_matrix
@@ -35,6 +38,32 @@ SAMPLE_SPACING_M = 0.0065
 _CORE_SPACING_M = 0.0015
 #: Box faces (palm, knuckle pads) are sampled this much coarser than round primitives [-].
 _BOX_SPACING_FACTOR = 2.5
+#: Non-capsule shapes given interior core balls by default (:class:`HandSurface` ``ball_cores``).
+#: Boxes, spheres and cylinders can be added; they are not by default so that a capsule-finger
+#: hand keeps the search it had (the default hand's palm and knuckle pads are boxes, a
+#: generated 6-DoF thumb's knuckle is a sphere).
+BALL_CORE_KINDS: tuple[str, ...] = ("mesh",)
+#: Shapes that can get core balls.
+_BALL_CORE_VALID = ("box", "cylinder", "mesh", "sphere")
+#: Core balls for the object check (:meth:`HandSurface.pose_cores`): every surface probe whose
+#: largest inscribed tangent ball is at least ``min_radius`` lies within ``tolerance`` of a ball
+#: [m] (the penetration slack the search allows is 0.5 mm too).
+CORE_TOLERANCE_M = 0.0005
+#: Coarser core balls for the finger-to-finger gap (:meth:`HandSurface.self_gap`), which
+#: compares every ball of one finger with every ball of another: fewer balls, a gap
+#: overestimated by at most about twice this [m].
+SELF_GAP_TOLERANCE_M = 0.001
+#: Probes nearer a sharp edge than where a tangent ball this big fits need no ball [m]: covering
+#: them would take many tiny balls, and what they miss is a sliver along the edge.
+_CORE_MIN_RADIUS_M = 0.001
+_SELF_GAP_MIN_RADIUS_M = 0.002
+#: Spacing of the surface probes the core balls are fitted to [m], and their largest number per
+#: part (a bigger part gets sparser probes: a palm's are ~3 mm apart).
+_CORE_PROBE_SPACING_M = 0.002
+_CORE_MAX_PROBES = 2000
+#: Sections of the polygonal prism a cylinder's core balls are fitted in (inscribed: its faces
+#: are at most r (1 - cos(pi / 64)) = 0.12 % of r inside the round surface).
+_CYLINDER_SECTIONS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -235,7 +264,14 @@ def _poisson_disk(points: NDArray[np.float64], min_dist: float) -> NDArray[np.in
 
 
 def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Surface points and outward normals of one primitive, in its own frame, (P, 3) each."""
+    """Surface points and outward normals of one primitive, in its own frame, (P, 3) each [m].
+
+    Round primitives: rings every ``spacing``; boxes: a grid on each face, ``_BOX_SPACING_FACTOR``
+    coarser; a mesh part: a Poisson-disk set on its convex hull (``20 area / spacing**2``
+    random candidates, fixed seed, thinned by :func:`_poisson_disk` to samples at least
+    0.55 spacing apart, in time linear in the candidates: ~10 ms for a palm-size hull, ~50 ms
+    for a forearm-size one; ``benchmarks/bench_synth_sampler.py``), normals the faces'.
+    """
     pts, nrm = [], []
     if prim.kind in ("capsule", "cylinder", "sphere"):
         r = prim.radius
@@ -272,7 +308,8 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
         # A Poisson-disk set on the hull: dense random candidates (fixed seed: the same hand
         # gives the same samples), kept greedily when no kept sample is within 0.55 spacing, so
         # every point of the surface is within about that of a sample (the round primitives'
-        # rings leave gaps of ~0.6 spacing); normals are the faces' normals.
+        # rings leave gaps of ~0.6 spacing); normals are the faces' normals. The filter hashes
+        # the kept samples into cells (linear time; the quadratic loop took 0.6 s on a palm).
         import trimesh
 
         hull = prim.hull
@@ -300,19 +337,165 @@ def _sample(prim: Primitive, spacing: float) -> tuple[NDArray[np.float64], NDArr
     return np.concatenate(pts), np.concatenate(nrm)
 
 
-class HandSurface:
-    """Labelled surface samples of a hand's collision geometry.
+def _hull_planes(hull: Any) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Outward unit normals (F, 3) and offsets (F,) [m] of a convex mesh's face planes
+    (``n . x <= b`` inside), coplanar triangles merged."""
+    normals = np.asarray(hull.face_normals, dtype=np.float64)
+    offsets = np.einsum("fi,fi->f", normals, np.asarray(hull.triangles[:, 0], dtype=np.float64))
+    planes = np.unique(np.round(np.column_stack([normals, offsets]), 12), axis=0)
+    return planes[:, :3], planes[:, 3]
 
-    Every collision shape is sampled. The finger-to-finger gap (:meth:`self_gap`) and the
-    core points that catch objects thinner than the sample spacing (:meth:`pose_cores`) are
-    kept for capsule links only: a hand whose fingers collide as meshes is searched without
-    them, and its candidates' finger overlaps and thin-object penetrations are left to the
-    physics check (``handsim synth``'s verification).
+
+#: Tangent balls and fitted cores already computed, by part (and settings): a hand's fingers
+#: often share one mesh, the object check and the finger gap fit the same probes, and a
+#: synthesis worker builds the hand's surface once per grasp type.
+_TANGENT_CACHE: dict[bytes, tuple[NDArray[np.float64], ...]] = {}
+_CORE_CACHE: dict[tuple[bytes, float, float], tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+
+
+def _tangent_balls(hull: Any, key: bytes) -> tuple[NDArray[np.float64], ...]:
+    """Surface probes of a convex mesh and the largest inside ball touching the surface at each.
+
+    Probes: ~2 mm apart (at most ``_CORE_MAX_PROBES``; fixed seed). The largest ball inside
+    the hull that touches the surface at probe p on the face of inward normal n is the
+    "shrinking ball" of the medial axis, for a polytope in closed form: the ball of radius
+    rho centred at p + rho n stays behind every face plane (m, b) (``m . x <= b``) while
+    ``rho (1 - m . n) <= b - m . p``.
+
+    Returns:
+        Probes (P, 3), rho (P,), inward normals (P, 3), sorted by decreasing rho, then the
+        hull's face-plane normals (F, 3) and offsets (F,).
+    """
+    import trimesh
+
+    if key in _TANGENT_CACHE:
+        return _TANGENT_CACHE[key]
+    normals, offsets = _hull_planes(hull)
+    count = int(np.clip(math.ceil(hull.area / _CORE_PROBE_SPACING_M**2), 64, _CORE_MAX_PROBES))
+    probes, face = trimesh.sample.sample_surface(hull, count, seed=1)
+    probes = np.asarray(probes, dtype=np.float64)
+    inward = -np.asarray(hull.face_normals[face], dtype=np.float64)
+    rho = np.empty(len(probes))
+    for a in range(0, len(probes), 256):  # chunks of probes x planes: bounded memory on big meshes
+        p, n = probes[a:a + 256], inward[a:a + 256]
+        turn = n @ normals.T  # (P, F): 1 - m.n, ~0 for the probe's own plane (n is inward)
+        turn += 1.0
+        np.maximum(turn, 1e-12, out=turn)
+        room = p @ normals.T  # (P, F): distance behind each plane, +1e-12 so that the own
+        np.subtract(offsets[None], room, out=room)  # plane gives ~1 m: no constraint
+        np.maximum(room, 0.0, out=room)
+        room += 1e-12
+        room /= turn
+        rho[a:a + 256] = room.min(axis=1)
+    order = np.argsort(-rho, kind="stable")
+    out = (probes[order], rho[order], inward[order], normals, offsets)
+    if len(_TANGENT_CACHE) > 256:
+        _TANGENT_CACHE.clear()
+    _TANGENT_CACHE[key] = out
+    return out
+
+
+def _convex_cores(hull: Any, tolerance: float, min_radius: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Balls inside a convex mesh whose union reaches to within ``tolerance`` of its surface.
+
+    Every surface probe gets its tangent ball (:func:`_tangent_balls`); a greedy set cover
+    keeps the balls that reach (to within ``tolerance``) the most probes not yet reached,
+    biggest first among equals, until every probe whose own ball is at least ``min_radius``
+    is reached (probes nearer a sharp edge need no ball: covering them would take many tiny
+    ones). Each ball kept then gets its radius exactly, as the smallest distance from its
+    centre to a face plane, which for a point inside a convex polytope is its distance to
+    the surface: a ball never pokes out of the hull (up to rounding, ~1e-13 m).
+
+    Args:
+        hull: A convex ``trimesh.Trimesh`` [m].
+        tolerance: How near a probe a ball must reach [m].
+        min_radius: Probes whose tangent ball is smaller need no ball [m].
+
+    Returns:
+        (K, 3) ball centres and (K,) radii [m], in the mesh's frame (K = 0 for a part thinner
+        than ``2 min_radius``).
+    """
+    import hashlib
+
+    part = hashlib.sha1(np.ascontiguousarray(hull.vertices, dtype=np.float64).tobytes()
+                        + np.ascontiguousarray(hull.faces, dtype=np.int64).tobytes()).digest()
+    if (part, tolerance, min_radius) in _CORE_CACHE:
+        return _CORE_CACHE[(part, tolerance, min_radius)]
+    probes, rho, inward, normals, offsets = _tangent_balls(hull, part)
+    big = np.flatnonzero(rho >= min_radius)
+    centres = probes[big] + rho[big, None] * inward[big]
+    reach = np.sum((probes[None] - centres[:, None]) ** 2, axis=-1) <= (rho[big, None] + tolerance) ** 2  # (K, P)
+    todo = np.zeros(len(probes), dtype=bool)
+    todo[big] = True  # each is reached by its own ball, so the cover ends
+    gain = reach[:, todo].sum(axis=1)
+    picked = []
+    while todo.any():
+        k = int(np.argmax(gain))  # the first of equals: the biggest (rho is sorted)
+        new = todo & reach[k]
+        gain -= reach[:, new].sum(axis=1)
+        todo &= ~reach[k]
+        picked.append(k)
+    centres = centres[picked]
+    radii = np.maximum((offsets[None] - centres @ normals.T).min(axis=1), 0.0)
+    if len(_CORE_CACHE) > 256:
+        _CORE_CACHE.clear()
+    _CORE_CACHE[(part, tolerance, min_radius)] = (centres, radii)
+    return centres, radii
+
+
+def _core_balls(prim: Primitive, tolerance: float, min_radius: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Interior core balls of a non-capsule primitive, in the link frame: (K, 3) centres and
+    (K,) radii [m]. A sphere is its own ball; a box, a cylinder (as the 64-sided prism inside
+    it) and a mesh part get :func:`_convex_cores`."""
+    import trimesh
+
+    if prim.kind == "sphere":
+        centres, radii = np.zeros((1, 3)), np.array([prim.radius])
+    elif prim.kind == "box":
+        centres, radii = _convex_cores(trimesh.creation.box(extents=prim.size), tolerance, min_radius)
+    elif prim.kind == "cylinder":
+        shape = trimesh.creation.cylinder(radius=prim.radius, height=prim.length, sections=_CYLINDER_SECTIONS)
+        centres, radii = _convex_cores(shape, tolerance, min_radius)
+    elif prim.kind == "mesh":
+        centres, radii = _convex_cores(prim.hull, tolerance, min_radius)
+    else:
+        raise AssertionError(f"no core balls for a {prim.kind!r}")
+    return centres @ prim.origin[:3, :3].T + prim.origin[:3, 3], radii
+
+
+def _point_segment(p: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Distances from points (B, K, 3) to segments a-b (B, C, 3) each: (B, K, C) [m]."""
+    ab = (b - a)[:, None]  # (B, 1, C, 3)
+    ap = p[:, :, None] - a[:, None]  # (B, K, C, 3)
+    t = np.clip(np.sum(ap * ab, -1) / np.maximum(np.sum(ab * ab, -1), 1e-12), 0.0, 1.0)
+    return np.linalg.norm(ap - t[..., None] * ab, axis=-1)
+
+
+class HandSurface:
+    """Labelled surface samples of a hand's collision geometry, and its interior cores.
+
+    Every collision shape is sampled on its surface (:func:`_sample`). Objects thinner than the
+    sample spacing (a 0.76 mm card) and fingers pressed into each other are caught by the
+    shapes' cores instead (:meth:`pose_cores`, :meth:`self_gap`): balls inside the shapes,
+    whose union is the shape seen from inside, so an object point nearer a core than its
+    radius is inside the hand, and a ball overlap between two fingers is a real overlap (the
+    check may miss a thin sliver along a sharp edge, never report an overlap that is not
+    there). A capsule's cores are its core segment (exact). Mesh parts (and the
+    ``ball_cores`` kinds) get balls fitted to their convex hull, which is what PyBullet
+    collides (:func:`_convex_cores`): within ``CORE_TOLERANCE_M`` (0.5 mm) of the surface for
+    the object check, within ``SELF_GAP_TOLERANCE_M`` (1 mm) for the finger gap, except
+    within a millimetre or two of sharp edges. Boxes, spheres and cylinders have no cores
+    by default (the default hand's palm and knuckle pads are boxes: its search is as it was).
 
     Args:
         hand: The hand (metadata, regions).
         tree: Its kinematic tree (:func:`handsim.kinematics.load_urdf` of ``hand.urdf_path``).
         spacing: Sample spacing [m].
+        ball_cores: The non-capsule shape kinds given core balls: any of ``mesh``, ``box``,
+            ``sphere``, ``cylinder``.
+
+    Raises:
+        UnknownNameError: A ``ball_cores`` kind that is not one of those.
 
     Attributes:
         link_index: (N,) index of each point's link in ``tree.link_names``.
@@ -320,9 +503,17 @@ class HandSurface:
         local_normals: (N, 3) outward unit normals in their link's frame.
         label_ids: (N,) contact-region label id of each point (``hand.regions.labels``).
         finger: (N,) name of the finger (or ``palm``) each point belongs to.
+        core_points: (M, 3) core points in their link's frame [m] (capsule core segments, then
+            core balls' centres).
+        core_radius: (M,) their radii [m].
     """
 
-    def __init__(self, hand: Hand, tree: KinematicTree, spacing: float = SAMPLE_SPACING_M) -> None:
+    def __init__(self, hand: Hand, tree: KinematicTree, spacing: float = SAMPLE_SPACING_M,
+                 ball_cores: Iterable[str] = BALL_CORE_KINDS) -> None:
+        ball_kinds = tuple(ball_cores)
+        for kind in ball_kinds:
+            if kind not in _BALL_CORE_VALID:
+                raise UnknownNameError(suggest(kind, _BALL_CORE_VALID, "core shape kind") + " (HandSurface ball_cores)")
         self.hand = hand
         self.tree = tree
         pts, nrm, links = [], [], []
@@ -367,9 +558,32 @@ class HandSurface:
             core_pts.append(a + np.linspace(0.0, 1.0, k)[:, None] * (b - a))
             core_links.append(np.full(k, li))
             core_r.append(np.full(k, r))
+        # Core balls of the other shapes (meshes by default), after the capsules' cores: the
+        # object check's set (CORE_TOLERANCE_M), and a coarser one for the finger gap.
+        gap_c, gap_r, gap_link = [], [], []
+        for prim in (p for p in prims if p.kind in ball_kinds):
+            li = tree.link_index(prim.link)
+            c, r = _core_balls(prim, CORE_TOLERANCE_M, _CORE_MIN_RADIUS_M)
+            core_pts.append(c)
+            core_links.append(np.full(len(r), li))
+            core_r.append(r)
+            if part_of.get(prim.link, "palm") != "palm":
+                c, r = _core_balls(prim, SELF_GAP_TOLERANCE_M, _SELF_GAP_MIN_RADIUS_M)
+                gap_c.append(c)
+                gap_r.append(r)
+                gap_link.append(np.full(len(r), li))
         self.core_points = np.concatenate(core_pts) if core_pts else np.zeros((0, 3))
         self.core_radius = np.concatenate(core_r) if core_r else np.zeros(0)
         core_link = np.concatenate(core_links).astype(np.int64) if core_links else np.zeros(0, np.int64)
+        # The finger gap's balls, grouped by finger; each finger's capsules too, for ball-capsule
+        # pairs (capsule-capsule pairs keep their own path, _capsule_gap).
+        balls_c = np.concatenate(gap_c) if gap_c else np.zeros((0, 3))
+        balls_r = np.concatenate(gap_r) if gap_r else np.zeros(0)
+        balls_link = np.concatenate(gap_link).astype(np.int64) if gap_link else np.zeros(0, np.int64)
+        balls_finger = np.array([part_of[tree.link_names[li]] for li in balls_link], dtype=object)
+        fingers = sorted({str(f) for f in balls_finger} | {e[4] for e in ends if e[4] != "palm"})
+        self._gap_balls = [(f, balls_link[balls_finger == f], balls_c[balls_finger == f], balls_r[balls_finger == f],
+                            [k for k, e in enumerate(ends) if e[4] == f]) for f in fingers] if len(balls_r) else []
         self._core_groups = [(int(li), np.flatnonzero(core_link == li)) for li in np.unique(core_link)]
         self._pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         # Points grouped by link, so posing is one small product per link.
@@ -379,14 +593,58 @@ class HandSurface:
         return len(self.local_points)
 
     def self_gap(self, q: ArrayLike) -> NDArray[np.float64]:
-        """Smallest surface gap between capsules of different fingers, (B,) [m] (negative:
-        overlap; +inf for a hand with fewer than two fingers). Distances are taken from five
-        points on each core segment to the other segment (exact to well under a millimetre
-        for phalanx-sized capsules)."""
+        """Smallest surface gap between the collision shapes of different fingers, (B,) [m]
+        (negative: overlap; +inf for a hand with fewer than two fingers; the palm is left out).
+
+        Capsule against capsule: distances from five points on each core segment to the other
+        segment (exact to well under a millimetre for phalanx-sized capsules). Shapes with core
+        balls (meshes): every ball against every ball and capsule of the other finger, with the
+        coarser ball set (``SELF_GAP_TOLERANCE_M``). The balls lie inside their part, so a ball
+        gap is never smaller than the true gap: an overlap reported is real, and a gap is
+        overestimated by at most about twice the tolerance (except along sharp edges, where the
+        balls stop short of the surface).
+
+        Args:
+            q: (B, n) joint values [rad].
+
+        Returns:
+            (B,) smallest gap [m].
+        """
         q = np.asarray(q, dtype=np.float64)
+        if not self._gap_balls:
+            return self._capsule_gap(q)
+        frames = self.tree.forward_kinematics(q)  # (B, L, 4, 4)
+        gap = self._capsule_gap(q, frames)
+        posed = []
+        for _, links, centres, _, caps in self._gap_balls:
+            tf = frames[:, links]  # (B, K, 4, 4)
+            c = np.einsum("bkij,kj->bki", tf[:, :, :3, :3], centres) + tf[:, :, :3, 3]  # (B, K, 3)
+            a = np.stack([frames[:, self._caps[k][0], :3, :3] @ self._caps[k][1] + frames[:, self._caps[k][0], :3, 3]
+                          for k in caps], axis=1) if caps else np.zeros((len(q), 0, 3))
+            b = np.stack([frames[:, self._caps[k][0], :3, :3] @ self._caps[k][2] + frames[:, self._caps[k][0], :3, 3]
+                          for k in caps], axis=1) if caps else np.zeros((len(q), 0, 3))
+            posed.append((c, a, b, np.array([self._caps[k][3] for k in caps])))
+        for f in range(len(posed)):
+            for g in range(f + 1, len(posed)):
+                (cf, af, bf, rcf), (cg, ag, bg, rcg) = posed[f], posed[g]
+                rf, rg = self._gap_balls[f][3], self._gap_balls[g][3]
+                if len(rf) and len(rg):
+                    d = np.linalg.norm(cf[:, :, None] - cg[:, None], axis=-1) - rf[:, None] - rg[None]
+                    gap = np.minimum(gap, d.min(axis=(1, 2)))
+                if len(rf) and len(rcg):
+                    d = _point_segment(cf, ag, bg) - rf[:, None] - rcg[None]
+                    gap = np.minimum(gap, d.min(axis=(1, 2)))
+                if len(rg) and len(rcf):
+                    d = _point_segment(cg, af, bf) - rg[:, None] - rcf[None]
+                    gap = np.minimum(gap, d.min(axis=(1, 2)))
+        return gap
+
+    def _capsule_gap(self, q: NDArray[np.float64], frames: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+        """Smallest gap between capsules of different fingers, (B,) [m] (+inf: no such pair)."""
         if not len(self._pairs):
             return np.full(len(q), np.inf)
-        frames = self.tree.forward_kinematics(q)  # (B, L, 4, 4)
+        if frames is None:
+            frames = self.tree.forward_kinematics(q)  # (B, L, 4, 4)
         seg_a = np.stack([frames[:, li, :3, :3] @ a + frames[:, li, :3, 3] for li, a, _, _, _ in self._caps], axis=1)
         seg_b = np.stack([frames[:, li, :3, :3] @ b + frames[:, li, :3, 3] for li, _, b, _, _ in self._caps], axis=1)
         radii = np.array([c[3] for c in self._caps])
@@ -405,7 +663,17 @@ class HandSurface:
         return (dist - radii[i] - radii[j]).min(axis=1)
 
     def pose_cores(self, q: ArrayLike) -> NDArray[np.float64]:
-        """Capsule core points in the palm frame, (B, M, 3) [m] (radii: ``core_radius``)."""
+        """Core points in the palm frame, (B, M, 3) [m], radii ``core_radius`` (M,) [m]: an
+        object point nearer a core point than its radius is inside the hand.
+
+        The capsules' core segments, sampled every 1.5 mm (exact: the capsule is the union of
+        those balls up to 0.03 mm), then the core balls of the ``ball_cores`` shapes (meshes by
+        default; ``CORE_TOLERANCE_M``). ``core_points`` and ``core_radius`` are in link frames,
+        in the same order.
+
+        Args:
+            q: (B, n) joint values [rad].
+        """
         frames = self.tree.forward_kinematics(np.asarray(q, dtype=np.float64))
         out = np.empty((frames.shape[0], len(self.core_points), 3))
         for li, idx in self._core_groups:
