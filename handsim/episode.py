@@ -404,7 +404,8 @@ class GraspEpisode:
 
         Raises:
             ConfigurationError: Wrong shape or non-finite targets.
-            SimulationError: The object's state became non-finite (a physics blow-up).
+            SimulationError: The object's or a joint's state became non-finite (a physics
+                blow-up).
         """
         t = np.asarray(targets, dtype=np.float64)
         if t.shape != (len(self.joint_names),) or not np.all(np.isfinite(t)):
@@ -416,9 +417,20 @@ class GraspEpisode:
         self.body.set_targets(np.clip(t, self.lower, self.upper))
         self.world.step(self.substeps)
         self.control_step += 1
-        xyz, quat = self.object_pose()
-        if not (np.all(np.isfinite(xyz)) and np.all(np.isfinite(quat))):
-            raise SimulationError(f"physics blow-up: the object's pose became non-finite at control step {self.control_step}")
+        self._check_state(f"at control step {self.control_step}")
+
+    def _check_state(self, when: str) -> None:
+        """Raise :class:`SimulationError` when the physics blew up (a non-finite object or joint
+        state), before any conversion reads the state as if it were an argument."""
+        assert self.body is not None
+        try:
+            self.object_pose()
+            self.object_velocity()
+            self.body.movable_joint_state()
+            if self.free_wrist:
+                self.wrist_pose()
+        except SimulationError as exc:
+            raise SimulationError(f"{exc} {when}") from None
 
     def set_wrist_target(self, xyz: ArrayLike, quat_wxyz: ArrayLike) -> None:
         """Drive the free wrist towards a pose from the next control step on.
@@ -681,6 +693,7 @@ class GraspEpisode:
                 self.body.compensate_gravity(True)
             self.world.set_gravity(True)
             self.world.step(self.protocol.steps(self.protocol.settle_s))
+            self._check_state("during the settle")
         score = self.score()
         excess = self.joint_excess()
         excess_m = self.joint_excess_m()

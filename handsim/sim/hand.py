@@ -21,7 +21,13 @@ from handsim._urdf_assets import (
     resolve_mesh_filename,
 )
 from handsim.data import cache_root
-from handsim.errors import ConfigurationError, UnknownNameError, URDFError, suggest
+from handsim.errors import (
+    ConfigurationError,
+    SimulationError,
+    UnknownNameError,
+    URDFError,
+    suggest,
+)
 from handsim.kinematics import KinematicTree
 from handsim.kinematics.urdf import parse_urdf
 from handsim.sim._body import _Body, _pose_args
@@ -551,6 +557,8 @@ class HandBody(_Body):
         """World pose of the root link frame: ``(xyz (3,) [m], quat_wxyz (4,))``."""
         c = self._c()
         com_pos, com_orn = c.getBasePositionAndOrientation(self.body_id)
+        if not all(np.isfinite(com_pos + com_orn)):
+            raise SimulationError(f"physics blow-up: the wrist's pose became non-finite {com_pos + com_orn}")
         inv_pos, inv_orn = c.invertTransform(*self._inertial)
         root_pos, root_orn = c.multiplyTransforms(com_pos, com_orn, inv_pos, inv_orn)
         return np.array(root_pos, dtype=np.float64), quat_xyzw_to_wxyz(root_orn)
@@ -642,6 +650,11 @@ class HandBody(_Body):
         states = self._c().getJointStates(self.body_id, ids)
         q = np.array([s[0] for s in states], dtype=np.float64)
         qd = np.array([s[1] for s in states], dtype=np.float64)
+        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd))):
+            # A state read back from PyBullet is never user input: a blow-up, not a bad argument.
+            bad = [self._c().getJointInfo(self.body_id, i)[1].decode() for i, a, b in zip(ids, q, qd)
+                   if not (np.isfinite(a) and np.isfinite(b))]
+            raise SimulationError(f"physics blow-up: joint state became non-finite ({', '.join(bad)})")
         return q, qd
 
     # -- links -----------------------------------------------------------------------------

@@ -31,7 +31,12 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from handsim._pybullet import pybullet
-from handsim.errors import ConfigurationError, UnknownNameError, suggest
+from handsim.errors import (
+    ConfigurationError,
+    SimulationError,
+    UnknownNameError,
+    suggest,
+)
 from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
 from handsim.transforms import matrix_to_quat, quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
@@ -164,6 +169,13 @@ def _torus_segments(major: float) -> tuple[list[list[float]], list[list[float]],
     return positions, orientations, chord
 
 
+
+def _check_finite(shape: str, what: str, values: tuple[float, ...]) -> None:
+    """A state read back from PyBullet is never user input: a non-finite one is a physics
+    blow-up (:class:`~handsim.errors.SimulationError`), not a bad argument."""
+    if not all(math.isfinite(v) for v in values):
+        raise SimulationError(f"physics blow-up: the {shape} object's {what} became non-finite {tuple(values)}")
+
 class ObjectBody(_Body):
     """A test object in a :class:`World` (create with :func:`spawn_object`).
 
@@ -188,6 +200,7 @@ class ObjectBody(_Body):
             ``(xyz, quat_wxyz)``: position (3,) [m] and orientation (4,) (w, x, y, z).
         """
         pos, orn = self._c().getBasePositionAndOrientation(self.body_id)
+        _check_finite(self.shape, "pose", pos + orn)
         return np.array(pos, dtype=np.float64), quat_xyzw_to_wxyz(orn)
 
     def set_pose(self, xyz: ArrayLike, quat_wxyz: ArrayLike) -> None:
@@ -212,6 +225,7 @@ class ObjectBody(_Body):
     def velocity(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Linear (3,) [m/s] and angular (3,) [rad/s] velocity in the world frame."""
         lin, ang = self._c().getBaseVelocity(self.body_id)
+        _check_finite(self.shape, "velocity", lin + ang)
         return np.array(lin, dtype=np.float64), np.array(ang, dtype=np.float64)
 
     def apply_force(self, force: ArrayLike | None) -> None:
