@@ -26,7 +26,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from handsim._argtypes import (
     EXIT_INTERNAL,
@@ -38,6 +38,9 @@ from handsim._argtypes import (
 )
 from handsim.errors import HandsimError, one_line
 from handsim.synth.cli import add_synth
+
+if TYPE_CHECKING:
+    from handsim.bench.results import BenchResults
 
 __all__ = ["COMMANDS", "EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "build_parser", "main"]
 
@@ -181,6 +184,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
         env_id=args.env,
     )
     out = Path(args.out)
+    if baseline is not None:
+        _check_baseline_fits(Path(args.baseline), baseline, config.grasp_ids, out / RESULTS_FILE)
     try:
         with contextlib.closing(executor):
             results = run_bench(config, out, jobs=args.jobs, resume=args.resume, executor=executor)
@@ -202,6 +207,26 @@ def run_bench_command(args: argparse.Namespace) -> int:
         print(comparison.text())
         return EXIT_REGRESSION if comparison.regressed else EXIT_OK
     return EXIT_OK
+
+
+def _check_baseline_fits(path: Path, baseline: BenchResults, grasp_ids: Sequence[str], out_file: Path) -> None:
+    """Refuse a ``--baseline`` that this run would overwrite, or that compares nothing, before
+    any trial (a comparison over no grasp type would pass CI whatever the run gives).
+
+    Raises:
+        ResultsError: Naming the baseline and why it does not fit.
+    """
+    from handsim.errors import ResultsError
+
+    target = path / "results.json" if path.is_dir() else path
+    if target.resolve() == out_file.resolve():
+        raise ResultsError(f"--baseline {path}: that is the results file this run writes ({out_file}), so the "
+                           "run would overwrite the baseline; copy it elsewhere or choose another --out")
+    compared = [g.id for g in baseline.grasps if g.trials > 0]
+    if not set(compared) & set(grasp_ids):
+        raise ResultsError(f"--baseline {path}: no grasp type in common with this run, so nothing would be "
+                           f"compared (baseline: {', '.join(compared) or 'no finished trial'}; this run: "
+                           f"{', '.join(grasp_ids)})")
 
 
 # ----------------------------------------------------------------------------------------------

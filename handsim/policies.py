@@ -21,7 +21,7 @@ import importlib
 import inspect
 import math
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -67,9 +67,15 @@ class Policy(Protocol):
       are two (``env.reset``'s order); ``reset()`` and ``reset(*args)`` get nothing / the info.
       Parameters with defaults and other names keep their defaults.
 
+      A keyword-only ``obs``/``observation``/``info`` parameter gets its value by name, and
+      ``reset(**kwargs)`` gets ``obs=`` and ``info=``.
+
     A policy keeps its own state between steps; the env is its only link to the simulation.
     The benchmark builds one policy per worker process and grasp type, and calls ``reset``
-    before each trial.
+    before each trial. **A stochastic policy must restart its randomness from the trial**: the
+    benchmark's reset info carries the trial's seed as ``info["trial_seed"]``, and the env's
+    ``action_space`` is seeded with it before ``reset``; otherwise a trial's actions depend on
+    the trials its worker ran before, and results change with ``--jobs`` and ``--resume``.
     """
 
     def __call__(self, obs: NDArray[np.float32]) -> NDArray[np.float32]:  # pragma: no cover - protocol
@@ -145,14 +151,18 @@ class ScriptedGraspPolicy:
 
 
 class UniformPolicy:
-    """Uniformly random actions from the env's action space (seed with ``seed``)."""
+    """Uniformly random actions from the env's action space (seed with ``seed``; the benchmark
+    reseeds it with each trial's seed, ``info["trial_seed"]``)."""
 
     def __init__(self, env: Any, seed: int | None = None) -> None:
         self.space = env.action_space
         self.space.seed(seed)
 
     def reset(self, info: Any = None) -> None:
-        """Nothing to reset."""
+        """Restart the random stream from ``info["trial_seed"]`` when the info has one (the
+        benchmark's trials), so that a trial's actions do not depend on the trials before it."""
+        if isinstance(info, Mapping) and info.get("trial_seed") is not None:
+            self.space.seed(int(info["trial_seed"]))
 
     def __call__(self, obs: ArrayLike | None = None) -> NDArray[np.float32]:
         """A sample of the action space."""

@@ -213,6 +213,10 @@ reset_info_obs = _recorder("reset_info_obs", lambda self, info, obs: _log("reset
 reset_default = _recorder("reset_default", lambda self, info=None: _log("reset_default", info))
 reset_varargs = _recorder("reset_varargs", lambda self, *args: _log("reset_varargs", *args))
 reset_other_default = _recorder("reset_other_default", lambda self, verbose=False: _log("reset_other_default", verbose))
+reset_kwonly = _recorder("reset_kwonly", lambda self, *, info: _log("reset_kwonly", info))
+reset_kwonly_obs = _recorder("reset_kwonly_obs", lambda self, info, *, observation: _log("reset_kwonly_obs", info,
+                                                                                       observation))
+reset_kwargs = _recorder("reset_kwargs", lambda self, **kw: _log("reset_kwargs", kw["obs"], kw["info"]))
 
 
 def fake_config(grasps=GRASPS, trials: int = 3, seed: int = 7) -> BenchConfig:
@@ -625,6 +629,9 @@ def test_nan_action_error_names_the_trial_and_keeps_finished_trials(tmp_path):
         ("reset_default", ("info",)),
         ("reset_varargs", ("info",)),
         ("reset_other_default", ("False",)),
+        ("reset_kwonly", ("info",)),
+        ("reset_kwonly_obs", ("info", "obs")),
+        ("reset_kwargs", ("obs", "info")),
     ],
 )
 def test_policy_reset_gets_what_its_parameters_name(tmp_path, policy, received):
@@ -710,3 +717,28 @@ def test_contact_sheet_labels_say_which_trial_the_frame_shows(tmp_path):
         # the second strip line (what the frame shows) is drawn: white text on the strip colour
         line = [rgb.getpixel((x, 180 + 3 + 15 + 6)) for x in range(4, 200)]
         assert any(p == (255, 255, 255) or min(p) > 200 for p in line)
+
+
+@pytest.mark.slow
+def test_a_random_policys_trial_does_not_depend_on_the_trials_before_it():
+    # One policy serves every trial of a grasp type in a worker: a trial run after another must
+    # give the record it gives alone (otherwise results change with --jobs and --resume).
+    from handsim.bench import trial_seed
+    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
+
+    def task(t: int) -> TrialTask:
+        return TrialTask(env_id="handsim/Grasp-v0", env_kwargs=(), hand="default_hand", policy="handsim.policies:uniform",
+                         grasp_id="lateral", number=16, trial=t, seed=trial_seed(0, 16, t), render=False)
+
+    def record(t: int) -> dict[str, Any]:
+        rec, _ = run_trial(task(t))
+        return {k: v for k, v in rec.items() if k != "wall_s"}
+
+    try:
+        alone = record(1)
+        close_worker_envs()
+        record(0)
+        after = record(1)
+    finally:
+        close_worker_envs()
+    assert after == alone

@@ -129,6 +129,32 @@ def test_baseline_exit_codes(tmp_path, capsys):
     assert "REGRESSION" in out
 
 
+def test_a_baseline_that_compares_nothing_or_would_be_overwritten_is_refused(tmp_path, capsys):
+    other = tmp_path / "other.json"
+    _results({"tip_pinch": (3, 3)}).write(other)
+    out = tmp_path / "run"
+    fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "2,3", "--out", str(out), "--baseline", str(other)],
+                        "no grasp type in common", "baseline: tip_pinch", "this run: small_diameter, medium_wrap")
+    assert not out.exists()  # refused before any trial
+    assert main(["bench", *FAKE, "--grasps", "2,3", "--out", str(out)]) == 0
+    before = (out / "results.json").read_bytes()
+    capsys.readouterr()
+    for baseline in (out / "results.json", out):  # the file or its folder
+        fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "2,3", "--out", str(out), "--baseline", str(baseline)],
+                            "the results file this run writes")
+    assert (out / "results.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("content", ["{truncated", '{"hello": 1}', "[]"])
+def test_a_foreign_results_file_in_out_is_not_overwritten(tmp_path, capsys, content):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "results.json").write_text(content)
+    fails_with_one_line(capsys, ["bench", *FAKE, "--grasps", "3", "--out", str(out)],
+                        "is not a handsim results file", "remove it or choose another --out")
+    assert (out / "results.json").read_text() == content
+
+
 def _subprocess_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])

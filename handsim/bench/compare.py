@@ -14,7 +14,7 @@ import dataclasses
 
 from handsim.bench.config import BASELINE_TOLERANCE
 from handsim.bench.results import BenchResults, config_differences
-from handsim.errors import ConfigurationError
+from handsim.errors import ConfigurationError, ResultsError
 
 __all__ = ["Comparison", "compare_results"]
 
@@ -93,6 +93,10 @@ def compare_results(current: BenchResults, baseline: BenchResults, tolerance: fl
     before = {g.id: g for g in baseline.grasps if g.trials > 0}
     after = {g.id: g for g in current.grasps if g.trials > 0}
     shared = [g.id for g in current.grasps if g.id in before and g.id in after]
+    if not shared:
+        # "No regression over 0 grasp types" would pass CI with the wrong baseline file.
+        raise ResultsError(f"baseline: no grasp type in common with this run, nothing to compare (baseline: "
+                           f"{', '.join(before) or 'no finished trial'}; this run: {', '.join(after) or 'no finished trial'})")
     notes = []
     only_base = [gid for gid in before if gid not in after]
     only_now = [gid for gid in after if gid not in before]

@@ -227,25 +227,37 @@ _OBS_NAMES = ("obs", "observation")
 _INFO_NAMES = ("info",)
 
 
-def _reset_arguments(reset: Callable[..., Any], obs: Any, info: Mapping[str, Any]) -> list[Any]:
-    """The positional arguments ``reset`` gets (the protocol of :class:`handsim.policies.Policy`).
+def _reset_arguments(reset: Callable[..., Any], obs: Any,
+                     info: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """The arguments ``reset`` gets (the protocol of :class:`handsim.policies.Policy`):
+    ``(positional, keyword)``.
 
     A parameter named ``obs``/``observation`` gets the observation and one named ``info`` the
-    info; unnamed required parameters get, as documented (``policy.reset(info)``): one, the
-    info; two, ``(obs, info)`` in ``env.reset``'s order. Parameters with defaults and other
-    names keep their defaults; ``reset(*args)`` gets the info.
+    info, positional or keyword-only; unnamed required positional parameters get, as documented
+    (``policy.reset(info)``): one, the info; two, ``(obs, info)`` in ``env.reset``'s order.
+    Parameters with defaults and other names keep their defaults; ``reset(*args)`` gets the
+    info, ``reset(**kwargs)`` gets ``obs=`` and ``info=``.
     """
     try:
         params = list(inspect.signature(reset).parameters.values())
     except (TypeError, ValueError):  # no signature (a builtin): the documented call
-        return [info]
+        return [info], {}
+    values = {"obs": obs, "info": info}
+    role_of = {**dict.fromkeys(_OBS_NAMES, "obs"), **dict.fromkeys(_INFO_NAMES, "info")}
+    keyword: dict[str, Any] = {}
+    for p in params:
+        if p.kind is p.KEYWORD_ONLY:
+            if p.name in role_of:
+                keyword[p.name] = values[role_of[p.name]]
+            elif p.default is p.empty:
+                raise ConfigurationError(
+                    f"policy.reset(*, {p.name}): cannot tell what to pass to the keyword-only parameter "
+                    f"{p.name!r}; expected obs, observation or info (see handsim.policies.Policy)")
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     roles: list[str | None] = []
     for p in positional:
-        if p.name in _OBS_NAMES:
-            roles.append("obs")
-        elif p.name in _INFO_NAMES:
-            roles.append("info")
+        if p.name in role_of:
+            roles.append(role_of[p.name])
         elif p.default is p.empty:
             roles.append(None)  # unnamed and required
         else:
@@ -253,7 +265,7 @@ def _reset_arguments(reset: Callable[..., Any], obs: Any, info: Mapping[str, Any
     while roles and roles[-1] == "default":
         roles.pop()
     unnamed = [i for i, r in enumerate(roles) if r is None]
-    free = [r for r in ("obs", "info") if r not in roles]
+    free = [r for r in ("obs", "info") if r not in roles and r not in {role_of[k] for k in keyword}]
     if len(unnamed) == 1:
         roles[unnamed[0]] = "info" if "info" in free else (free[0] if free else None)
     elif len(unnamed) == 2 and free == ["obs", "info"]:
@@ -264,16 +276,34 @@ def _reset_arguments(reset: Callable[..., Any], obs: Any, info: Mapping[str, Any
             f"policy.reset({names}): cannot tell what to pass; expected reset(), reset(info), reset(obs) "
             "or reset(obs, info) (see handsim.policies.Policy)"
         )
-    if not roles and any(p.kind is p.VAR_POSITIONAL for p in params):
-        return [info]
-    values = {"obs": obs, "info": info}
-    return [values.get(r, p.default) for r, p in zip(roles, positional)]
+    if not roles and not keyword:
+        if any(p.kind is p.VAR_POSITIONAL for p in params):
+            return [info], {}
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return [], {"obs": obs, "info": info}
+    return [values.get(r, p.default) for r, p in zip(roles, positional)], keyword
 
 
 def _reset_policy(policy: Any, obs: Any, info: Mapping[str, Any]) -> None:
     reset = getattr(policy, "reset", None)
     if callable(reset):
-        reset(*_reset_arguments(reset, obs, info))
+        args, kwargs = _reset_arguments(reset, obs, info)
+        reset(*args, **kwargs)
+
+
+def _start_trial(env: Any, policy: Any, seed: int) -> tuple[Any, dict[str, Any]]:
+    """Reset the env and the policy for a trial with seed ``seed``: ``(obs, info)``.
+
+    The policy is built once per worker and grasp type and serves several trials, so anything
+    random in it must restart from the trial's seed, or a trial's actions would depend on the
+    trials its worker ran before (``--jobs``, ``--resume``): the env's action space is seeded
+    with it, and the policy's reset info carries it as ``info["trial_seed"]``.
+    """
+    obs, info = env.reset(seed=seed)
+    env.action_space.seed(seed)
+    info = {**info, "trial_seed": seed}
+    _reset_policy(policy, obs, info)
+    return obs, info
 
 
 def _jsonable(value: Any) -> Any:
@@ -333,8 +363,7 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
     terminated = truncated = False
     error = ""
     try:
-        obs, info = env.reset(seed=task.seed)
-        _reset_policy(policy, obs, info)
+        obs, info = _start_trial(env, policy, task.seed)
         while not (terminated or truncated):
             obs, _, terminated, truncated, info = env.step(policy(obs))
             steps += 1
@@ -599,10 +628,24 @@ def _refuse_unfinished_run(results_path: Path) -> None:
     Raises:
         ResultsError: Naming the file, the trials and what to do.
     """
+    if results_path.exists() and not _looks_like_results(results_path):
+        # Not a file handsim wrote (its writes are atomic): someone else's, or damaged. Replacing
+        # it silently could lose work; --resume reports what is wrong with it.
+        raise ResultsError(f"{results_path} exists and is not a handsim results file (or cannot be read): "
+                           "remove it or choose another --out")
     kept = _finished_trials_of_unfinished_run(results_path) if results_path.is_file() else 0
     if kept:
         raise ResultsError(f"{results_path} has {kept} finished trials of an unfinished run: use --resume, "
                            "or another --out / remove it")
+
+
+def _looks_like_results(path: Path) -> bool:
+    """``path`` is a readable JSON object with a results file's ``grasps`` list (any schema)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("grasps"), list)
 
 
 def _finished_trials_of_unfinished_run(path: Path) -> int:
