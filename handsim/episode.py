@@ -97,12 +97,29 @@ def _released_tree(urdf_path: Path) -> KinematicTree:
     return KinematicTree(name, links, [dataclasses.replace(j, mimic=None) for j in joints], str(urdf_path))
 
 
-def _substeps(control_hz: float, timestep_s: float) -> int:
-    """Physics steps per control step; the control rate must divide the physics rate."""
+def _divides(control_hz: float, timestep_s: float) -> bool:
     ratio = 1.0 / (control_hz * timestep_s)
-    if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
-        raise ConfigurationError(f"control_hz {control_hz} must divide the physics rate {1 / timestep_s:g} Hz")
-    return int(round(ratio))
+    return abs(ratio - round(ratio)) <= 1e-6 and round(ratio) >= 1
+
+
+def _substeps(control_hz: float, protocol: Protocol) -> dict[float, int]:
+    """Physics steps per control step for each of the protocol's two physics rates (the grasp
+    phase's ``grasp_timestep_s`` and ``timestep_s``): the control rate must divide both.
+
+    Raises:
+        ConfigurationError: It does not; the message lists the rates that do.
+    """
+    steps = (protocol.timestep_s, protocol.grasp_timestep_s)
+    if not all(_divides(control_hz, dt) for dt in steps):
+        slowest = 1.0 / max(steps)  # [Hz]: no control rate can be faster
+        valid = [slowest / n for n in range(1, 1000) if all(_divides(slowest / n, dt) for dt in steps)]
+        valid = [v for v in valid if abs(v - round(v)) < 1e-9] or valid  # the whole-number rates, when any
+        raise ConfigurationError(
+            f"EpisodeSettings.control_hz {control_hz:g}: a control step must be a whole number of physics steps at "
+            f"both of the protocol's rates (Protocol.timestep_s: {1 / steps[0]:g} Hz, Protocol.grasp_timestep_s: "
+            f"{1 / steps[1]:g} Hz); valid: {', '.join(f'{v:g}' for v in valid[:8] if v >= 1)} Hz, or change the "
+            "protocol's time steps (e.g. Protocol(grasp_timestep_s=0.004) for 50 Hz)")
+    return {dt: round(1.0 / (control_hz * dt)) for dt in steps}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +128,10 @@ class EpisodeSettings:
 
     Attributes:
         control_hz: Policy rate [Hz]; each control step runs ``1 / (control_hz * timestep_s)``
-            physics steps (must be a whole number).
+            physics steps, which must be a whole number at both of the protocol's rates
+            (``Protocol.grasp_timestep_s``, 125 Hz, in the grasp phase; ``Protocol.timestep_s``,
+            250 Hz): 125, 25, 5 or 1 Hz with the default protocol (50 Hz needs
+            ``Protocol(grasp_timestep_s=0.004)``).
         jitter_m: Half-width of the uniform jitter of the object position [m].
         jitter_deg: Half-width of the uniform jitter of the object orientation, about a random
             axis [deg].
@@ -250,7 +270,7 @@ class GraspEpisode:
         self.settings = settings
         self.wrist = wrist
         self.visuals = bool(visuals)
-        self._substeps = {dt: _substeps(settings.control_hz, dt) for dt in (protocol.timestep_s, protocol.grasp_timestep_s)}
+        self._substeps = _substeps(settings.control_hz, protocol)
         self.grasp_steps = max(1, int(round(protocol.grasp_duration_s * settings.control_hz)))
         self.tree = load_urdf(self.hand.urdf_path)
         self.joint_names = self.tree.joint_names

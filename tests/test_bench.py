@@ -494,8 +494,8 @@ def test_contact_sheet_size_and_missing_frames(tmp_path):
 # ---------------------------------------------------------------------------------------------- baseline
 
 
-def _results(rates: dict[str, tuple[int, int]], trials: int = 3):
-    """Hand-made results: grasp id -> (successes, trials run)."""
+def _results(rates: dict[str, tuple[int, int]], trials: int = 3, reason: str | None = None):
+    """Hand-made results: grasp id -> (successes, trials run); failed trials give ``reason``."""
     taxonomy = default_taxonomy()
     info, records = [], {}
     for gid, (wins, n) in rates.items():
@@ -505,7 +505,7 @@ def _results(rates: dict[str, tuple[int, int]], trials: int = 3):
             ok = t < wins
             records[(gid, t)] = {"trial": t, "seed": t, "success": ok, "q1": 0.1 if ok else 0.0,
                                  "max_penetration_m": 0.0, "contact_regions": [],
-                                 "failure_reasons": [] if ok else [f"{gid} slipped"]}
+                                 "failure_reasons": [] if ok else [reason or f"{gid} slipped"]}
     return aggregate(hand={"name": "h", "path": "/h", "dof": 20}, policy="p:q",
                      config={"trials": trials, "success_threshold": 0.5, "grasps": list(rates)},
                      grasp_info=info, records=records, timing={}, versions={})
@@ -698,6 +698,20 @@ def test_junit_counts_grasps_not_run_as_skipped_not_failed():
     assert by_name["medium_wrap"].find("failure") is not None
     for gid in ("tripod", "ring"):
         assert by_name[gid].find("failure") is None and by_name[gid].find("skipped") is not None
+
+
+def test_junit_stays_well_formed_when_a_reason_holds_control_characters():
+    # A custom env's reason with an ANSI colour code: XML 1.0 cannot hold ESC at all.
+    results = _results({"medium_wrap": (0, 3)}, reason="\x1b[31mslipped\x1b[0m \x00 under +x")
+    text = junit_xml(results)
+    failure = ET.fromstring(text.split("?>", 1)[1]).find("testsuite/testcase/failure")
+    assert "\\x1b[31mslipped\\x1b[0m \\x00 under +x" in failure.get("message")
+    assert failure.text.count("\\x1b") == 6
+
+
+def test_no_grasp_type_in_common_is_an_error_not_a_pass():
+    with pytest.raises(ResultsError, match="no grasp type in common"):
+        compare_results(_results({"tip_pinch": (3, 3)}), _results({"ring": (3, 3)}))
 
 
 def test_contact_sheet_labels_say_which_trial_the_frame_shows(tmp_path):

@@ -184,6 +184,18 @@ def test_disturbance_rotation_matches_scipy_for_any_orientation(rng: np.random.G
         assert angle == pytest.approx((r0.inv() * r1).magnitude(), abs=1e-12)
 
 
+@pytest.mark.parametrize(("value", "limit", "text"), [
+    (15.06, 15.0, "15.1 deg > 15.0 deg"),
+    (15.04, 15.0, "15.04 deg > 15.00 deg"),  # one decimal would read "15.0 deg > 15.0 deg"
+    (15.0004, 15.0, "15.0004 deg > 15.0000 deg"),
+    (31.2, 15.0, "31.2 deg > 15.0 deg"),
+])
+def test_a_failure_reason_never_reads_value_equal_to_limit(value: float, limit: float, text: str) -> None:
+    from handsim.sim.protocol import _over
+
+    assert _over(value, limit, "deg") == text
+
+
 def test_blow_up_is_reported_as_simulation_error() -> None:
     # A speed cap far below free-fall speed stands in for a blown-up state.
     with World(Protocol(max_linear_speed_m_s=0.05, directions=("-z",))) as world:

@@ -6,6 +6,7 @@ be regenerated from a saved ``results.json``.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,8 +63,10 @@ def report_markdown(results: BenchResults) -> str:
         f"# handsim bench: {hand.get('name', '?')}",
         "",
         f"**{coverage_line(results)}** (a grasp type is achieved when its success rate is at least "
-        f"{results.success_threshold:g}; a trial succeeds when the object is held through the disturbance "
-        "protocol, the contact signature matches and the penetration is within the limit)"
+        f"{results.success_threshold:g}; a trial succeeds when the hand has a plan for it, its pre-shape does not "
+        "start inside the object, the object is held through the disturbance protocol, the contact signature "
+        "matches (regions, thumb abducted or adducted), the penetration is within the limit and no joint is "
+        "further past its limit than the protocol allows)"
         + ("" if results.complete else " - **incomplete run**"),
         "",
         f"- hand: `{hand.get('name')}` ({hand.get('dof')} DoF) from `{hand.get('path')}`",
@@ -102,6 +105,16 @@ def report_markdown(results: BenchResults) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+#: Characters XML 1.0 forbids (ElementTree escapes & < > but writes these as they are, which
+#: makes the file unreadable): C0 controls but tab, newline and return, and lone surrogates.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def _xml_safe(text: str) -> str:
+    """``text`` with the characters XML cannot hold shown as ``\\xNN`` escapes."""
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def junit_xml(results: BenchResults) -> str:
     """JUnit XML: one testcase per grasp type; a failed testcase's message is its reasons."""
     suite = ET.Element(
@@ -125,12 +138,12 @@ def junit_xml(results: BenchResults) -> str:
             unique = list(dict.fromkeys(reasons))
             fail = ET.SubElement(
                 case, "failure",
-                message=f"success rate {g.success_rate:.2f} < {results.success_threshold:g}: " + "; ".join(unique),
+                message=_xml_safe(f"success rate {g.success_rate:.2f} < {results.success_threshold:g}: " + "; ".join(unique)),
             )
-            fail.text = "\n".join(
+            fail.text = _xml_safe("\n".join(
                 f"trial {t['trial']} (seed {t['seed']}): " + ("; ".join(rs) if rs else "success")
                 for t, rs in zip(g.trial_results, g.failure_reasons)
-            )
+            ))
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)

@@ -79,6 +79,16 @@ class DisturbanceResult:
         return d
 
 
+
+def _over(value: float, limit: float, unit: str) -> str:
+    """``"15.1 deg > 15.0 deg"``: one decimal, or as many more as it takes (up to four) for the
+    value to read as more than the limit (never "15.0 deg > 15.0 deg")."""
+    for digits in range(1, 5):
+        v, lim = f"{value:.{digits}f}", f"{limit:.{digits}f}"
+        if v != lim:
+            break
+    return f"{v} {unit} > {lim} {unit}"
+
 def run_disturbance(
     world: World,
     obj: ObjectBody,
@@ -148,14 +158,11 @@ def run_disturbance(
                 if trans > p.max_translation_m:
                     verb = "dropped" if d == "-z" else "slipped"
                     reason = (
-                        f"{verb} under {d} (moved {100 * trans:.1f} cm > {100 * p.max_translation_m:.1f} cm "
-                        f"limit after {t_s:.2f} s)"
-                    )
-                elif rot > p.max_rotation_deg:
-                    reason = (
-                        f"turned under {d} (rotated {rot:.1f} deg > {p.max_rotation_deg:.1f} deg limit "
+                        f"{verb} under {d} (moved {_over(100 * trans, 100 * p.max_translation_m, 'cm')} limit "
                         f"after {t_s:.2f} s)"
                     )
+                elif rot > p.max_rotation_deg:
+                    reason = f"turned under {d} (rotated {_over(rot, p.max_rotation_deg, 'deg')} limit after {t_s:.2f} s)"
                 else:
                     continue
                 failed = d
