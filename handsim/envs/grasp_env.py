@@ -10,9 +10,10 @@ inside that last step and the episode terminates.
 
 .. code-block:: python
 
-    import gymnasium, handsim
+    import gymnasium, handsim  # importing handsim registers handsim/Grasp-v0
+    from handsim.policies import ScriptedGraspPolicy
     env = gymnasium.make("handsim/Grasp-v0", grasp="tip_pinch", render_mode="rgb_array")
-    policy = handsim.policies.ScriptedGraspPolicy(env)
+    policy = ScriptedGraspPolicy(env)
     obs, info = env.reset(seed=0)
     policy.reset(info)
     terminated = truncated = False
@@ -80,8 +81,18 @@ Observation space
 ``Box(float32)`` of size ``2 n + 13 + 3 F + R + 33``, a flat vector whose parts are named by
 ``env.unwrapped.obs_slices`` (a read-only dict name -> slice). Positions and velocities are in
 the **palm frame** (x distal, z palmar; see models/README.md). Every part has finite bounds
-and is clipped to them (only ever active after a disturbance knocks the object away or
-PyBullet lets a joint overshoot its limit slightly).
+and is clipped to them, so the observation always lies in the space.
+
+**Joints past their limits.** ``joint_pos`` is clipped at the URDF limits, but the motors are
+capped at the URDF effort and contact can fold a finger past a limit: with the scripted policy
+(seed 0) ``default_hand``'s ``middle_dip`` went up to 12 deg past its limit during the grasp
+phase of ``small_diameter``, and ``index_dip`` up to 81 deg past during ``fixed_hook``'s
+(45 deg at the end of the trial, which failed). The protocol fails a trial with a joint more
+than ``Protocol.max_joint_excess_deg`` (5 deg) past its limit when scored (at the end of the
+grasp phase, and after the disturbances). The clipped amount is not in the observation (the
+spaces of v0 stay as they are); it is in ``info["joint_limit_excess"]`` at every reset and
+step, for an agent's wrapper or a reward to use (see Info). The other bounds are reached only
+when a disturbance flings the object away.
 
 =================  =====  ==================================================  ===============  =================
 slice name         size   what                                                unit             bounds
@@ -149,9 +160,22 @@ Episode end
   ``EpisodeSettings.control_hz`` = 25 steps by default). With ``evaluate=True`` the step first
   runs :meth:`GraspEpisode.evaluate` (settle + six-direction disturbance + scoring);
   ``info["is_success"]`` is then ``EpisodeResult.achieved``. With ``evaluate=False`` (fast, for
-  RL) it runs ``evaluate(run_protocol=False)`` and ``is_success`` means *the grasp as formed
-  passes every check that does not need the protocol*: signature matched, penetration within
-  the limit, force closure (Q1 > 0), plan present, object not knocked away.
+  RL) it runs ``evaluate(run_protocol=False)`` (the object released, no settle) and
+  ``is_success`` means *the grasp as formed at the last step passes every check that does not
+  need the protocol*, which are all of :meth:`GraspEpisode.evaluate`'s but the disturbances:
+
+  - the hand has a plan for the grasp type (``models/<hand>/grasps.json``);
+  - the pre-shape did not start inside the object (penetration at reset within
+    ``Protocol.max_penetration_m``);
+  - the penetration now is within ``Protocol.max_penetration_m``;
+  - the contact signature matched: every required group touched, no forbidden pattern, the
+    thumb abducted or adducted as the type needs;
+  - the object was not knocked away;
+  - no joint, mimic joints included, more than ``Protocol.max_joint_excess_deg`` (revolute) or
+    ``Protocol.max_joint_excess_m`` (prismatic) past its URDF limit;
+  - force closure (Q1 > 0), judged only when every check above passed.
+
+  ``info["failure_reason"]`` names every check that failed.
 * **Termination** early when the object is knocked away (:meth:`GraspEpisode.pushed_away`,
   ``EpisodeSettings.pushed_away_m``; with a free wrist measured in the moving palm's frame, so
   carrying a grasped object is not knocking it away); the protocol is not run and the episode
@@ -159,17 +183,50 @@ Episode end
 * **Truncation** by gymnasium's ``TimeLimit``: ``max_episode_steps`` defaults to the default
   grasp phase + :data:`handsim.envs.MAX_EPISODE_STEPS_MARGIN` (25 + 5 = 30). It never fires
   with the default protocol; if you lengthen the grasp phase (``protocol=`` or ``settings=``),
-  pass a larger ``max_episode_steps`` to ``gymnasium.make``.
+  pass a larger ``max_episode_steps`` to ``gymnasium.make`` (the grasp steps + the margin),
+  or every episode is truncated with no evaluation and no ``info["episode"]``. The env cannot
+  see the TimeLimit (``gymnasium.make`` wraps it outside the env), so it warns once
+  (``UserWarning``, naming the value to pass) at the reset that follows the first episode cut
+  at the registered ``max_episode_steps`` before its grasp phase ended.
 
 At termination ``info["episode"]`` is ``EpisodeResult.to_dict()`` and
-``info["failure_reason"]`` says why it failed ("" on success). Note that gymnasium's
-``RecordEpisodeStatistics`` writes ``info["episode"]`` too and refuses a key that is already
-there: wrap with ``RecordEpisodeStatistics(env, stats_key="episode_stats")``.
+``info["failure_reason"]`` says why it failed ("" on success).
 
-Info keys (every step): ``reward_distance``, ``reward_progress``, ``reward_q1``,
+Info
+====
+
+Keys at every step: ``reward_distance``, ``reward_progress``, ``reward_q1``,
 ``reward_success``, ``is_success``, ``failure_reason``, ``grasp_id``, ``signature_matched``,
-``q1``, ``num_contacts``; plus ``episode`` at termination. ``reset`` returns ``grasp_id`` and
-``has_plan``.
+``q1``, ``num_contacts``, ``joint_limit_excess``; plus ``episode`` at termination. ``reset``
+returns ``grasp_id``, ``has_plan`` and ``joint_limit_excess``.
+
+``joint_limit_excess`` is a (N,) float64 array, >= 0: how far each joint is past its nearest
+URDF limit after the step (after the protocol on the last step with ``evaluate=True``), in
+rad for a revolute joint and m for a prismatic one (0 for a continuous joint). It has one
+entry per joint PyBullet moves, mimic joints included, in ``env.unwrapped.movable_joint_names``
+order (``joint_names``, N = n, for a hand without mimic joints; N = 21 for ``default_hand``).
+For an independent joint it is what the clipping of ``joint_pos`` took off. A penalty for it
+is a wrapper away (the protocol's threshold is 5 deg, ``np.radians(5)``)::
+
+    class JointLimitPenalty(gymnasium.Wrapper):
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            return obs, reward - 10.0 * float(info["joint_limit_excess"].sum()), terminated, truncated, info
+
+**``info["episode"]`` and the episode-statistics wrappers.** ``"episode"`` is also the key
+where the usual wrappers put the return and length; the env keeps it (v0's users read it):
+
+* gymnasium's ``RecordEpisodeStatistics`` refuses a key that is already there (a bare
+  ``AssertionError`` at the end of the episode): wrap with
+  ``RecordEpisodeStatistics(env, stats_key="episode_stats")``.
+* its vector version, ``gymnasium.wrappers.vector.RecordEpisodeStatistics``, raises
+  ``ValueError: Attempted to add episode stats with key 'episode' but this key already
+  exists``: give it ``stats_key="episode_stats"`` too (tested with ``make_vec``).
+* Stable-Baselines3's ``Monitor`` writes ``info["episode"]`` over the env's result without a
+  word. Read ``info["is_success"]``, ``info["failure_reason"]`` and the ``reward_*`` keys,
+  which it leaves alone (``Monitor(env, info_keywords=("is_success",))`` logs the first, as
+  ``examples/train_ppo.py`` does), or keep the result under another key with a wrapper
+  inside the ``Monitor``.
 
 Arguments
 =========
@@ -179,7 +236,14 @@ Arguments
   env's ``np_random``; ``reset(options={"grasp": ...})`` overrides it for one episode.
 * ``hand``: a shipped hand's name, a hand folder or a :class:`~handsim.hand.Hand`.
 * ``render_mode``: ``None``, ``"rgb_array"`` (PyBullet TinyRenderer, headless, camera on the
-  object) or ``"human"`` (PyBullet GUI; only where a display exists).
+  object) or ``"human"`` (PyBullet GUI; only where a display exists). On a machine without a
+  display (no ``$DISPLAY`` / ``$WAYLAND_DISPLAY`` on Linux) ``metadata["render_modes"]``
+  leaves ``"human"`` out, so that ``check_env`` passes there; ``GraspEnv(render_mode="human")``
+  then raises a ``ConfigurationError`` saying so, but ``gymnasium.make(...,
+  render_mode="human")`` does not reach the env with that mode: gymnasium wraps an
+  ``"rgb_array"`` env in its ``HumanRendering`` wrapper (a pygame window of frames, not the
+  PyBullet GUI; without pygame, ``reset`` raises ``DependencyNotInstalled``). Use
+  ``render_mode="rgb_array"`` on headless machines.
 * ``evaluate``: run the disturbance protocol at the end (default True).
 * ``action_mode``: ``"absolute"`` or ``"delta"``; ``max_delta_rad``: largest target change per
   step in delta mode [rad] (default 0.1, i.e. 2.5 rad/s at 25 Hz).
@@ -197,7 +261,16 @@ at ``Protocol.grasp_timestep_s``; ``benchmarks/bench_env.py`` measures steps per
 ``HandManipulateBlock-v1``.
 
 Unknown grasp or hand names raise the handsim error (``UnknownNameError`` /
-``DataNotFoundError``) with close matches, at construction.
+``DataNotFoundError``) with close matches, at construction. Any other bad argument raises
+:class:`~handsim.errors.ConfigurationError` naming it and the type expected (``protocol={}``,
+``settings=None``, ``camera_distance=True``: a bool is never taken for a number). A grasp
+number may be a Python or a numpy integer, in the constructor and in
+``reset(options={"grasp": ...})`` alike.
+
+After ``close()``, ``reset``, ``step`` and ``render`` raise ``ConfigurationError`` ("this env is
+closed"): make a new env. The env cannot be deep-copied or pickled (``copy.deepcopy``,
+``pickle``): it owns a PyBullet server, which a copy would share; build another env instead
+(vector envs build theirs from the id, which is fine).
 
 Seeding: only through ``reset(seed=...)`` (``super().reset``) and ``self.np_random``; the same
 seed and actions give bit-identical observations, rewards and infos.
@@ -226,6 +299,13 @@ Version history
 * v0, same id (unchanged for hands without ``<mimic>`` tags): a hand with mimic joints runs;
   its action and observation spaces cover the independent joints (they included the mimic
   joints' limits and failed before), its mimic joints follow their masters' targets.
+* v0, same id (spaces, rewards and outcomes unchanged): ``info["joint_limit_excess"]`` at
+  every reset and step (how far each joint is past its URDF limit, which the clipped
+  ``joint_pos`` hides); a ``UserWarning`` when the TimeLimit cuts the grasp phase; after
+  ``close()`` the env says it is closed; numpy integers accepted as grasp numbers in
+  ``reset(options=...)``, a bool refused as ``camera_distance``, and a wrong type for
+  ``protocol``, ``settings`` or ``hand`` a ``ConfigurationError`` (was an ``AttributeError``
+  or ``TypeError``).
 """
 
 from __future__ import annotations
@@ -235,6 +315,7 @@ import math
 import os
 import sys
 import types
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, SupportsFloat
@@ -246,6 +327,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from handsim._pybullet import pybullet
 from handsim.data import DEFAULT_HAND
+from handsim.envs import GRASP_ENV_ID, MAX_EPISODE_STEPS_MARGIN
 from handsim.episode import (
     WRIST_MODES,
     ContactScore,
@@ -285,6 +367,28 @@ _UNLIMITED_JOINT_BOUND = 4.0 * math.pi  # [rad]
 _RENDER_FPS_DEFAULT = 25
 #: The keys ``reset(options=...)`` understands.
 _RESET_OPTIONS = ("grasp",)
+
+
+def _is_number(value: Any) -> bool:
+    """A real number, Python's or numpy's, but not a bool (``True`` is an int to Python, never
+    a length or a grasp number to the env)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def _positive_number(name: str, value: Any, unit: str) -> float:
+    """``float(value)`` of a finite number > 0; else a ConfigurationError naming ``GraspEnv(name=...)``."""
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise ConfigurationError(f"GraspEnv({name}=...): expected a finite number > 0 [{unit}], got {value!r}")
+    return float(value)
+
+
+def _grasp_key(value: Any) -> Any:
+    """A grasp id or number as :meth:`Taxonomy.get` takes it: a numpy integer becomes an int (so
+    ``np.int64(24)`` works wherever ``24`` does); anything else is passed on for ``get`` to
+    accept or refuse (a bool is refused there)."""
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
 
 
 def _display_available() -> bool:
@@ -372,11 +476,22 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         width: Rendered image width [px].
         height: Rendered image height [px].
         camera_distance: Render camera distance from the object [m].
+        wrist: ``"fixed"`` or ``"free"`` (6 wrist action entries).
+        max_wrist_step_m: Free wrist's largest translation per step [m].
+        max_wrist_step_rad: Free wrist's largest rotation per step [rad].
+        wrist_range_m: Half-width of the free wrist's workspace, per axis [m].
+
+    Attributes:
+        joint_names: The n independent joints, in action and ``joint_pos`` order.
+        movable_joint_names: Every joint PyBullet moves, mimic ones included, in
+            ``info["joint_limit_excess"]`` order.
+        obs_slices: Observation part name -> slice.
 
     Raises:
         UnknownNameError: Unknown grasp id/number (with close matches).
         DataNotFoundError: Unknown hand (with close matches).
-        ConfigurationError: Any other bad argument, naming the valid options.
+        ConfigurationError: Any other bad argument (a wrong type included), naming the
+            argument and what it expects.
     """
 
     metadata: dict[str, Any] = {"render_modes": list(RENDER_MODES), "render_fps": _RENDER_FPS_DEFAULT}
@@ -414,39 +529,40 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             raise ConfigurationError(
                 "GraspEnv(action_mode=...): " + suggest(str(action_mode), ACTION_MODES, "action mode")
             )
-        if isinstance(max_delta_rad, bool) or not isinstance(max_delta_rad, (int, float)) or not (
-            math.isfinite(max_delta_rad) and max_delta_rad > 0
-        ):
-            raise ConfigurationError(f"GraspEnv(max_delta_rad=...): expected a finite number > 0 [rad], got {max_delta_rad!r}")
+        self.max_delta_rad = _positive_number("max_delta_rad", max_delta_rad, "rad")
         if wrist not in WRIST_MODES:
             raise ConfigurationError("GraspEnv(wrist=...): " + suggest(str(wrist), WRIST_MODES, "wrist mode"))
-        for name, value in (
-            ("max_wrist_step_m", max_wrist_step_m), ("max_wrist_step_rad", max_wrist_step_rad), ("wrist_range_m", wrist_range_m)
+        self.max_wrist_step_m = _positive_number("max_wrist_step_m", max_wrist_step_m, "m")
+        self.max_wrist_step_rad = _positive_number("max_wrist_step_rad", max_wrist_step_rad, "rad")
+        self.wrist_range_m = _positive_number("wrist_range_m", wrist_range_m, "m")
+        # Objects checked by type here, so that a wrong one (protocol={}, settings=None) is a
+        # ConfigurationError naming the argument, not an AttributeError deep in the episode.
+        for name, value, cls in (
+            ("reward", reward, RewardWeights), ("protocol", protocol, Protocol), ("settings", settings, EpisodeSettings),
         ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-                unit = "rad" if name.endswith("rad") else "m"
-                raise ConfigurationError(f"GraspEnv({name}=...): expected a finite number > 0 [{unit}], got {value!r}")
-        if not isinstance(reward, RewardWeights):
-            raise ConfigurationError(f"GraspEnv(reward=...): expected a RewardWeights, got {type(reward).__name__}")
+            if not isinstance(value, cls):
+                raise ConfigurationError(
+                    f"GraspEnv({name}=...): expected a {cls.__module__}.{cls.__name__}, got {type(value).__name__} "
+                    f"({value!r})"
+                )
+        if not isinstance(hand, (Hand, str, os.PathLike)):
+            raise ConfigurationError(
+                f"GraspEnv(hand=...): expected a shipped hand's name (str), a hand folder (path) or a "
+                f"handsim.hand.Hand, got {type(hand).__name__} ({hand!r})"
+            )
         if not isinstance(evaluate, (bool, np.bool_)):
             raise ConfigurationError(f"GraspEnv(evaluate=...): expected True or False, got {evaluate!r}")
         for name, value in (("width", width), ("height", height)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ConfigurationError(f"GraspEnv({name}=...): expected a positive integer [px], got {value!r}")
-        if not (isinstance(camera_distance, (int, float)) and math.isfinite(camera_distance) and camera_distance > 0):
-            raise ConfigurationError(f"GraspEnv(camera_distance=...): expected a finite number > 0 [m], got {camera_distance!r}")
+        self.camera_distance = _positive_number("camera_distance", camera_distance, "m")
 
         self.render_mode = render_mode
         self.evaluate = bool(evaluate)
         self.action_mode = action_mode
-        self.max_delta_rad = float(max_delta_rad)
         self.reward_weights = reward
         self.width, self.height = int(width), int(height)
-        self.camera_distance = float(camera_distance)
         self.wrist = wrist
-        self.max_wrist_step_m = float(max_wrist_step_m)
-        self.max_wrist_step_rad = float(max_wrist_step_rad)
-        self.wrist_range_m = float(wrist_range_m)
 
         # Builds the PyBullet world too; unknown hands raise here (DataNotFoundError, suggestions).
         # Visual shapes only when frames can be asked for: they cost half of every reset.
@@ -474,6 +590,12 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
                 "action_mode='delta'"
             )
         self.num_joints = n
+        #: Every joint PyBullet moves, mimic joints included, in the order of
+        #: ``info["joint_limit_excess"]`` (:attr:`joint_names` for a hand without mimic joints).
+        self.movable_joint_names: tuple[str, ...] = tuple(ep.movable_joint_names)
+        limits = self.hand.joint_limits
+        self._movable_lower = np.array([limits[j].lower for j in self.movable_joint_names], dtype=np.float64)
+        self._movable_upper = np.array([limits[j].upper for j in self.movable_joint_names], dtype=np.float64)
         free = wrist == "free"
         self.action_space = spaces.Box(-1.0, 1.0, shape=(n + (6 if free else 0),), dtype=np.float32)
 
@@ -521,15 +643,17 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._palm_quat = np.array([1.0, 0.0, 0.0, 0.0])
         self._wrist_xyz = np.zeros(3)
         self._wrist_quat = np.array([1.0, 0.0, 0.0, 0.0])
+        self._closed = False
+        self._time_limit_warned = False
 
     # ------------------------------------------------------------------ set-up helpers
     def _resolve_grasps(self, grasp: Any) -> tuple[GraspType, ...]:
         if grasp is None:
             return self.taxonomy.all()
         if isinstance(grasp, (str, int, np.integer)) and not isinstance(grasp, bool):
-            return (self.taxonomy.get(int(grasp) if isinstance(grasp, np.integer) else grasp),)
+            return (self.taxonomy.get(_grasp_key(grasp)),)
         if isinstance(grasp, Sequence) and not isinstance(grasp, str) and len(grasp) > 0:
-            return tuple(self.taxonomy.get(g) for g in grasp)
+            return tuple(self.taxonomy.get(_grasp_key(g)) for g in grasp)
         raise ConfigurationError(
             f"GraspEnv(grasp=...): expected a grasp id, a number 1..{len(self.grasp_ids)}, a non-empty sequence of "
             f"them, or None; got {grasp!r}"
@@ -666,8 +790,13 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
                 silently ignored).
 
         Returns:
-            ``(observation, {"grasp_id": str, "has_plan": bool})``.
+            ``(observation, {"grasp_id": str, "has_plan": bool, "joint_limit_excess": (N,)})``.
+
+        Raises:
+            ConfigurationError: A bad option, or the env is closed.
         """
+        self._check_open("reset")
+        self._check_time_limit()
         super().reset(seed=seed)
         if options is not None:
             if not isinstance(options, Mapping):
@@ -676,7 +805,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
                 if key not in _RESET_OPTIONS:
                     raise ConfigurationError("reset(options=...): " + suggest(str(key), _RESET_OPTIONS, "option"))
         if options and "grasp" in options:
-            grasp = self.taxonomy.get(options["grasp"])
+            grasp = self.taxonomy.get(_grasp_key(options["grasp"]))
         elif len(self._choices) == 1:
             grasp = self._choices[0]
         else:
@@ -692,7 +821,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._target_onehot[self.grasp_ids.index(grasp.id)] = 1.0
         # No physics step has run since the world was reset, so PyBullet reports no contact yet.
         in_contact = np.zeros(len(self.labels), dtype=bool)
-        info = {"grasp_id": grasp.id, "has_plan": grasp.id in ep.plans}
+        info = {"grasp_id": grasp.id, "has_plan": grasp.id in ep.plans, "joint_limit_excess": self.joint_limit_excess()}
         if self.render_mode == "human":
             self.render()
         return self._observation(in_contact), info
@@ -703,10 +832,11 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         """One control step of the grasp phase (plus the evaluation on the last one).
 
         Raises:
-            ConfigurationError: A NaN/inf action, a wrong shape, or ``step`` after the episode
-                ended (call ``reset``).
+            ConfigurationError: A NaN/inf action, a wrong shape, ``step`` after the episode
+                ended (call ``reset``), or the env is closed.
             SimulationError: A physics blow-up.
         """
+        self._check_open("step")
         if self._done:
             raise ConfigurationError("step() called on an ended episode (or before reset()); call reset() first")
         a = self._check_action(action)
@@ -747,6 +877,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             signature_matched=score.signature_matched,
             q1=q1,
             num_contacts=score.num_contacts,
+            joint_limit_excess=self.joint_limit_excess(),
         )
         obs = self._observation(in_contact)
         if self.render_mode == "human":
@@ -754,7 +885,12 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         return obs, reward, terminated, False, info
 
     def render(self) -> NDArray[np.uint8] | None:
-        """A frame (``rgb_array``: (height, width, 3) uint8), the GUI camera (``human``), or None."""
+        """A frame (``rgb_array``: (height, width, 3) uint8), the GUI camera (``human``), or None.
+
+        Raises:
+            ConfigurationError: The env is closed.
+        """
+        self._check_open("render")
         if self.render_mode is None:
             return None
         ep = self.episode
@@ -765,11 +901,64 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         return None
 
     def close(self) -> None:
-        """Release the physics server (idempotent)."""
+        """Release the physics server (idempotent); ``reset``, ``step`` and ``render`` then refuse."""
         self.episode.close()
         self._done = True
+        self._closed = True
+
+    def joint_limit_excess(self) -> NDArray[np.float64]:
+        """How far each joint is past its URDF limit now (``info["joint_limit_excess"]``).
+
+        Returns:
+            (N,) float64, >= 0, one entry per :attr:`movable_joint_names` (mimic joints
+            included): ``max(lower - q, q - upper, 0)`` for the joint's measured position q, in
+            rad for a revolute joint and m for a prismatic one (0 for a continuous joint). For
+            an independent joint it is what the clipping of ``joint_pos`` took off.
+        """
+        q, _ = self.episode.movable_joint_state()
+        return np.maximum(np.maximum(self._movable_lower - q, q - self._movable_upper), 0.0)
 
     # ------------------------------------------------------------------ internals
+    def _check_open(self, method: str) -> None:
+        if self._closed:
+            raise ConfigurationError(
+                f"{method}(): this env is closed (close() was called); make a new one, e.g. "
+                f"gymnasium.make({self.spec.id if self.spec is not None else GRASP_ENV_ID!r}, ...)"
+            )
+
+    def _check_time_limit(self) -> None:
+        """Warn once when a TimeLimit cuts the grasp phase short (R14 finding 9); call first in
+        ``reset``.
+
+        ``gymnasium.make`` wraps the env in its ``TimeLimit`` and leaves the env's own
+        ``spec.max_episode_steps`` None (gymnasium >= 1.0), so the limit in force is invisible
+        here, and ``make(..., max_episode_steps=...)`` may have replaced the registered one. So
+        with no limit in ``self.spec`` the evidence decides: the episode being reset stopped,
+        unfinished, after exactly the registered ``max_episode_steps`` steps, fewer than the
+        grasp phase's. A limit in ``self.spec`` (set by hand) is judged at once.
+        """
+        if self._time_limit_warned or self.spec is None:
+            return
+        steps = self.episode.grasp_steps
+        limit = self.spec.max_episode_steps
+        if limit is None:
+            registered = gymnasium.registry.get(self.spec.id)
+            limit = registered.max_episode_steps if registered is not None else None
+            cut = limit is not None and not self._done and self.episode.control_step == limit
+        else:
+            cut = True
+        if cut and limit is not None and limit < steps:
+            self._time_limit_warned = True
+            warnings.warn(
+                f"{self.spec.id}: the TimeLimit's max_episode_steps={limit} is shorter than the grasp phase ({steps} "
+                f"control steps = Protocol.grasp_duration_s {self.episode.protocol.grasp_duration_s:g} s x "
+                f"EpisodeSettings.control_hz {self.episode.settings.control_hz:g}): every episode is truncated before "
+                f"it terminates, with no evaluation and no info['episode']; pass gymnasium.make(..., "
+                f"max_episode_steps={steps + MAX_EPISODE_STEPS_MARGIN}) (the grasp phase + MAX_EPISODE_STEPS_MARGIN)",
+                UserWarning,
+                stacklevel=3,
+            )
+
     def _is_success(self, result: EpisodeResult) -> bool:
         if result.evaluated:
             return bool(result.achieved)
