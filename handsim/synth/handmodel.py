@@ -463,6 +463,21 @@ def _core_balls(prim: Primitive, tolerance: float, min_radius: float) -> tuple[N
     return centres @ prim.origin[:3, :3].T + prim.origin[:3, 3], radii
 
 
+def _ball_gaps(a: NDArray[np.float64], ra: NDArray[np.float64], b: NDArray[np.float64],
+               rb: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Gaps between balls a (B, K, 3), radii (K,), and balls b (B, J, 3), radii (J,): (B, K, J)
+    [m]. Summed per coordinate, without (B, K, J, 3) temporaries: ~8x faster than a norm of
+    the differences, and no cancellation (unlike |a|^2 + |b|^2 - 2 a.b)."""
+    d = np.square(a[:, :, None, 0] - b[:, None, :, 0])
+    for k in (1, 2):
+        diff = a[:, :, None, k] - b[:, None, :, k]
+        d += diff * diff
+    np.sqrt(d, out=d)
+    d -= ra[:, None]
+    d -= rb[None]
+    return d
+
+
 def _point_segment(p: NDArray[np.float64], a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.float64]:
     """Distances from points (B, K, 3) to segments a-b (B, C, 3) each: (B, K, C) [m]."""
     ab = (b - a)[:, None]  # (B, 1, C, 3)
@@ -575,15 +590,26 @@ class HandSurface:
         self.core_points = np.concatenate(core_pts) if core_pts else np.zeros((0, 3))
         self.core_radius = np.concatenate(core_r) if core_r else np.zeros(0)
         core_link = np.concatenate(core_links).astype(np.int64) if core_links else np.zeros(0, np.int64)
-        # The finger gap's balls, grouped by finger; each finger's capsules too, for ball-capsule
-        # pairs (capsule-capsule pairs keep their own path, _capsule_gap).
-        balls_c = np.concatenate(gap_c) if gap_c else np.zeros((0, 3))
-        balls_r = np.concatenate(gap_r) if gap_r else np.zeros(0)
-        balls_link = np.concatenate(gap_link).astype(np.int64) if gap_link else np.zeros(0, np.int64)
-        balls_finger = np.array([part_of[tree.link_names[li]] for li in balls_link], dtype=object)
-        fingers = sorted({str(f) for f in balls_finger} | {e[4] for e in ends if e[4] != "palm"})
-        self._gap_balls = [(f, balls_link[balls_finger == f], balls_c[balls_finger == f], balls_r[balls_finger == f],
-                            [k for k, e in enumerate(ends) if e[4] == f]) for f in fingers] if len(balls_r) else []
+        # The finger gap's parts: each link's gap balls (kind "balls") and each capsule (kind
+        # "capsule"), with a bounding sphere in the link frame for the pruning in self_gap.
+        # Capsule-capsule pairs keep their own path (_capsule_gap); every other pair of parts
+        # of different fingers is compared.
+        parts = []
+        by_link: dict[int, list[int]] = {}
+        for k, li in enumerate(gap_link):
+            by_link.setdefault(int(li[0]), []).append(k)
+        for li, ks in by_link.items():
+            c, r = np.concatenate([gap_c[k] for k in ks]), np.concatenate([gap_r[k] for k in ks])
+            mid = (c.min(axis=0) + c.max(axis=0)) / 2
+            parts.append(("balls", part_of[tree.link_names[li]], li, c, r, mid,
+                          float((np.linalg.norm(c - mid, axis=1) + r).max())))
+        if parts:
+            for k, (li, a, b, r, finger) in enumerate(ends):
+                if finger != "palm":
+                    parts.append(("capsule", finger, li, k, r, (a + b) / 2, float(np.linalg.norm(b - a)) / 2 + r))
+        self._gap_parts = parts
+        self._gap_pairs = [(i, j) for i in range(len(parts)) for j in range(i + 1, len(parts))
+                           if parts[i][1] != parts[j][1] and "balls" in (parts[i][0], parts[j][0])]
         self._core_groups = [(int(li), np.flatnonzero(core_link == li)) for li in np.unique(core_link)]
         self._pairs = np.array(pairs, dtype=np.int64).reshape(-1, 2)
         # Points grouped by link, so posing is one small product per link.
@@ -611,33 +637,52 @@ class HandSurface:
             (B,) smallest gap [m].
         """
         q = np.asarray(q, dtype=np.float64)
-        if not self._gap_balls:
+        if not self._gap_pairs:
             return self._capsule_gap(q)
         frames = self.tree.forward_kinematics(q)  # (B, L, 4, 4)
         gap = self._capsule_gap(q, frames)
-        posed = []
-        for _, links, centres, _, caps in self._gap_balls:
-            tf = frames[:, links]  # (B, K, 4, 4)
-            c = np.einsum("bkij,kj->bki", tf[:, :, :3, :3], centres) + tf[:, :, :3, 3]  # (B, K, 3)
-            a = np.stack([frames[:, self._caps[k][0], :3, :3] @ self._caps[k][1] + frames[:, self._caps[k][0], :3, 3]
-                          for k in caps], axis=1) if caps else np.zeros((len(q), 0, 3))
-            b = np.stack([frames[:, self._caps[k][0], :3, :3] @ self._caps[k][2] + frames[:, self._caps[k][0], :3, 3]
-                          for k in caps], axis=1) if caps else np.zeros((len(q), 0, 3))
-            posed.append((c, a, b, np.array([self._caps[k][3] for k in caps])))
-        for f in range(len(posed)):
-            for g in range(f + 1, len(posed)):
-                (cf, af, bf, rcf), (cg, ag, bg, rcg) = posed[f], posed[g]
-                rf, rg = self._gap_balls[f][3], self._gap_balls[g][3]
-                if len(rf) and len(rg):
-                    d = np.linalg.norm(cf[:, :, None] - cg[:, None], axis=-1) - rf[:, None] - rg[None]
-                    gap = np.minimum(gap, d.min(axis=(1, 2)))
-                if len(rf) and len(rcg):
-                    d = _point_segment(cf, ag, bg) - rf[:, None] - rcg[None]
-                    gap = np.minimum(gap, d.min(axis=(1, 2)))
-                if len(rg) and len(rcf):
-                    d = _point_segment(cg, af, bf) - rg[:, None] - rcf[None]
-                    gap = np.minimum(gap, d.min(axis=(1, 2)))
+        rows = np.arange(len(q))
+        posed = []  # per part: (B, K, 3) ball centres or (B, 3) x 2 segment ends; (B, 3) bounding centre
+        for kind, _, li, what, _, mid, _ in self._gap_parts:
+            rot, off = frames[:, li, :3, :3], frames[:, li, :3, 3]
+            geo = (np.matmul(what, rot.transpose(0, 2, 1)) + off[:, None] if kind == "balls" else
+                   (rot @ self._caps[what][1] + off, rot @ self._caps[what][2] + off))
+            posed.append((geo, rot @ mid + off))
+        # Branch and bound: a pair's bounding spheres give a lower bound on its gap; one real
+        # ball pair (each part's biggest ball, a capsule's middle ball) an upper bound. Only the
+        # rows whose lower bound is below the best gap so far are measured ball by ball, nearest
+        # pairs first: the result is the full comparison's, at a fraction of the cost.
+        lower = np.empty((len(q), len(self._gap_pairs)))
+        for p, (i, j) in enumerate(self._gap_pairs):
+            pi, pj = self._gap_parts[i], self._gap_parts[j]
+            lower[:, p] = np.linalg.norm(posed[i][1] - posed[j][1], axis=1) - pi[6] - pj[6]
+            gap = np.minimum(gap, np.linalg.norm(self._anchor(i, posed[i][0]) - self._anchor(j, posed[j][0]), axis=1)
+                             - self._anchor_radius(i) - self._anchor_radius(j))
+        for p in np.argsort(lower.min(axis=0), kind="stable"):
+            todo = rows[lower[:, p] < gap]
+            if not len(todo):
+                continue
+            i, j = self._gap_pairs[p]
+            if self._gap_parts[i][0] != "balls":
+                i, j = j, i
+            (ci, _), (gj, _) = posed[i], posed[j]
+            ri = self._gap_parts[i][4]
+            if self._gap_parts[j][0] == "balls":
+                d = _ball_gaps(ci[todo], ri, gj[todo], self._gap_parts[j][4])
+            else:
+                d = _point_segment(ci[todo], gj[0][todo, None], gj[1][todo, None]) - ri[:, None] - self._gap_parts[j][4]
+            gap[todo] = np.minimum(gap[todo], d.min(axis=(1, 2)))
         return gap
+
+    def _anchor(self, k: int, geo: Any) -> NDArray[np.float64]:
+        """One real ball of gap part ``k`` posed, (B, 3): its biggest ball, or a capsule's
+        middle ball."""
+        part = self._gap_parts[k]
+        return geo[:, int(np.argmax(part[4]))] if part[0] == "balls" else (geo[0] + geo[1]) / 2
+
+    def _anchor_radius(self, k: int) -> float:
+        part = self._gap_parts[k]
+        return float(np.max(part[4]))
 
     def _capsule_gap(self, q: NDArray[np.float64], frames: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
         """Smallest gap between capsules of different fingers, (B,) [m] (+inf: no such pair)."""
