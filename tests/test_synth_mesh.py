@@ -243,6 +243,21 @@ def test_two_mesh_fingers_self_gap_against_the_analytic_gap(shape: str, gap: flo
         assert gap - 1e-9 <= got <= gap + facets + 2 * SELF_GAP_TOLERANCE_M, (got, gap)
 
 
+def test_a_part_too_thin_for_a_ball_has_no_cores(tmp_path: Path) -> None:
+    """A 1.5 mm plate is thinner than two of the smallest balls: no cores (its overlaps are
+    left to the physics, as before), and a hand with one such finger part still builds: its
+    gap is +inf when no other finger has cores."""
+    plate = trimesh.creation.box(extents=(0.02, 0.0015, 0.012))
+    centres, radii = _convex_cores(plate.convex_hull, CORE_TOLERANCE_M, _CORE_MIN_RADIUS_M)
+    assert centres.shape == (0, 3) and radii.shape == (0,)
+    folder = _two_part_hand(tmp_path, {"index_distal": (plate, _pose(0.17, 0.0, 0.0)),
+                                       "middle_distal": (trimesh.creation.box(extents=(0.018, 0.01, 0.012)),
+                                                         _pose(0.17, -0.02, 0.0))})
+    surf, n = _surface(folder)
+    assert np.isinf(surf.self_gap(np.zeros((2, n)))).all()
+    assert len(surf.core_points) > 0  # the box's
+
+
 def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> float:
     """Exact distance between segments p0-p1 and q0-q1: the four endpoint-to-segment
     distances, and the common perpendicular when its feet fall inside both segments."""

@@ -575,7 +575,7 @@ class HandSurface:
             core_r.append(np.full(k, r))
         # Core balls of the other shapes (meshes by default), after the capsules' cores: the
         # object check's set (CORE_TOLERANCE_M), and a coarser one for the finger gap.
-        gap_c, gap_r, gap_link = [], [], []
+        gap_c, gap_r, gap_link = [], [], []  # per primitive: (K, 3), (K,), its link's index
         for prim in (p for p in prims if p.kind in ball_kinds):
             li = tree.link_index(prim.link)
             c, r = _core_balls(prim, CORE_TOLERANCE_M, _CORE_MIN_RADIUS_M)
@@ -586,7 +586,7 @@ class HandSurface:
                 c, r = _core_balls(prim, SELF_GAP_TOLERANCE_M, _SELF_GAP_MIN_RADIUS_M)
                 gap_c.append(c)
                 gap_r.append(r)
-                gap_link.append(np.full(len(r), li))
+                gap_link.append(li)
         self.core_points = np.concatenate(core_pts) if core_pts else np.zeros((0, 3))
         self.core_radius = np.concatenate(core_r) if core_r else np.zeros(0)
         core_link = np.concatenate(core_links).astype(np.int64) if core_links else np.zeros(0, np.int64)
@@ -597,9 +597,11 @@ class HandSurface:
         parts = []
         by_link: dict[int, list[int]] = {}
         for k, li in enumerate(gap_link):
-            by_link.setdefault(int(li[0]), []).append(k)
+            by_link.setdefault(li, []).append(k)
         for li, ks in by_link.items():
             c, r = np.concatenate([gap_c[k] for k in ks]), np.concatenate([gap_r[k] for k in ks])
+            if not len(r):
+                continue  # parts thinner than two smallest balls: none (see _convex_cores)
             mid = (c.min(axis=0) + c.max(axis=0)) / 2
             parts.append(("balls", part_of[tree.link_names[li]], li, c, r, mid,
                           float((np.linalg.norm(c - mid, axis=1) + r).max())))
