@@ -14,6 +14,7 @@ sample spacing (:class:`HandSurface`). Pure numpy: no PyBullet.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -415,8 +416,6 @@ def _convex_cores(hull: Any, tolerance: float, min_radius: float) -> tuple[NDArr
         (K, 3) ball centres and (K,) radii [m], in the mesh's frame (K = 0 for a part thinner
         than ``2 min_radius``).
     """
-    import hashlib
-
     part = hashlib.sha1(np.ascontiguousarray(hull.vertices, dtype=np.float64).tobytes()
                         + np.ascontiguousarray(hull.faces, dtype=np.int64).tobytes()).digest()
     if (part, tolerance, min_radius) in _CORE_CACHE:
@@ -630,7 +629,10 @@ class HandSurface:
         coarser ball set (``SELF_GAP_TOLERANCE_M``). The balls lie inside their part, so a ball
         gap is never smaller than the true gap: an overlap reported is real, and a gap is
         overestimated by at most about twice the tolerance (except along sharp edges, where the
-        balls stop short of the surface).
+        balls stop short of the surface; measured on capsule-shaped mesh fingers over random
+        configurations: median 0.36 mm, worst 0.81 mm). Pairs of parts whose bounding spheres
+        are farther apart than the best gap found are skipped (the result is the full
+        comparison's).
 
         Args:
             q: (B, n) joint values [rad].
