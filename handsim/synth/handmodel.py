@@ -572,6 +572,8 @@ class HandSurface:
             core_pts.append(a + np.linspace(0.0, 1.0, k)[:, None] * (b - a))
             core_links.append(np.full(k, li))
             core_r.append(np.full(k, r))
+        #: Capsule core points come first in ``core_points``: this many (ball cores follow).
+        self.capsule_core_count = sum(len(c) for c in core_pts)
         # Core balls of the other shapes (meshes by default), after the capsules' cores: the
         # object check's set (CORE_TOLERANCE_M), and a coarser one for the finger gap.
         gap_c, gap_r, gap_link = [], [], []  # per primitive: (K, 3), (K,), its link's index
