@@ -55,7 +55,7 @@ register_envs()
 
 GRASP_IDS = default_taxonomy().ids()
 INFO_KEYS = {f"reward_{t}" for t in REWARD_TERMS} | {
-    "is_success", "failure_reason", "grasp_id", "signature_matched", "q1", "num_contacts",
+    "is_success", "failure_reason", "grasp_id", "signature_matched", "q1", "num_contacts", "joint_limit_excess",
 }
 # A plan written for these tests only (the shipped grasps.json is authored elsewhere): the four
 # fingers curl onto a ball held just above the palm. The weightless ball is touched by several
