@@ -25,7 +25,7 @@ import pytest
 import handsim  # noqa: F401  (registers handsim/Grasp-v0)
 from handsim.data import hand_dir
 from handsim.envs import GRASP_ENV_ID, MAX_EPISODE_STEPS_MARGIN, grasp_env
-from handsim.envs.grasp_env import GraspEnv, RewardWeights
+from handsim.envs.grasp_env import REWARD_TERMS, GraspEnv, RewardWeights
 from handsim.errors import ConfigurationError, UnknownNameError
 from handsim.grasps import default_taxonomy
 from handsim.policies import ScriptedGraspPolicy
@@ -48,7 +48,9 @@ def _urdf_limits(urdf: Path) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _bullet_excess(inner: GraspEnv, limits: dict[str, tuple[float, float]]) -> tuple[dict[str, float], dict[str, float]]:
+def _bullet_excess(
+    inner: GraspEnv, limits: dict[str, tuple[float, float]]
+) -> tuple[dict[str, float], dict[str, float]]:
     """Per movable joint: PyBullet's angle and how far it is past the URDF limit."""
     client, body = inner.episode.world.client, inner.episode.body.body_id
     angles, excess = {}, {}
@@ -158,7 +160,8 @@ def test_env_page_example_runs_as_written() -> None:
         assert ns["terminated"] and not ns["truncated"]
         assert info["episode"]["grasp_id"] == "tip_pinch" and info["episode"]["evaluated"]
         assert info["is_success"] is (info["failure_reason"] == "")
-        assert out.getvalue().strip() == f"{info['is_success']} {info['failure_reason']} {info['episode']['q1']}".strip()
+        printed = f"{info['is_success']} {info['failure_reason']} {info['episode']['q1']}"
+        assert out.getvalue().strip() == printed.strip()
     finally:
         ns["env"].close()
 
@@ -284,3 +287,30 @@ def test_a_closed_env_says_so() -> None:
     for call in (lambda: inner.reset(seed=0), lambda: inner.step(action), inner.render):
         with pytest.raises(ConfigurationError, match=r"this env is closed .*make a new one"):
             call()
+
+
+def test_env_page_penalty_wrapper_runs_and_subtracts_the_excess() -> None:
+    """The Info section's JointLimitPenalty example, run as written on fixed_hook."""
+    doc = grasp_env.__doc__
+    block = doc.split("::\n\n    class JointLimitPenalty", 1)[1]
+    code = textwrap.dedent("    class JointLimitPenalty" + block.split("\n\n", 1)[0])
+    ns: dict = {"gymnasium": gymnasium}
+    exec(compile(code, "grasp_env docstring", "exec"), ns)  # noqa: S102 (our own docstring)
+    env = ns["JointLimitPenalty"](gymnasium.make(GRASP_ENV_ID, grasp="fixed_hook", evaluate=False))
+    inner: GraspEnv = env.unwrapped
+    limits = _urdf_limits(inner.hand.urdf_path)
+    policy = ScriptedGraspPolicy(env)
+    obs, info = env.reset(seed=0)
+    policy.reset(info)
+    penalties = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, reward, terminated, truncated, info = env.step(policy(obs))
+        _, excess = _bullet_excess(inner, limits)
+        penalty = 10.0 * math.fsum(excess[j] for j in inner.movable_joint_names)
+        # the env's reward is the sum of its reward_* terms (documented); the wrapper takes the penalty off
+        env_reward = math.fsum(info[f"reward_{t}"] for t in REWARD_TERMS)
+        assert reward == pytest.approx(env_reward - penalty, abs=1e-9)
+        penalties.append(penalty)
+    assert max(penalties) > 10.0  # index_dip more than a radian past at its worst
+    env.close()

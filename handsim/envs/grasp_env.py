@@ -88,8 +88,9 @@ capped at the URDF effort and contact can fold a finger past a limit: with the s
 (seed 0) ``default_hand``'s ``middle_dip`` went up to 12 deg past its limit during the grasp
 phase of ``small_diameter``, and ``index_dip`` up to 81 deg past during ``fixed_hook``'s
 (45 deg at the end of the trial, which failed). The protocol fails a trial with a joint more
-than ``Protocol.max_joint_excess_deg`` (5 deg) past its limit when scored (at the end of the
-grasp phase, and after the disturbances). The clipped amount is not in the observation (the
+than ``Protocol.max_joint_excess_deg`` (5 deg) past its limit when the grasp is scored (after
+the settle; at the end of the grasp phase with ``evaluate=False``) or after the disturbances;
+during the grasp phase it is not judged. The clipped amount is not in the observation (the
 spaces of v0 stay as they are); it is in ``info["joint_limit_excess"]`` at every reset and
 step, for an agent's wrapper or a reward to use (see Info). The other bounds are reached only
 when a disturbance flings the object away.
@@ -205,15 +206,16 @@ URDF limit after the step (after the protocol on the last step with ``evaluate=T
 rad for a revolute joint and m for a prismatic one (0 for a continuous joint). It has one
 entry per joint PyBullet moves, mimic joints included, in ``env.unwrapped.movable_joint_names``
 order (``joint_names``, N = n, for a hand without mimic joints; N = 21 for ``default_hand``).
-For an independent joint it is what the clipping of ``joint_pos`` took off. A penalty for it
-is a wrapper away (the protocol's threshold is 5 deg, ``np.radians(5)``)::
+For an independent joint it is what the clipping of ``joint_pos`` took off. A penalty is a
+wrapper away, e.g. on every radian past a limit (the protocol allows
+``Protocol.max_joint_excess_deg``, 5 deg, when it scores)::
 
     class JointLimitPenalty(gymnasium.Wrapper):
         def step(self, action):
             obs, reward, terminated, truncated, info = self.env.step(action)
             return obs, reward - 10.0 * float(info["joint_limit_excess"].sum()), terminated, truncated, info
 
-**``info["episode"]`` and the episode-statistics wrappers.** ``"episode"`` is also the key
+**The "episode" key and the episode-statistics wrappers.** ``"episode"`` is also the key
 where the usual wrappers put the return and length; the env keeps it (v0's users read it):
 
 * gymnasium's ``RecordEpisodeStatistics`` refuses a key that is already there (a bare
