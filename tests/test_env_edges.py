@@ -244,6 +244,12 @@ def test_numpy_integers_work_in_reset_options_as_in_the_constructor() -> None:
     for bad in (True, np.True_, 24.0):
         with pytest.raises(UnknownNameError):
             env.reset(seed=0, options={"grasp": bad})
+    # Seeds too: a numpy integer is the same seed, a bool is no seed.
+    first = env.reset(seed=5)[0]
+    np.testing.assert_array_equal(env.reset(seed=np.int64(5))[0], first)
+    for bad in (True, np.False_):
+        with pytest.raises(ConfigurationError, match=r"reset\(seed=\.\.\.\): expected an integer"):
+            env.reset(seed=bad)
     env.close()
 
 

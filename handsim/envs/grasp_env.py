@@ -265,9 +265,9 @@ at ``Protocol.grasp_timestep_s``; ``benchmarks/bench_env.py`` measures steps per
 Unknown grasp or hand names raise the handsim error (``UnknownNameError`` /
 ``DataNotFoundError``) with close matches, at construction. Any other bad argument raises
 :class:`~handsim.errors.ConfigurationError` naming it and the type expected (``protocol={}``,
-``settings=None``, ``camera_distance=True``: a bool is never taken for a number). A grasp
-number may be a Python or a numpy integer, in the constructor and in
-``reset(options={"grasp": ...})`` alike.
+``settings=None``, ``camera_distance=True``: a bool is never taken for a number, nor for a
+``reset`` seed). A grasp number or a seed may be a Python or a numpy integer, in the
+constructor, ``reset(seed=...)`` and ``reset(options={"grasp": ...})`` alike.
 
 After ``close()``, ``reset``, ``step`` and ``render`` raise ``ConfigurationError`` ("this env is
 closed"): make a new env. The env cannot be deep-copied or pickled (``copy.deepcopy``,
@@ -305,7 +305,7 @@ Version history
   every reset and step (how far each joint is past its URDF limit, which the clipped
   ``joint_pos`` hides); a ``UserWarning`` when the TimeLimit cuts the grasp phase; after
   ``close()`` the env says it is closed; numpy integers accepted as grasp numbers in
-  ``reset(options=...)``, a bool refused as ``camera_distance``, and a wrong type for
+  ``reset(seed=...)`` and ``reset(options=...)``, a bool refused as ``camera_distance`` or seed, and a wrong type for
   ``protocol``, ``settings`` or ``hand`` a ``ConfigurationError`` (was an ``AttributeError``
   or ``TypeError``).
 """
@@ -786,7 +786,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         """Start an episode.
 
         Args:
-            seed: Seeds ``np_random`` (grasp sampling and object jitter).
+            seed: Seeds ``np_random`` (grasp sampling and object jitter): an integer >= 0,
+                Python's or numpy's (a bool is refused).
             options: ``{"grasp": id | number}`` fixes this episode's grasp type (the only key;
                 another raises :class:`~handsim.errors.ConfigurationError`, so a typo is not
                 silently ignored).
@@ -799,6 +800,10 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         """
         self._check_open("reset")
         self._check_time_limit()
+        if isinstance(seed, (bool, np.bool_)):  # gymnasium would take True for the seed 1
+            raise ConfigurationError(f"reset(seed=...): expected an integer >= 0 or None, got {seed!r}")
+        if isinstance(seed, np.integer):  # gymnasium takes Python ints only; the env takes both
+            seed = int(seed)
         super().reset(seed=seed)
         if options is not None:
             if not isinstance(options, Mapping):
