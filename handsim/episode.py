@@ -446,7 +446,7 @@ class GraspEpisode:
         try:
             self.object_pose()
             self.object_velocity()
-            self.body.movable_joint_state()
+            self.movable_joint_state()  # cached: the step's later reads reuse it
             if self.free_wrist:
                 self.wrist_pose()
         except SimulationError as exc:
