@@ -169,9 +169,13 @@ def test_shadow_joints_limits_and_efforts_equal_the_mjcf(shadow, shadow_mj):
     model, _ = shadow_mj
     bodies = _subtree(model, "robot0:palm")
     mj_joints = [j for j in range(model.njnt) if model.jnt_bodyid[j] in bodies]
-    assert len(mj_joints) == 22 == shadow.num_dof  # the wrist joints WRJ0/WRJ1 sit at or above the palm
-    assert [model.joint(j).name.removeprefix(PREFIX) for j in mj_joints] == list(shadow.actuated_joints)
+    # the wrist joints WRJ0/WRJ1 sit at or above the palm: 22 joints below it, 18 of them actuated
+    assert len(mj_joints) == 22 and len(shadow.movable_joints) == 22
+    assert [model.joint(j).name.removeprefix(PREFIX) for j in mj_joints] == list(shadow.movable_joints)
     force = {model.actuator_trnid[a, 0]: model.actuator_forcerange[a, 1] for a in range(model.nu)}
+    # the independent (commanded) joints are exactly MuJoCo's actuated ones; J0 follows J1 (a <mimic>)
+    actuated = [model.joint(j).name.removeprefix(PREFIX) for j in mj_joints if j in force]
+    assert len(actuated) == 18 == shadow.num_dof and list(shadow.actuated_joints) == actuated
     for j in mj_joints:
         lim = shadow.joint_limits[model.joint(j).name.removeprefix(PREFIX)]
         assert (lim.lower, lim.upper) == tuple(model.jnt_range[j])
@@ -188,21 +192,27 @@ def test_shadow_fk_matches_mujoco_and_pybullet(shadow, shadow_mj, rng):
     model, mapping = shadow_mj
     tree = handsim.load_urdf(shadow.urdf_path)
     names = {model.body(b).name: model.body(b).name.removeprefix(PREFIX) for b in _subtree(model, "robot0:palm")}
-    q = rng.uniform(tree.lower, tree.upper, size=(8, tree.num_joints))
+    lower, upper = tree.lower.copy(), tree.upper.copy()
+    for mimic in shadow.mimic_joints.values():  # keep every J0 = ratio x J1 inside J0's range, where
+        # PyBullet puts it (HandBody clips a mimic joint's value to its limits; the FK does not)
+        col = tree.joint_names.index(mimic.master)
+        upper[col] = min(upper[col], (shadow.joint_limits[mimic.joint].upper - mimic.offset) / mimic.multiplier)
+    q = rng.uniform(lower, upper, size=(8, tree.num_joints))
     frames = tree.forward_kinematics(q)  # (B, L, 4, 4)
     idx = {link: i for i, link in enumerate(tree.link_names)}
     with World(gravity=False) as world:
         body = HandBody(world, shadow.urdf_path)
-        assert body.joint_names == tree.joint_names
+        assert body.joint_names == tree.joint_names == shadow.actuated_joints
         for qb, fb in zip(q, frames):
             fk = {link: fb[i] for link, i in idx.items()}
-            ref = _mujoco_frames(model, {PREFIX + j: v for j, v in zip(tree.joint_names, qb)}, "robot0:palm",
+            q_all = dict(zip(shadow.movable_joints, shadow.movable_values(qb)))  # the four J0 included
+            ref = _mujoco_frames(model, {PREFIX + j: v for j, v in q_all.items()}, "robot0:palm",
                                  mapping["palm_frame"], names)
             _assert_frames_close(fk, ref)
             import mujoco
 
             data = mujoco.MjData(model)
-            for j, v in zip(tree.joint_names, qb):
+            for j, v in q_all.items():
                 data.qpos[model.jnt_qposadr[model.joint(PREFIX + j).id]] = v
             mujoco.mj_kinematics(model, data)
             palm = pose_to_matrix(data.xpos[model.body("robot0:palm").id], data.xquat[model.body("robot0:palm").id])
@@ -408,22 +418,28 @@ def test_toy_mjcf_converts_and_its_fk_matches_mujoco(toy, rng):
     hand = load_hand(toy)
     model = mujoco.MjModel.from_xml_path(str(toy / "toy.xml"))
     tree = handsim.load_urdf(hand.urdf_path)
-    # f_abd and f_flex share a body: one intermediate link; t_frozen is fixed at 0.1 rad.
-    assert tree.joint_names == ("f_abd", "f_flex", "f_dip", "f_twist", "t_rot", "t_flex")
+    # f_abd and f_flex share a body: one intermediate link; t_frozen is fixed at 0.1 rad; f_dip
+    # follows f_flex through the tendon "couple" (0.01 f_dip - 0.008 f_flex = 0): a mimic joint.
+    assert tree.joint_names == ("f_abd", "f_flex", "f_twist", "t_rot", "t_flex") == hand.actuated_joints
+    assert hand.movable_joints == ("f_abd", "f_flex", "f_dip", "f_twist", "t_rot", "t_flex")
     assert hand.fingers["index"].joints == ("f_abd", "f_flex", "f_dip", "f_twist")
+    dip = hand.mimic_joints["f_dip"]
+    assert (dip.master, dip.offset) == ("f_flex", 0.0) and dip.multiplier == pytest.approx(0.008 / 0.01, rel=1e-12)
     assert hand.thumb_abduction.joint == "t_rot" and hand.rest_pose == {"f_flex": 0.2}
-    effort = dict(zip(tree.joint_names, tree.effort))
+    effort = {j: hand.joint_limits[j].effort for j in hand.movable_joints}
     # forcerange, gear x forcerange, kp x ctrlrange width, coupled follower, mapping override:
     assert effort == pytest.approx({"f_abd": 0.5, "f_flex": 0.8, "f_dip": 0.8, "f_twist": 0.05, "t_rot": 0.6,
                                     "t_flex": 0.5})
-    for j in tree.joint_names:
+    assert dict(zip(tree.joint_names, tree.effort)) == {j: effort[j] for j in tree.joint_names}
+    for j in hand.movable_joints:
         np.testing.assert_allclose([hand.joint_limits[j].lower, hand.joint_limits[j].upper],
                                    model.jnt_range[model.joint(j).id])
     names = {model.body(b).name: model.body(b).name for b in _subtree(model, "base")}
     q = rng.uniform(tree.lower, tree.upper, size=(6, tree.num_joints))
     frames = tree.forward_kinematics(q)
     for qb, fb in zip(q, frames):
-        ref = _mujoco_frames(model, {**dict(zip(tree.joint_names, qb)), "t_frozen": 0.1, "arm_slide": 0.05},
+        qd = dict(zip(tree.joint_names, qb))
+        ref = _mujoco_frames(model, {**qd, "f_dip": 0.8 * qd["f_flex"], "t_frozen": 0.1, "arm_slide": 0.05},
                              "base", TOY_MAPPING["palm_frame"], names)
         _assert_frames_close({link: fb[i] for i, link in enumerate(tree.link_names)}, ref)
 
@@ -456,7 +472,8 @@ def test_bench_runs_the_shadow_hand_and_fails_honestly(tmp_path, capsys):
     assert main(["bench", "--hand", "shadow_hand", "--grasps", "tip_pinch", "--trials", "1", "--jobs", "1",
                  "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
-    assert results["hand"]["name"] == "shadow_hand" and results["hand"]["dof"] == 22
+    # 18 actuated joints, as MuJoCo's model (and the real hand): the four J0 are mimic joints
+    assert results["hand"]["name"] == "shadow_hand" and results["hand"]["dof"] == 18
     assert "no grasp data" in capsys.readouterr().out
 
 

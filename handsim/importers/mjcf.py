@@ -41,15 +41,27 @@ URDF:
   locks a flexing finger at -49 rad/s against its limit in PyBullet; with 0 it reaches its
   target. The position motors' velocity gain damps the joints instead.
 * **Couplings.** A fixed tendon of two joints whose length range is narrow (slack below
-  :data:`COUPLING_MAX_SLACK` of either joint's travel), or a joint ``equality``, is a coupling
-  (the Shadow hand's distal joint J0 follows the middle joint J1 through one). It is **written
-  as two independent joints**, not as a URDF ``mimic``, so that the converted hand keeps
-  MuJoCo's actuated DoF and a plan may set the two joints apart (as the tendon's slack
-  allows). handsim does run URDF ``mimic`` joints (each follows its master's target with its
-  own motor: :class:`~handsim.sim.HandBody`), so a hand author who wants the coupling enforced
-  can add the tag to the converted URDF by hand. The coupled joints keep their MJCF limits;
-  the ratio is recorded in ``hand.json`` ``description`` for controllers (grasp data may
-  command the follower as ratio x leader).
+  :data:`COUPLING_MAX_SLACK` of either joint's travel), or a joint ``equality``, is a coupling:
+  the Shadow hand's distal joint J0 has no actuator and follows the middle joint J1 through one
+  (``T_FFJ1c``: 0.00705 q0 - 0.00805 q1 in [-1, 1] mm, q0 = 1.142 q1 within 0.14 rad), so
+  MuJoCo's hand, like the real one, has 18 actuated finger joints, not 22. With the mapping's
+  ``couplings`` = ``"mimic"`` (the default) the follower is written as a URDF
+  ``<mimic joint="leader" multiplier="ratio" offset="offset"/>`` (the offset is a joint
+  equality's constant term, 0 for a tendon), so plans, actions and observations cover only the
+  independent joints and a plan cannot set J0 and J1 apart, which neither MuJoCo's model nor
+  the real hand can (handsim runs ``<mimic>`` joints end to end: each follows its master's
+  target with its own effort-capped motor, :class:`~handsim.sim.HandBody`). With
+  ``"independent"`` the two are written as independent joints (the tendon's slack becomes a free
+  DoF, at the price of DoF the MJCF does not actuate). The follower of a tendon is its joint
+  without an actuator (the first one when both or neither have one); a joint equality's follower
+  is its ``joint1``. A follower whose leader is frozen or not converted (above ``root_body``),
+  one already following another joint, or one that would close a cycle stays independent, with
+  a note in ``hand.json`` ``description``; a nonlinear equality keeps only its linear part (a
+  note says so). The coupled joints keep their MJCF limits (a mimic joint's target is clipped to
+  them) and the follower keeps the leader's effort (its motor needs a cap); ``description``
+  records each ratio and whether it was written as a mimic or as independent joints. The mapping's
+  ``rest_pose`` and ``thumb_abduction.joint`` may not name a mimic follower (the error names its
+  leader).
 * Geometry: a geom is collision geometry when MuJoCo would collide it (``contype`` or
   ``conaffinity`` non-zero), else visual only. Spheres, capsules, cylinders and boxes are
   written as URDF primitives; meshes (as MuJoCo compiled them, re-centred and scaled) and
@@ -108,6 +120,7 @@ from handsim.transforms import pose_to_matrix
 __all__ = [
     "CONVERTER_VERSION",
     "COUPLING_MAX_SLACK",
+    "COUPLING_MODES",
     "MAPPING_FILE",
     "MAPPING_SCHEMA_VERSION",
     "MjcfMapping",
@@ -121,16 +134,20 @@ __all__ = [
 MAPPING_FILE = MJCF_MAPPING_FILE
 MAPPING_SCHEMA_VERSION = 1
 #: Bumped whenever the converter's output or its checks change, so cached conversions are redone
-#: (3: mapping values checked against the MJCF joint ranges).
-CONVERTER_VERSION = 3
+#: (3: mapping values checked against the MJCF joint ranges; 4: couplings written as URDF
+#: ``<mimic>`` joints by default).
+CONVERTER_VERSION = 4
 #: A two-joint fixed tendon is a coupling when its length range is narrower than this fraction
 #: of either joint's travel times its coefficient (Shadow's J1/J0 tendon: 0.18; its limit
 #: tendons are wider than the whole travel).
 COUPLING_MAX_SLACK = 0.25
+#: The mapping's ``couplings`` values: how a coupled follower joint is written (module doc).
+COUPLING_MODES = ("mimic", "independent")
+_DEFAULT_COUPLINGS = "mimic"
 _INSTALL_HINT = "pip install handsim[mjcf]"
 _TOP_LEVEL = ("schema", "name", "mjcf", "root_body", "palm", "fingers")
 _OPTIONAL = ("description", "strip_prefix", "palm_frame", "thumb_abduction", "freeze", "efforts",
-             "rest_pose", "velocity_limit", "pad_half_angle_deg", "dorsal_half_angle_deg")
+             "couplings", "rest_pose", "velocity_limit", "pad_half_angle_deg", "dorsal_half_angle_deg")
 _DEFAULT_HALF_ANGLE_DEG = 55.0
 _DEFAULT_TIP_FROM = 0.7
 _DEFAULT_VELOCITY = 4.0  # [rad/s] MJCF has no velocity limit; the default hand's value
@@ -199,6 +216,8 @@ class MjcfMapping:
             None (``abducted_max`` for a thumb whose opposition turns its joint negative).
         freeze: MJCF joint -> fixed value [rad or m].
         efforts: MJCF joint -> effort limit override [N m or N].
+        couplings: How coupled joints are written: ``"mimic"`` (URDF ``<mimic>``) or
+            ``"independent"`` (:data:`COUPLING_MODES`).
         rest_pose: MJCF joint -> rest angle [rad].
         velocity_limit: URDF velocity limit of every joint [rad/s or m/s].
         pad_half_angle_deg, dorsal_half_angle_deg: Region half-angles [deg].
@@ -218,6 +237,7 @@ class MjcfMapping:
     thumb_abduction: tuple[str, str, float] | None
     freeze: Mapping[str, float]
     efforts: Mapping[str, float]
+    couplings: str
     rest_pose: Mapping[str, float]
     velocity_limit: float
     pad_half_angle_deg: float
@@ -377,6 +397,12 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
         thumb_abd = (joint, sides[0], chk.number(entry[sides[0]], f"thumb_abduction.{sides[0]}"))
     elif "thumb" in fingers:
         chk.missing("thumb_abduction", "an object {joint, abducted_min or abducted_max} (the hand has a thumb)")
+    couplings = raw.get("couplings", _DEFAULT_COUPLINGS)
+    if not isinstance(couplings, str):
+        raise chk.fail("couplings", f"one of {', '.join(map(repr, COUPLING_MODES))} (default "
+                       f"{_DEFAULT_COUPLINGS!r})", couplings)
+    if couplings not in COUPLING_MODES:
+        raise chk.unknown("couplings", couplings, COUPLING_MODES, "couplings mode")
 
     return MjcfMapping(
         path=path.resolve(), name=name, mjcf_path=mjcf_path, root_body=root_body, strip_prefix=prefix,
@@ -385,6 +411,7 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
         thumb_abduction=thumb_abd,
         freeze=types.MappingProxyType(_number_map(chk, raw, "freeze")),
         efforts=types.MappingProxyType(_number_map(chk, raw, "efforts", 0.0, lo_open=True)),
+        couplings=couplings,
         rest_pose=types.MappingProxyType(_number_map(chk, raw, "rest_pose")),
         velocity_limit=chk.number(raw.get("velocity_limit", _DEFAULT_VELOCITY), "velocity_limit", 0.0, lo_open=True),
         pad_half_angle_deg=chk.number(raw.get("pad_half_angle_deg", _DEFAULT_HALF_ANGLE_DEG),
@@ -572,6 +599,7 @@ class _Converter:
         efforts = self.efforts()
         for b in self.bodies:
             self.add_body(b, efforts)
+        self.mimic = self.mimics()  # URDF follower -> (URDF leader, multiplier, offset)
         self.filters = self.collision_filters()
 
     def add_body_link(self, b: int, name: str, a_b: NDArray[np.float64]) -> None:
@@ -656,14 +684,19 @@ class _Converter:
                 lo, hi = m.actuator_ctrlrange[a]
                 value = gear * abs(float(m.actuator_gainprm[a, 0])) * float(hi - lo)
             effort[j] = max(effort.get(j, 0.0), value)
-        self.couplings = self.find_couplings()
-        for follower, leader, _ratio in self.couplings:
+        self.couplings = self.find_couplings(set(effort))
+        for follower, leader, _ratio, _offset in self.couplings:
             if follower not in effort and leader in effort:
                 effort[follower] = effort[leader]
         return effort
 
-    def find_couplings(self) -> list[tuple[int, int, float]]:
-        """``(follower joint, leader joint, ratio)`` with ``q_follower ~= ratio * q_leader``."""
+    def find_couplings(self, actuated: set[int]) -> list[tuple[int, int, float, float]]:
+        """``(follower joint, leader joint, ratio, offset)`` with ``q_follower ~= ratio * q_leader
+        + offset``; a tendon's follower is its joint without an actuator (module doc).
+
+        Args:
+            actuated: Joint ids driven by an actuator.
+        """
         m, mj = self.m, self.mj
         out = []
         for t in range(m.ntendon):
@@ -674,11 +707,50 @@ class _Converter:
             lo, hi = m.tendon_range[t]
             travel = min(abs(ca) * float(np.ptp(m.jnt_range[ja])), abs(cb) * float(np.ptp(m.jnt_range[jb])))
             if ca * cb < 0 and lo <= 0.0 <= hi and (hi - lo) < COUPLING_MAX_SLACK * travel:
-                out.append((ja, jb, -cb / ca))  # ca qa + cb qb = 0
+                if ja in actuated and jb not in actuated:  # the unactuated joint follows
+                    (ja, ca), (jb, cb) = (jb, cb), (ja, ca)
+                out.append((ja, jb, -cb / ca, 0.0))  # ca qa + cb qb = 0
         for e in range(m.neq):
             if m.eq_type[e] == mj.mjtEq.mjEQ_JOINT and m.eq_obj2id[e] >= 0:
                 ja, jb = int(m.eq_obj1id[e]), int(m.eq_obj2id[e])
-                out.append((ja, jb, float(m.eq_data[e, 1])))  # q1 = poly(q2): linear term
+                # q1 = a0 + a1 q2 + a2 q2^2 + ... (refs are 0: checked per joint); linear part kept
+                a0, a1, *higher = (float(v) for v in m.eq_data[e, :5])
+                if any(higher):
+                    self.notes.append(f"the joint equality {self.joint_names[ja]} = poly({self.joint_names[jb]}) "
+                                      f"is nonlinear; only its linear part ({a1:.4g} x + {a0:.4g}) is used")
+                out.append((ja, jb, a1, a0))
+        return out
+
+    def mimics(self) -> dict[str, tuple[str, float, float]]:
+        """URDF follower joint -> ``(URDF leader joint, multiplier, offset)`` for the couplings
+        written as ``<mimic>`` (none with ``couplings`` = ``"independent"``); a coupling that
+        cannot be one (leader frozen, not converted, a second leader, a cycle) gets a note."""
+        converted = {j.mjcf_name: j.name for j in self.joints if j.mjcf_name}
+        out: dict[str, tuple[str, float, float]] = {}
+        if self.map.couplings != "mimic":
+            return out
+        for f, l, ratio, offset in self.couplings:
+            follower, leader = self.joint_names[f], self.joint_names[l]
+            if follower not in converted:
+                continue  # frozen, or above the root: nothing to couple
+            why = ""
+            if leader in self.map.freeze:
+                why = f"its leader {leader} is frozen"
+            elif leader not in converted:
+                why = f"its leader {leader} is not below root_body"
+            elif converted[follower] in out:
+                why = f"it already follows {out[converted[follower]][0]}"
+            else:
+                head = converted[leader]
+                while head in out and head != converted[follower]:
+                    head = out[head][0]
+                if head == converted[follower]:
+                    why = f"following {leader} would close a cycle of couplings"
+            if why:
+                self.notes.append(f"MJCF coupling {follower} = {ratio:.4g} x {leader} + {offset:.4g} written as "
+                                  f"independent joints: {why}")
+                continue
+            out[converted[follower]] = (converted[leader], ratio, offset)
         return out
 
     def add_body(self, b: int, efforts: dict[int, float]) -> None:
@@ -877,10 +949,12 @@ class _Converter:
                                     {"joint": jname, side: value})
             thumb = [mj for mj, urdf in joint_urdf.items() if urdf in fingers.get("thumb", {}).get("joints", ())]
             self.check_value(self.joint_id(jname, "thumb_abduction.joint", thumb), f"thumb_abduction.{side}", value)
+            self.check_not_follower(jname, joint_urdf[jname], "thumb_abduction.joint")
             meta["thumb_abduction"] = {"joint": joint_urdf[jname], side: value}
         if mp.rest_pose:
             for jname, value in mp.rest_pose.items():
                 self.check_value(self.joint_id(jname, f"rest_pose.{jname}", list(joint_urdf)), f"rest_pose.{jname}", value)
+                self.check_not_follower(jname, joint_urdf[jname], f"rest_pose.{jname}")
             meta["rest_pose"] = {joint_urdf[j]: v for j, v in mp.rest_pose.items()}
         meta["regions"] = regions
         meta["pad_half_angle_deg"] = mp.pad_half_angle_deg
@@ -894,12 +968,33 @@ class _Converter:
 
     def description(self, joint_urdf: Mapping[str, str]) -> str:
         text = f"Converted by handsim.importers.mjcf from {self.map.mjcf_path.name} (mapping {self.map.path})."
-        pairs = [(self.joint_names[f], self.joint_names[l], r) for f, l, r in self.couplings
+        pairs = [(joint_urdf[self.joint_names[f]], joint_urdf[self.joint_names[l]], r, o)
+                 for f, l, r, o in self.couplings
                  if self.joint_names[f] in joint_urdf and self.joint_names[l] in joint_urdf]
-        if pairs:
-            text += (" MJCF couplings written as independent joints (follower = ratio x leader): "
-                     + ", ".join(f"{joint_urdf[f]} = {r:.4g} x {joint_urdf[l]}" for f, l, r in pairs) + ".")
+
+        def formula(f: str, leader: str, r: float, o: float) -> str:
+            return f"{f} = {r:.4g} x {leader}" + (f" {'+' if o >= 0 else '-'} {abs(o):.4g}" if o else "")
+
+        mimic = [p for p in pairs if self.mimic.get(p[0], ("",))[0] == p[1]]
+        independent = [p for p in pairs if p not in mimic]
+        if mimic:
+            text += (" MJCF couplings written as URDF mimic joints (follower = ratio x leader + offset): "
+                     + ", ".join(formula(*p) for p in mimic) + ".")
+        if independent:
+            how = ' ("couplings": "independent")' if self.map.couplings == "independent" else ""
+            text += (f" MJCF couplings written as independent joints{how} (follower = ratio x leader + offset): "
+                     + ", ".join(formula(*p) for p in independent) + ".")
         return text + "".join(f" {note}." for note in self.notes)
+
+    def check_not_follower(self, mjcf_joint: str, urdf_joint: str, field: str) -> None:
+        """A mapping field that names a joint (a rest angle, the abduction joint) may not name a
+        mimic follower: it rests where its leader puts it (as ``load_hand`` rules for hand.json)."""
+        if urdf_joint in self.mimic:
+            leader, ratio, offset = self.mimic[urdf_joint]
+            mj_leader = self.names_used.get(leader, leader)
+            raise self.chk.fail(field, f"a joint that is not a coupling follower ({mjcf_joint} is written as a "
+                                f"mimic of {mj_leader}, {urdf_joint} = {ratio:.4g} x {leader} + {offset:.4g}; name "
+                                f"{mj_leader!r} instead, or set \"couplings\": \"independent\")", mjcf_joint)
 
     def collision_filters(self) -> dict[str, tuple[int, int]]:
         """URDF link -> ``(group, mask)`` reproducing MuJoCo's self-collision rules (module doc)."""
@@ -969,6 +1064,9 @@ class _Converter:
                 lim = "" if j.type == "continuous" else f'lower="{j.lower!r}" upper="{j.upper!r}" '
                 lines.append(f'    <axis xyz="{ax}"/><limit {lim}effort="{j.effort!r}" velocity="{self.map.velocity_limit!r}"/>'
                              f'<dynamics damping="{j.damping!r}" friction="{j.friction!r}"/>')
+                if j.name in self.mimic:
+                    leader, ratio, offset = self.mimic[j.name]
+                    lines.append(f'    <mimic joint="{leader}" multiplier="{ratio!r}" offset="{offset!r}"/>')
             lines.append("  </joint>")
         lines += ["</robot>", ""]
         return "\n".join(lines)
