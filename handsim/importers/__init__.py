@@ -9,6 +9,7 @@ mapping file instead of a URDF is accepted everywhere a hand folder is
 from __future__ import annotations
 
 from handsim.importers.mjcf import (
+    COUPLING_MODES,
     MAPPING_FILE,
     MjcfMapping,
     cache_root,
@@ -18,6 +19,7 @@ from handsim.importers.mjcf import (
 )
 
 __all__ = [
+    "COUPLING_MODES",
     "MAPPING_FILE",
     "MjcfMapping",
     "cache_root",
