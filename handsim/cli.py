@@ -36,7 +36,7 @@ from handsim._argtypes import (
     EXIT_USAGE,
     whole_number,
 )
-from handsim.errors import HandsimError, one_line
+from handsim.errors import HandsimError, ResultsError, one_line
 from handsim.synth.cli import add_synth
 
 if TYPE_CHECKING:
@@ -216,9 +216,9 @@ def _check_baseline_fits(path: Path, baseline: BenchResults, grasp_ids: Sequence
     Raises:
         ResultsError: Naming the baseline and why it does not fit.
     """
-    from handsim.errors import ResultsError
+    from handsim.bench.results import RESULTS_FILE
 
-    target = path / "results.json" if path.is_dir() else path
+    target = path / RESULTS_FILE if path.is_dir() else path
     if target.resolve() == out_file.resolve():
         raise ResultsError(f"--baseline {path}: that is the results file this run writes ({out_file}), so the "
                            "run would overwrite the baseline; copy it elsewhere or choose another --out")

@@ -46,6 +46,7 @@ take is one whatever drives the joint).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -114,11 +115,17 @@ def _substeps(control_hz: float, protocol: Protocol) -> dict[float, int]:
         slowest = 1.0 / max(steps)  # [Hz]: no control rate can be faster
         valid = [slowest / n for n in range(1, 1000) if all(_divides(slowest / n, dt) for dt in steps)]
         valid = [v for v in valid if abs(v - round(v)) < 1e-9] or valid  # the whole-number rates, when any
+        valid = [v for v in valid if v >= 1.0][:8]
+        choices = f"valid: {', '.join(f'{v:g}' for v in valid)} Hz" if valid else "no rate of 1 Hz or more is valid"
+        # The grasp phase's step that would run this rate, when the other step already divides it.
+        hint = ""
+        if _divides(control_hz, protocol.timestep_s) and control_hz > 0:
+            k = max(1, math.ceil(1.0 / (control_hz * protocol.grasp_timestep_s)))
+            hint = f" (e.g. Protocol(grasp_timestep_s=1 / {k * control_hz:g}) for {control_hz:g} Hz)"
         raise ConfigurationError(
             f"EpisodeSettings.control_hz {control_hz:g}: a control step must be a whole number of physics steps at "
             f"both of the protocol's rates (Protocol.timestep_s: {1 / steps[0]:g} Hz, Protocol.grasp_timestep_s: "
-            f"{1 / steps[1]:g} Hz); valid: {', '.join(f'{v:g}' for v in valid[:8] if v >= 1)} Hz, or change the "
-            "protocol's time steps (e.g. Protocol(grasp_timestep_s=0.004) for 50 Hz)")
+            f"{1 / steps[1]:g} Hz); {choices}, or change the protocol's time steps{hint}")
     return {dt: round(1.0 / (control_hz * dt)) for dt in steps}
 
 
@@ -718,7 +725,8 @@ class GraspEpisode:
         excess = self.joint_excess()
         excess_m = self.joint_excess_m()
         reasons: list[str] = []
-        if self.plan is not None and self.plan.note == _NO_PLAN:
+        no_plan = self.plan is not None and self.plan.note == _NO_PLAN
+        if no_plan:
             reasons.append(f"hand {self.hand.name!r} has no grasp data for {self.grasp.id!r}")
         limit = self.protocol.max_penetration_m
         if self.initial_penetration_m > limit:
@@ -745,6 +753,7 @@ class GraspEpisode:
         reasons.extend(limit_reasons)
         achieved = bool(
             run_protocol
+            and not no_plan  # a type the hand has no plan for is failed, whatever a policy did
             and held
             and score.signature_matched
             and score.max_penetration_m <= limit

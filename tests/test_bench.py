@@ -702,10 +702,10 @@ def test_junit_counts_grasps_not_run_as_skipped_not_failed():
 
 def test_junit_stays_well_formed_when_a_reason_holds_control_characters():
     # A custom env's reason with an ANSI colour code: XML 1.0 cannot hold ESC at all.
-    results = _results({"medium_wrap": (0, 3)}, reason="\x1b[31mslipped\x1b[0m \x00 under +x")
+    results = _results({"medium_wrap": (0, 3)}, reason="\x1b[31mslipped\x1b[0m \x00 under +x\ufffe")
     text = junit_xml(results)
     failure = ET.fromstring(text.split("?>", 1)[1]).find("testsuite/testcase/failure")
-    assert "\\x1b[31mslipped\\x1b[0m \\x00 under +x" in failure.get("message")
+    assert "\\x1b[31mslipped\\x1b[0m \\x00 under +x\\xfffe" in failure.get("message")
     assert failure.text.count("\\x1b") == 6
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import gymnasium
+import numpy as np
 import pytest
 
 import handsim  # noqa: F401  (registers the env)
@@ -80,3 +81,16 @@ def test_the_benchmark_records_a_blow_up_as_a_failed_trial() -> None:
         close_worker_envs()
     assert record["success"] is False
     assert any(r.startswith("simulation error: physics blow-up") for r in record["failure_reasons"]), record
+
+
+
+def test_free_wrist_blow_up_is_a_simulation_error() -> None:
+    env = gymnasium.make("handsim/Grasp-v0", grasp="lateral", wrist="free", evaluate=False)
+    try:
+        env.reset(seed=0)
+        ep = env.unwrapped.episode
+        ep.world.client.resetBaseVelocity(ep.body.body_id, [math.nan] * 3, [0.0, 0.0, 0.0])
+        with pytest.raises(SimulationError, match="physics blow-up.*at control step 1"):
+            env.step(np.zeros(env.action_space.shape, np.float32))
+    finally:
+        env.close()

@@ -234,6 +234,21 @@ def test_time_limit_cutting_the_grasp_phase_warns_once() -> None:
     env.close()
 
 
+@pytest.mark.parametrize("limit", [20, 27])  # below the registered 30 (default phase: 25), and above it (50)
+def test_a_limit_passed_to_make_that_cuts_the_grasp_phase_warns_too(limit: int) -> None:
+    # gymnasium hides the limit from the env: the second episode cut at the same step is the evidence.
+    protocol = Protocol(grasp_duration_s=2.0) if limit > 25 else DEFAULT_PROTOCOL
+    env = gymnasium.make(GRASP_ENV_ID, grasp="lateral", evaluate=False, protocol=protocol, max_episode_steps=limit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        steps, terminated, truncated, _ = _run_episode(env, 0)
+    assert (steps, terminated, truncated) == (limit, False, True)
+    _run_episode(env, 1)
+    with pytest.warns(UserWarning, match=rf"stop after {limit} steps"):
+        env.reset(seed=2)
+    env.close()
+
+
 # ---------------------------------------------------------------------------- finding 14
 def test_numpy_integers_work_in_reset_options_as_in_the_constructor() -> None:
     env = gymnasium.make(GRASP_ENV_ID, grasp=[np.int64(24), "lateral"], evaluate=False)
@@ -247,7 +262,7 @@ def test_numpy_integers_work_in_reset_options_as_in_the_constructor() -> None:
     # Seeds too: a numpy integer is the same seed, a bool is no seed.
     first = env.reset(seed=5)[0]
     np.testing.assert_array_equal(env.reset(seed=np.int64(5))[0], first)
-    for bad in (True, np.False_):
+    for bad in (True, np.False_, -1, 1.5, "a"):
         with pytest.raises(ConfigurationError, match=r"reset\(seed=\.\.\.\): expected an integer"):
             env.reset(seed=bad)
     env.close()

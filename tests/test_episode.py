@@ -103,3 +103,50 @@ def test_plan_starting_inside_the_object_fails():
     assert any("starts inside the object" in r for r in result.failure_reasons)
     assert result.to_dict()["initial_penetration_m"] > ep.protocol.max_penetration_m  # the record shows the cause
     ep.close()
+
+
+@pytest.mark.slow
+def test_a_type_without_a_plan_is_failed_even_when_held() -> None:
+    # The episode's plan marked "no plan" (all evaluate() reads), its geometry kept: the scripted
+    # grasp then holds the object, and the protocol must still fail the trial, with the reason.
+    import dataclasses
+
+    import gymnasium
+
+    import handsim  # noqa: F401  (registers the env)
+    from handsim.episode import _NO_PLAN
+    from handsim.policies import ScriptedGraspPolicy
+
+    for evaluate in (True, False):
+        env = gymnasium.make("handsim/Grasp-v0", grasp="lateral", evaluate=evaluate)
+        try:
+            policy = ScriptedGraspPolicy(env)
+            obs, info = env.reset(seed=0)
+            policy.reset(info)
+            ep = env.unwrapped.episode
+            ep.plan = dataclasses.replace(ep.plan, note=_NO_PLAN)
+            terminated = truncated = False
+            while not (terminated or truncated):
+                obs, _, terminated, truncated, info = env.step(policy(obs))
+            result = info["episode"]
+            assert not info["is_success"] and not result["achieved"], evaluate
+            assert "has no grasp data for 'lateral'" in info["failure_reason"], info["failure_reason"]
+            if evaluate:
+                assert result["held"], "the grasp itself held: only the missing plan fails it"
+        finally:
+            env.close()
+
+
+def test_a_control_rate_the_physics_cannot_run_names_the_valid_ones_and_a_fix():
+    from handsim.episode import EpisodeSettings
+    from handsim.errors import ConfigurationError
+    from handsim.tolerances import Protocol
+
+    with pytest.raises(ConfigurationError, match=r"valid: 125, 25, 5, 1 Hz") as info:
+        GraspEpisode(settings=EpisodeSettings(control_hz=50.0))
+    hint = str(info.value).split("grasp_timestep_s=")[1].split(")")[0]  # "1 / 150"
+    num, den = (float(v) for v in hint.split("/"))
+    ep = GraspEpisode(settings=EpisodeSettings(control_hz=50.0), protocol=Protocol(grasp_timestep_s=num / den))
+    ep.close()  # the fix the message names builds
+    with pytest.raises(ConfigurationError, match="no rate of 1 Hz or more is valid"):
+        GraspEpisode(settings=EpisodeSettings(control_hz=25.0), protocol=Protocol(timestep_s=0.5, grasp_timestep_s=0.7))

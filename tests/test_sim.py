@@ -189,6 +189,7 @@ def test_disturbance_rotation_matches_scipy_for_any_orientation(rng: np.random.G
     (15.04, 15.0, "15.04 deg > 15.00 deg"),  # one decimal would read "15.0 deg > 15.0 deg"
     (15.0004, 15.0, "15.0004 deg > 15.0000 deg"),
     (31.2, 15.0, "31.2 deg > 15.0 deg"),
+    (15.000001, 15.0, "just over the 15.0 deg"),  # the caller appends " limit"
 ])
 def test_a_failure_reason_never_reads_value_equal_to_limit(value: float, limit: float, text: str) -> None:
     from handsim.sim.protocol import _over

@@ -122,6 +122,7 @@ def _covered(points: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.n
     return (np.linalg.norm(points[:, None] - centres[None], axis=-1) - radii[None]).min(axis=1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", ["capsule", "box", "cylinder", "icosphere", "random"])
 def test_core_balls_stay_inside_the_part_and_fill_most_of_it(shape: str, rng: np.random.Generator) -> None:
     """Every core ball lies inside the hull (centre inside by Delaunay, distance to the nearest
@@ -256,6 +257,20 @@ def test_a_part_too_thin_for_a_ball_has_no_cores(tmp_path: Path) -> None:
     surf, n = _surface(folder)
     assert np.isinf(surf.self_gap(np.zeros((2, n)))).all()
     assert len(surf.core_points) > 0  # the box's
+
+
+@pytest.mark.parametrize("thickness_m", [0.003, 0.0038, 0.0045])
+def test_finger_parts_thinner_than_the_gap_balls_still_show_their_overlap(tmp_path: Path, thickness_m: float) -> None:
+    """Plates 3-4 mm thick get no balls of the coarse finger-gap set (2 mm minimum radius) but
+    do get the object check's: two such plates of different fingers, overlapping 1 mm across
+    their thickness (analytic), must give a gap of about -1 mm, not +inf."""
+    def plate() -> trimesh.Trimesh:
+        return trimesh.creation.box(extents=(0.02, thickness_m, 0.012))
+
+    folder = _two_part_hand(tmp_path, {"index_distal": (plate(), _pose(0.17, 0.0, 0.0)),
+                                       "middle_distal": (plate(), _pose(0.17, -(thickness_m - 0.001), 0.0))})
+    surf, n = _surface(folder)
+    assert surf.self_gap(np.zeros((1, n)))[0] == pytest.approx(-0.001, abs=0.3e-3)
 
 
 def _segment_distance(p0: np.ndarray, p1: np.ndarray, q0: np.ndarray, q1: np.ndarray) -> float:

@@ -87,6 +87,10 @@ def compare_results(current: BenchResults, baseline: BenchResults, tolerance: fl
 
     Returns:
         The comparison (``regressed`` tells the verdict, ``text()`` the diff).
+
+    Raises:
+        ConfigurationError: ``tolerance`` outside [0, 1].
+        ResultsError: The two runs share no grasp type with finished trials (nothing to compare).
     """
     if not 0.0 <= tolerance <= 1.0:
         raise ConfigurationError(f"tolerance: expected a number in [0, 1], got {tolerance!r}")

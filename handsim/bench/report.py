@@ -106,8 +106,9 @@ def report_markdown(results: BenchResults) -> str:
 
 
 #: Characters XML 1.0 forbids (ElementTree escapes & < > but writes these as they are, which
-#: makes the file unreadable): C0 controls but tab, newline and return, and lone surrogates.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+#: makes the file unreadable): C0 controls but tab, newline and return, lone surrogates, and the
+#: noncharacters U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def _xml_safe(text: str) -> str:

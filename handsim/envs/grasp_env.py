@@ -304,8 +304,8 @@ Version history
 * v0, same id (spaces, rewards and outcomes unchanged): ``info["joint_limit_excess"]`` at
   every reset and step (how far each joint is past its URDF limit, which the clipped
   ``joint_pos`` hides); a ``UserWarning`` when the TimeLimit cuts the grasp phase; after
-  ``close()`` the env says it is closed; numpy integers accepted as grasp numbers in
-  ``reset(seed=...)`` and ``reset(options=...)``, a bool refused as ``camera_distance`` or seed, and a wrong type for
+  ``close()`` the env says it is closed; numpy integers accepted as seeds and as
+  grasp numbers in ``reset(options=...)``, any other seed but an integer >= 0 refused, a bool refused as ``camera_distance`` or seed, and a wrong type for
   ``protocol``, ``settings`` or ``hand`` a ``ConfigurationError`` (was an ``AttributeError``
   or ``TypeError``).
 """
@@ -647,6 +647,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._wrist_quat = np.array([1.0, 0.0, 0.0, 0.0])
         self._closed = False
         self._time_limit_warned = False
+        self._unfinished_at: int | None = None  # steps of the last episode reset unfinished
 
     # ------------------------------------------------------------------ set-up helpers
     def _resolve_grasps(self, grasp: Any) -> tuple[GraspType, ...]:
@@ -800,9 +801,11 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         """
         self._check_open("reset")
         self._check_time_limit()
-        if isinstance(seed, (bool, np.bool_)):  # gymnasium would take True for the seed 1
+        # gymnasium takes Python ints only (and True as the seed 1); the env takes numpy ints too.
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):
             raise ConfigurationError(f"reset(seed=...): expected an integer >= 0 or None, got {seed!r}")
-        if isinstance(seed, np.integer):  # gymnasium takes Python ints only; the env takes both
+        if seed is not None:
             seed = int(seed)
         super().reset(seed=seed)
         if options is not None:
@@ -934,33 +937,38 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             )
 
     def _check_time_limit(self) -> None:
-        """Warn once when a TimeLimit cuts the grasp phase short (R14 finding 9); call first in
+        """Warn once when a time limit cuts the grasp phase short (R14 finding 9); call first in
         ``reset``.
 
         ``gymnasium.make`` wraps the env in its ``TimeLimit`` and leaves the env's own
         ``spec.max_episode_steps`` None (gymnasium >= 1.0), so the limit in force is invisible
         here, and ``make(..., max_episode_steps=...)`` may have replaced the registered one. So
-        with no limit in ``self.spec`` the evidence decides: the episode being reset stopped,
-        unfinished, after exactly the registered ``max_episode_steps`` steps, fewer than the
-        grasp phase's. A limit in ``self.spec`` (set by hand) is judged at once.
+        the evidence decides: the episode being reset stopped unfinished, before the end of the
+        grasp phase, either after exactly the registered ``max_episode_steps`` steps, or after
+        as many steps as the episode before it (what any fixed limit looks like). A limit in
+        ``self.spec`` (set by hand) is judged at once.
         """
-        if self._time_limit_warned or self.spec is None:
+        if self._time_limit_warned:
             return
         steps = self.episode.grasp_steps
-        limit = self.spec.max_episode_steps
+        stopped = self.episode.control_step
+        unfinished = not self._done and 0 < stopped < steps
+        previous, self._unfinished_at = self._unfinished_at, (stopped if unfinished else None)
+        limit = self.spec.max_episode_steps if self.spec is not None else None
         if limit is None:
-            registered = gymnasium.registry.get(self.spec.id)
-            limit = registered.max_episode_steps if registered is not None else None
-            cut = limit is not None and not self._done and self.episode.control_step == limit
-        else:
-            cut = True
-        if cut and limit is not None and limit < steps:
+            registered = gymnasium.registry.get(self.spec.id) if self.spec is not None else None
+            at_registered = registered is not None and stopped == registered.max_episode_steps
+            if unfinished and (at_registered or previous == stopped):
+                limit = stopped
+        if limit is not None and limit < steps:
             self._time_limit_warned = True
+            env_id = self.spec.id if self.spec is not None else GRASP_ENV_ID
             warnings.warn(
-                f"{self.spec.id}: the TimeLimit's max_episode_steps={limit} is shorter than the grasp phase ({steps} "
-                f"control steps = Protocol.grasp_duration_s {self.episode.protocol.grasp_duration_s:g} s x "
-                f"EpisodeSettings.control_hz {self.episode.settings.control_hz:g}): every episode is truncated before "
-                f"it terminates, with no evaluation and no info['episode']; pass gymnasium.make(..., "
+                f"{env_id}: episodes stop after {limit} steps (a TimeLimit's max_episode_steps?), before the grasp "
+                f"phase ends ({steps} control steps = Protocol.grasp_duration_s "
+                f"{self.episode.protocol.grasp_duration_s:g} s x EpisodeSettings.control_hz "
+                f"{self.episode.settings.control_hz:g}): every episode is truncated before it terminates, with no "
+                f"evaluation and no info['episode']; pass gymnasium.make(..., "
                 f"max_episode_steps={steps + MAX_EPISODE_STEPS_MARGIN}) (the grasp phase + MAX_EPISODE_STEPS_MARGIN)",
                 UserWarning,
                 stacklevel=3,

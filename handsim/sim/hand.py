@@ -654,7 +654,8 @@ class HandBody(_Body):
             # A state read back from PyBullet is never user input: a blow-up, not a bad argument.
             bad = [self._c().getJointInfo(self.body_id, i)[1].decode() for i, a, b in zip(ids, q, qd)
                    if not (np.isfinite(a) and np.isfinite(b))]
-            raise SimulationError(f"physics blow-up: joint state became non-finite ({', '.join(bad)})")
+            named = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+            raise SimulationError(f"physics blow-up: joint state became non-finite ({named})")
         return q, qd
 
     # -- links -----------------------------------------------------------------------------

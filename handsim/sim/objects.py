@@ -169,12 +169,12 @@ def _torus_segments(major: float) -> tuple[list[list[float]], list[list[float]],
     return positions, orientations, chord
 
 
-
 def _check_finite(shape: str, what: str, values: tuple[float, ...]) -> None:
     """A state read back from PyBullet is never user input: a non-finite one is a physics
     blow-up (:class:`~handsim.errors.SimulationError`), not a bad argument."""
     if not all(math.isfinite(v) for v in values):
         raise SimulationError(f"physics blow-up: the {shape} object's {what} became non-finite {tuple(values)}")
+
 
 class ObjectBody(_Body):
     """A test object in a :class:`World` (create with :func:`spawn_object`).

@@ -79,15 +79,16 @@ class DisturbanceResult:
         return d
 
 
-
 def _over(value: float, limit: float, unit: str) -> str:
     """``"15.1 deg > 15.0 deg"``: one decimal, or as many more as it takes (up to four) for the
-    value to read as more than the limit (never "15.0 deg > 15.0 deg")."""
+    value to read as more than the limit; past that, ``"just over the 15.0 deg"`` (never
+    "15.0 deg > 15.0 deg")."""
     for digits in range(1, 5):
         v, lim = f"{value:.{digits}f}", f"{limit:.{digits}f}"
         if v != lim:
-            break
-    return f"{v} {unit} > {lim} {unit}"
+            return f"{v} {unit} > {lim} {unit}"
+    return f"just over the {limit:.1f} {unit}"
+
 
 def run_disturbance(
     world: World,

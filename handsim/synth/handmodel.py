@@ -361,7 +361,7 @@ def _tangent_balls(hull: Any, key: bytes) -> tuple[NDArray[np.float64], ...]:
     the hull that touches the surface at probe p on the face of inward normal n is the
     "shrinking ball" of the medial axis, for a polytope in closed form: the ball of radius
     rho centred at p + rho n stays behind every face plane (m, b) (``m . x <= b``) while
-    ``rho (1 - m . n) <= b - m . p``.
+    ``rho (1 + m . n) <= b - m . p`` (m outward, n inward: ~0 for the probe's own plane).
 
     Returns:
         Probes (P, 3), rho (P,), inward normals (P, 3), sorted by decreasing rho, then the
@@ -379,7 +379,7 @@ def _tangent_balls(hull: Any, key: bytes) -> tuple[NDArray[np.float64], ...]:
     rho = np.empty(len(probes))
     for a in range(0, len(probes), 256):  # chunks of probes x planes: bounded memory on big meshes
         p, n = probes[a:a + 256], inward[a:a + 256]
-        turn = n @ normals.T  # (P, F): 1 - m.n, ~0 for the probe's own plane (n is inward)
+        turn = n @ normals.T  # (P, F): m.n, then 1 + m.n: ~0 for the probe's own plane (n is inward)
         turn += 1.0
         np.maximum(turn, 1e-12, out=turn)
         room = p @ normals.T  # (P, F): distance behind each plane, +1e-12 so that the own
@@ -584,7 +584,10 @@ class HandSurface:
             core_links.append(np.full(len(r), li))
             core_r.append(r)
             if part_of.get(prim.link, "palm") != "palm":
+                fine = (c, r)
                 c, r = _core_balls(prim, SELF_GAP_TOLERANCE_M, _SELF_GAP_MIN_RADIUS_M)
+                if not len(r):  # a part 2-4 mm thick: too thin for the coarse set, not for the fine one
+                    c, r = fine
                 gap_c.append(c)
                 gap_r.append(r)
                 gap_link.append(li)
