@@ -19,7 +19,7 @@ __all__ = ["add_synth", "format_synth_table", "run_synth_command"]
 def add_synth(subparsers: argparse._SubParsersAction) -> None:
     """Register ``handsim synth``."""
     from handsim.synth.optimize import SynthSettings
-    from handsim.synth.synthesize import DEFAULT_VERIFY
+    from handsim.synth.synthesize import DEFAULT_REFINE, DEFAULT_VERIFY
 
     p = subparsers.add_parser(
         "synth",
@@ -43,6 +43,11 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
                    help=f"random restarts of the optimisation per type (default {SynthSettings.restarts})")
     p.add_argument("--verify", type=whole_number(0), default=DEFAULT_VERIFY, metavar="K",
                    help=f"best candidates per type verified in physics (default {DEFAULT_VERIFY}; 0: none)")
+    p.add_argument("--refine", type=whole_number(0), default=DEFAULT_REFINE, metavar="N",
+                   help=f"physics hill-climb evaluations per type left unverified whose best candidate kept the "
+                        f"signature through the settle (close targets and object pose, on climb seeds that are not "
+                        f"the benchmark's; the result is verified like any candidate; default {DEFAULT_REFINE}; "
+                        f"0: off)")
     p.set_defaults(handler=run_synth_command)
 
 
@@ -127,7 +132,8 @@ def run_synth_command(args: argparse.Namespace) -> int:
     out = resolve_out(args.hand, args.out)
     settings = SynthSettings(restarts=args.candidates)
     try:
-        results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify, settings=settings)
+        results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify,
+                             settings=settings, refine=args.refine)
     except KeyboardInterrupt:
         from handsim.synth.synthesize import unverified_path
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from handsim.errors import GraspDataError
 from handsim.grasp_data import GRASP_DATA_FILE, load_plans_of
 from handsim.hand import Hand
 
-__all__ = ["Verification", "read_grasp_file", "verify_plan"]
+__all__ = ["Verification", "graded_score", "read_grasp_file", "verify_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Verification:
         reasons: The failed trials' reasons, one line per trial (seed first).
         settled: The first trial still formed the contact signature after the release and
             settle (the screen passed it on to the disturbance; True when not screened).
+        graded: Mean :func:`graded_score` over the trials run (NaN when the screen stopped the
+            candidate before a full trial) [-].
     """
 
     successes: int
@@ -42,6 +45,51 @@ class Verification:
     q1: float
     reasons: tuple[str, ...]
     settled: bool = True
+    graded: float = math.nan
+
+
+#: Graded score of a trial that ended before the disturbance (knocked away, physics error).
+GRADED_NOT_PUSHED = -10.0
+#: Graded score lost per failure reason other than the disturbance's (a missing signature
+#: group, penetration, a joint past its limit): half the six directions, so that a climb is
+#: drawn to the signature first but still sees the pushes a plan survives meanwhile.
+GRADED_PER_REASON = 3.0
+
+
+def graded_score(record: Mapping[str, Any], protocol: Any = None) -> float:
+    """A trial's graded score: how far it got, not only whether it succeeded.
+
+    ``directions held + the fraction of the failed direction's push survived + the mean margin
+    left over the held directions`` (each ``1 - max(moved / max_translation_m, turned /
+    max_rotation_deg)``, clipped at 0) ``- GRADED_PER_REASON`` per other failure reason; a trial
+    that ended before the disturbance scores ``GRADED_NOT_PUSHED``. With the six directions a
+    successful trial scores in [6, 7], one that fails only under the pushes in [0, 7).
+
+    Args:
+        record: A trial record of :func:`handsim.bench.runner.run_trial`.
+        protocol: The protocol the trial ran (default: the benchmark's).
+
+    Returns:
+        The score [-].
+    """
+    from handsim.tolerances import DEFAULT_PROTOCOL
+
+    p = DEFAULT_PROTOCOL if protocol is None else protocol
+    dist = record.get("disturbance")
+    if not dist:
+        return GRADED_NOT_PUSHED
+    per_direction = p.steps(p.direction_duration_s)
+    held = [d for d in dist["directions"] if dist["held_per_direction"].get(d)]
+    score = float(len(held))
+    if dist.get("failed_direction") is not None and per_direction > 0:
+        score += min(max(dist["steps"] - len(held) * per_direction, 0) / per_direction, 1.0)
+    margins = [max(0.0, 1.0 - max(dist["max_translation_m"][d] / p.max_translation_m,
+                                  dist["max_rotation_deg"][d] / p.max_rotation_deg)) for d in held]
+    score += sum(margins) / max(len(dist["directions"]), 1)
+    if not record.get("success"):
+        others = [r for r in record.get("failure_reasons", ()) if r != dist.get("reason")]
+        score -= GRADED_PER_REASON * len(others)
+    return score
 
 
 _SHAPE = 'an object {"schema": 1, "grasps": {<grasp id>: <plan>, ...}} (the grasps.json format)'
@@ -186,7 +234,7 @@ def verify_plan(
     from handsim.bench.runner import TrialTask, run_trial
 
     folder = _scratch_hand(Path(hand_folder), Path(workdir), name, grasp_id, entry)
-    successes, q1s, reasons = 0, [], []
+    successes, q1s, grades, reasons = 0, [], [], []
     for t, seed in enumerate(seeds):
         task = TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=(), hand=str(folder), policy=DEFAULT_POLICY,
                          grasp_id=grasp_id, number=number, trial=t, seed=int(seed), render=False)
@@ -197,10 +245,12 @@ def verify_plan(
                                     settled=False)
         record, _ = run_trial(task)
         q1s.append(float(record["q1"]))
+        grades.append(graded_score(record))
         if record["success"]:
             successes += 1
         else:
             reasons.append(f"seed {seed}: " + "; ".join(record["failure_reasons"]))
         if successes + (len(seeds) - t - 1) < needed or (screen and successes == 0):
             break
-    return Verification(successes=successes, trials=len(q1s), q1=sum(q1s) / len(q1s), reasons=tuple(reasons))
+    return Verification(successes=successes, trials=len(q1s), q1=sum(q1s) / len(q1s), reasons=tuple(reasons),
+                        graded=sum(grades) / len(grades))
