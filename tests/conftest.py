@@ -16,3 +16,13 @@ SHARED_DIR = TESTS_DIR.parent.parent / "shared"
 def rng() -> np.random.Generator:
     """A generator with a fixed seed, fresh for every test."""
     return np.random.default_rng(20261128)
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """A private handsim cache (``HANDSIM_CACHE_DIR``) for one test module: converted hands (MJCF)
+    go there, not to the user's cache. Use with ``pytestmark = pytest.mark.usefixtures("cache_dir")``."""
+    path = tmp_path_factory.mktemp("handsim-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HANDSIM_CACHE_DIR", str(path))
+        yield path

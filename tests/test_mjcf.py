@@ -24,21 +24,12 @@ from handsim.hand import load_hand
 from handsim.transforms import pose_to_matrix, quat_to_matrix
 
 _MISSING = [m for m in ("mujoco", "gymnasium_robotics") if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(
-    bool(_MISSING), reason=f"MJCF import needs the handsim[mjcf] extra ({', '.join(_MISSING)} not importable)")
+pytestmark = [pytest.mark.usefixtures("cache_dir"), pytest.mark.skipif(
+    bool(_MISSING), reason=f"MJCF import needs the handsim[mjcf] extra ({', '.join(_MISSING)} not importable)")]
 
 SHADOW = models_dir() / "shadow_hand"
 PREFIX = "robot0:"
 FINGER_CODES = {"thumb": "th", "index": "ff", "middle": "mf", "ring": "rf", "little": "lf"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    """Converted hands go to a private cache for this module."""
-    path = tmp_path_factory.mktemp("handsim-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HANDSIM_CACHE_DIR", str(path))
-        yield path
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ from handsim.errors import MetadataError
 from handsim.hand import load_hand
 
 _MISSING = [m for m in ("mujoco", "gymnasium_robotics") if importlib.util.find_spec(m) is None]
-pytestmark = pytest.mark.skipif(
-    bool(_MISSING), reason=f"MJCF import needs the handsim[mjcf] extra ({', '.join(_MISSING)} not importable)")
+pytestmark = [pytest.mark.usefixtures("cache_dir"), pytest.mark.skipif(
+    bool(_MISSING), reason=f"MJCF import needs the handsim[mjcf] extra ({', '.join(_MISSING)} not importable)")]
 
 SHADOW = models_dir() / "shadow_hand"
 PREFIX = "robot0:"
@@ -30,15 +30,6 @@ COUPLED = ("FF", "MF", "RF", "LF")  # fingers whose distal J0 follows J1 through
 # the ratio read back from PyBullet agrees with the MJCF's to 6 digits); 1e-4 rad leaves margin
 # for solver noise and is 1400x below the tendon's slack (0.14 rad), so an independent J0 fails.
 TRACK_TOL_RAD = 1e-4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    """Converted hands go to a private cache for this module."""
-    path = tmp_path_factory.mktemp("handsim-cache")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HANDSIM_CACHE_DIR", str(path))
-        yield path
 
 
 @pytest.fixture(scope="module")
