@@ -254,3 +254,20 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
         assert seen[-1] == expected
     with pytest.raises(SystemExit):
         parser.parse_args(["synth", "--hand", "default_hand", "--refine", "-1"])
+
+
+@pytest.mark.slow
+def test_refined_file_does_not_depend_on_jobs(tmp_path) -> None:
+    """Two types whose few candidates are not verified but settle, so both are climbed: the same
+    file with one worker and with two (each climb's stream and trials are its own)."""
+    from handsim.synth.closing import ClosingSettings
+    from handsim.synth.synthesize import synthesize
+
+    small = {"seed": 0, "verify": 2, "closing": ClosingSettings(restarts=1), "refine": 3, "progress": False}
+    ids = ["prismatic_3_finger", "power_sphere"]
+    a = synthesize("default_hand", tmp_path / "a.json", ids, jobs=1, **small)
+    synthesize("default_hand", tmp_path / "b.json", ids, jobs=2, **small)
+    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    notes = [json.loads((tmp_path / "a.json").read_text())["grasps"][g]["note"] for g in ids]
+    assert sum("refine" in n for n in notes) >= 1, notes
+    assert [t.grasp_id for t in a.types] == ids
