@@ -99,6 +99,11 @@ def test_bad_settings_and_budget_are_refused(tmp_path) -> None:
         RefineSettings(move_odds=(0.0, 0.0, 0.0, 0.0, 0.0))
     with pytest.raises(ConfigurationError, match="budget"):
         refine_plan(hand_dir("default_hand"), _TYPE, _shipped_plan(), -1, workdir=tmp_path)
+    from handsim.synth.synthesize import synthesize
+
+    with pytest.raises(ConfigurationError, match="refine"):
+        synthesize("default_hand", tmp_path / "g.json", [_TYPE], refine=-1, jobs=1, progress=False)
+    assert not (tmp_path / "g.json").exists()  # refused before any work
 
 
 def _rerun_graded(plan: dict[str, Any], seeds: tuple[int, ...], tmp_path: Path, name: str) -> float:

@@ -43,8 +43,8 @@ For each grasp type (one unit of work, run in a process pool):
 
 A type's random streams depend only on the seed, the type's number and the restart
 (``SeedSequence([seed, number])`` for the optimisation, ``[seed, number, 1]`` for the closing
-model's first family, ``[seed, number, 2]`` for the refine climb), and each physics trial starts from a fresh world, so the file does not
-depend on ``jobs``.
+model's first family, ``[seed, number, 2]`` for the refine climb), and each physics trial
+starts from a fresh world, so the file does not depend on ``jobs``.
 """
 
 from __future__ import annotations
@@ -86,16 +86,17 @@ from handsim.synth.refine import refine_plan
 from handsim.synth.verify import Verification, read_grasp_file, verify_plan
 from handsim.tolerances import DEFAULT_PROTOCOL
 
-__all__ = ["DEFAULT_REFINE", "DEFAULT_VERIFY", "SynthResults", "TypeResult", "synthesize", "synthesize_type", "unverified_path",
-           "verification_seeds"]
+__all__ = ["DEFAULT_REFINE", "DEFAULT_VERIFY", "SynthResults", "TypeResult", "synthesize", "synthesize_type",
+           "unverified_path", "verification_seeds"]
 
 #: Candidates per type verified in physics by default.
 DEFAULT_VERIFY = 16
 
 #: Refine-climb evaluations per unverified type by default. Measured on the default hand
 #: (prototype of session 10, the same climb): 16 evaluations verified none of the 26 unverified
-#: types, 32 verified 3 (prismatic 3 finger, power sphere, sphere 3 finger: each climb stopped
-#: at 18-28 evaluations, when every climb trial held), 48 the same 3 at 1.5 x the physics.
+#: types, 32 verified 3 (prismatic 3 finger, power sphere, sphere 3 finger: their climbs reached
+#: a mean climb score of 6, every direction held, after 18-28 evaluations and stopped), 48 the
+#: same 3 for 1.5 x the physics of 32 (the other climbs use their whole budget).
 DEFAULT_REFINE = 32
 
 
@@ -487,12 +488,14 @@ def synthesize(
 
     Raises:
         HandsimError: Unknown hand or grasp id (before any work).
-        ConfigurationError: ``verify > 0`` on a hand with a joint without finite limits
+        ConfigurationError: A negative ``refine``; ``verify > 0`` on a hand with a joint without finite limits
             (continuous): the benchmark's trial cannot run it (before any work).
         GraspDataError: An existing ``out`` (or its unverified file) that is not a grasps file
             this hand can load (before any work); the message names the file.
     """
     start = time.perf_counter()
+    if refine < 0:
+        raise ConfigurationError(f"synth: refine: expected 0 (off) or more climb evaluations per type, got {refine}")
     hand_obj = load_hand(hand)
     unlimited = [j for j, lim in hand_obj.joint_limits.items() if not (math.isfinite(lim.lower) and math.isfinite(lim.upper))]
     if verify > 0 and unlimited:
