@@ -14,6 +14,8 @@ Usage::
     python benchmarks/bench_synth.py               # writes benchmarks/results/synth.json and
                                                    # benchmarks/results/synth_default_grasps.json
     python benchmarks/bench_synth.py --grasps lateral,palmar --out /tmp/s.json --plans /tmp/plans.json
+    python benchmarks/bench_synth.py --refine 32 --no-four-finger --out benchmarks/results/synth_refine.json \
+        --plans benchmarks/results/synth_refine_default_grasps.json    # the refine stage (session 10)
 """
 
 from __future__ import annotations
@@ -52,14 +54,14 @@ def _bench(hand_folder: Path, grasp_ids: list[str], out_dir: Path, jobs: int) ->
 
 
 def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans: Path = PLANS,
-        four_finger: bool = True) -> dict[str, Any]:
+        four_finger: bool = True, refine: int = 0) -> dict[str, Any]:
     """Synthesize, then benchmark the authored and the synthesized plans; then synthesize the
     generated 4-finger hand's plans (its verified count); returns a JSON-ready dict."""
     ids = grasp_ids or list(default_taxonomy().ids())
     folder = hand_dir("default_hand")
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    synth = synthesize("default_hand", plans, ids, seed=seed, jobs=jobs, progress=True)
+    synth = synthesize("default_hand", plans, ids, seed=seed, jobs=jobs, progress=True, refine=refine)
     synth_wall = time.perf_counter() - t0
     load_after = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
@@ -74,7 +76,8 @@ def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans:
             # The generated 4-finger hand (handsim hand make OUT --fingers 4): synthesized only.
             h4 = make_hand(tmp_path / "four_finger", fingers=4)
             t1 = time.perf_counter()
-            res4 = synthesize(h4, tmp_path / "four_finger_plans.json", ids, seed=seed, jobs=jobs, progress=True)
+            res4 = synthesize(h4, tmp_path / "four_finger_plans.json", ids, seed=seed, jobs=jobs, progress=True,
+                              refine=refine)
             four = {
                 "hand": "handsim.handgen.make_hand(OUT, fingers=4)", "wall_s": time.perf_counter() - t1,
                 "verified": res4.verified, "types": len(ids),
@@ -84,7 +87,7 @@ def run(grasp_ids: list[str] | None = None, seed: int = 0, jobs: int = 2, plans:
         "benchmark": "handsim synth on default_hand, then handsim bench on the authored and the synthesized plans",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         "synth": {
-            "seed": seed, "jobs": jobs, "types": len(ids), "wall_s": synth_wall, "goal_s": 300.0,
+            "seed": seed, "jobs": jobs, "refine": refine, "types": len(ids), "wall_s": synth_wall, "goal_s": 300.0,
             # The machine is shared: its load average (1, 5, 15 min) before and after the
             # synthesis says how much of the wall time was other people's work.
             "load_avg_before": list(load_before), "load_avg_after": list(load_after),
@@ -121,8 +124,10 @@ def main() -> None:
     ap.add_argument("--plans", type=Path, default=PLANS, help=f"where the synthesized plans go (default {PLANS})")
     ap.add_argument("--out", type=Path, default=RESULTS, help=f"results JSON (default {RESULTS})")
     ap.add_argument("--no-four-finger", action="store_true", help="skip the generated 4-finger hand")
+    ap.add_argument("--refine", type=int, default=0, help="handsim synth --refine N (default 0, as the CLI)")
     args = ap.parse_args()
-    res = run(args.grasps.split(",") if args.grasps else None, args.seed, args.jobs, args.plans, not args.no_four_finger)
+    res = run(args.grasps.split(",") if args.grasps else None, args.seed, args.jobs, args.plans, not args.no_four_finger,
+              args.refine)
     print(f"synth: {res['synth']['types']} types in {res['synth']['wall_s']:.1f} s ({args.jobs} jobs), "
           f"{res['synth']['verified']} verified by synth")
     print("| grasp | synth verified | authored (bench) | synthesized (bench) |")

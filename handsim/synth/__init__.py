@@ -3,7 +3,8 @@
 Pure-numpy candidate generation on the kinematics core (:mod:`handsim.synth.sdf`,
 :mod:`handsim.synth.handmodel`, :mod:`handsim.synth.optimize`, :mod:`handsim.synth.wrench`,
 :mod:`handsim.synth.closing`: importable without PyBullet),
-verification in physics with the benchmark's own trial (:mod:`handsim.synth.verify`), and the
+verification in physics with the benchmark's own trial (:mod:`handsim.synth.verify`), an
+optional physics hill climb of plans that nearly hold (:mod:`handsim.synth.refine`), and the
 orchestration that writes a hand's ``grasps.json`` (:mod:`handsim.synth.synthesize`, imported
 lazily because verification needs PyBullet).
 """

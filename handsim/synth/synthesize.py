@@ -28,8 +28,8 @@ For each grasp type (one unit of work, run in a process pool):
    hill-climbed in physics (:func:`handsim.synth.refine.refine_plan`: its close targets and
    object pose, scored by the graded trial score on climb seeds that are not the benchmark's),
    and the climb's plan, when it changed, is verified on the benchmark's seeds like any
-   candidate and competes with them for the win. On the default hand, seed 0, the default 32
-   evaluations climb 12 types and verify 3 more (prismatic 3 finger, power sphere, sphere 3
+   candidate and competes with them for the win. On the default hand, seed 0, 32
+   evaluations (:data:`REFINE_BUDGET`; the default is 0, off) climb 12 types and verify 3 more (prismatic 3 finger, power sphere, sphere 3
    finger: 10/33), for 551 s more physics summed over the types (618 -> 1170 s; wall time on
    2 jobs 314 -> 602 s, both on the same shared, loaded 2-core machine).
 4. The winner is written into the output ``grasps.json`` as soon as its type finishes, with
@@ -87,18 +87,22 @@ from handsim.synth.refine import refine_plan
 from handsim.synth.verify import Verification, read_grasp_file, verify_plan
 from handsim.tolerances import DEFAULT_PROTOCOL
 
-__all__ = ["DEFAULT_REFINE", "DEFAULT_VERIFY", "SynthResults", "TypeResult", "synthesize", "synthesize_type",
+__all__ = ["DEFAULT_REFINE", "DEFAULT_VERIFY", "REFINE_BUDGET", "SynthResults", "TypeResult", "synthesize", "synthesize_type",
            "unverified_path", "verification_seeds"]
 
 #: Candidates per type verified in physics by default.
 DEFAULT_VERIFY = 16
 
-#: Refine-climb evaluations per unverified type by default. Measured on the default hand
+#: Refine-climb evaluations per unverified type that pay. Measured on the default hand
 #: (prototype of session 10, the same climb): 16 evaluations verified none of the 26 unverified
 #: types, 32 verified 3 (prismatic 3 finger, power sphere, sphere 3 finger: their climbs reached
 #: a mean climb score of 6, every direction held, after 18-28 evaluations and stopped), 48 the
 #: same 3 for 1.5 x the physics of 32 (the other climbs use their whole budget).
-DEFAULT_REFINE = 32
+REFINE_BUDGET = 32
+#: ``handsim synth``'s default: off. The stage about doubles a run (the default hand, all 33
+#: types, 2 jobs: 314 s -> 602 s on a loaded machine), past the 5 minutes a whole synthesis
+#: is allowed; ``--refine 32`` (:data:`REFINE_BUDGET`) turns it on.
+DEFAULT_REFINE = 0
 
 
 @dataclasses.dataclass(frozen=True)
