@@ -100,8 +100,9 @@ DEFAULT_VERIFY = 16
 #: same 3 for 1.5 x the physics of 32 (the other climbs use their whole budget).
 REFINE_BUDGET = 32
 #: ``handsim synth``'s default: off. The stage about doubles a run (the default hand, all 33
-#: types, 2 jobs: 314 s -> 602 s on a loaded machine), past the 5 minutes a whole synthesis
-#: is allowed; ``--refine 32`` (:data:`REFINE_BUDGET`) turns it on.
+#: types, 2 jobs: 206 s -> 394 s, ``benchmarks/results/synth.json`` and ``synth_refine.json``),
+#: past the 5 minutes a whole synthesis is allowed; ``--refine 32`` (:data:`REFINE_BUDGET`)
+#: turns it on.
 DEFAULT_REFINE = 0
 
 
