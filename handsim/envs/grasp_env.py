@@ -458,6 +458,11 @@ def _connect_gui(world: Any) -> None:
     world.reset(gravity=False)
 
 
+#: Fewest steps two episodes in a row must stop at, unfinished, before the env takes it for a
+#: time limit cutting the grasp phase (:meth:`GraspEnv._check_time_limit`).
+_MIN_LIMIT_EVIDENCE = 5
+
+
 class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
     """Close a dexterous hand on a taxonomy grasp type's object; scored by handsim's core.
 
@@ -945,7 +950,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         here, and ``make(..., max_episode_steps=...)`` may have replaced the registered one. So
         the evidence decides: the episode being reset stopped unfinished, before the end of the
         grasp phase, either after exactly the registered ``max_episode_steps`` steps, or after
-        as many steps as the episode before it (what any fixed limit looks like). A limit in
+        as many steps (at least 5) as the episode before it (what any fixed limit looks like). A limit in
         ``self.spec`` (set by hand) is judged at once.
         """
         if self._time_limit_warned:
@@ -958,7 +963,10 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         if limit is None:
             registered = gymnasium.registry.get(self.spec.id) if self.spec is not None else None
             at_registered = registered is not None and stopped == registered.max_episode_steps
-            if unfinished and (at_registered or previous == stopped):
+            # A repeat below _MIN_LIMIT_EVIDENCE steps is a test harness (gymnasium's env checker
+            # resets after a step or two), not a time limit anyone trains with.
+            repeated = previous == stopped and stopped >= _MIN_LIMIT_EVIDENCE
+            if unfinished and (at_registered or repeated):
                 limit = stopped
         if limit is not None and limit < steps:
             self._time_limit_warned = True
