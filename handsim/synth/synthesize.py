@@ -30,8 +30,8 @@ For each grasp type (one unit of work, run in a process pool):
    and the climb's plan, when it changed, is verified on the benchmark's seeds like any
    candidate and competes with them for the win. On the default hand, seed 0, 32
    evaluations (:data:`REFINE_BUDGET`; the default is 0, off) climb 12 types and verify 3 more (prismatic 3 finger, power sphere, sphere 3
-   finger: 10/33), for 551 s more physics summed over the types (618 -> 1170 s; wall time on
-   2 jobs 314 -> 602 s, both on the same shared, loaded 2-core machine).
+   finger: 10/33), for about twice the physics (all 33 types on 2 jobs: 206 -> 394 s,
+   ``benchmarks/results/synth.json`` and ``synth_refine.json``).
 4. The winner is written into the output ``grasps.json`` as soon as its type finishes, with
    one exception: a winner that is **not verified never replaces a plan the file already
    holds** (hand-written or from an earlier run). The old plan stays, and the candidate goes
@@ -239,7 +239,7 @@ def synthesize_type(
     settings: SynthSettings = DEFAULT_SETTINGS,
     workdir: str | Path | None = None,
     closing: ClosingSettings | None = DEFAULT_CLOSING,
-    refine: int = 0,
+    refine: int = DEFAULT_REFINE,
 ) -> TypeResult:
     """Synthesize and verify one grasp type's plan for a hand.
 
@@ -460,7 +460,7 @@ def synthesize(
     verify: int = DEFAULT_VERIFY,
     settings: SynthSettings = DEFAULT_SETTINGS,
     closing: ClosingSettings | None = DEFAULT_CLOSING,
-    refine: int = 0,
+    refine: int = DEFAULT_REFINE,
     progress: bool = True,
     stream: TextIO | None = None,
     on_type: Callable[[TypeResult], None] | None = None,
