@@ -173,11 +173,10 @@ def _settle_screen(task: Any) -> str:
         Why the trial would fail ("" when it passes to the disturbance).
     """
     # The runner's own env cache and policy reset: the trial's exact set-up.
-    from handsim.bench.runner import _make_env, _reset_policy
+    from handsim.bench.runner import _make_env, _start_trial
 
     env, policy = _make_env(task)
-    obs, info = env.reset(seed=task.seed)
-    _reset_policy(policy, obs, info)
+    obs, info = _start_trial(env, policy, task.seed)
     genv = env.unwrapped
     ep = genv.episode
     for _ in range(ep.grasp_steps - 1):
