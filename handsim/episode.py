@@ -7,7 +7,8 @@ A trial (all numbers from :class:`handsim.tolerances.Protocol`):
    at the hand's planned pose for that type (``models/<hand>/grasps.json``), with a small
    seeded jitter; the fingers at the plan's pre-shape.
 2. **grasp phase** (``grasp_duration_s``, object weightless, wrist fixed): a policy sets joint
-   position targets at ``control_hz``; the motors are capped at the URDF efforts.
+   position targets at ``control_hz``; the motors are capped at the URDF efforts (or the
+   lower caps of the plan's ``effort``, :mod:`handsim.grasp_data`).
    With ``Protocol.hold_object_during_grasp`` (default) the object is held in place by a
    fixture meanwhile (and the solver runs ``Protocol.grasp_solver_iterations``), and released
    when the grasp phase ends (the solver back at ``Protocol.solver_iterations``). With
@@ -389,6 +390,8 @@ class GraspEpisode:
             )
             c.changeConstraint(self._hold, maxForce=_HOLD_FORCE_N)
             self._hold_generation = self.world.generation
+        # The plan's effort caps (a gentler grip for this type) hold for every policy.
+        self.body.set_effort(self.plan.effort)
         self.body.reset_joints(self.plan.preshape)
         self.body.set_targets(self.plan.preshape)
         self._cache_key = (-1, -1)

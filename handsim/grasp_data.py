@@ -10,6 +10,7 @@ Each hand folder may hold a ``grasps.json``::
           "object_quat_wxyz": [1, 0, 0, 0],           # object orientation in the palm frame
           "preshape": {"thumb_cmc_abd": 1.2, ...},    # joint targets before closing [rad]
           "close": {"index_mcp_flex": 0.9, ...},      # closing targets [rad]
+          "effort": {"thumb_cmc_flex": 3.0},          # optional: motor caps for this grasp [N m]
           "note": "why this pose"
         }
       }
@@ -17,8 +18,12 @@ Each hand folder may hold a ``grasps.json``::
 
 Joints missing from ``preshape`` take the hand's rest pose; joints missing from ``close`` keep their pre-shape
 value. Closing targets are usually *past* the object surface: the joint motors, capped at the
-URDF effort, then press on the object. A grasp type with no entry is one the hand's author
-did not provide: the benchmark still runs it (from the rest pose) and it fails honestly.
+URDF effort, then press on the object. A plan's optional ``effort`` lowers named motors' caps
+for that grasp type only, whatever the policy (a gentler grip, as a real hand's controller sets
+its grip force); each cap is at most the URDF effort, so a plan never makes a motor stronger
+than the hand, and the benchmark's results and report list every lowered cap. A grasp type
+with no entry is one the hand's author did not provide: the benchmark still runs it (from the
+rest pose) and it fails honestly.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from handsim.errors import GraspDataError, suggest
 
@@ -42,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["GRASP_DATA_FILE", "HandGrasp", "load_hand_grasps", "load_plans_of"]
 
 GRASP_DATA_FILE = "grasps.json"
-_FIELDS = ("object_xyz", "object_quat_wxyz", "preshape", "close", "note")
+_FIELDS = ("object_xyz", "object_quat_wxyz", "preshape", "close", "effort", "note")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,8 @@ class HandGrasp:
         preshape: (n,) joint targets before closing [rad or m], in the hand's joint order.
         close: (n,) closing joint targets, in the hand's joint order.
         note: Free text from the author.
+        effort: (n,) the motors' effort caps for this grasp [N m or N], in the hand's joint
+            order, each at most the URDF effort; ``None`` (no ``effort`` field): the URDF efforts.
     """
 
     grasp_id: str
@@ -64,6 +71,14 @@ class HandGrasp:
     preshape: NDArray[np.float64]
     close: NDArray[np.float64]
     note: str = ""
+    effort: NDArray[np.float64] | None = None
+
+    def lowered_efforts(self, joint_names: Sequence[str], urdf_effort: ArrayLike) -> dict[str, float]:
+        """The joints whose cap this plan lowers below ``urdf_effort``: ``{joint: cap}``."""
+        if self.effort is None:
+            return {}
+        urdf = np.asarray(urdf_effort, dtype=np.float64)
+        return {joint_names[i]: float(self.effort[i]) for i in np.flatnonzero(self.effort < urdf)}
 
 
 def _is_number(v: object) -> bool:
@@ -105,6 +120,30 @@ def _targets(
     return out
 
 
+def _efforts(
+    raw: object, urdf: NDArray[np.float64], joints: Sequence[str], where: str, mimic: Mapping[str, str],
+) -> NDArray[np.float64]:
+    if not isinstance(raw, Mapping):
+        raise GraspDataError(f"{where}: expected an object mapping joint names to effort caps [N m or N], "
+                             f"got {type(raw).__name__}")
+    out = urdf.copy()
+    index = {name: i for i, name in enumerate(joints)}
+    for name, value in raw.items():
+        if name in mimic:
+            raise GraspDataError(f"{where}.{name}: {name!r} is a mimic joint following {mimic[name]!r}: a plan "
+                                 f"caps independent joints only (its own URDF effort caps a mimic joint)")
+        if name not in index:
+            raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
+        i = index[name]
+        if not _is_number(value) or not 0.0 < value <= urdf[i] * (1.0 + 1e-9):
+            raise GraspDataError(
+                f"{where}.{name}: expected a number in (0, {urdf[i]:.6g}] (a plan may lower a motor's cap, "
+                f"never raise it past the URDF effort {urdf[i]:.6g}), got {value!r}"
+            )
+        out[i] = min(float(value), urdf[i])
+    return out
+
+
 def load_hand_grasps(
     folder: str | Path,
     joint_names: Sequence[str],
@@ -113,6 +152,7 @@ def load_hand_grasps(
     grasp_ids: Sequence[str],
     rest: NDArray[np.float64] | None = None,
     mimic: Mapping[str, str] | None = None,
+    effort: NDArray[np.float64] | None = None,
 ) -> dict[str, HandGrasp]:
     """Read and validate a hand folder's ``grasps.json``.
 
@@ -124,13 +164,16 @@ def load_hand_grasps(
         rest: (n,) the hand's rest pose: the pre-shape of joints a plan does not list (default
             zeros clipped to the limits).
         mimic: Mimic joint -> the independent joint it follows, to say so when a plan names one.
+        effort: (n,) the URDF efforts, the most a plan's ``effort`` may give a joint (a plan
+            with an ``effort`` field is refused without them).
 
     Returns:
         Grasp plans by taxonomy id (empty when the file does not exist).
 
     Raises:
         GraspDataError: Malformed JSON, unknown grasp ids or joints, targets outside the limits,
-            non-unit quaternions; the message names the file and the field.
+            non-unit quaternions, effort caps above the URDF's; the message names the file and
+            the field.
     """
     path = Path(folder) / GRASP_DATA_FILE
     if not path.is_file():
@@ -162,6 +205,12 @@ def load_hand_grasps(
         if abs(norm - 1.0) > 1e-3:
             raise GraspDataError(f"{where}.object_quat_wxyz: expected a unit quaternion (w, x, y, z), norm is {norm:.4f}")
         pre = _targets(entry["preshape"], base, joint_names, lower, upper, f"{where}.preshape", mimic or {})
+        caps = None
+        if "effort" in entry:
+            if effort is None:
+                raise GraspDataError(f"{where}.effort: cannot be checked without the hand's URDF efforts")
+            caps = _efforts(entry["effort"], np.asarray(effort, dtype=np.float64), joint_names, f"{where}.effort",
+                            mimic or {})
         plans[gid] = HandGrasp(
             grasp_id=gid,
             object_xyz=_vector(entry["object_xyz"], 3, f"{where}.object_xyz"),
@@ -169,6 +218,7 @@ def load_hand_grasps(
             preshape=pre,
             close=_targets(entry["close"], pre, joint_names, lower, upper, f"{where}.close", mimic or {}),
             note=str(entry.get("note", "")),
+            effort=caps,
         )
     return plans
 
@@ -201,6 +251,7 @@ def load_plans_of(
     lower = np.array([hand.joint_limits[j].lower for j in names])
     upper = np.array([hand.joint_limits[j].upper for j in names])
     rest = np.clip(hand.rest_vector(), lower, upper)
+    effort = np.array([hand.joint_limits[j].effort for j in names])
     return load_hand_grasps(hand.folder if folder is None else folder, names, lower, upper,
                             default_taxonomy().ids(), rest=rest,
-                            mimic={j: m.master for j, m in hand.mimic_joints.items()})
+                            mimic={j: m.master for j, m in hand.mimic_joints.items()}, effort=effort)

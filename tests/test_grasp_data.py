@@ -23,9 +23,13 @@ GOOD = {
 }
 
 
+EFFORT = np.array([3.0, 2.0, 0.6])
+MIMIC = {"c_follower": "c"}
+
+
 def _load(tmp_path, grasps, rest=None):
     (tmp_path / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": grasps}))
-    return load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS, rest=rest)
+    return load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS, rest=rest, mimic=MIMIC, effort=EFFORT)
 
 
 def test_good_file_fills_defaults(tmp_path):
@@ -34,6 +38,41 @@ def test_good_file_fills_defaults(tmp_path):
     np.testing.assert_allclose(plan.preshape, [0.5, 0.1, 0.2])  # unlisted joints: rest pose
     np.testing.assert_allclose(plan.close, [0.5, 1.2, 0.2])  # unlisted joints: keep pre-shape
     assert plan.note == "test"
+
+
+def test_effort_caps_lower_named_joints_only(tmp_path):
+    plans = _load(tmp_path, {"tip_pinch": {**GOOD, "effort": {"a": 1.5, "c": 0.6}}, "large_diameter": GOOD})
+    capped = plans["tip_pinch"]
+    np.testing.assert_array_equal(capped.effort, [1.5, 2.0, 0.6])  # unnamed joints: the URDF's
+    assert capped.lowered_efforts(JOINTS, EFFORT) == {"a": 1.5}  # a cap equal to the URDF's lowers nothing
+    assert plans["large_diameter"].effort is None
+    assert plans["large_diameter"].lowered_efforts(JOINTS, EFFORT) == {}
+
+
+@pytest.mark.parametrize(
+    ("effort", "fragment"),
+    [
+        ({"a": 3.5}, "tip_pinch.effort.a: expected a number in (0, 3]"),
+        ({"b": 0}, "effort.b: expected a number in (0, 2]"),
+        ({"b": -1.0}, "never raise it past the URDF effort 2"),
+        ({"b": True}, "got True"),
+        ({"b": "1"}, "got '1'"),
+        ({"bb": 1.0}, "unknown joint 'bb'"),
+        ({"c_follower": 0.1}, "mimic joint following 'c'"),
+        ([1.0, 1.0, 1.0], "expected an object mapping joint names to effort caps"),
+    ],
+)
+def test_effort_cap_errors(tmp_path, effort, fragment):
+    with pytest.raises(GraspDataError) as info:
+        _load(tmp_path, {"tip_pinch": {**GOOD, "effort": effort}})
+    assert fragment in str(info.value)
+    assert "grasps.json" in str(info.value)
+
+
+def test_effort_caps_need_the_urdf_efforts(tmp_path):
+    (tmp_path / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": {"tip_pinch": {**GOOD, "effort": {"a": 1}}}}))
+    with pytest.raises(GraspDataError, match="without the hand's URDF efforts"):
+        load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
 
 
 def test_missing_file_is_no_plans(tmp_path):

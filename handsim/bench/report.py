@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from handsim.bench.pictures import run_pictures
@@ -73,6 +73,10 @@ def report_markdown(results: BenchResults) -> str:
         *([] if not hand.get("collision_off") else [
             "- collision turned off between links that overlap at the rest pose: "
             + ", ".join(f"{p[0]}-{p[1]} ({p[2]} mm)" for p in hand["collision_off"] if len(p) == 3)]),
+        *([] if not isinstance(hand.get("effort_caps"), Mapping) or not hand["effort_caps"] else [
+            "- plans that lower motor effort caps below the URDF's (a gentler grip for that type): "
+            + "; ".join(f"{gid}: " + ", ".join(f"{j} {c:g}" for j, c in caps.items())
+                        for gid, caps in hand["effort_caps"].items() if isinstance(caps, Mapping))]),
         f"- policy: `{results.policy}`",
         f"- env: `{cfg.get('env_id')}`; trials per grasp: {cfg.get('trials')}; seed: {cfg.get('seed')}",
     ]

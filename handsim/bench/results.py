@@ -10,13 +10,16 @@ Layout (keys in this order)::
       "schema": 1,
       "complete": true,                 # false while running or after an interruption
       "hand": {"name", "path", "dof", "sha256": {"urdf", "hand_json", "grasps_json", "meshes"},
-               "collision_off": [[link a, link b, depth mm], ...]},
+               "collision_off": [[link a, link b, depth mm], ...],
+               "effort_caps": {grasp id: {joint: cap}}},
                                         # sha256: hex digests of the hand's files (grasps_json
                                         # null without one; meshes only for a URDF naming mesh
                                         # files); optional, absent from files written before it
                                         # existed; --resume compares it. collision_off: link
                                         # pairs overlapping at the rest pose, whose collision
-                                        # the physics turns off; present only when there are any
+                                        # the physics turns off; present only when there are any.
+                                        # effort_caps: the plans that lower motor caps below the
+                                        # URDF's [N m or N] (grasps.json "effort"); only if any
       "policy": "handsim.policies:scripted",
       "config": {"env_id", "env_kwargs", "grasps", "trials", "seed", "success_threshold",
                  "protocol": Protocol.to_dict(), "episode": EpisodeSettings.to_dict()},

@@ -558,8 +558,9 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
     old_hand, new_hand = dict(old.hand), dict(hand)
     old_files, new_files = old_hand.pop(HAND_FILES_KEY, None), new_hand.pop(HAND_FILES_KEY, None)
     # Derived from the hand's files (hashed above), so not compared on its own.
-    old_hand.pop(COLLISION_OFF_KEY, None)
-    new_hand.pop(COLLISION_OFF_KEY, None)
+    for key in (COLLISION_OFF_KEY, EFFORT_CAPS_KEY):
+        old_hand.pop(key, None)
+        new_hand.pop(key, None)
     if old_hand != new_hand:
         diffs.append(f"hand {old_hand} vs {new_hand}")
     # A file saved before the hashes were recorded has none: it resumes on name, path and DoF.
@@ -593,18 +594,36 @@ def _check_resumable(old: BenchResults, hand: Mapping[str, Any], policy: str, co
 #: ``results.json`` ``hand`` key: link pairs whose collision the physics turned off (present
 #: only when there are any).
 COLLISION_OFF_KEY = "collision_off"
+#: ``results.json`` ``hand`` key: ``{grasp id: {joint: cap}}``, the plans that lower a motor's
+#: effort cap below the URDF's (``grasps.json`` ``effort``; present only when there are any).
+EFFORT_CAPS_KEY = "effort_caps"
 
 
 def _hand_info(hand: Any, hand_path: str | Path) -> dict[str, Any]:
     """``results.json`` ``hand``: name, folder, DoF, the hashes of its files and, when there
     are any, the link pairs whose collision the physics turns off because they overlap at the
-    rest pose (``[link a, link b, depth mm]``; :class:`~handsim.sim.HandBody`)."""
+    rest pose (``[link a, link b, depth mm]``; :class:`~handsim.sim.HandBody`) and the plans
+    that lower motor effort caps (:data:`EFFORT_CAPS_KEY`)."""
     info = {"name": hand.name, "path": str(Path(hand_path).resolve()), "dof": hand.num_dof,
             HAND_FILES_KEY: hand_files_sha256(hand)}
     pairs = _collision_off_pairs(hand)
     if pairs:
         info[COLLISION_OFF_KEY] = pairs
+    caps = _effort_caps(hand)
+    if caps:
+        info[EFFORT_CAPS_KEY] = caps
     return info
+
+
+def _effort_caps(hand: Any) -> dict[str, dict[str, float]]:
+    """The hand's plans that lower motor caps: ``{grasp id: {joint: cap [N m or N]}}``."""
+    from handsim.grasp_data import load_plans_of
+    from handsim.kinematics import load_urdf
+
+    names = load_urdf(hand.urdf_path).joint_names
+    urdf = [hand.joint_limits[j].effort for j in names]
+    caps = {gid: plan.lowered_efforts(names, urdf) for gid, plan in sorted(load_plans_of(hand).items())}
+    return {gid: c for gid, c in caps.items() if c}
 
 
 def _collision_off_pairs(hand: Any) -> list[list[Any]]:

@@ -244,8 +244,8 @@ class HandBody(_Body):
     """A hand loaded from a URDF with its root (the palm) fixed at a wrist pose.
 
     The finger joints are driven by PyBullet ``POSITION_CONTROL`` motors whose force is capped
-    at each joint's URDF ``effort`` limit, so a finger closing on an object squeezes it with at
-    most that effort and never teleports into it. The motors hold their targets until new ones
+    at each joint's URDF ``effort`` limit (or a lower cap, :meth:`set_effort`), so a finger
+    closing on an object squeezes it with at most that effort and never teleports into it. The motors hold their targets until new ones
     are set, also across :meth:`World.step` calls.
 
     Gains: PyBullet's position motor drives the joint velocity towards
@@ -417,7 +417,8 @@ class HandBody(_Body):
         self._joint_ids = [m[1] for m in movable]
         self.lower: NDArray[np.float64] = np.array([m[2] for m in movable], dtype=np.float64)
         self.upper: NDArray[np.float64] = np.array([m[3] for m in movable], dtype=np.float64)
-        self.effort: NDArray[np.float64] = np.array([m[4] for m in movable], dtype=np.float64)
+        self.urdf_effort: NDArray[np.float64] = np.array([m[4] for m in movable], dtype=np.float64)
+        self.effort: NDArray[np.float64] = self.urdf_effort.copy()
         self._targets = np.zeros(len(movable))
         self.mimic_joint_names: tuple[str, ...] = tuple(m[0] for m in mimics)
         self._mimic_ids = [m[1] for m in mimics]
@@ -611,8 +612,34 @@ class HandBody(_Body):
         q = np.asarray(q, dtype=np.float64)
         return np.clip(self._mimic_mult * q[self._mimic_col] + self._mimic_off, self._mimic_lower, self._mimic_upper)
 
+    def set_effort(self, effort: ArrayLike | None = None) -> None:
+        """Cap the motors at ``effort`` from the next :meth:`set_targets` on (a gentler grip).
+
+        Args:
+            effort: (dof,) caps [N m or N], each in (0, the joint's URDF effort]; ``None``
+                restores the URDF efforts. Mimic joints keep their own URDF efforts.
+
+        Raises:
+            ConfigurationError: Wrong shape, or a cap that is not in (0, URDF effort].
+        """
+        if effort is None:
+            self.effort = self.urdf_effort.copy()
+            return
+        arr = np.asarray(effort, dtype=np.float64)
+        if arr.shape != (self.dof,):
+            raise ConfigurationError(f"set_effort(effort): expected shape ({self.dof},), got {arr.shape}")
+        bad = ~((arr > 0.0) & (arr <= self.urdf_effort))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ConfigurationError(
+                f"set_effort(effort): joint {self.joint_names[i]!r} = {arr[i]:.6g} is not in (0, "
+                f"{self.urdf_effort[i]:.6g}] (a cap may lower a motor's URDF effort, never raise it)"
+            )
+        self.effort = arr.copy()
+
     def set_targets(self, q: ArrayLike) -> None:
-        """Drive the joints towards ``q`` with force capped at the URDF effort limits.
+        """Drive the joints towards ``q`` with force capped at :attr:`effort` (the URDF effort
+        limits unless :meth:`set_effort` lowered them).
 
         Args:
             q: Joint targets, (dof,) [rad or m], within the URDF limits.
