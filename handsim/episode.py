@@ -7,8 +7,8 @@ A trial (all numbers from :class:`handsim.tolerances.Protocol`):
    at the hand's planned pose for that type (``models/<hand>/grasps.json``), with a small
    seeded jitter; the fingers at the plan's pre-shape.
 2. **grasp phase** (``grasp_duration_s``, object weightless, wrist fixed): a policy sets joint
-   position targets at ``control_hz``; the motors are capped at the URDF efforts (or the
-   lower caps of the plan's ``effort``, :mod:`handsim.grasp_data`).
+   position targets at ``control_hz``; the motors are capped at the URDF efforts (or, for
+   the whole trial, the lower caps of the plan's ``effort``, :mod:`handsim.grasp_data`).
    With ``Protocol.hold_object_during_grasp`` (default) the object is held in place by a
    fixture meanwhile (and the solver runs ``Protocol.grasp_solver_iterations``), and released
    when the grasp phase ends (the solver back at ``Protocol.solver_iterations``). With

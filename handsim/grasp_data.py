@@ -10,7 +10,7 @@ Each hand folder may hold a ``grasps.json``::
           "object_quat_wxyz": [1, 0, 0, 0],           # object orientation in the palm frame
           "preshape": {"thumb_cmc_abd": 1.2, ...},    # joint targets before closing [rad]
           "close": {"index_mcp_flex": 0.9, ...},      # closing targets [rad]
-          "effort": {"thumb_cmc_flex": 3.0},          # optional: motor caps for this grasp [N m]
+          "effort": {"thumb_cmc_flex": 1.5},          # optional: lower motor caps [N m]
           "note": "why this pose"
         }
       }
@@ -135,11 +135,15 @@ def _efforts(
         if name not in index:
             raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
         i = index[name]
-        if not _is_number(value) or not 0.0 < value <= urdf[i] * (1.0 + 1e-9):
-            raise GraspDataError(
-                f"{where}.{name}: expected a number in (0, {urdf[i]:.6g}] (a plan may lower a motor's cap, "
-                f"never raise it past the URDF effort {urdf[i]:.6g}), got {value!r}"
-            )
+        allowed = f"allowed: (0, {urdf[i]:.6g}], the joint's URDF effort being {urdf[i]:.6g} [N m or N]"
+        if not _is_number(value):
+            raise GraspDataError(f"{where}.{name}: expected a number ({allowed}), got {json.dumps(value)}")
+        if not value > 0.0:
+            raise GraspDataError(f"{where}.{name}: expected a cap > 0 (a motor capped at 0 cannot move; "
+                                 f"{allowed}), got {value!r}")
+        if not value <= urdf[i] * (1.0 + 1e-9):
+            raise GraspDataError(f"{where}.{name}: {value!r} is above the joint's URDF effort: a plan may lower a "
+                                 f"motor's cap, never raise it ({allowed})")
         out[i] = min(float(value), urdf[i])
     return out
 
@@ -208,7 +212,8 @@ def load_hand_grasps(
         caps = None
         if "effort" in entry:
             if effort is None:
-                raise GraspDataError(f"{where}.effort: cannot be checked without the hand's URDF efforts")
+                raise GraspDataError(f"{where}.effort: load_hand_grasps(effort=...) was not given the hand's URDF "
+                                     f"efforts to check the caps against (load_plans_of passes them)")
             caps = _efforts(entry["effort"], np.asarray(effort, dtype=np.float64), joint_names, f"{where}.effort",
                             mimic or {})
         plans[gid] = HandGrasp(

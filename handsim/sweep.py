@@ -415,15 +415,23 @@ def _copy_plans(source: str, folder: Path) -> int:
         raise DataNotFoundError(f"{src_hand.folder} has no {GRASP_DATA_FILE} (no grasp plans to copy)")
     load_plans_of(src_hand)
     data = json.loads(src.read_text(encoding="utf-8"))  # valid: the loader just read it
-    keep = set(load_hand(folder).actuated_joints)
+    target = load_hand(folder)
+    keep = set(target.actuated_joints)
     plans = {}
     for gid, plan in data["grasps"].items():
         plan = dict(plan)
         for key in ("preshape", "close"):
             plan[key] = {j: v for j, v in plan[key].items() if j in keep}
-        plan["note"] = f"copied from {src} by handsim sweep (targets of joints this hand lacks dropped)"
+        if "effort" in plan:
+            # A cap is a fraction of the source motor: the same fraction of this hand's (a scaled
+            # hand's motors scale with it); caps of joints this hand does not actuate are dropped.
+            plan["effort"] = {j: v / src_hand.joint_limits[j].effort * target.joint_limits[j].effort
+                              for j, v in plan["effort"].items() if j in keep}
+        plan["note"] = (f"copied from {src} by handsim sweep (targets of joints this hand lacks dropped"
+                        + ("; effort caps as the same fraction of this hand's motors)" if "effort" in plan else ")"))
         plans[gid] = plan
     write_json_atomic(folder / GRASP_DATA_FILE, {"schema": 1, "grasps": plans})
+    load_plans_of(target)  # what was written must load (it names the file and the field if not)
     return len(plans)
 
 

@@ -52,11 +52,13 @@ def test_effort_caps_lower_named_joints_only(tmp_path):
 @pytest.mark.parametrize(
     ("effort", "fragment"),
     [
-        ({"a": 3.5}, "tip_pinch.effort.a: expected a number in (0, 3]"),
-        ({"b": 0}, "effort.b: expected a number in (0, 2]"),
-        ({"b": -1.0}, "never raise it past the URDF effort 2"),
-        ({"b": True}, "got True"),
-        ({"b": "1"}, "got '1'"),
+        ({"a": 3.5}, "tip_pinch.effort.a: 3.5 is above the joint's URDF effort: a plan may lower a motor's cap, "
+                     "never raise it (allowed: (0, 3]"),
+        ({"b": 0}, "effort.b: expected a cap > 0 (a motor capped at 0 cannot move; allowed: (0, 2]"),
+        ({"b": -1.0}, "expected a cap > 0"),
+        ({"b": True}, "effort.b: expected a number (allowed: (0, 2], the joint's URDF effort being 2 [N m or N]), got true"),
+        ({"b": "1"}, 'got "1"'),
+        ({"b": None}, "got null"),
         ({"bb": 1.0}, "unknown joint 'bb'"),
         ({"c_follower": 0.1}, "mimic joint following 'c'"),
         ([1.0, 1.0, 1.0], "expected an object mapping joint names to effort caps"),
@@ -71,7 +73,7 @@ def test_effort_cap_errors(tmp_path, effort, fragment):
 
 def test_effort_caps_need_the_urdf_efforts(tmp_path):
     (tmp_path / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": {"tip_pinch": {**GOOD, "effort": {"a": 1}}}}))
-    with pytest.raises(GraspDataError, match="without the hand's URDF efforts"):
+    with pytest.raises(GraspDataError, match=r"load_hand_grasps\(effort=...\) was not given the hand's URDF efforts"):
         load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
 
 

@@ -25,6 +25,7 @@ from handsim.bench import BenchConfig, run_bench, strip_timing
 from handsim.cli import main
 from handsim.data import hand_dir
 from handsim.errors import ConfigurationError, DataNotFoundError, UnknownNameError
+from handsim.grasp_data import load_plans_of
 from handsim.hand import load_hand
 from handsim.handgen import make_hand
 from handsim.sweep import (
@@ -234,6 +235,26 @@ def test_generated_hands_and_copied_plans(tmp_path):
     assert json.loads((Path(runs[2].hand) / "grasps.json").read_text())["grasps"] == {}
     with pytest.raises(ConfigurationError, match="two hands named 'default_hand'"):
         prepare_hands(parse_spec({"out": "o", "hands": ["default_hand", str(hand_dir("default_hand"))]}, base=tmp_path))
+
+
+def test_copied_effort_caps_keep_their_fraction_of_each_motor(tmp_path):
+    # Caps on default_hand's plans: the 4-finger no-DIP hand drops the caps of joints it lacks,
+    # the 1.2x hand (motors x1.2^3) gets the same fraction of its own motors, and both load.
+    src = copy_hand(tmp_path / "src", "src")
+    data = json.loads((src / "grasps.json").read_text())
+    data["grasps"]["tripod"]["effort"] = {"thumb_cmc_flex": 1.5, "little_dip": 0.3, "index_dip": 0.6}
+    (src / "grasps.json").write_text(json.dumps(data))
+    spec = parse_spec({"out": "o", "generate": [{"fingers": 4, "dip": False, "grasp_data": "./src"},
+                                                {"scale": 1.2, "grasp_data": "./src", "name": "big"}]}, base=tmp_path)
+    runs = prepare_hands(spec)
+    small, big = (json.loads((Path(r.hand) / "grasps.json").read_text())["grasps"]["tripod"] for r in runs)
+    assert small["effort"] == {"thumb_cmc_flex": 1.5}
+    big_hand, source = load_hand(runs[1].hand), load_hand(src)
+    for joint, cap in {"thumb_cmc_flex": 1.5, "little_dip": 0.3, "index_dip": 0.6}.items():
+        fraction = cap / source.joint_limits[joint].effort
+        assert big["effort"][joint] == pytest.approx(fraction * big_hand.joint_limits[joint].effort, rel=1e-12)
+    assert big_hand.joint_limits["thumb_cmc_flex"].effort == pytest.approx(3.0 * 1.2**3, rel=1e-6)
+    assert all(load_plans_of(load_hand(r.hand))["tripod"].effort is not None for r in runs)
 
 
 def plan_for(hand: Path, gid: str) -> dict[str, Any]:

@@ -10,6 +10,8 @@ notes: comparing such runs is allowed, but the reader should know.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import dataclasses
 
 from handsim.bench.config import BASELINE_TOLERANCE
@@ -112,6 +114,14 @@ def compare_results(current: BenchResults, baseline: BenchResults, tolerance: fl
         notes.append(f"hand differs: {baseline.hand.get('name')!r} -> {current.hand.get('name')!r}")
     if current.policy != baseline.policy:
         notes.append(f"policy differs: {baseline.policy!r} -> {current.policy!r}")
+    files_before, files_after = dict(baseline.hand).get("sha256"), dict(current.hand).get("sha256")
+    if isinstance(files_before, Mapping) and isinstance(files_after, Mapping):
+        changed = sorted(k for k in set(files_before) & set(files_after) if files_before[k] != files_after[k])
+        if changed:
+            notes.append(f"the hand's files differ from the baseline's: {', '.join(changed)}")
+    caps_before, caps_after = dict(baseline.hand).get("effort_caps") or {}, dict(current.hand).get("effort_caps") or {}
+    if caps_before != caps_after:
+        notes.append(f"plans' lowered effort caps differ: {caps_before or 'none'} -> {caps_after or 'none'}")
     keys = ("trials", "seed", "success_threshold", "protocol", "episode", "env_id")
     found = config_differences([baseline.config, current.config], keys, missing=None)
     for key in dict.fromkeys(k for k, _, _ in found):

@@ -56,6 +56,20 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _effort_caps_lines(hand: Mapping[str, object], run: set[str]) -> list[str]:
+    """The report line listing the run's grasp types whose plans lower motor caps (if any)."""
+    caps = hand.get("effort_caps")
+    if not isinstance(caps, Mapping):
+        return []
+    parts = [f"{gid}: " + ", ".join(f"{j} {c:g}" if isinstance(c, (int, float)) else f"{j} {c!r}"
+                                    for j, c in joints.items())
+             for gid, joints in caps.items() if gid in run and isinstance(joints, Mapping)]
+    if not parts:
+        return []
+    return ["- plans that lower motor effort caps below the URDF's, in N m or N (a gentler grip for "
+            "that type): " + "; ".join(parts)]
+
+
 def report_markdown(results: BenchResults) -> str:
     """``report.md``: coverage, the table, the configuration and every failure with its reasons."""
     hand, cfg = results.hand, results.config
@@ -73,10 +87,7 @@ def report_markdown(results: BenchResults) -> str:
         *([] if not hand.get("collision_off") else [
             "- collision turned off between links that overlap at the rest pose: "
             + ", ".join(f"{p[0]}-{p[1]} ({p[2]} mm)" for p in hand["collision_off"] if len(p) == 3)]),
-        *([] if not isinstance(hand.get("effort_caps"), Mapping) or not hand["effort_caps"] else [
-            "- plans that lower motor effort caps below the URDF's (a gentler grip for that type): "
-            + "; ".join(f"{gid}: " + ", ".join(f"{j} {c:g}" for j, c in caps.items())
-                        for gid, caps in hand["effort_caps"].items() if isinstance(caps, Mapping))]),
+        *_effort_caps_lines(hand, {g.id for g in results.grasps}),
         f"- policy: `{results.policy}`",
         f"- env: `{cfg.get('env_id')}`; trials per grasp: {cfg.get('trials')}; seed: {cfg.get('seed')}",
     ]

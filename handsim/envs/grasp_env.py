@@ -4,7 +4,8 @@ Every episode is one :class:`handsim.episode.GraspEpisode` trial, driven step by
 never re-implements the trial. ``reset`` places the object at the hand's planned pose for the
 target grasp type (``models/<hand>/grasps.json``, seeded jitter) with the fingers at the plan's
 pre-shape; each ``step`` sets joint position targets for one control step of the **grasp phase**
-(object weightless, wrist fixed, motors capped at the URDF efforts); when the grasp phase's
+(object weightless, wrist fixed, motors capped at the URDF efforts or the plan's lower
+``effort`` caps); when the grasp phase's
 steps are done the **evaluation** (gravity, settle, six-direction disturbance, scoring) runs
 inside that last step and the episode terminates.
 
@@ -28,8 +29,9 @@ Action space
 (``env.unwrapped.joint_names``, ``Hand.actuated_joints``; n = 21 for ``default_hand``). Entries
 outside [-1, 1] are clipped; NaN or infinite entries raise
 :class:`~handsim.errors.ConfigurationError` (they never reach PyBullet). The joint motors are
-PyBullet position motors whose force is capped at the URDF ``effort`` [N m], so a target
-inside the object makes the finger press on it with at most that torque.
+PyBullet position motors whose force is capped at the URDF ``effort`` [N m] (or lower, for
+the whole episode, where the grasp type's plan sets an ``effort`` cap: :mod:`handsim.grasp_data`),
+so a target inside the object makes the finger press on it with at most that torque.
 
 **Mimic joints** (a URDF ``<mimic joint="master" multiplier="m" offset="o"/>``: a DIP coupled
 to its PIP, a linkage-driven finger) have no action entry and no ``joint_pos``/``joint_vel``

@@ -427,7 +427,8 @@ class HandBody(_Body):
         self._mimic_off = np.array([mimic[m[0]][2] for m in mimics], dtype=np.float64)
         self._mimic_lower = np.array([m[2] for m in mimics], dtype=np.float64)
         self._mimic_upper = np.array([m[3] for m in mimics], dtype=np.float64)
-        self._mimic_effort = [m[4] for m in mimics]
+        self._mimic_urdf_effort = np.array([m[4] for m in mimics], dtype=np.float64)
+        self._mimic_effort = self._mimic_urdf_effort.copy()
 
         # Soft finger pads resist twisting about the contact normal (see Protocol). PyBullet
         # combines it as hand_spinning * object_friction (+ object_spinning * hand_friction).
@@ -617,13 +618,15 @@ class HandBody(_Body):
 
         Args:
             effort: (dof,) caps [N m or N], each in (0, the joint's URDF effort]; ``None``
-                restores the URDF efforts. Mimic joints keep their own URDF efforts.
+                restores the URDF efforts. A mimic joint's own motor is capped at the same
+                fraction of its URDF effort as its master's (a capped finger is capped whole).
 
         Raises:
             ConfigurationError: Wrong shape, or a cap that is not in (0, URDF effort].
         """
         if effort is None:
             self.effort = self.urdf_effort.copy()
+            self._mimic_effort = self._mimic_urdf_effort.copy()
             return
         arr = np.asarray(effort, dtype=np.float64)
         if arr.shape != (self.dof,):
@@ -636,6 +639,7 @@ class HandBody(_Body):
                 f"{self.urdf_effort[i]:.6g}] (a cap may lower a motor's URDF effort, never raise it)"
             )
         self.effort = arr.copy()
+        self._mimic_effort = self._mimic_urdf_effort * (arr / self.urdf_effort)[self._mimic_col]
 
     def set_targets(self, q: ArrayLike) -> None:
         """Drive the joints towards ``q`` with force capped at :attr:`effort` (the URDF effort
@@ -653,7 +657,8 @@ class HandBody(_Body):
             pybullet.POSITION_CONTROL,
             targetPositions=q.tolist() + self.mimic_targets(q).tolist(),
             targetVelocities=[0.0] * n,
-            forces=self.effort.tolist() + self._mimic_effort,
+            # Clipped: an effort assigned directly never exceeds the URDF's either.
+            forces=np.minimum(self.effort, self.urdf_effort).tolist() + self._mimic_effort.tolist(),
             positionGains=[gain] * n,
             velocityGains=[self.velocity_gain] * n,
         )
