@@ -76,8 +76,8 @@ def test_a_capped_master_caps_its_mimic_joint_in_proportion(tmp_path):
     # A coupled-DIP hand: index_dip follows index_pip (x0.7) through its own motor (URDF 0.6 N m).
     # Capping the PIP at 1 % of its URDF effort caps the DIP's motor at 1 % too (0.006 N m):
     # PyBullet's applied torque on the DIP saturates there, where uncapped it applies ~0.05.
-    from handsim.handgen import make_hand
     from handsim.hand import load_hand
+    from handsim.handgen import make_hand
     from handsim.sim import HandBody, World
 
     hand = load_hand(make_hand(tmp_path / "c", dip_coupling=0.7))

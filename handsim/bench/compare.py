@@ -10,9 +10,8 @@ notes: comparing such runs is allowed, but the reader should know.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import dataclasses
+from collections.abc import Mapping
 
 from handsim.bench.config import BASELINE_TOLERANCE
 from handsim.bench.results import BenchResults, config_differences
