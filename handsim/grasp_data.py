@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,23 +95,32 @@ def _vector(raw: object, size: int, where: str) -> NDArray[np.float64]:
     return arr
 
 
+def _named_joints(
+    raw: object, joints: Sequence[str], where: str, mimic: Mapping[str, str], what: str, mimic_hint: str,
+) -> Iterator[tuple[int, str, object]]:
+    """``(index, joint, value)`` for each entry of a ``{joint: value}`` field of a plan, after
+    checking it is a mapping of independent joints of the hand (errors name the field)."""
+    if not isinstance(raw, Mapping):
+        raise GraspDataError(f"{where}: expected an object mapping joint names to {what}, got {type(raw).__name__}")
+    index = {name: i for i, name in enumerate(joints)}
+    for name, value in raw.items():
+        if name in mimic:
+            raise GraspDataError(f"{where}.{name}: {name!r} is a mimic joint following {mimic[name]!r}: "
+                                 + mimic_hint.format(master=mimic[name], joint=name))
+        if name not in index:
+            raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
+        yield index[name], name, value
+
+
 def _targets(
     raw: object, base: NDArray[np.float64], joints: Sequence[str], lower: NDArray, upper: NDArray, where: str,
     mimic: Mapping[str, str],
 ) -> NDArray[np.float64]:
-    if not isinstance(raw, Mapping):
-        raise GraspDataError(f"{where}: expected an object mapping joint names to targets, got {type(raw).__name__}")
     out = base.copy()
-    index = {name: i for i, name in enumerate(joints)}
-    for name, value in raw.items():
-        if name in mimic:
-            raise GraspDataError(f"{where}.{name}: {name!r} is a mimic joint following {mimic[name]!r}: plans "
-                                 f"list independent joints only (give {mimic[name]!r}'s target; {name!r} follows it)")
-        if name not in index:
-            raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
+    hint = "plans list independent joints only (give {master!r}'s target; {joint!r} follows it)"
+    for i, name, value in _named_joints(raw, joints, where, mimic, "targets", hint):
         if not _is_number(value) or not math.isfinite(value):
             raise GraspDataError(f"{where}.{name}: expected a finite number, got {value!r}")
-        i = index[name]
         if not lower[i] - 1e-9 <= value <= upper[i] + 1e-9:
             raise GraspDataError(
                 f"{where}.{name}: {value} is outside the joint's limits [{lower[i]:.4g}, {upper[i]:.4g}]"
@@ -123,18 +132,9 @@ def _targets(
 def _efforts(
     raw: object, urdf: NDArray[np.float64], joints: Sequence[str], where: str, mimic: Mapping[str, str],
 ) -> NDArray[np.float64]:
-    if not isinstance(raw, Mapping):
-        raise GraspDataError(f"{where}: expected an object mapping joint names to effort caps [N m or N], "
-                             f"got {type(raw).__name__}")
     out = urdf.copy()
-    index = {name: i for i, name in enumerate(joints)}
-    for name, value in raw.items():
-        if name in mimic:
-            raise GraspDataError(f"{where}.{name}: {name!r} is a mimic joint following {mimic[name]!r}: a plan "
-                                 f"caps independent joints only (its own URDF effort caps a mimic joint)")
-        if name not in index:
-            raise GraspDataError(f"{where}: " + suggest(name, joints, "joint"))
-        i = index[name]
+    hint = "a plan caps independent joints only (cap {master!r}: {joint!r}'s motor follows in proportion)"
+    for i, name, value in _named_joints(raw, joints, where, mimic, "effort caps [N m or N]", hint):
         allowed = f"allowed: (0, {urdf[i]:.6g}], the joint's URDF effort being {urdf[i]:.6g} [N m or N]"
         if not _is_number(value):
             raise GraspDataError(f"{where}.{name}: expected a number ({allowed}), got {json.dumps(value)}")
