@@ -127,8 +127,12 @@ def test_bench_records_and_reports_lowered_caps(tmp_path, capsys):
     assert main(["bench", "--hand", str(hand), "--grasps", "large_diameter", "--trials", "1", "--jobs", "1",
                  "--out", str(out)]) in (0, 1)
     results = json.loads((out / "results.json").read_text())
-    # index_mcp_flex's cap equals its URDF effort (2 N m): not a lowered cap.
-    assert results["hand"]["effort_caps"] == {"large_diameter": {"thumb_cmc_flex": 1.5}}
+    # index_mcp_flex's cap equals its URDF effort (2 N m): not a lowered cap. The shipped
+    # plans' own caps (hand v5) are listed too.
+    shipped = json.loads((hand_dir("default_hand") / "grasps.json").read_text())["grasps"]
+    expected = {gid: plan["effort"] for gid, plan in shipped.items() if "effort" in plan}
+    expected["large_diameter"] = {"thumb_cmc_flex": 1.5}
+    assert results["hand"]["effort_caps"] == expected
     assert "large_diameter: thumb_cmc_flex 1.5" in (out / "report.md").read_text()
     # A baseline made before the cap: the comparison says the plans' caps and files changed.
     run = load_results(out / "results.json")
@@ -136,7 +140,7 @@ def test_bench_records_and_reports_lowered_caps(tmp_path, capsys):
                                             "sha256": {**run.hand["sha256"], "grasps_json": "0" * 64}})
     notes = compare_results(run, before).notes
     assert "the hand's files differ from the baseline's: grasps_json" in notes
-    assert "plans' lowered effort caps differ: none -> {'large_diameter': {'thumb_cmc_flex': 1.5}}" in notes
+    assert f"plans' lowered effort caps differ: none -> {results['hand']['effort_caps']}" in notes
     assert not compare_results(run, run).notes
 
 
