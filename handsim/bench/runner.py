@@ -620,9 +620,9 @@ def _effort_caps(hand: Any) -> dict[str, dict[str, float]]:
     from handsim.grasp_data import load_plans_of
     from handsim.kinematics import load_urdf
 
-    names = load_urdf(hand.urdf_path).joint_names
-    urdf = [hand.joint_limits[j].effort for j in names]
-    caps = {gid: plan.lowered_efforts(names, urdf) for gid, plan in sorted(load_plans_of(hand).items())}
+    tree = load_urdf(hand.urdf_path)
+    plans = load_plans_of(hand, tree=tree)  # the tree loaded once, for both
+    caps = {gid: plan.lowered_efforts(tree.joint_names, tree.effort) for gid, plan in sorted(plans.items())}
     return {gid: c for gid, c in caps.items() if c}
 
 

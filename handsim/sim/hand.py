@@ -245,8 +245,8 @@ class HandBody(_Body):
 
     The finger joints are driven by PyBullet ``POSITION_CONTROL`` motors whose force is capped
     at each joint's URDF ``effort`` limit (or a lower cap, :meth:`set_effort`), so a finger
-    closing on an object squeezes it with at most that effort and never teleports into it. The motors hold their targets until new ones
-    are set, also across :meth:`World.step` calls.
+    closing on an object squeezes it with at most that effort and never teleports into it. The
+    motors hold their targets until new ones are set, also across :meth:`World.step` calls.
 
     Gains: PyBullet's position motor drives the joint velocity towards
     ``position_gain * (q_target - q) / dt + velocity_gain * (0 - qd)`` within the effort limit
