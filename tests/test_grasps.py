@@ -115,6 +115,8 @@ def test_signature_consistent_with_columns(gid: str) -> None:
         assert group_matches("palm.pad"), "palm opposition must require palm contact"
     if g.opposition == "pad":
         assert all(forbidden(lab) for lab in palm_labels), "pad opposition must forbid the palm"
+        thumb_back = [lab for lab in ALL_REGION_LABELS if lab.startswith("thumb.") and lab.endswith(".dorsal")]
+        assert thumb_back and all(forbidden(lab) for lab in thumb_back), "pad opposition must forbid the thumb's back"
         thumb_group = any(all(p.startswith("thumb.") for p in grp) for grp in sig.required)
         assert thumb_group, "pad opposition needs the thumb"
     if g.opposition == "side":

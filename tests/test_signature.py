@@ -89,6 +89,24 @@ def test_power_wrap_never_satisfies_a_pad_or_side_grasp(gid: str, thumb_abducted
         assert not verdict(gid, contacts, thumb_abducted).matched
 
 
+@pytest.mark.parametrize("gid", [g.id for g in grasps.all_grasps() if g.opposition == "pad"])
+def test_pad_opposition_fails_when_the_object_lies_on_the_thumbs_back(gid: str) -> None:
+    thumb = "adducted" if grasps.get(gid).signature.thumb == "adducted" else "abducted"
+    # Pad opposition is between the thumb's pad (or tip) and the finger pads: with the book
+    # pressed by the back of the thumb (extension type, a candidate plan of session 11: 55 N on
+    # thumb.proximal.dorsal, 46 N on the thumb tip) the type is not formed, whatever else touches.
+    sig = grasps.get(gid).signature
+    ok = set()
+    for group in sig.required:  # one label per required group, none forbidden
+        ok.add(next(lab for lab in LABELS if any(fnmatch.fnmatchcase(lab, p) for p in group)
+                    and not any(fnmatch.fnmatchcase(lab, f) for f in sig.forbidden)))
+    abducted = thumb == "abducted"
+    assert verdict(gid, ok, abducted).matched
+    m = verdict(gid, ok | {"thumb.proximal.dorsal"}, abducted)
+    assert not m.matched and m.reasons() == ["forbidden thumb.*.dorsal touched (thumb.proximal.dorsal)"]
+    assert reference_verdict(sig, ok | {"thumb.proximal.dorsal"}, abducted) is False
+
+
 def test_tip_pinch_set() -> None:
     assert verdict("tip_pinch", TIP_PINCH, True).matched
     m = verdict("large_diameter", TIP_PINCH, True)
@@ -108,7 +126,7 @@ def test_reasons_name_the_missing_group() -> None:
     m = verdict("tip_pinch", {"index.distal.tip"}, True)
     assert m.reasons() == ["required thumb.distal.tip|thumb.distal.pad not in contact"]
     assert m.missing.tolist() == [True, False]
-    assert m.forbidden_hit.tolist() == [False, False, False, False]
+    assert m.forbidden_hit.tolist() == [False] * 5  # palm, middle, ring, little, the thumb's back
     assert verdict("tip_pinch", TIP_PINCH, True).reasons() == []
 
 

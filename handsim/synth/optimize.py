@@ -8,7 +8,9 @@ of size ``6 + n``. Its cost, in metres, is
   group's surface samples, scored by its gap to the object surface plus how far its outward
   normal is from facing the object (``W_FACE (1 + n_hand . n_object)``);
 * ``W_PENETRATION`` times the deepest hand sample inside the object;
-* ``W_FORBIDDEN`` times how far any sample of a forbidden region comes inside ``FORBIDDEN_MARGIN_M``;
+* ``W_FORBIDDEN`` times how far any sample of a forbidden region comes inside ``FORBIDDEN_MARGIN_M``
+  (``SHARED_LINK_FORBIDDEN_MARGIN_M``, none, for one on a link that also carries a required
+  region: the back of a thumb whose pad must touch);
 * ``W_SELF`` times the overlap of capsules of different fingers (PyBullet collides the hand
   with itself);
 * ``W_BALANCE`` times the distance from the origin to the convex hull of the contact normals
@@ -79,6 +81,8 @@ W_PENETRATION = 10.0
 W_FORBIDDEN = 3.0
 #: Forbidden regions must stay this far from the object [m].
 FORBIDDEN_MARGIN_M = 0.008
+#: ... except those on a link that also carries a required region, which only stay out of it [m].
+SHARED_LINK_FORBIDDEN_MARGIN_M = 0.0
 #: Hand samples may sit this deep in the object before penetration is charged [m]
 #: (a contact point on the surface of a coarse sampling).
 PENETRATION_SLACK_M = 0.0005
@@ -309,6 +313,12 @@ class GraspProblem:
         self.groups = [np.flatnonzero(mask[labels]) for mask in compiled.group_masks]
         forb = compiled.forbidden_masks.any(axis=0) if len(compiled.forbidden_masks) else np.zeros(len(hand.regions.labels), bool)
         self.forbidden = np.flatnonzero(forb[labels])
+        # A forbidden region on a link that also carries a required one (the back of the thumb
+        # whose pad must touch) cannot keep a margin while its neighbour on the same rigid link
+        # touches: it is only kept out of the object (SHARED_LINK_FORBIDDEN_MARGIN_M).
+        required_links = np.unique(surface.link_index[np.concatenate(self.groups)]) if self.groups else []
+        self.forbidden_margin = np.where(np.isin(surface.link_index[self.forbidden], required_links),
+                                         SHARED_LINK_FORBIDDEN_MARGIN_M, FORBIDDEN_MARGIN_M)
         missing = [name for name, idx, imp in zip(self.group_names, self.groups, compiled.impossible) if imp or not len(idx)]
         self.lower, self.upper = search_bounds(hand, tree)
         self.thumb_col: int | None = None
@@ -385,7 +395,7 @@ class GraspProblem:
             pen = np.maximum(pen, np.maximum(self.surface.core_radius - core_gap - PENETRATION_SLACK_M, 0.0).max(axis=1))
         forb = np.zeros(bsz)
         if len(self.forbidden):
-            forb = np.maximum(FORBIDDEN_MARGIN_M - d[:, self.forbidden], 0.0).max(axis=1)
+            forb = np.maximum(self.forbidden_margin - d[:, self.forbidden], 0.0).max(axis=1)
         gap = self.surface.self_gap(x[:, 6:])
         balance = _hull_distance(np.stack(normals, axis=1)) if len(normals) >= 2 else np.ones(bsz)
         terms = {"contact": contact, "penetration": W_PENETRATION * pen, "forbidden": W_FORBIDDEN * forb,
@@ -723,7 +733,8 @@ def closing_check(problem: GraspProblem, cand: Candidate) -> ClosingCheck:
     _, _, best, df = problem.evaluate(xf[None])
     df = df[0]
     reached = sum(bool(len(g) and np.abs(df[g]).min() <= REACH_M) for g in problem.groups)
-    forbidden = bool(len(problem.forbidden) and df[problem.forbidden].min() <= Q1_CONTACT_M)
+    forbidden = bool(len(problem.forbidden)
+                     and (df[problem.forbidden] <= np.minimum(problem.forbidden_margin, Q1_CONTACT_M)).any())
     margin = problem.motor_margin(xf, best[0])
     return ClosingCheck(reached=reached, groups=len(problem.groups), blocked=blocked, forbidden=forbidden,
                         margin=margin, final_q=final)
