@@ -145,9 +145,9 @@ def test_bench_records_and_reports_lowered_caps(tmp_path, capsys):
 
 
 def test_a_cap_above_the_urdf_effort_is_a_one_line_user_error(tmp_path, capsys):
-    hand = _capped_copy(tmp_path, "tripod", {"thumb_cmc_flex": 6.0})
+    hand = _capped_copy(tmp_path, "tripod", {"thumb_cmc_flex": 6.5})
     assert main(["bench", "--hand", str(hand), "--grasps", "tripod", "--quick", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert "grasps.tripod.effort.thumb_cmc_flex: 6.0 is above the joint's URDF effort" in err
-    assert "allowed: (0, 3]" in err
+    assert "grasps.tripod.effort.thumb_cmc_flex: 6.5 is above the joint's URDF effort" in err
+    assert "allowed: (0, 6]" in err
     assert "Traceback" not in err
