@@ -30,8 +30,8 @@ For each grasp type (one unit of work, run in a process pool):
    and the climb's plan, when it changed, is verified on the benchmark's seeds like any
    candidate and competes with them for the win. On the default hand, seed 0, 32
    evaluations (:data:`REFINE_BUDGET`; the default is 0, off) climb 12 types and verify 3 more (prismatic 3 finger, power sphere, sphere 3
-   finger: 10/33), for about twice the physics (all 33 types on 2 jobs: 206 -> 394 s,
-   ``benchmarks/results/synth.json`` and ``synth_refine.json``).
+   finger: 10/33), for about twice the physics (all 33 types on 2 jobs: 206 -> 394 s on
+   session 10's machine, ``synth_refine.json``).
 4. The winner is written into the output ``grasps.json`` as soon as its type finishes, with
    one exception: a winner that is **not verified never replaces a plan the file already
    holds** (hand-written or from an earlier run). The old plan stays, and the candidate goes
@@ -100,7 +100,7 @@ DEFAULT_VERIFY = 16
 #: same 3 for 1.5 x the physics of 32 (the other climbs use their whole budget).
 REFINE_BUDGET = 32
 #: ``handsim synth``'s default: off. The stage about doubles a run (the default hand, all 33
-#: types, 2 jobs: 206 s -> 394 s, ``benchmarks/results/synth.json`` and ``synth_refine.json``),
+#: types, 2 jobs: 206 s -> 394 s on session 10's machine, ``benchmarks/results/synth_refine.json``),
 #: past the 5 minutes a whole synthesis is allowed; ``--refine 32`` (:data:`REFINE_BUDGET`)
 #: turns it on.
 DEFAULT_REFINE = 0
