@@ -295,6 +295,10 @@ class GraspProblem:
         lower, upper: (n,) joint bounds the search uses (:func:`search_bounds`: the URDF
             limits, an unlimited revolute or continuous joint sampled over one turn about its
             rest angle; the thumb abduction joint narrowed to the side the type asks for).
+        forbidden: Indices of the surface samples of the type's forbidden regions.
+        forbidden_margin: (len(forbidden),) the distance each must keep from the object [m]:
+            ``FORBIDDEN_MARGIN_M``, or ``SHARED_LINK_FORBIDDEN_MARGIN_M`` on a link that also
+            carries a required region.
 
     Raises:
         ConfigurationError: A prismatic joint without finite limits (no range to sample).
