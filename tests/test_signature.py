@@ -91,16 +91,15 @@ def test_power_wrap_never_satisfies_a_pad_or_side_grasp(gid: str, thumb_abducted
 
 @pytest.mark.parametrize("gid", [g.id for g in grasps.all_grasps() if g.opposition == "pad"])
 def test_pad_opposition_fails_when_the_object_lies_on_the_thumbs_back(gid: str) -> None:
-    thumb = "adducted" if grasps.get(gid).signature.thumb == "adducted" else "abducted"
     # Pad opposition is between the thumb's pad (or tip) and the finger pads: with the book
     # pressed by the back of the thumb (extension type, a candidate plan of session 11: 55 N on
     # thumb.proximal.dorsal, 46 N on the thumb tip) the type is not formed, whatever else touches.
     sig = grasps.get(gid).signature
+    abducted = sig.thumb != "adducted"
     ok = set()
     for group in sig.required:  # one label per required group, none forbidden
         ok.add(next(lab for lab in LABELS if any(fnmatch.fnmatchcase(lab, p) for p in group)
                     and not any(fnmatch.fnmatchcase(lab, f) for f in sig.forbidden)))
-    abducted = thumb == "abducted"
     assert verdict(gid, ok, abducted).matched
     m = verdict(gid, ok | {"thumb.proximal.dorsal"}, abducted)
     assert not m.matched and m.reasons() == ["forbidden thumb.*.dorsal touched (thumb.proximal.dorsal)"]
