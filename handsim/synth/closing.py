@@ -473,7 +473,7 @@ def _opposed_poses(problem: GraspProblem, rng: np.random.Generator, count: int,
     if len(problem.forbidden):
         fp, _ = _posed(problem.tree.forward_kinematics(qc), surf, np.repeat(problem.forbidden[None], len(best), axis=0))
         dist = problem.sdf.distance(fp - x[:, None, :3])
-        forb = np.maximum(problem.forbidden_margin - dist, 0.0).max(axis=1)
+        forb = problem.forbidden_intrusion(dist).max(axis=1)
     total = score + W_PENETRATION * pen + W_FORBIDDEN * forb + settings.opposed_wrap * wrap
     keep = np.argsort(total, kind="stable")[:count]
     return x[keep], qc[keep]
@@ -642,7 +642,7 @@ def _finger_scores(problem: GraspProblem, x_pose: _F, q: _F, sw: _Sweeper, finge
             pts, _ = surf.pose(q[sl])
             rot = rotvec_to_matrix(x_pose[sl, 3:6])
             d = sdf.distance(np.matmul(pts[:, problem.forbidden] - x_pose[sl, None, :3], rot))
-            forb = np.maximum(problem.forbidden_margin - d, 0.0)
+            forb = problem.forbidden_intrusion(d)
             for fi, f in enumerate(fingers):
                 mine = surf.finger[problem.forbidden] == f
                 if mine.any():

@@ -399,12 +399,20 @@ class GraspProblem:
             pen = np.maximum(pen, np.maximum(self.surface.core_radius - core_gap - PENETRATION_SLACK_M, 0.0).max(axis=1))
         forb = np.zeros(bsz)
         if len(self.forbidden):
-            forb = np.maximum(self.forbidden_margin - d[:, self.forbidden], 0.0).max(axis=1)
+            forb = self.forbidden_intrusion(d[:, self.forbidden]).max(axis=1)
         gap = self.surface.self_gap(x[:, 6:])
         balance = _hull_distance(np.stack(normals, axis=1)) if len(normals) >= 2 else np.ones(bsz)
         terms = {"contact": contact, "penetration": W_PENETRATION * pen, "forbidden": W_FORBIDDEN * forb,
                  "self_collision": W_SELF * np.maximum(self.self_margin - gap, 0.0), "balance": W_BALANCE * balance}
         return sum(terms.values()), terms, best, d
+
+    def forbidden_intrusion(self, d: _F) -> _F:
+        """How far each forbidden sample comes inside its margin [m], zero outside it.
+
+        Args:
+            d: (..., len(forbidden)) signed distances of the forbidden samples to the object [m].
+        """
+        return np.maximum(self.forbidden_margin - d, 0.0)
 
     def contact_set(self, x: _F, best: _F) -> tuple[_F, _F]:
         """The contact samples of one candidate: per link its sample nearest the surface when
