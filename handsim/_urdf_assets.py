@@ -30,6 +30,7 @@ __all__ = [
     "MESH_EXTENSIONS",
     "MeshRef",
     "check_inertials",
+    "check_link_numbers",
     "check_not_xacro",
     "check_urdf_assets",
     "mesh_files_sha256",
@@ -317,6 +318,84 @@ def check_inertials(root: ET.Element, urdf_path: Path) -> None:
                             f"(the two smaller must sum to at least the largest: no mass distribution has them), "
                             f"got {shown}; PyBullet would silently replace it by zero: raise the two smaller "
                             f"moments, or lower the largest, by {excess:.3g}")
+
+
+# ---------------------------------------------------------------------------- geometry and joint numbers
+#: A primitive's size attributes, each with whether it may be 0 (a capsule of length 0 is a ball).
+_PRIMITIVE_SIZES: dict[str, tuple[tuple[str, bool], ...]] = {
+    "box": (("size", False),), "sphere": (("radius", False),),
+    "cylinder": (("radius", False), ("length", False)), "capsule": (("radius", False), ("length", True)),
+}
+#: PyBullet's ``<contact>`` extension: each child element's ``value`` must be finite and >= 0.
+_CONTACT_VALUES = ("lateral_friction", "rolling_friction", "spinning_friction", "stiffness", "damping",
+                   "restitution", "contact_cfm", "contact_erp")
+
+
+def _numbers(element: ET.Element, key: str, count: int, where: str) -> list[float] | None:
+    """The ``count`` numbers of an attribute (None when it is absent), or a URDFError."""
+    text = element.get(key)
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split()]
+    except ValueError:
+        values = []
+    if len(values) != count or not all(math.isfinite(v) for v in values):
+        raise URDFError(f"{where}: attribute {key!r} expected {f'{count} finite numbers' if count > 1 else 'a finite number'}, "
+                        f"got {text!r}")
+    return values
+
+
+def check_link_numbers(root: ET.Element, urdf_path: Path) -> None:
+    """Every number PyBullet reads from a link or a joint's ``<dynamics>`` is usable.
+
+    PyBullet loads a NaN, infinite or negative size without complaint and then runs with it
+    (a capsule of radius NaN collides as if it were not there; a NaN inertial origin blows the
+    physics up at the first step). Checked: the ``<origin xyz rpy>`` of every ``<inertial>``,
+    ``<visual>`` and ``<collision>`` (3 finite numbers each); the sizes of primitive geometry
+    (box ``size``: 3 finite numbers > 0; sphere, cylinder and capsule ``radius`` > 0; cylinder
+    ``length`` > 0, capsule ``length`` >= 0); a joint's ``<dynamics damping friction>`` (finite,
+    >= 0); and PyBullet's ``<contact>`` values (finite, >= 0). Mesh scales and files are
+    :func:`check_urdf_assets`'s, masses and inertias :func:`check_inertials`'.
+
+    Raises:
+        URDFError: The first bad number, naming the link or joint, the element and the value.
+    """
+    for link in root.findall("link"):
+        name = link.get("name", "")
+        for kind in ("inertial", "visual", "collision"):
+            for i, part in enumerate(link.findall(kind)):
+                where = f"{urdf_path}: link {name!r} <{kind}>" + (f" #{i + 1}" if len(link.findall(kind)) > 1 else "")
+                origin = part.find("origin")
+                if origin is not None:
+                    for key in ("xyz", "rpy"):
+                        _numbers(origin, key, 3, f"{where} <origin>")
+                geometry = part.find("geometry")
+                for shape in ([] if geometry is None else list(geometry)):
+                    for key, zero_ok in _PRIMITIVE_SIZES.get(shape.tag, ()):
+                        count = 3 if key == "size" else 1
+                        values = _numbers(shape, key, count, f"{where} <{shape.tag}>")
+                        if values is None:
+                            raise URDFError(f"{where} <{shape.tag}>: needs a {key!r} attribute")
+                        if not all(v > 0 or (zero_ok and v == 0) for v in values):
+                            raise URDFError(f"{where} <{shape.tag}>: attribute {key!r} expected "
+                                            f"{'>= 0' if zero_ok else '> 0'} [m], got {shape.get(key)!r}")
+        contact = link.find("contact")
+        for child in ([] if contact is None else list(contact)):
+            if child.tag in _CONTACT_VALUES:
+                value = _numbers(child, "value", 1, f"{urdf_path}: link {name!r} <contact><{child.tag}>")
+                if value is not None and value[0] < 0:
+                    raise URDFError(f"{urdf_path}: link {name!r} <contact><{child.tag}>: expected a value >= 0, "
+                                    f"got {child.get('value')!r}")
+    for joint in root.findall("joint"):
+        dynamics = joint.find("dynamics")
+        if dynamics is None:
+            continue
+        where = f"{urdf_path}: joint {joint.get('name', '')!r} <dynamics>"
+        for key in ("damping", "friction"):
+            value = _numbers(dynamics, key, 1, where)
+            if value is not None and value[0] < 0:
+                raise URDFError(f"{where}: attribute {key!r} expected >= 0, got {dynamics.get(key)!r}")
 
 
 # ---------------------------------------------------------------------------- not a URDF

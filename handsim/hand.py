@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from handsim._urdf_assets import (
     check_inertials,
+    check_link_numbers,
     check_not_xacro,
     check_urdf_assets,
     looks_like_xacro,
@@ -408,15 +409,56 @@ def _read_urdf(path: Path) -> _UrdfSummary:
             where = f"{path}: joint {name!r} <mimic>"
             if not mimic_el.get("joint"):
                 raise URDFError(f"{where} needs a joint attribute")
-            mimic = (mimic_el.get("joint", ""), _float_attr(mimic_el, "multiplier", 1.0, where),
-                     _float_attr(mimic_el, "offset", 0.0, where))
+            mimic = (mimic_el.get("joint", ""), _float_attr(mimic_el, "multiplier", 1.0, where, finite=True),
+                     _float_attr(mimic_el, "offset", 0.0, where, finite=True))
         joints.append(_UrdfJoint(name, jtype, parent.get("link", ""), child.get("link", ""), limit, mimic))
     # The kinematics reader's check, so both readers reject a bad <mimic> with the same message.
     _check_mimics(str(path), {j.name: j.type for j in joints},
                   {j.name: j.mimic[0] for j in joints if j.mimic is not None})
+    _check_tree(path, links, joints)
     check_inertials(root, path)
+    check_link_numbers(root, path)
     check_urdf_assets(root, path)
     return _UrdfSummary(links, tuple(joints), root)
+
+
+def _check_tree(path: Path, links: tuple[str, ...], joints: list[_UrdfJoint]) -> None:
+    """The links and joints form one tree: unique names, every joint between known links, each
+    link the child of at most one joint, and exactly one link (the root) the child of none.
+
+    Raises:
+        URDFError: Naming the duplicate, unknown or orphan link or joint.
+    """
+    for kind, names in (("link", links), ("joint", tuple(j.name for j in joints))):
+        seen: set[str] = set()
+        for name in names:
+            if name in seen:
+                raise URDFError(f"{path}: duplicate {kind} name {name!r} (each {kind} needs its own name)")
+            seen.add(name)
+    known = set(links)
+    parent_of: dict[str, str] = {}
+    for j in joints:
+        for end, link in (("parent", j.parent), ("child", j.child)):
+            if link not in known:
+                raise URDFError(f"{path}: joint {j.name!r} <{end} link={link!r}>: " + suggest(link, links, "link"))
+        if j.child in parent_of:
+            raise URDFError(f"{path}: link {j.child!r} is the child of two joints ({parent_of[j.child]!r} and "
+                            f"{j.name!r}); a URDF is a tree, each link has at most one parent joint")
+        parent_of[j.child] = j.name
+    roots = [link for link in links if link not in parent_of]
+    if len(roots) != 1:
+        children: dict[str, list[str]] = {}
+        for j in joints:
+            children.setdefault(j.parent, []).append(j.child)
+
+        def size(link: str) -> int:  # links in the subtree (no loop below a root: each has one parent)
+            return 1 + sum(size(c) for c in children.get(link, ()))
+
+        roots.sort(key=size, reverse=True)  # the real root carries the most links; the others are orphans
+        orphans = ", ".join(repr(r) for r in roots[1:])
+        raise URDFError(f"{path}: expected one root link, found {len(roots)}: {', '.join(map(repr, roots))}"
+                        + (f"; {orphans} {'has' if len(roots) == 2 else 'have'} no parent joint (a joint "
+                           "whose <child> names it is missing)" if roots else " (the joints form a loop)"))
 
 
 def _check_limit(where: str, jtype: str, limit: JointLimit, element: ET.Element) -> None:

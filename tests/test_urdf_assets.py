@@ -340,6 +340,97 @@ def test_explicit_equal_limits_are_a_deliberate_freeze(tmp_path: Path) -> None:
     assert (limit.lower, limit.upper) == (0.5, 0.5)
 
 
+# ---------------------------------------------------------------------------- review R16: geometry numbers, the tree
+_IP_CAPSULE = '<capsule radius="0.009" length="0.04655"/>'
+
+
+@pytest.mark.parametrize(("case", "edit", "expect"), [
+    ("nan capsule radius", lambda t: _in_link(t, "index_proximal", _IP_CAPSULE,
+                                              '<capsule radius="nan" length="0.04655"/>', kind="collision"),
+     r"link 'index_proximal' <collision> <capsule>: attribute 'radius' expected a finite number, got 'nan'"),
+    ("negative capsule radius", lambda t: _in_link(t, "index_proximal", _IP_CAPSULE,
+                                                   '<capsule radius="-0.009" length="0.04655"/>', kind="collision"),
+     r"link 'index_proximal' <collision> <capsule>: attribute 'radius' expected > 0 \[m\], got '-0.009'"),
+    ("capsule without radius", lambda t: _in_link(t, "index_proximal", _IP_CAPSULE, '<capsule length="0.04655"/>',
+                                                  kind="collision"),
+     r"link 'index_proximal' <collision> <capsule>: needs a 'radius' attribute"),
+    ("nan box size", _sub(r'(<link name="palm">.*?<collision>.*?)<box size="([^ ]+) [^ ]+ ', r'\1<box size="\2 nan '),
+     r"link 'palm' <collision> #1 <box>: attribute 'size' expected 3 finite numbers, got '0.07 nan 0.028'"),
+    ("zero box size", _sub(r'(<link name="palm">.*?<collision>.*?)<box size="([^ ]+) [^ ]+ ', r'\1<box size="\2 0 '),
+     r"link 'palm' <collision> #1 <box>: attribute 'size' expected > 0 \[m\], got '0.07 0 0.028'"),
+    ("nan visual size", lambda t: _in_link(t, "index_proximal", _IP_CAPSULE, '<capsule radius="0.009" length="nan"/>',
+                                           kind="visual"),
+     r"link 'index_proximal' <visual> <capsule>: attribute 'length' expected a finite number"),
+    ("nan collision origin", lambda t: _in_link(t, "index_proximal", '<origin xyz="0.023275 0 0" rpy="0 1.5707963267949 0"/>',
+                                                '<origin xyz="nan 0 0" rpy="0 1.5707963267949 0"/>', kind="collision"),
+     r"link 'index_proximal' <collision> <origin>: attribute 'xyz' expected 3 finite numbers, got 'nan 0 0'"),
+    ("inf inertial origin", lambda t: _in_link(t, "index_proximal", '<origin xyz="0.023275 0 0" rpy="0 0 0"/>',
+                                               '<origin xyz="0.023275 0 0" rpy="inf 0 0"/>', kind="inertial"),
+     r"link 'index_proximal' <inertial> <origin>: attribute 'rpy' expected 3 finite numbers, got 'inf 0 0'"),
+    ("nan damping", _sub(r'(<joint name="index_pip" type="revolute">.*?)<dynamics[^>]*/>',
+                         r'\1<dynamics damping="nan" friction="0"/>'),
+     r"joint 'index_pip' <dynamics>: attribute 'damping' expected a finite number, got 'nan'"),
+    ("negative friction", _sub(r'(<joint name="index_pip" type="revolute">.*?)<dynamics[^>]*/>',
+                               r'\1<dynamics damping="0.02" friction="-1"/>'),
+     r"joint 'index_pip' <dynamics>: attribute 'friction' expected >= 0, got '-1'"),
+    ("negative contact friction", _sub(r'(<link name="index_proximal">)', r'\1<contact><lateral_friction value="-0.5"/></contact>'),
+     r"link 'index_proximal' <contact><lateral_friction>: expected a value >= 0, got '-0.5'"),
+])
+def test_bad_geometry_and_dynamics_numbers_are_refused_naming_the_link(tmp_path: Path, case: str,
+                                                                       edit: Callable[[str], str], expect: str) -> None:
+    """PyBullet loads these without complaint (a NaN or negative capsule radius is kept as the
+    shape's size, checked below; a bench on such a hand ran and reported grasps achieved)."""
+    folder = _copy_hand(tmp_path, edit=edit)
+    with pytest.raises(URDFError, match=expect):
+        load_hand(folder)
+    if case in ("nan capsule radius", "negative capsule radius"):
+        cid, body = _raw_load(folder / "hand.urdf")
+        try:
+            radius = pybullet.getCollisionShapeData(body, _link_index(cid, body, "index_proximal"),
+                                                    physicsClientId=cid)[0][3][1]
+        finally:
+            pybullet.disconnect(cid)
+        assert np.isnan(radius) if case.startswith("nan") else radius == -0.009
+
+
+def _drop_joint(name: str) -> Callable[[str], str]:
+    return _sub(rf'<joint name="{name}" type="[a-z]+">.*?</joint>', "")
+
+
+@pytest.mark.parametrize(("edit", "expect"), [
+    (_drop_joint("index_dip"), (r"expected one root link, found 2: 'palm', 'index_distal'; 'index_distal' has no "
+                                r"parent joint")),
+    (_sub(r'<joint name="index_dip"', '<joint name="index_pip"'), r"duplicate joint name 'index_pip'"),
+    (_sub(r'<link name="index_distal">', '<link name="index_middle">'), r"duplicate link name 'index_middle'"),
+    (_sub(r'(<joint name="index_dip" type="revolute">\s*<parent link=")index_middle', r"\1index_midle"),
+     r"joint 'index_dip' <parent link='index_midle'>: unknown link 'index_midle'; did you mean 'index_middle'"),
+    (_sub(r'(<joint name="index_dip" type="revolute">\s*<parent link="index_middle"/><child link=")index_distal',
+          r"\1index_middle"),
+     r"link 'index_middle' is the child of two joints \('index_pip' and 'index_dip'\)"),
+])
+def test_a_urdf_that_is_not_one_tree_names_the_link_or_joint(tmp_path: Path, edit: Callable[[str], str],
+                                                             expect: str) -> None:
+    # Before, a deleted joint blamed hand.json's palm_link and a duplicate joint name went unreported.
+    with pytest.raises(URDFError, match=expect):
+        load_hand(_copy_hand(tmp_path, edit=edit))
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf"])
+def test_an_infinite_mimic_multiplier_is_refused_by_both_readers(tmp_path: Path, value: str) -> None:
+    from handsim.kinematics.urdf import parse_urdf
+
+    def edit(text: str) -> str:
+        return _sub(r'(<joint name="index_dip" type="revolute">.*?)</joint>',
+                    rf'\1  <mimic joint="index_pip" multiplier="{value}" offset="0"/>\n  </joint>')(text)
+
+    folder = _copy_hand(tmp_path, edit=edit)
+    expect = rf"joint 'index_dip' <mimic>: attribute 'multiplier' expected a finite number, got '{value}'"
+    with pytest.raises(URDFError, match=expect):
+        load_hand(folder)
+    with pytest.raises(URDFError, match=expect):
+        parse_urdf(folder / "hand.urdf")
+
+
 # ---------------------------------------------------------------------------- finding 13: not a URDF
 _XACRO = """<?xml version="1.0"?>
 <robot name="hand" xmlns:xacro="http://www.ros.org/wiki/xacro">

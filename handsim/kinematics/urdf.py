@@ -96,7 +96,8 @@ def _floats(text: str | None, count: int, default: tuple[float, ...], where: str
     return values
 
 
-def _float_attr(elem: ET.Element, attr: str, default: float, where: str) -> float:
+def _float_attr(elem: ET.Element, attr: str, default: float, where: str, finite: bool = False) -> float:
+    """A number attribute (``default`` when absent); NaN is refused, and +-inf too with ``finite``."""
     text = elem.get(attr)
     if text is None:
         return default
@@ -106,6 +107,8 @@ def _float_attr(elem: ET.Element, attr: str, default: float, where: str) -> floa
         raise URDFError(f"{where}: attribute {attr!r} must be a number, got {text!r}") from None
     if math.isnan(value):
         raise URDFError(f"{where}: attribute {attr!r} is NaN")
+    if finite and not math.isfinite(value):
+        raise URDFError(f"{where}: attribute {attr!r} expected a finite number, got {text!r}")
     return value
 
 
@@ -161,8 +164,8 @@ def _parse_joint(elem: ET.Element, src: str) -> JointSpec:
             raise URDFError(f"{where}: <mimic> needs a joint attribute")
         mimic = (
             master,
-            _float_attr(mimic_el, "multiplier", 1.0, f"{where} <mimic>"),
-            _float_attr(mimic_el, "offset", 0.0, f"{where} <mimic>"),
+            _float_attr(mimic_el, "multiplier", 1.0, f"{where} <mimic>", finite=True),
+            _float_attr(mimic_el, "offset", 0.0, f"{where} <mimic>", finite=True),
         )
     return JointSpec(
         name=name,
