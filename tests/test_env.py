@@ -139,6 +139,30 @@ def test_check_env(grasp: str | None) -> None:
     env.close()
 
 
+def test_a_refused_first_reset_leaves_the_made_env_usable() -> None:
+    # Review R16 #2: with gymnasium 1.4's passive checker (on by default before), every step after
+    # a first reset that raised failed with "cannot unpack non-iterable NoneType object".
+    from handsim.errors import ConfigurationError, UnknownNameError
+
+    for bad in ({"seed": -1}, {"seed": 0, "options": {"grasp": "nope"}}):
+        env = gymnasium.make(GRASP_ENV_ID, grasp="lateral", evaluate=False)
+        with pytest.raises((ConfigurationError, UnknownNameError)):
+            env.reset(**bad)
+        assert env.observation_space.contains(env.reset(seed=0)[0])
+        zero = np.zeros(env.action_space.shape, env.action_space.dtype)
+        for _ in range(2):
+            obs, reward, *_ = env.step(zero)
+            assert env.observation_space.contains(obs) and np.isfinite(reward)
+        env.close()
+    checked = gymnasium.make(GRASP_ENV_ID, grasp="lateral", evaluate=False, disable_env_checker=False)
+    wrappers, inner = [], checked
+    while isinstance(inner, gymnasium.Wrapper):
+        wrappers.append(type(inner).__name__)
+        inner = inner.env
+    assert "PassiveEnvChecker" in wrappers  # still available on request
+    checked.close()
+
+
 def test_check_env_delta_mode_rl_mode(test_hand: Path) -> None:
     env = gymnasium.make(GRASP_ENV_ID, grasp="power_sphere", hand=str(test_hand), action_mode="delta", evaluate=False)
     with warnings.catch_warnings():

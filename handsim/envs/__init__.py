@@ -57,10 +57,16 @@ def register_envs() -> None:
 
     if GRASP_ENV_ID in registry:
         return
+    # Gymnasium's passive env checker is off by default: in gymnasium 1.4 a first reset() that
+    # raises (a bad seed or grasp, which this env refuses with a clear error) leaves the checker
+    # without its reset data, and every later step() then fails with "cannot unpack
+    # non-iterable NoneType". The env passes gymnasium's full check_env (tests/test_env.py);
+    # make(..., disable_env_checker=False) still turns the passive checker on.
     register(
         id=GRASP_ENV_ID,
         entry_point=GRASP_ENTRY_POINT,
         max_episode_steps=DEFAULT_MAX_EPISODE_STEPS,
+        disable_env_checker=True,
     )
 
 
