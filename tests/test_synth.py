@@ -440,6 +440,37 @@ def test_cli_user_errors_are_one_line(tmp_path) -> None:
         run_synth_command(_cli_args("--hand", "default_hand", "--grasps", "lateral"))
 
 
+def test_an_out_that_cannot_be_written_is_refused_before_any_work(tmp_path, monkeypatch) -> None:
+    # Review R16 #3: synth found out at its first write, after the first type's search (exit 3).
+    from handsim.synth import synthesize as synth_module
+    from handsim.synth.cli import run_synth_command
+
+    monkeypatch.setattr(synth_module, "synthesize", lambda *a, **k: pytest.fail("synthesis ran"))
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ConfigurationError, match=r"afile is a file, not a folder"):
+        run_synth_command(_cli_args("--hand", "default_hand", "--out", str(tmp_path / "afile" / "g.json")))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        probe = locked / "p"
+        try:
+            probe.write_text("")
+            can_write = True  # root ignores the mode bits: only the file-in-a-file case applies
+            probe.unlink()
+        except OSError:
+            can_write = False
+        if not can_write:
+            with pytest.raises(ConfigurationError, match=r"cannot write a file there: Permission denied"):
+                run_synth_command(_cli_args("--hand", "default_hand", "--out", str(locked / "g.json")))
+    finally:
+        locked.chmod(0o700)
+    new = tmp_path / "new" / "sub" / "g.json"  # a folder that can be created is fine, and left without probes
+    with pytest.raises(pytest.fail.Exception, match="synthesis ran"):
+        run_synth_command(_cli_args("--hand", "default_hand", "--grasps", "lateral", "--out", str(new)))
+    assert new.parent.is_dir() and not list(new.parent.iterdir())
+
+
 # ------------------------------------------------------------------ synthesis, verified in physics
 # The independent check is the benchmark's own physics trial (run_trial), run here again on the
 # written file: the synthesis' own verdict is not trusted.
@@ -583,8 +614,13 @@ def test_the_back_of_a_required_link_is_kept_out_of_the_object_not_away_from_it(
     from handsim.hand import load_hand
     from handsim.kinematics import load_urdf
     from handsim.synth.handmodel import HandSurface
-    from handsim.synth.optimize import (FORBIDDEN_MARGIN_M, W_FORBIDDEN, Candidate, GraspProblem,
-                                        closing_check)
+    from handsim.synth.optimize import (
+        FORBIDDEN_MARGIN_M,
+        W_FORBIDDEN,
+        Candidate,
+        GraspProblem,
+        closing_check,
+    )
 
     hand = load_hand("default_hand")
     tree = load_urdf(hand.urdf_path)

@@ -8,7 +8,9 @@ and exits 2) and returns the exit code otherwise (0 done, 130 interrupted).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 from handsim._argtypes import EXIT_INTERRUPTED, EXIT_OK, whole_number
@@ -82,8 +84,9 @@ def resolve_out(hand: str, out: str | None) -> Path:
     """Where the grasps file goes (never into the installed package's shipped hands).
 
     Raises:
-        ConfigurationError: A shipped hand without ``--out``, or an ``--out`` inside the
-            package's ``models`` folder.
+        ConfigurationError: A shipped hand without ``--out``, an ``--out`` inside the package's
+            ``models`` folder, a folder, or a file that cannot be written (checked by writing a
+            probe file next to it, so the error comes before any work, not after the first type).
     """
     from handsim.data import hand_dir, models_dir
 
@@ -100,7 +103,24 @@ def resolve_out(hand: str, out: str | None) -> Path:
         raise ConfigurationError(f"--out: {path} is inside the package's {models_dir()}; expected a file elsewhere")
     if path.is_dir():
         raise ConfigurationError(f"--out: expected a file to write, got the folder {path}")
+    _check_writable(path)
     return path
+
+
+def _check_writable(path: Path) -> None:
+    """Create ``path``'s folder if needed and write (then remove) a probe file in it."""
+    blocker = next((a for a in path.parents if a.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise ConfigurationError(f"--out {path}: {blocker} is a file, not a folder; expected a file path in a "
+                                 "folder that exists or can be created")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ConfigurationError(f"--out {path}: cannot write a file there: {exc.strerror or exc}; expected a "
+                                 "file path in a writable folder") from None
 
 
 def format_synth_table(results) -> str:  # results: handsim.synth.synthesize.SynthResults
