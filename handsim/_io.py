@@ -7,8 +7,20 @@ import ctypes
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
-__all__ = ["quiet_connect", "quiet_stderr", "quiet_stdout"]
+__all__ = ["free_backup_path", "quiet_connect", "quiet_stderr", "quiet_stdout"]
+
+
+def free_backup_path(path: Path) -> Path:
+    """``<path>.bak``, or ``<path>.bak.1``, ``.bak.2``, ... when earlier backups exist: a backup
+    is never overwritten (it may hold the only copy of a hand-written plan or of a finished run)."""
+    candidate = path.with_name(path.name + ".bak")
+    n = 0
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.bak.{n}")
+    return candidate
 
 
 @contextlib.contextmanager

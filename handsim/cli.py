@@ -114,7 +114,8 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default=DEFAULT_ENV_ID, metavar="ENV_ID",
                    help=f"Gymnasium env id following the {DEFAULT_ENV_ID} contract; 'module:ns/Name-vN' imports "
                         f"the module that registers it first (default {DEFAULT_ENV_ID})")
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT}); a finished run there is replaced, its "
+                   "results.json kept as results.json.bak[.N]")
     p.add_argument("--baseline", default=None, metavar="FILE",
                    help="an earlier results.json: exit 1 if coverage or a success rate dropped")
     p.add_argument("--tolerance", type=_fraction, default=BASELINE_TOLERANCE, metavar="T",

@@ -580,8 +580,14 @@ def test_fresh_run_refuses_an_unfinished_runs_folder_and_keeps_its_trials(tmp_pa
     # --resume finishes it; a complete file may then be replaced by a fresh run
     run(tmp_path, resume=True)
     assert raw(tmp_path)["complete"] is True
+    finished = (tmp_path / "results.json").read_bytes()
     run(tmp_path, config=fake_config(trials=1))
     assert raw(tmp_path)["config"]["trials"] == 1
+    # ... but never lost (review R16 #5): kept byte for byte, and a second replacement keeps both
+    assert (tmp_path / "results.json.bak").read_bytes() == finished
+    run(tmp_path, config=fake_config(trials=1))
+    assert (tmp_path / "results.json.bak").read_bytes() == finished
+    assert json.loads((tmp_path / "results.json.bak.1").read_text())["config"]["trials"] == 1
 
 
 @pytest.mark.parametrize("env_id, field", [(NAN_Q1_ID, "q1"), (INF_PENETRATION_ID, "max_penetration_m")])

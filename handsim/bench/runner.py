@@ -29,6 +29,7 @@ import inspect
 import json
 import math
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -39,7 +40,7 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 
-from handsim._io import quiet_stdout
+from handsim._io import free_backup_path, quiet_stdout
 from handsim.bench.config import BenchConfig, load_policy_factory
 from handsim.bench.executors import Executor, LocalExecutor
 from handsim.bench.progress import Progress
@@ -701,8 +702,9 @@ def run_bench(
             configuration and the same hand files (URDF, ``hand.json``, ``grasps.json``: their
             hashes are saved as ``hand.sha256``; a file without them resumes on the hand's name,
             path and DoF) and run only the missing ones. Without it, an existing
-            ``results.json`` of a finished run is replaced, and one of an unfinished run with
-            finished trials is refused (they would be lost).
+            ``results.json`` of a finished run is replaced, its copy kept as ``results.json.bak``
+            (or the next free ``.bak.N``), and one of an unfinished run with finished trials is
+            refused (they would be lost).
         progress: Show the progress display on ``stream``.
         stream: Progress stream (default ``sys.stderr``).
         on_trial: Called in this process after each trial is recorded (tests use it).
@@ -731,6 +733,11 @@ def run_bench(
     make_out_dir(out)
     if not resume:
         _refuse_unfinished_run(results_path)
+        if results_path.is_file():  # a finished run: this run replaces it, but it is never lost
+            backup = free_backup_path(results_path)
+            shutil.copy2(results_path, backup)
+            print(f"note: {out} held a finished run; its results are kept as {backup} (this run replaces "
+                  f"{RESULTS_FILE}, report and pictures)", file=stream or sys.stderr)
     hand_info = _hand_info(hand, config.hand)
     config_dict = config.to_dict() | describe_env(config, grasps[0].id)
     grasp_info = [{"number": g.number, "id": g.id, "name": g.name, "type": g.type} for g in grasps]

@@ -66,6 +66,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from handsim._io import free_backup_path
 from handsim.bench.config import DEFAULT_TRIALS, SUCCESS_THRESHOLD, trial_seed
 from handsim.bench.progress import Progress
 from handsim.errors import ConfigurationError
@@ -371,17 +372,6 @@ def synthesize_type(
                       cand.cost, tuple(reasons) if not verified else (), len(results), time.perf_counter() - start)
 
 
-def _free_backup_path(out_path: Path) -> Path:
-    """``<out>.bak``, or ``<out>.bak.1``, ``.bak.2``, ... when earlier runs' backups exist: a
-    backup is never overwritten (it may hold the only copy of a hand-written plan)."""
-    candidate = out_path.with_name(out_path.name + ".bak")
-    n = 0
-    while candidate.exists():
-        n += 1
-        candidate = out_path.with_name(f"{out_path.name}.bak.{n}")
-    return candidate
-
-
 def unverified_path(out: str | Path) -> Path:
     """Where synthesis puts unverified candidates it did not let replace a plan of ``out``:
     ``<out stem>.unverified.json`` next to it (``grasps.json`` -> ``grasps.unverified.json``)."""
@@ -535,7 +525,7 @@ def synthesize(
             done[res.grasp_id] = res
             plans, withheld, _, replaced = _split(base, held, done, order)
             if replaced and backup is None and original is not None:
-                backup = _free_backup_path(out_path)
+                backup = free_backup_path(out_path)
                 backup.write_bytes(original)
             if withheld != held["grasps"]:
                 _dump(side_path, {**held, "grasps": withheld})
