@@ -4,12 +4,38 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["free_backup_path", "quiet_connect", "quiet_stderr", "quiet_stdout"]
+__all__ = ["DuplicateKeyError", "free_backup_path", "loads_unique_keys", "quiet_connect", "quiet_stderr", "quiet_stdout"]
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (``json.loads`` would silently keep the last)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(f"duplicate key {key!r} in one JSON object (JSON would silently keep only the "
+                                    "last; each key must appear once)")
+        out[key] = value
+    return out
+
+
+def loads_unique_keys(text: str) -> object:
+    """``json.loads`` for files people write by hand (hand.json, grasps.json, the taxonomy):
+    a key given twice in one object is an error, not a silent "last one wins".
+
+    Raises:
+        json.JSONDecodeError: Not JSON.
+        DuplicateKeyError: A key repeated within one object.
+    """
+    return json.loads(text, object_pairs_hook=_unique_pairs)
 
 
 def free_backup_path(path: Path) -> Path:

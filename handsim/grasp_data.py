@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._io import DuplicateKeyError, loads_unique_keys
 from handsim.errors import GraspDataError, suggest
 
 if TYPE_CHECKING:
@@ -183,9 +184,11 @@ def load_hand_grasps(
     if not path.is_file():
         return {}
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = loads_unique_keys(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise GraspDataError(f"{path}: invalid JSON ({exc})") from None
+    except DuplicateKeyError as exc:
+        raise GraspDataError(f"{path}: {exc}") from None
     schema = raw.get("schema") if isinstance(raw, dict) else None
     if not isinstance(raw, dict) or not _is_number(schema) or schema != 1 or not isinstance(raw.get("grasps"), dict):
         raise GraspDataError(f"{path}: expected an object with \"schema\": 1 and a \"grasps\" object")

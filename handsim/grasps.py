@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from handsim._io import DuplicateKeyError, loads_unique_keys
 from handsim.data import grasps_dir
 from handsim.errors import GraspDataError, UnknownNameError, suggest
 
@@ -371,9 +372,11 @@ def _parse_grasp(path: Path) -> GraspType:
     except (OSError, UnicodeDecodeError) as exc:
         raise GraspDataError(f"{path}: cannot read: {exc}") from exc
     try:
-        raw = json.loads(text)
+        raw = loads_unique_keys(text)
     except json.JSONDecodeError as exc:
         raise GraspDataError(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from exc
+    except DuplicateKeyError as exc:
+        raise GraspDataError(f"{path}: {exc}") from None
     c.fields(raw, "<top>", _TOP_REQUIRED, _TOP_OPTIONAL)
     if raw["schema"] != SCHEMA_VERSION or isinstance(raw["schema"], bool):
         raise c.fail("schema", f"expected {SCHEMA_VERSION}, got {raw['schema']!r}")

@@ -24,6 +24,7 @@ from typing import Any, NoReturn
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from handsim._io import DuplicateKeyError, loads_unique_keys
 from handsim._urdf_assets import (
     check_inertials,
     check_link_numbers,
@@ -573,9 +574,11 @@ def load_hand(name_or_path: str | Path) -> Hand:
     path = hand_metadata_path(folder)  # an MJCF hand's is converted, outside the folder
     chk = _Checker(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = loads_unique_keys(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}: not valid JSON ({exc})") from exc
+    except DuplicateKeyError as exc:
+        raise MetadataError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):
         raise chk.fail("(top level)", "a JSON object", type(raw).__name__)
     for key in raw:

@@ -111,6 +111,46 @@ def test_invalid_json(tmp_path):
         load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
 
 
+@pytest.mark.parametrize(("where", "key"), [("grasps", "tip_pinch"), ("close", "b")])
+def test_a_key_given_twice_is_an_error_not_last_one_wins(tmp_path, where, key):
+    # Review R16 #9: json.loads kept the last plan (or target) of a repeated key, silently.
+    entry = json.dumps(GOOD)
+    if where == "grasps":
+        text = f'{{"schema": 1, "grasps": {{"tip_pinch": {entry}, "tip_pinch": {entry}}}}}'
+    else:
+        text = '{"schema": 1, "grasps": {"tip_pinch": ' + entry.replace('"close": {"b": 1.2}',
+                                                                      '"close": {"b": 1.2, "b": 0.3}') + "}}"
+    assert json.loads(text)  # valid JSON, which the plain reader takes
+    (tmp_path / "grasps.json").write_text(text)
+    with pytest.raises(GraspDataError, match=rf"grasps.json: duplicate key '{key}' in one JSON object"):
+        load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
+
+
+def test_a_key_given_twice_in_hand_json_or_the_taxonomy_is_an_error(tmp_path):
+    import shutil
+
+    from handsim.data import hand_dir
+    from handsim.errors import MetadataError
+    from handsim.grasps import load_taxonomy
+    from handsim.hand import load_hand
+
+    folder = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), folder)
+    meta = folder / "hand.json"
+    text = meta.read_text()
+    meta.write_text(text.replace('"name":', '"palm_link": "palm", "name":', 1))
+    with pytest.raises(MetadataError, match=r"hand.json: duplicate key 'palm_link'"):
+        load_hand(folder)
+    from handsim.data import grasps_dir
+
+    taxonomy = tmp_path / "grasps"
+    shutil.copytree(grasps_dir(), taxonomy)
+    first = min(taxonomy.glob("*.json"))
+    first.write_text(first.read_text().replace("{", '{"schema": 1, ', 1))
+    with pytest.raises(GraspDataError, match=rf"{first.name}: duplicate key 'schema'"):
+        load_taxonomy(taxonomy)
+
+
 def test_schema_true_is_not_schema_1(tmp_path):
     (tmp_path / "grasps.json").write_text(json.dumps({"schema": True, "grasps": {}}))
     with pytest.raises(GraspDataError, match='"schema": 1'):

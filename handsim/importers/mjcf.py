@@ -111,6 +111,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from handsim._io import DuplicateKeyError, loads_unique_keys
 from handsim.data import MJCF_MAPPING_FILE, cache_root
 from handsim.errors import MetadataError, MissingDependencyError
 from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
@@ -314,11 +315,13 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
         path = path / MAPPING_FILE
     chk = _Checker(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = loads_unique_keys(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise MetadataError(f"{path}: no such mapping file") from None
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}: not valid JSON ({exc})") from None
+    except DuplicateKeyError as exc:
+        raise MetadataError(f"{path}: {exc}") from None
     _keys(chk, raw, "(top level)", _TOP_LEVEL + _OPTIONAL, "a JSON object")
     chk.required_and_schema(raw, _TOP_LEVEL, MAPPING_SCHEMA_VERSION)
     name = chk.get(raw, "name", "name", str, "the hand's name (string)")
