@@ -45,6 +45,11 @@ __all__ = [
     "uniform",
 ]
 
+#: What ``--policy handsim.policies:NAME`` may name (the "valid" list of an unknown name); a
+#: module of your own may set ``__policy_factories__`` too, else its ``__all__`` or public
+#: callables are listed.
+__policy_factories__ = ("scripted", "uniform", "ScriptedGraspPolicy", "UniformPolicy")
+
 #: Fraction of the grasp phase over which the scripted policy moves from pre-shape to close
 #: targets; it holds the close targets for the rest (a slow close lets the object settle
 #: against the first fingers before the others arrive).
@@ -194,14 +199,19 @@ def parse_policy_spec(spec: str) -> tuple[str, str]:
 
 
 def _factory_names(obj: Any) -> list[str]:
-    """The names a policy spec may pick in ``obj``: its ``__all__`` callables when it has
-    ``__all__``, else the public callables defined in it (not the names it imported, like
-    ``np``), for a module; the public callable attributes of anything else."""
+    """The names a policy spec may pick in ``obj``: its ``__policy_factories__`` when it has
+    one, else its ``__all__`` callables when it has ``__all__``, else the public callables
+    defined in it (not the names it imported, like ``np``), for a module; the public callable
+    attributes of anything else. Protocol classes (which cannot be instantiated) are left out."""
 
     def factory_like(value: Any) -> bool:  # functions and classes; not typing aliases like PolicyFactory
+        if inspect.isclass(value) and getattr(value, "_is_protocol", False):
+            return False
         return inspect.isroutine(value) or inspect.isclass(value) or isinstance(value, functools.partial)
 
-    names = getattr(obj, "__all__", None)
+    names = getattr(obj, "__policy_factories__", None)
+    if not isinstance(names, (list, tuple)):
+        names = getattr(obj, "__all__", None)
     if isinstance(names, (list, tuple)):
         return [n for n in names if isinstance(n, str) and factory_like(getattr(obj, n, None))]
     if isinstance(obj, types.ModuleType):

@@ -566,8 +566,15 @@ def test_scripted_policy_needs_a_grasp_env() -> None:
         ScriptedGraspPolicy(env)(None)
     u = UniformPolicy(env, seed=0)
     assert env.action_space.contains(u(None))
-    with pytest.raises(UnknownNameError, match="scripted"):
+    with pytest.raises(UnknownNameError, match="scripted") as err:
         resolve_factory("handsim.policies:scriptd")
+    # Review R16 #8: the list named Policy (a Protocol), parse_policy_spec and resolve_factory,
+    # none of which is a factory. Every name it lists now makes a working policy.
+    valid = str(err.value).split("valid: ")[1].split(", ")
+    assert valid == ["ScriptedGraspPolicy", "UniformPolicy", "scripted", "uniform"]
+    env.reset(seed=0)
+    for name in valid:
+        assert env.action_space.contains(np.asarray(resolve_factory(f"handsim.policies:{name}")(env)(None)))
     env.close()
 
 
