@@ -253,6 +253,16 @@ def test_nan_and_bad_actions_raise_configuration_error() -> None:
         env.step(np.full(n, np.nan, np.float32))
     with pytest.raises(ConfigurationError, match="shape"):
         env.step(np.zeros(n + 1, dtype=np.float32))
+    # Review R16 #10: these converted quietly ("0.5" -> 0.5, True -> 1.0, 1j dropped, None -> "nan").
+    for bad, expect in ((["0.5"] * n, r"strings \(dtype <U3\)"), (np.ones(n, bool), r"booleans \(dtype bool\)"),
+                        (np.zeros(n) + 1j, r"complex numbers \(dtype complex128\)"),
+                        ([0.1] * (n - 1) + [None], "NoneType None")):
+        with pytest.raises(ConfigurationError, match=rf"action: expected {n} real numbers \(float or int\), got {expect}"):
+            env.step(bad)
+    before = env.unwrapped.targets
+    env.step([0] * n)  # Python ints and mixed int/float lists are numbers
+    env.step([0.5] * (n - 1) + [np.float32(0.2)])
+    assert not np.array_equal(env.unwrapped.targets, before)
     env.close()
 
 

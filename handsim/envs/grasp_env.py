@@ -767,10 +767,24 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         return self._targets.copy()
 
     def _check_action(self, action: Any) -> NDArray[np.float64]:
+        n_expected = self.action_space.shape[0]
         try:
-            a = np.asarray(action, dtype=np.float64)
+            raw = np.asarray(action)
+        except (TypeError, ValueError) as exc:  # ragged nesting
+            raise ConfigurationError(f"action: expected {n_expected} numbers, got {action!r}") from exc
+        # Real numbers only: strings, booleans, complex numbers and None would convert quietly
+        # ("0.5" -> 0.5, True -> 1.0, 1j dropped with a warning, None -> nan).
+        items = raw.ravel().tolist() if raw.dtype.kind == "O" else []
+        odd = [v for v in items if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating))]
+        if raw.dtype.kind not in "iufO" or odd:
+            kinds = {"U": "strings", "S": "bytes", "b": "booleans", "c": "complex numbers"}
+            got = (f"{type(odd[0]).__name__} {odd[0]!r}" if odd
+                   else f"{kinds.get(raw.dtype.kind, 'values')} (dtype {raw.dtype})")
+            raise ConfigurationError(f"action: expected {n_expected} real numbers (float or int), got {got}")
+        try:
+            a = raw.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ConfigurationError(f"action: expected {self.action_space.shape[0]} numbers, got {action!r}") from exc
+            raise ConfigurationError(f"action: expected {n_expected} numbers, got {action!r}") from exc
         n = self.action_space.shape[0]
         if a.shape != (n,):
             what = "one entry per joint in joint_names" + (", then 6 wrist entries" if self.wrist == "free" else "")
