@@ -566,6 +566,25 @@ def test_out_dir_that_cannot_be_created_is_a_configuration_error(tmp_path):
     assert afile.read_text() == "not a folder"
 
 
+@pytest.mark.parametrize("entry", ["report.md", "junit.xml", "coverage.png", "frames"])
+def test_an_output_name_taken_by_the_wrong_kind_of_entry_is_refused_before_any_trial(tmp_path, entry):
+    # Review R16 #7: a folder named report.md (or a file named frames) was an exit-3 traceback
+    # after the trials, when the report was written.
+    from handsim.bench.runner import OUTPUT_FILES
+
+    if entry == "frames":
+        (tmp_path / entry).write_text("")
+        expect = "frames there is a file; expected the folder of rendered frames"
+    else:
+        (tmp_path / entry).mkdir()
+        expect = f"{entry} there is a folder; expected a file the run can write"
+    with pytest.raises(ConfigurationError, match=expect):
+        run(tmp_path, on_trial=lambda *a: pytest.fail("a trial ran"))
+    clean = tmp_path / "clean"
+    paths = write_outputs(run(clean), clean)  # OUTPUT_FILES is what write_outputs writes
+    assert sorted(p.name for p in paths.values()) == sorted(OUTPUT_FILES)
+
+
 def test_fresh_run_refuses_an_unfinished_runs_folder_and_keeps_its_trials(tmp_path):
     stop_after_three = interrupt_after(3)
 

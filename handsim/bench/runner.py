@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 FRAMES_DIR = "frames"
+#: The files :func:`handsim.bench.report.write_outputs` writes next to ``results.json``.
+OUTPUT_FILES = ("report.md", "junit.xml", "contact_sheet.png", "coverage.png")
 
 
 class BenchInterrupted(KeyboardInterrupt):
@@ -642,6 +644,23 @@ def _collision_off_pairs(hand: Any) -> list[list[Any]]:
         world.close()
 
 
+def _check_out_entries(out: Path) -> None:
+    """The names the run writes in ``out`` are free for it: its files are not folders, and
+    ``frames`` is not a file (found before any trial, not when the report is written after).
+
+    Raises:
+        ConfigurationError: Naming the entry in the way.
+    """
+    for name in (RESULTS_FILE, *OUTPUT_FILES):
+        if (out / name).is_dir():
+            raise ConfigurationError(f"--out {out}: {name} there is a folder; expected a file the run can write "
+                                     "(remove or rename it, or choose another --out)")
+    frames = out / FRAMES_DIR
+    if frames.exists() and not frames.is_dir():
+        raise ConfigurationError(f"--out {out}: {FRAMES_DIR} there is a file; expected the folder of rendered "
+                                 "frames (remove or rename it, or choose another --out)")
+
+
 def _refuse_unfinished_run(results_path: Path) -> None:
     """Raise when ``results_path`` holds finished trials of an unfinished run (a fresh run would lose them).
 
@@ -731,6 +750,7 @@ def run_bench(
     hand = load_hand(config.hand)
     load_policy_factory(config.policy)  # fail before any work when it cannot be imported
     make_out_dir(out)
+    _check_out_entries(out)
     if not resume:
         _refuse_unfinished_run(results_path)
         if results_path.is_file():  # a finished run: this run replaces it, but it is never lost
