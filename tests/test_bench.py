@@ -327,6 +327,21 @@ def test_load_results_errors(tmp_path):
         load_results(bad)
 
 
+@pytest.mark.parametrize(("field", "value", "expect"), [
+    ("id", "nope", r"field 'grasps\[0\]\.id': expected a grasp id of the taxonomy"),
+    ("number", 7, r"field 'grasps\[0\]\.number': expected \d+ \(the number of '\w+'\)"),
+])
+def test_a_results_file_naming_a_grasp_outside_the_taxonomy_is_refused(tmp_path, uninterrupted, field, value, expect):
+    # Review R16 #11: `compare --from-results` dropped such a grasp from the matrix without a word.
+    data = json.loads(json.dumps(uninterrupted))
+    if field == "number" and data["grasps"][0]["number"] == value:
+        value += 1
+    data["grasps"][0][field] = value
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=expect):
+        load_results(tmp_path)
+
+
 # ---------------------------------------------------------------------------------------------- resume, jobs
 
 

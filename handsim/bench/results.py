@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from handsim.errors import ConfigurationError, ResultsError
+from handsim.grasps import default_taxonomy
 
 __all__ = [
     "MISSING",
@@ -540,6 +541,12 @@ def load_results(path: str | Path) -> BenchResults:
             _check_str(g, key, where, path)
         if g["id"] in seen:
             raise _bad(path, f"{where}.id", "each grasp id once", g["id"])
+        taxonomy = default_taxonomy()
+        if g["id"] not in taxonomy.ids():
+            raise _bad(path, f"{where}.id", "a grasp id of the taxonomy (e.g. 'tip_pinch')", g["id"])
+        if taxonomy.get(g["id"]).number != g["number"]:
+            raise _bad(path, f"{where}.number", f"{taxonomy.get(g['id']).number} (the number of {g['id']!r})",
+                       g["number"])
         seen.add(g["id"])
         info.append({k: g[k] for k in ("number", "id", "name", "type")})
         if not isinstance(g["trial_results"], list):
