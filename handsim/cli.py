@@ -404,11 +404,22 @@ def run_compare_command(args: argparse.Namespace) -> int:
         write_matrix(matrix, out)
         _print_matrix(matrix, out)
         return EXIT_OK
-    runs = hand_runs(args.hands, policy=args.policy, env=args.env)  # every hand that does not load, in one error
+    try:
+        grasp_ids, grasps_error = _grasp_ids(args.grasps), None
+    except HandsimError as exc:
+        grasp_ids, grasps_error = (), exc
+    try:
+        runs = hand_runs(args.hands, policy=args.policy, env=args.env)  # every hand that does not load, in one error
+    except HandsFailed as exc:
+        if grasps_error is None:
+            raise
+        raise HandsFailed(f"{exc}; and {one_line(grasps_error)}", [*exc.failures, ("", grasps_error)]) from None
+    if grasps_error is not None:
+        raise grasps_error
     executor = _executor(args)
     try:
         with contextlib.closing(executor):
-            _, matrix = run_hands(runs, out, grasp_ids=_grasp_ids(args.grasps), trials=1 if args.quick else args.trials,
+            _, matrix = run_hands(runs, out, grasp_ids=grasp_ids, trials=1 if args.quick else args.trials,
                                   seed=args.seed, policy=args.policy, env=args.env, jobs=args.jobs,
                                   executor=executor, resume=args.resume, extra=extra)
     except BenchInterrupted:
@@ -521,19 +532,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = ", ".join(sorted(subparsers_names(parser)))
         print(f"handsim: error: expected a command; valid: {names}", file=sys.stderr)
         return EXIT_USAGE
+    # "handsim hand make": errors name the subcommand as argparse's own do
+    command = " ".join(c for c in (args.command, getattr(args, "hand_command", None)) if c)
     try:
         return int(args.handler(args))
     except HandsimError as exc:
-        print(f"handsim {args.command}: error: {one_line(exc)}", file=sys.stderr)
+        print(f"handsim {command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print(f"handsim {args.command}: interrupted", file=sys.stderr)
+        print(f"handsim {command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception:  # noqa: BLE001 - reported, with its traceback, as exit 3
         # Not bad input but a bug (handsim's, or a policy/env module's): the traceback is what
         # finds it. Exit 3, never 1: CI reads 1 as a benchmark regression.
         traceback.print_exc()
-        print(f"handsim {args.command}: internal error (an unexpected exception, traceback above; "
+        print(f"handsim {command}: internal error (an unexpected exception, traceback above; "
               f"exit {EXIT_INTERNAL})", file=sys.stderr)
         return EXIT_INTERNAL
 

@@ -362,6 +362,9 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> SweepSpec:
         DataNotFoundError: A hand that does not exist.
     """
     path = Path(path)
+    if path.is_dir():
+        raise ConfigurationError(f"{path}: is a folder; expected a sweep spec TOML file "
+                                 "(e.g. benchmarks/sweeps/example.toml)")
     if not path.is_file():
         raise ConfigurationError(f"{path}: no such sweep spec (expected a TOML file)")
     try:
@@ -499,8 +502,9 @@ def hand_runs(hands: Sequence[str], what: str = "HAND", policy: str | None = Non
               env: str | None = None) -> list[HandRun]:
     """:class:`HandRun` s of hands given by name or folder, labelled by :func:`hand_label`.
 
-    Every hand is loaded before anything is reported, so one error names all the bad ones
-    (and, when given, a policy or env that is bad too, so that a second run finds nothing new).
+    Every hand is loaded before anything is reported, so one error names all the bad ones (and,
+    when one does not load, the others' ``grasps.json`` problems and, when given, a policy or
+    env that is bad too, so that a second run finds nothing new).
 
     Args:
         hands: Shipped hand names or hand folders.
@@ -509,19 +513,29 @@ def hand_runs(hands: Sequence[str], what: str = "HAND", policy: str | None = Non
         env: The env id, likewise.
 
     Raises:
-        HandsFailed: Hands that do not load (each named with its error).
+        HandsFailed: Hands that do not load (each named with its error; a hand whose
+            ``grasps.json`` does not load counts among them when another hand fails).
         ConfigurationError: Two hands with the same name (they name the results folders).
     """
     from handsim.data import hand_dir
+    from handsim.grasp_data import load_plans_of
+    from handsim.hand import load_hand
 
-    runs, failures = [], []
+    runs, failures, hands_loaded = [], [], []
     for h in hands:
         try:
             folder = str(hand_dir(h))
-            runs.append(HandRun(hand_label(folder), folder))
+            hand = load_hand(folder)
+            runs.append(HandRun(_LABEL_RE.sub("_", hand.name), folder))
+            hands_loaded.append((str(h), hand))
         except HandsimError as exc:
             failures.append((str(h), exc))
     if failures:
+        for h, hand in hands_loaded:  # the others' grasps.json in the same error (run_hands checks it too)
+            try:
+                load_plans_of(hand)
+            except HandsimError as exc:
+                failures.append((h, exc))
         message = (f"{what}: {len(failures)} of {len(hands)} hands do not load: "
                    + "; ".join(f"{h}: {one_line(e)}" for h, e in failures))
         if policy is not None or env is not None:

@@ -62,6 +62,7 @@ def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
         (["compare", "--from-results", "nope.json", "--out", "x"], ["nope.json", "no such results file"]),
         (["sweep"], ["SPEC.toml", "required"]),
         (["sweep", "nope.toml"], ["nope.toml", "no such sweep spec"]),
+        (["sweep", str(Path(__file__).parent)], [f"{Path(__file__).parent}: is a folder; expected a sweep spec TOML"]),
     ],
 )
 def test_user_errors_are_one_line_exit_2(capsys, argv, needles):

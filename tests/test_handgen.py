@@ -450,6 +450,7 @@ def test_cli_bad_values_exit_2_with_one_line(tmp_path, capsys, args, needles):
     assert code == 2, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("handsim hand make: error: "), lines[0]  # argparse's and handsim's alike
     for needle in needles:
         assert needle in lines[0], lines[0]
 

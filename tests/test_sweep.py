@@ -425,6 +425,15 @@ def test_compare_checks_every_hand_before_running_any(tmp_path, capsys):
     assert compare(tmp_path, "default_hand", "nope2", policy="test_sweep:no_such") == 2
     err = capsys.readouterr().err
     assert "1 of 2 hands do not load" in err and "no hand 'nope2'" in err and "test_sweep:no_such" in err, err
+    # ... and so are the other hands' grasps.json problems and a bad --grasps (review R16 #6)
+    bad_urdf = copy_hand(tmp_path / "bad_urdf", "bad_urdf")
+    (bad_urdf / "hand.urdf").write_text("<robot")
+    assert main(["compare", str(bad_urdf), str(bad_plans), "--grasps", "nope", "--env", FAKE_ENV,
+                 "--policy", FAKE_POLICY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "2 of 2 hands do not load" in err[0], err
+    assert "bad_urdf/hand.urdf: not well-formed XML" in err[0] and "grasps.lateral: expected an object" in err[0], err
+    assert "and --grasps: unknown grasp 'nope'" in err[0], err
     # an env id that is not registered
     assert compare(tmp_path, "default_hand", env="handsim_test/NoSuch-v0") == 2
     assert "env 'handsim_test/NoSuch-v0'" in capsys.readouterr().err
