@@ -495,7 +495,11 @@ def hand_label(hand: str) -> str:
     """A folder-safe label for a hand: its ``hand.json`` name."""
     from handsim.hand import load_hand
 
-    return _LABEL_RE.sub("_", load_hand(hand).name)
+    return _label_of(load_hand(hand).name)
+
+
+def _label_of(name: str) -> str:
+    return _LABEL_RE.sub("_", name)
 
 
 def hand_runs(hands: Sequence[str], what: str = "HAND", policy: str | None = None,
@@ -526,7 +530,7 @@ def hand_runs(hands: Sequence[str], what: str = "HAND", policy: str | None = Non
         try:
             folder = str(hand_dir(h))
             hand = load_hand(folder)
-            runs.append(HandRun(_LABEL_RE.sub("_", hand.name), folder))
+            runs.append(HandRun(_label_of(hand.name), folder))
             hands_loaded.append((str(h), hand))
         except HandsimError as exc:
             failures.append((str(h), exc))
