@@ -310,6 +310,11 @@ Version history
   grasp numbers in ``reset(options=...)``, any other seed but an integer >= 0 refused, a bool refused as ``camera_distance`` or seed, and a wrong type for
   ``protocol``, ``settings`` or ``hand`` a ``ConfigurationError`` (was an ``AttributeError``
   or ``TypeError``).
+* v0, same id (spaces, rewards and outcomes unchanged): ``step`` refuses an action that is
+  not real numbers (strings, booleans, complex numbers, ``None``; they converted quietly);
+  the id is registered with ``disable_env_checker=True``, because gymnasium 1.4's passive
+  checker breaks every ``step`` after a first ``reset`` that raised (``make(...,
+  disable_env_checker=False)`` turns it back on).
 """
 
 from __future__ import annotations
