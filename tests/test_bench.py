@@ -327,6 +327,25 @@ def test_load_results_errors(tmp_path):
         load_results(bad)
 
 
+def test_a_success_flag_that_contradicts_its_trial_record_is_refused(tmp_path, uninterrupted):
+    # Review R16b #6: flipping "success" on failed trials raised the coverage of a results file.
+    data = json.loads(json.dumps(uninterrupted))
+    failed = next((g, t) for g in data["grasps"] for t in g["trial_results"] if not t["success"])
+    failed[1]["success"] = True
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"\.success': expected false for a trial with failure_reasons"):
+        load_results(tmp_path)
+    failed[1]["failure_reasons"] = []
+    failed[1]["held"] = False
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"\.success': expected false for a trial whose held is false"):
+        load_results(tmp_path)
+    failed[1]["success"] = False
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ResultsError, match=r"failure_reasons': expected at least one reason for a failed trial"):
+        load_results(tmp_path)
+
+
 @pytest.mark.parametrize(("field", "value", "expect"), [
     ("id", "nope", r"field 'grasps\[0\]\.id': expected a grasp id of the taxonomy"),
     ("number", 7, r"field 'grasps\[0\]\.number': expected \d+ \(the number of '\w+'\)"),

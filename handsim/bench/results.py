@@ -475,6 +475,15 @@ def _check_trial(t: Mapping[str, Any], where: str, path: Path, planned: int) -> 
             _check_number(t, key, where, path)
     if t.get("disturbance") is not None and not isinstance(t["disturbance"], Mapping):
         raise _bad(path, f"{where}.disturbance", "an object or null", t["disturbance"])
+    # The verdict must agree with the record it sums up: a success flag flipped by hand does not
+    # make a failed trial count.
+    if t["success"] and t["failure_reasons"]:
+        raise _bad(path, f"{where}.success", "false for a trial with failure_reasons", t["success"])
+    if not t["success"] and not t["failure_reasons"]:
+        raise _bad(path, f"{where}.failure_reasons", "at least one reason for a failed trial", t["failure_reasons"])
+    for key in ("held", "signature_matched"):
+        if t["success"] and t.get(key) is False:
+            raise _bad(path, f"{where}.success", f"false for a trial whose {key} is false", t["success"])
 
 
 def load_results(path: str | Path) -> BenchResults:
