@@ -688,6 +688,10 @@ class GraspEpisode:
             self.score(compute_q1=False)
         return cache["match"]
 
+    def _forbidden_under_push(self, direction: str) -> str | None:
+        """The forbidden regions in contact now (``Protocol.check_forbidden_under_push``), or None."""
+        return "; ".join(self.signature_match().forbidden_reasons(0)) or None
+
     def compiled_signature(self, grasp: GraspType) -> CompiledSignature:
         """The grasp type's contact signature compiled against this hand's labels (cached)."""
         if grasp.id not in self._compiled:
@@ -745,7 +749,8 @@ class GraspEpisode:
         if knocked:
             reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
         elif run_protocol:
-            result = run_disturbance(self.world, self.obj, self.protocol)
+            check = self._forbidden_under_push if self.protocol.check_forbidden_under_push else None
+            result = run_disturbance(self.world, self.obj, self.protocol, check=check)
             disturbance = result.to_dict()
             held = result.held
             if not held:

@@ -123,6 +123,16 @@ class Protocol:
         velocity_gain: PyBullet POSITION_CONTROL ``velocityGain`` (Kd) of the finger motors [-].
         max_linear_speed_m_s: An object faster than this is a physics blow-up [m/s].
         max_angular_speed_rad_s: An object spinning faster than this is a physics blow-up [rad/s].
+        check_forbidden_under_push: Judge the type's forbidden regions again at the end of each
+            push direction, the object still pushed: a forbidden region in contact then fails
+            the trial (``forbidden palm.* touched (palm.pad) under -x (at the end of its
+            push)``). The signature is otherwise scored once, after the settle; without this
+            a ball held on the fingertips there and caught by the palm under every push counted
+            as a pad grasp (session 13: sphere 4 finger, sphere 3 finger and extension type,
+            each on all three seed-0 trials). Required regions are not re-judged under a push:
+            a contact on the side the push pulls the object away from may open by more than
+            the 1 mm contact distance while the others hold it. False reproduces the earlier
+            trials bit for bit.
     """
 
     timestep_s: float = 1.0 / 250.0
@@ -149,6 +159,7 @@ class Protocol:
     velocity_gain: float = 1.0
     max_linear_speed_m_s: float = 100.0
     max_angular_speed_rad_s: float = 1000.0
+    check_forbidden_under_push: bool = True
 
     def __post_init__(self) -> None:
         positive = (

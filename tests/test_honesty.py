@@ -189,6 +189,31 @@ def test_default_hand_achieved_grasps_show_their_signatures(tmp_path):
     assert_achieved_match_signatures(load_results(tmp_path / "out" / "results.json"))
 
 
+@pytest.mark.slow
+def test_a_ball_the_palm_catches_under_the_pushes_is_not_a_pad_grasp():
+    """Sphere 4 finger (pad opposition: the palm is forbidden) forms its signature after the
+    settle, then the palm catches the ball under the pushes. Judged once after the settle it
+    counted (the protocol before ``check_forbidden_under_push``, reproduced bit for bit with the
+    flag off); judged at the end of each push it fails, naming the palm and the push."""
+    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
+    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
+    from handsim.tolerances import Protocol
+
+    number = default_taxonomy().get("sphere_4_finger").number
+    records = {}
+    for flag in (True, False):
+        task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(check_forbidden_under_push=flag)),),
+                         str(hand_dir("default_hand")), DEFAULT_POLICY, "sphere_4_finger", number, 0,
+                         trial_seed(0, number, 0), False)
+        records[flag], _ = run_trial(task)
+        close_worker_envs()
+    old, new = records[False], records[True]
+    assert old["success"] and old["signature_matched"] and "palm.pad" not in old["contact_regions"]
+    assert not new["success"] and new["signature_matched"] and not new["held"]
+    assert new["failure_reasons"][0].startswith("forbidden palm.* touched (palm.pad) under ")
+    assert new["failure_reasons"][0].endswith(" (at the end of its push)")
+
+
 def test_committed_baseline_achieved_grasps_show_their_signatures():
     if not BASELINE.is_file():
         pytest.skip(f"no committed baseline at {BASELINE}")

@@ -101,6 +101,32 @@ def test_free_object_drops_under_minus_z_at_the_free_fall_time() -> None:
     assert result.force_n == pytest.approx(10 * 0.1 * G)
 
 
+def test_a_check_at_the_end_of_a_push_fails_that_direction() -> None:
+    # The object rests on a fixed block and no force pushes it (factor 0): every direction holds
+    # on motion, so only the check can fail one; it is asked once per direction, after its last step.
+    protocol = Protocol(disturbance_factor=0.0)
+    asked: list[tuple[str, int]] = []
+    with World(protocol) as world:
+        c = world.client
+        block = c.createMultiBody(0, c.createCollisionShape(pybullet.GEOM_BOX, halfExtents=[0.1, 0.1, 0.05]),
+                                  basePosition=[0, 0, 0.95])
+        assert block >= 0
+        obj = spawn_object(world, BOX, [0, 0, 1.02])
+        world.step(protocol.steps(0.3))  # settle on the block
+
+        def check(direction: str) -> str | None:
+            asked.append((direction, world.step_count))
+            return "forbidden palm.* touched (palm.pad)" if direction == "-x" else None
+
+        start = world.step_count
+        result = run_disturbance(world, obj, check=check)
+    n = protocol.steps(protocol.direction_duration_s)
+    assert asked == [("+x", start + n), ("-x", start + 2 * n)]
+    assert not result.held and result.failed_direction == "-x" and result.steps == 2 * n
+    assert result.held_per_direction == {"+x": True, "-x": False, "+y": None, "-y": None, "+z": None, "-z": None}
+    assert result.reason == "forbidden palm.* touched (palm.pad) under -x (at the end of its push)"
+
+
 def test_free_object_fails_first_direction_and_skips_the_rest() -> None:
     with World() as world:
         obj = spawn_object(world, BOX, [0, 0, 1])

@@ -268,17 +268,25 @@ class SignatureMatch:
                 out.append(f"hand has no region for {name}")
             elif self.missing_b[b, g]:
                 out.append(f"required {name} not in contact")
-        for f, pattern in enumerate(comp.signature.forbidden):
-            if self.forbidden_hit_b[b, f]:
-                hit = comp.forbidden_masks[f] & self.contact[b]  # (R,)
-                touched = [lab for lab, h in zip(comp.labels, hit) if h]
-                out.append(f"forbidden {pattern} touched ({', '.join(touched)})")
+        out.extend(self.forbidden_reasons(b))
         if not self.thumb_ok_b[b]:
             if self.no_thumb:
                 out.append(f"hand has no thumb, grasp needs thumb {comp.signature.thumb}")
             else:
                 state = "abducted" if self.thumb_abducted[b] else "adducted"
                 out.append(f"thumb {state}, grasp needs {comp.signature.thumb}")
+        return out
+
+    def forbidden_reasons(self, b: int = 0) -> list[str]:
+        """The forbidden patterns trial ``b`` touched, one line each (part of :meth:`reasons`):
+        ``"forbidden palm.* touched (palm.pad)"``."""
+        comp = self.compiled
+        out: list[str] = []
+        for f, pattern in enumerate(comp.signature.forbidden):
+            if self.forbidden_hit_b[b, f]:
+                hit = comp.forbidden_masks[f] & self.contact[b]  # (R,)
+                touched = [lab for lab, h in zip(comp.labels, hit) if h]
+                out.append(f"forbidden {pattern} touched ({', '.join(touched)})")
         return out
 
 

@@ -95,6 +95,7 @@ def run_disturbance(
     obj: ObjectBody,
     protocol: Protocol | None = None,
     on_step: Callable[[DisturbanceStep], None] | None = None,
+    check: Callable[[str], str | None] | None = None,
 ) -> DisturbanceResult:
     """Push the object with ``disturbance_factor`` x its weight along each direction in turn.
 
@@ -111,6 +112,9 @@ def run_disturbance(
         obj: The object to push.
         protocol: The protocol numbers (default: the world's protocol).
         on_step: Called after every physics step with a :class:`DisturbanceStep`.
+        check: Called with the direction after the last step of each direction the object
+            held, the push still applied; a string it returns fails that direction with that
+            reason (the episode passes its forbidden-region check here).
 
     Returns:
         The per-direction verdicts and motions.
@@ -168,6 +172,11 @@ def run_disturbance(
                     continue
                 failed = d
                 break
+            if failed is None and check is not None:
+                problem = check(d)
+                if problem:
+                    failed = d
+                    reason = f"{problem} under {d} (at the end of its push)"
             held_per[d] = failed is None
             if failed is not None:
                 break
