@@ -258,9 +258,7 @@ class SignatureMatch:
         ``"hand has no region for little.*.pad|little.distal.tip"``,
         ``"hand has no thumb, grasp needs thumb adducted"``.
         """
-        n = len(self)
-        if not -n <= b < n:
-            raise ConfigurationError(f"trial index: expected 0 <= b < {n}, got {b}")
+        self._check_index(b)
         comp = self.compiled
         out: list[str] = []
         for g, name in enumerate(comp.group_names):
@@ -277,9 +275,15 @@ class SignatureMatch:
                 out.append(f"thumb {state}, grasp needs {comp.signature.thumb}")
         return out
 
+    def _check_index(self, b: int) -> None:
+        n = len(self)
+        if not -n <= b < n:
+            raise ConfigurationError(f"trial index: expected 0 <= b < {n}, got {b}")
+
     def forbidden_reasons(self, b: int = 0) -> list[str]:
         """The forbidden patterns trial ``b`` touched, one line each (part of :meth:`reasons`):
         ``"forbidden palm.* touched (palm.pad)"``."""
+        self._check_index(b)
         comp = self.compiled
         out: list[str] = []
         for f, pattern in enumerate(comp.signature.forbidden):
