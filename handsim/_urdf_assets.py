@@ -364,8 +364,9 @@ def check_link_numbers(root: ET.Element, urdf_path: Path) -> None:
     for link in root.findall("link"):
         name = link.get("name", "")
         for kind in ("inertial", "visual", "collision"):
-            for i, part in enumerate(link.findall(kind)):
-                where = f"{urdf_path}: link {name!r} <{kind}>" + (f" #{i + 1}" if len(link.findall(kind)) > 1 else "")
+            parts = link.findall(kind)
+            for i, part in enumerate(parts):
+                where = f"{urdf_path}: link {name!r} <{kind}>" + (f" #{i + 1}" if len(parts) > 1 else "")
                 origin = part.find("origin")
                 if origin is not None:
                     for key in ("xyz", "rpy"):

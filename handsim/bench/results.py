@@ -542,6 +542,8 @@ def load_results(path: str | Path) -> BenchResults:
     info: list[Mapping[str, Any]] = []
     records: dict[tuple[str, int], Mapping[str, Any]] = {}
     seen: set[str] = set()
+    taxonomy = default_taxonomy()
+    taxonomy_ids = set(taxonomy.ids())
     for i, g in enumerate(raw["grasps"]):
         where = f"grasps[{i}]"
         _need(g, _GRASP_KEYS, where, path)
@@ -550,12 +552,11 @@ def load_results(path: str | Path) -> BenchResults:
             _check_str(g, key, where, path)
         if g["id"] in seen:
             raise _bad(path, f"{where}.id", "each grasp id once", g["id"])
-        taxonomy = default_taxonomy()
-        if g["id"] not in taxonomy.ids():
+        if g["id"] not in taxonomy_ids:  # ids only: Taxonomy's own `in` also takes numbers
             raise _bad(path, f"{where}.id", "a grasp id of the taxonomy (e.g. 'tip_pinch')", g["id"])
-        if taxonomy.get(g["id"]).number != g["number"]:
-            raise _bad(path, f"{where}.number", f"{taxonomy.get(g['id']).number} (the number of {g['id']!r})",
-                       g["number"])
+        number = taxonomy.get(g["id"]).number
+        if number != g["number"]:
+            raise _bad(path, f"{where}.number", f"{number} (the number of {g['id']!r})", g["number"])
         seen.add(g["id"])
         info.append({k: g[k] for k in ("number", "id", "name", "type")})
         if not isinstance(g["trial_results"], list):
