@@ -101,9 +101,10 @@ def test_pad_opposition_fails_when_the_object_lies_on_the_thumbs_back(gid: str) 
         ok.add(next(lab for lab in LABELS if any(fnmatch.fnmatchcase(lab, p) for p in group)
                     and not any(fnmatch.fnmatchcase(lab, f) for f in sig.forbidden)))
     assert verdict(gid, ok, abducted).matched
-    m = verdict(gid, ok | {"thumb.proximal.dorsal"}, abducted)
-    assert not m.matched and m.reasons() == ["forbidden thumb.*.dorsal touched (thumb.proximal.dorsal)"]
-    assert reference_verdict(sig, ok | {"thumb.proximal.dorsal"}, abducted) is False
+    # The distal segment's back: the pinches also forbid the thumb's proximal segment outright.
+    m = verdict(gid, ok | {"thumb.distal.dorsal"}, abducted)
+    assert not m.matched and m.reasons() == ["forbidden thumb.*.dorsal touched (thumb.distal.dorsal)"]
+    assert reference_verdict(sig, ok | {"thumb.distal.dorsal"}, abducted) is False
 
 
 def test_tip_pinch_set() -> None:
@@ -121,11 +122,26 @@ def test_tip_pinch_set() -> None:
     assert not m.matched and m.reasons() == ["forbidden middle.* touched (middle.distal.tip)"]
 
 
+@pytest.mark.parametrize("gid", ["tip_pinch", "palmar_pinch"])
+def test_a_web_wrap_is_not_a_pinch(gid: str) -> None:
+    """A small object held in the thumb-index web touches the distal pads too; the pinches are
+    held between the distal segments alone (grasps/README.md)."""
+    web = TIP_PINCH | PALMAR_PINCH
+    assert verdict(gid, web, True).matched
+    for lower in ("thumb.metacarpal.pad", "thumb.proximal.pad", "thumb.proximal.side",
+                  "index.proximal.pad", "index.middle.pad", "index.middle.side"):
+        m = verdict(gid, web | {lower}, True)
+        assert not m.matched, lower
+        assert any(r.startswith("forbidden ") and r.endswith(f"({lower})") for r in m.reasons()), m.reasons()
+        assert reference_verdict(grasps.get(gid).signature, web | {lower}, True) is False
+
+
 def test_reasons_name_the_missing_group() -> None:
     m = verdict("tip_pinch", {"index.distal.tip"}, True)
     assert m.reasons() == ["required thumb.distal.tip|thumb.distal.pad not in contact"]
     assert m.missing.tolist() == [True, False]
-    assert m.forbidden_hit.tolist() == [False] * 5  # palm, middle, ring, little, the thumb's back
+    # palm, middle, ring, little, the thumb's back, the thumb's and index's lower segments
+    assert m.forbidden_hit.tolist() == [False] * 9
     assert verdict("tip_pinch", TIP_PINCH, True).reasons() == []
 
 
@@ -193,9 +209,35 @@ def test_pattern_for_a_part_the_hand_has_must_match() -> None:
 
 
 def test_other_links_never_match() -> None:
-    sig = Signature(required=(("thumb.*",),), forbidden=("palm.*", "index.*"), thumb="any")
+    sig = Signature(required=(("thumb.*",),), forbidden=("index.*",), thumb="any")
     m = match_signature(sig, LABELS, row({"other.wrist_mount", "thumb.distal.side"}), False)
     assert m.matched
+
+
+@pytest.mark.parametrize("gid", [g.id for g in grasps.all_grasps() if "palm.*" in g.signature.forbidden])
+def test_a_type_held_off_the_palm_cannot_lean_on_an_unlabelled_link(gid: str) -> None:
+    """A link without a region (a forearm, a thumb base a hand's metadata leaves out) is not a
+    finger pad: every type that forbids the palm forbids it too, and says which link."""
+    sig = grasps.get(gid).signature
+    abducted = sig.thumb != "adducted"
+    ok = set()
+    for group in sig.required:
+        ok.add(next(lab for lab in LABELS if any(fnmatch.fnmatchcase(lab, p) for p in group)
+                    and not any(fnmatch.fnmatchcase(lab, f) for f in sig.forbidden)))
+    assert verdict(gid, ok, abducted).matched
+    m = verdict(gid, ok | {"other.wrist_mount"}, abducted)
+    assert not m.matched
+    why = "forbidden unlabelled link touched (other.wrist_mount; with palm.* forbidden, a link without a region is too)"
+    assert m.reasons() == [why]
+    assert m.forbidden_hit.tolist() == [False] * len(sig.forbidden)  # no pattern was hit
+    # A hand's own vocabulary spells it "other" (one label for every unlabelled link).
+    plain = tuple("other" if lab == "other.wrist_mount" else lab for lab in LABELS)
+    assert not match_signature(sig, plain, row(ok | {"other"}, plain), abducted).matched
+
+
+def test_palm_types_leave_unlabelled_links_free() -> None:
+    wrap = POWER_WRAP | {"other.wrist_mount"}
+    assert verdict("large_diameter", wrap, True).matched
 
 
 def test_compile_is_cached_and_read_only() -> None:
@@ -219,3 +261,72 @@ def test_bad_inputs() -> None:
     # 0/1 integers and a scalar thumb state are accepted.
     m = compiled.match(np.stack([row(TIP_PINCH), row(POWER_WRAP)]).astype(int), 1)
     assert m.matched.tolist() == [True, False]
+
+
+def forces(loads: dict[str, float], labels: tuple[str, ...] = LABELS) -> np.ndarray:
+    return np.array([loads.get(lab, 0.0) for lab in labels], dtype=np.float64)
+
+
+def test_a_required_group_must_carry_the_minimum_force() -> None:
+    """A required group counts when its labels in contact carry >= min_force_n in total (summed
+    over the group's labels); forbidden patterns are judged on contact alone."""
+    sig = grasps.get("tip_pinch").signature
+    contact = row(TIP_PINCH)
+    loaded = forces({"thumb.distal.tip": 1.2, "index.distal.tip": 0.9})
+    assert match_signature(sig, LABELS, contact, True, loaded, 0.01).matched
+    # The index lies on the marble without pressing: not holding it.
+    m = match_signature(sig, LABELS, contact, True, forces({"thumb.distal.tip": 1.2}), 0.01)
+    assert not m.matched
+    assert m.reasons() == ["required index.distal.tip|index.distal.pad touched without load (0.000 N < 0.010 N)"]
+    assert m.missing.tolist() == [False, True]
+    assert m.unloaded_b.tolist() == [[False, True]]
+    # A group's load is the sum over its labels: 0.006 N on the tip + 0.006 N on the pad pass 0.01 N.
+    both = row(TIP_PINCH | {"index.distal.pad"})
+    split = forces({"thumb.distal.tip": 1.0, "index.distal.tip": 0.006, "index.distal.pad": 0.006})
+    m = match_signature(sig, LABELS, both, True, split, 0.01)
+    assert m.matched and np.allclose(m.group_force_b, [[1.0, 0.012]])
+    # A force on a label not in contact is not counted (forces go with contacts).
+    m = match_signature(sig, LABELS, row({"thumb.distal.tip"}), True, forces({"thumb.distal.tip": 1.0, "index.distal.tip": 5.0}), 0.01)
+    assert m.reasons() == ["required index.distal.tip|index.distal.pad not in contact"]
+    # A forbidden region touching at 0 N still breaks the type.
+    m = match_signature(sig, LABELS, row(TIP_PINCH | {"palm.pad"}), True, loaded, 0.01)
+    assert m.reasons() == ["forbidden palm.* touched (palm.pad)"]
+    # min_force_n 0 (or no forces) is the contact-only rule.
+    assert match_signature(sig, LABELS, contact, True, forces({}), 0.0).matched
+    assert match_signature(sig, LABELS, contact, True).matched
+    assert match_signature(sig, LABELS, contact, True).group_force_b is None
+
+
+def test_force_floor_batched_equals_one_at_a_time() -> None:
+    sig = grasps.get("sphere_4_finger").signature
+    rng = np.random.default_rng(3)
+    contact = rng.random((40, len(LABELS))) < 0.3
+    load = np.where(rng.random((40, len(LABELS))) < 0.5, 0.0, rng.random((40, len(LABELS))))
+    batch = match_signature(sig, LABELS, contact, True, load, 0.2)
+    for b in range(40):
+        one = match_signature(sig, LABELS, contact[b], True, load[b], 0.2)
+        assert bool(one.matched) == bool(batch.matched[b])
+        assert one.reasons() == batch.reasons(b)
+        # Reference: each group needs a label in contact and the summed load of its labels in contact.
+        ok_groups = all(
+            any(contact[b, i] and any(fnmatch.fnmatchcase(lab, p) for p in g) for i, lab in enumerate(LABELS))
+            and sum(load[b, i] for i, lab in enumerate(LABELS)
+                    if contact[b, i] and any(fnmatch.fnmatchcase(lab, p) for p in g)) >= 0.2
+            for g in sig.required
+        )
+        no_forbidden = not any(contact[b, i] and any(fnmatch.fnmatchcase(lab, f) for f in sig.forbidden)
+                               for i, lab in enumerate(LABELS))
+        assert bool(batch.matched[b]) == (ok_groups and no_forbidden)
+
+
+def test_bad_forces() -> None:
+    compiled = CompiledSignature.compile(grasps.get("tip_pinch").signature, LABELS)
+    contact = row(TIP_PINCH)
+    with pytest.raises(ConfigurationError, match=r"label_force_n: expected the shape of in_contact"):
+        compiled.match(contact, True, np.zeros(5), 0.01)
+    with pytest.raises(ConfigurationError, match=r"label_force_n: expected finite forces >= 0"):
+        compiled.match(contact, True, forces({"thumb.distal.tip": np.nan}), 0.01)
+    with pytest.raises(ConfigurationError, match=r"label_force_n: expected finite forces >= 0"):
+        compiled.match(contact, True, forces({"thumb.distal.tip": -1.0}), 0.01)
+    with pytest.raises(ConfigurationError, match=r"min_force_n: expected a finite number >= 0"):
+        compiled.match(contact, True, forces({}), -0.1)

@@ -9,7 +9,12 @@ array operations (pure numpy, no PyBullet).
 Verdict per trial ``b``: every required group has at least one label in contact, no forbidden
 pattern has a label in contact, and the thumb state agrees with ``signature.thumb`` (a hand
 without a thumb fails every signature that names a thumb position: the position is part of the
-type's definition in the taxonomy).
+type's definition in the taxonomy). Given the contact forces per label, a required group must
+also carry a minimum normal force in total: a finger lying within the contact distance of the
+object without pressing on it is beside the object, not holding it. Forbidden patterns are
+judged on contact alone (touching is enough to break the type). A signature that forbids the
+palm (``palm.*``: pad and side opposition) also forbids the links the hand's metadata gives no
+region (label ``other``): such a link is not a finger pad either.
 
 A pattern that matches no label of the vocabulary is an error (:class:`UnknownNameError`) only
 when it names a part (``<finger>.<segment>`` or ``palm``) the hand has: then the pattern must
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,8 +36,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from handsim.errors import ConfigurationError, UnknownNameError, suggest
 from handsim.grasps import ALL_REGION_LABELS, Signature
+from handsim.regions import OTHER_LABEL
 
-__all__ = ["CompiledSignature", "SignatureMatch", "match_signature"]
+__all__ = ["OTHER_FORBIDDEN_WITH", "CompiledSignature", "SignatureMatch", "match_signature"]
+
+#: A signature forbidding this pattern also forbids every unlabelled link (``other.<link>``).
+OTHER_FORBIDDEN_WITH = "palm.*"
 
 
 def _part(label_or_pattern: str) -> str:
@@ -71,6 +81,10 @@ class CompiledSignature:
         forbidden_masks: (F, R) bool, labels matching each forbidden pattern.
         impossible: (G,) bool, required groups the hand has no label for.
         group_names: G strings, each group's patterns joined by ``|``.
+        other_mask: (R,) bool, the unlabelled-link label (``other``, or ``other.<link>``) the signature
+            forbids: all of them when it forbids ``palm.*`` (pad and side opposition), none
+            otherwise. A link the hand's metadata gives no region (a forearm, a thumb base) is
+            not a finger pad, so a type held off the palm cannot lean on it either.
     """
 
     signature: Signature
@@ -79,6 +93,7 @@ class CompiledSignature:
     forbidden_masks: NDArray[np.bool_]
     impossible: NDArray[np.bool_]
     group_names: tuple[str, ...]
+    other_mask: NDArray[np.bool_]
 
     @classmethod
     def compile(cls, signature: Signature, labels: Sequence[str]) -> CompiledSignature:
@@ -110,7 +125,13 @@ class CompiledSignature:
         """R, the vocabulary size."""
         return len(self.labels)
 
-    def match(self, in_contact: ArrayLike, thumb_abducted: ArrayLike | None) -> SignatureMatch:
+    def match(
+        self,
+        in_contact: ArrayLike,
+        thumb_abducted: ArrayLike | None,
+        label_force_n: ArrayLike | None = None,
+        min_force_n: float = 0.0,
+    ) -> SignatureMatch:
         """Judge a batch of trials against the signature.
 
         Args:
@@ -120,12 +141,19 @@ class CompiledSignature:
                 every trial. ``None``: the hand has no thumb. A thumb position is part of a
                 type's definition, so a thumbless hand then fails every signature that names
                 one (``"abducted"`` or ``"adducted"``), with the reason "hand has no thumb".
+            label_force_n: (B, R) or (R,) float, the contact normal force on each label [N]
+                (summed over its contact points), in the shape of ``in_contact``. ``None``: no
+                force is judged (kinematic matching, e.g. ``handsim synth``'s model).
+            min_force_n: With ``label_force_n``, the least total normal force a required group's
+                labels must carry for the group to count [N]; a group touched with less fails
+                with "required ... touched without load (0.000 N < 0.010 N)".
 
         Returns:
             The per-trial verdicts; a single (R,) trial gives arrays without the batch axis.
 
         Raises:
-            ConfigurationError: On a wrong shape or non-boolean values.
+            ConfigurationError: On a wrong shape, non-boolean contacts, or forces that are not
+                finite and >= 0.
         """
         contact = _as_bool(in_contact, "in_contact")
         single = contact.ndim == 1
@@ -147,8 +175,16 @@ class CompiledSignature:
         # int32 counts so that many labels per group cannot overflow before the > 0 test.
         c = contact.astype(np.int32)
         group_hit = (c @ self.group_masks.T.astype(np.int32)) > 0  # (B, G)
-        missing = ~group_hit
+        group_force = None
+        unloaded = np.zeros_like(group_hit)
+        if label_force_n is not None:
+            group_force = self._group_force(label_force_n, contact, single)
+            if not (isinstance(min_force_n, (int, float)) and math.isfinite(min_force_n) and min_force_n >= 0):
+                raise ConfigurationError(f"min_force_n: expected a finite number >= 0, got {min_force_n!r}")
+            unloaded = group_hit & (group_force < float(min_force_n))
+        missing = ~group_hit | unloaded
         forbidden_hit = (c @ self.forbidden_masks.T.astype(np.int32)) > 0  # (B, F)
+        other_hit = (contact & self.other_mask).any(axis=1)  # (B,)
         if no_thumb and self.signature.thumb in ("abducted", "adducted"):
             thumb_ok = np.zeros(batch, dtype=bool)
         elif self.signature.thumb == "abducted":
@@ -157,8 +193,24 @@ class CompiledSignature:
             thumb_ok = ~thumb
         else:
             thumb_ok = np.ones(batch, dtype=bool)
-        matched = ~missing.any(axis=1) & ~forbidden_hit.any(axis=1) & thumb_ok
-        return SignatureMatch(self, contact, thumb, matched, missing, forbidden_hit, thumb_ok, single, no_thumb)
+        matched = ~missing.any(axis=1) & ~forbidden_hit.any(axis=1) & ~other_hit & thumb_ok
+        return SignatureMatch(
+            self, contact, thumb, matched, missing, forbidden_hit, thumb_ok, single, no_thumb,
+            group_force_b=group_force, unloaded_b=unloaded, min_force_n=float(min_force_n), other_hit_b=other_hit,
+        )
+
+    def _group_force(self, label_force_n: ArrayLike, contact: NDArray[np.bool_], single: bool) -> NDArray[np.float64]:
+        """(B, G) total normal force on each required group's labels in contact [N]."""
+        force = np.asarray(label_force_n, dtype=np.float64)
+        if single and force.ndim == 1:
+            force = force[None, :]
+        if force.shape != contact.shape:
+            raise ConfigurationError(
+                f"label_force_n: expected the shape of in_contact {contact.shape}, got {np.shape(label_force_n)}"
+            )
+        if not np.all(np.isfinite(force)) or np.any(force < 0):
+            raise ConfigurationError("label_force_n: expected finite forces >= 0 [N]")
+        return np.where(contact, force, 0.0) @ self.group_masks.T.astype(np.float64)
 
 
 @functools.lru_cache(maxsize=512)
@@ -173,7 +225,9 @@ def _compile_cached(signature: Signature, labels: tuple[str, ...]) -> CompiledSi
     group_masks = np.array(groups, dtype=bool).reshape(len(groups), len(labels))
     forbidden_masks = np.array(forbidden, dtype=bool).reshape(len(forbidden), len(labels))
     impossible = ~group_masks.any(axis=1)
-    for arr in (group_masks, forbidden_masks, impossible):
+    forbids_palm = OTHER_FORBIDDEN_WITH in signature.forbidden
+    other_mask = np.array([forbids_palm and lab.split(".")[0] == OTHER_LABEL for lab in labels], dtype=bool)
+    for arr in (group_masks, forbidden_masks, impossible, other_mask):
         arr.setflags(write=False)  # shared through the cache: nobody may edit it
     return CompiledSignature(
         signature=signature,
@@ -182,6 +236,7 @@ def _compile_cached(signature: Signature, labels: tuple[str, ...]) -> CompiledSi
         forbidden_masks=forbidden_masks,
         impossible=impossible,
         group_names=tuple("|".join(g) for g in signature.required),
+        other_mask=other_mask,
     )
 
 
@@ -212,6 +267,13 @@ class SignatureMatch:
         thumb_ok_b: (B,) bool, the thumb state agrees with the signature.
         single: The input was one (R,) trial.
         no_thumb: The hand has no thumb (``thumb_abducted`` is then all False and meaningless).
+        group_force_b: (B, G) total normal force on each required group's labels in contact [N],
+            or None when no forces were given.
+        unloaded_b: (B, G) bool, required group g was touched with less than ``min_force_n``
+            (then also ``missing_b``).
+        min_force_n: The force a required group needed [N] (0 when no forces were given).
+        other_hit_b: (B,) bool, an unlabelled link the signature forbids
+            (:attr:`CompiledSignature.other_mask`) touched; None: not judged.
     """
 
     compiled: CompiledSignature
@@ -223,6 +285,10 @@ class SignatureMatch:
     thumb_ok_b: NDArray[np.bool_]
     single: bool = False
     no_thumb: bool = False
+    group_force_b: NDArray[np.float64] | None = None
+    unloaded_b: NDArray[np.bool_] | None = None
+    min_force_n: float = 0.0
+    other_hit_b: NDArray[np.bool_] | None = None
 
     def _out(self, arr: NDArray[np.bool_]) -> NDArray[np.bool_]:
         return arr[0] if self.single else arr
@@ -234,7 +300,8 @@ class SignatureMatch:
 
     @property
     def missing(self) -> NDArray[np.bool_]:
-        """(B, G) bool: required group g had no label in contact."""
+        """(B, G) bool: required group g had no label in contact (or, judged with forces, too
+        little load)."""
         return self._out(self.missing_b)
 
     @property
@@ -254,6 +321,7 @@ class SignatureMatch:
         """Why trial ``b`` failed, one human-readable line per cause; empty when it matched.
 
         Examples: ``"required thumb.distal.tip|thumb.distal.pad not in contact"``,
+        ``"required index.*.pad|index.distal.tip touched without load (0.000 N < 0.010 N)"``,
         ``"forbidden palm.* touched (palm.pad)"``, ``"thumb adducted, grasp needs abducted"``,
         ``"hand has no region for little.*.pad|little.distal.tip"``,
         ``"hand has no thumb, grasp needs thumb adducted"``.
@@ -264,6 +332,12 @@ class SignatureMatch:
         for g, name in enumerate(comp.group_names):
             if comp.impossible[g]:
                 out.append(f"hand has no region for {name}")
+            elif self.unloaded_b is not None and self.unloaded_b[b, g]:
+                assert self.group_force_b is not None
+                out.append(
+                    f"required {name} touched without load "
+                    f"({self.group_force_b[b, g]:.3f} N < {self.min_force_n:.3f} N)"
+                )
             elif self.missing_b[b, g]:
                 out.append(f"required {name} not in contact")
         out.extend(self.forbidden_reasons(b))
@@ -291,11 +365,22 @@ class SignatureMatch:
                 hit = comp.forbidden_masks[f] & self.contact[b]  # (R,)
                 touched = [lab for lab, h in zip(comp.labels, hit) if h]
                 out.append(f"forbidden {pattern} touched ({', '.join(touched)})")
+        if self.other_hit_b is not None and self.other_hit_b[b]:
+            touched = [lab for lab, h in zip(comp.labels, comp.other_mask & self.contact[b]) if h]
+            out.append(
+                f"forbidden unlabelled link touched ({', '.join(touched)}; with {OTHER_FORBIDDEN_WITH} "
+                "forbidden, a link without a region is too)"
+            )
         return out
 
 
 def match_signature(
-    signature: Signature, labels: Sequence[str], in_contact: ArrayLike, thumb_abducted: ArrayLike | None
+    signature: Signature,
+    labels: Sequence[str],
+    in_contact: ArrayLike,
+    thumb_abducted: ArrayLike | None,
+    label_force_n: ArrayLike | None = None,
+    min_force_n: float = 0.0,
 ) -> SignatureMatch:
     """Compile (cached) and match in one call; see :meth:`CompiledSignature.match`."""
-    return CompiledSignature.compile(signature, labels).match(in_contact, thumb_abducted)
+    return CompiledSignature.compile(signature, labels).match(in_contact, thumb_abducted, label_force_n, min_force_n)

@@ -316,6 +316,7 @@ class GraspProblem:
         labels = surface.label_ids
         self.groups = [np.flatnonzero(mask[labels]) for mask in compiled.group_masks]
         forb = compiled.forbidden_masks.any(axis=0) if len(compiled.forbidden_masks) else np.zeros(len(hand.regions.labels), bool)
+        forb = forb | compiled.other_mask  # unlabelled links, where the palm is forbidden
         self.forbidden = np.flatnonzero(forb[labels])
         # A forbidden region on a link that also carries a required one (the back of the thumb
         # whose pad must touch) cannot keep a margin while its neighbour on the same rigid link
