@@ -75,6 +75,7 @@ from handsim.sim import (
 )
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 from handsim.transforms import (
+    quat_angle,
     quat_multiply,
     quat_normalize,
     quat_to_matrix,
@@ -173,6 +174,8 @@ class ContactScore:
         num_contacts: Contact points found.
         total_normal_force_n: Sum of the contact normal forces [N].
         max_penetration_m: Largest hand-object penetration [m] (0 if none).
+        required_force_n: Per required group of the signature (in its order), the total normal
+            force on the group's labels in contact [N] (``Protocol.required_min_force_n``).
     """
 
     regions: tuple[str, ...]
@@ -184,6 +187,7 @@ class ContactScore:
     num_contacts: int
     total_normal_force_n: float
     max_penetration_m: float
+    required_force_n: tuple[float, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +207,10 @@ class EpisodeResult:
         max_joint_excess_deg: Largest excess of a revolute joint (mimic joints included) past its
             URDF limit when the grasp was scored and at the end of the disturbances [deg].
         max_joint_excess_m: The same for prismatic joints [m] (0 for a hand without any).
+        settle_translation_m: How far the object moved during the settle, from its release to
+            the start of the pushes [m] (world frame; 0 when the protocol did not run). Recorded,
+            not judged: the pushes' 2 cm budget counts from the end of the settle.
+        settle_rotation_deg: How far it turned during the settle [deg].
     """
 
     grasp_id: str
@@ -215,6 +223,8 @@ class EpisodeResult:
     initial_penetration_m: float = 0.0
     max_joint_excess_deg: float = 0.0
     max_joint_excess_m: float = 0.0
+    settle_translation_m: float = 0.0
+    settle_rotation_deg: float = 0.0
 
     @property
     def failure_reason(self) -> str:
@@ -234,10 +244,13 @@ class EpisodeResult:
             "q1": s.q1,
             "num_contacts": s.num_contacts,
             "total_normal_force_n": s.total_normal_force_n,
+            "required_force_n": list(s.required_force_n),
             "max_penetration_m": s.max_penetration_m,
             "initial_penetration_m": self.initial_penetration_m,
             "max_joint_excess_deg": self.max_joint_excess_deg,
             "max_joint_excess_m": self.max_joint_excess_m,
+            "settle_translation_m": self.settle_translation_m,
+            "settle_rotation_deg": self.settle_rotation_deg,
             "contact_regions": list(s.regions),
             "failure_reasons": list(self.failure_reasons),
             "disturbance": self.disturbance,
@@ -655,14 +668,21 @@ class GraspEpisode:
         q = self.joint_state()[0]
         n = len(contacts)
         in_contact = np.zeros(len(self.labels), dtype=bool)
+        label_force = np.zeros(len(self.labels), dtype=np.float64)
         if n:
-            in_contact[self._label_ids(contacts)] = True
+            ids = self._label_ids(contacts)
+            in_contact[ids] = True
+            # PyBullet reports >= 0 normal forces; clip a stray negative zero.
+            label_force = np.bincount(ids, weights=np.maximum(contacts.normal_forces, 0.0), minlength=len(self.labels))
         q1 = self.quality(contacts) if compute_q1 and n else 0.0
         thumb = None
         if self._thumb_col is not None:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
         compiled = self.compiled_signature(self.grasp)
-        match = compiled.match(in_contact[None], None if thumb is None else np.array([thumb]))
+        match = compiled.match(
+            in_contact[None], None if thumb is None else np.array([thumb]),
+            label_force[None], self.protocol.required_min_force_n,
+        )
         self._state()["match"] = match
         matched = bool(match.matched[0])
         reasons = tuple(match.reasons(0)) if not matched else ()
@@ -678,6 +698,7 @@ class GraspEpisode:
             num_contacts=n,
             total_normal_force_n=contacts.total_normal_force,
             max_penetration_m=penetration,
+            required_force_n=tuple(float(f) for f in match.group_force_b[0]) if match.group_force_b is not None else (),
         )
 
     def signature_match(self) -> SignatureMatch:
@@ -722,12 +743,17 @@ class GraspEpisode:
         assert self.grasp is not None and self.obj is not None
         self.release_object()
         knocked = self.pushed_away()
+        settle_m = settle_deg = 0.0
         if run_protocol and not knocked:
+            released_xyz, released_quat = (np.array(v) for v in self.object_pose())
             if self.free_wrist:  # the wrist holds still under gravity as a fixed one would
                 self.body.compensate_gravity(True)
             self.world.set_gravity(True)
             self.world.step(self.protocol.steps(self.protocol.settle_s))
             self._check_state("during the settle")
+            xyz, quat = self.object_pose()
+            settle_m = float(np.linalg.norm(xyz - released_xyz))
+            settle_deg = float(np.degrees(quat_angle(released_quat, quat)))
         score = self.score()
         excess = self.joint_excess()
         excess_m = self.joint_excess_m()
@@ -781,4 +807,6 @@ class GraspEpisode:
             initial_penetration_m=self.initial_penetration_m,
             max_joint_excess_deg=excess[0],
             max_joint_excess_m=excess_m[0],
+            settle_translation_m=settle_m,
+            settle_rotation_deg=settle_deg,
         )

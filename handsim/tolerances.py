@@ -133,6 +133,17 @@ class Protocol:
             a contact on the side the push pulls the object away from may open by more than
             the 1 mm contact distance while the others hold it. False reproduces the earlier
             trials bit for bit.
+        required_min_force_n: The least total contact normal force each required region group
+            of the signature must carry when the grasp is scored [N]. A contact pair within
+            ``contact_distance_m`` counts as touching (so that a forbidden region a hair away
+            from the object is caught), but a required finger that lies beside the object
+            without pressing on it is not holding it: the trial fails with ``required
+            index.*.pad|index.distal.tip touched without load (0.000 N < 0.010 N)``. 10 mN is
+            a fifth of the lightest test object's weight (the 5 g marble, 49 mN) and about a
+            thirtieth of the least load a required group carried on the achieved trials when
+            this was added (session 14, seed 0: 0.32 N), except on index finger extension's
+            first two, whose index lay on the handle at 0.0 N. 0 reproduces the earlier trials
+            bit for bit.
     """
 
     timestep_s: float = 1.0 / 250.0
@@ -160,6 +171,7 @@ class Protocol:
     max_linear_speed_m_s: float = 100.0
     max_angular_speed_rad_s: float = 1000.0
     check_forbidden_under_push: bool = True
+    required_min_force_n: float = 0.01
 
     def __post_init__(self) -> None:
         positive = (
@@ -168,7 +180,10 @@ class Protocol:
             "max_joint_excess_m", "position_gain", "wrist_max_force_n",
             "max_linear_speed_m_s", "max_angular_speed_rad_s",
         )
-        non_negative = ("settle_s", "disturbance_factor", "hand_lateral_friction", "hand_torsional_friction_m", "velocity_gain")
+        non_negative = (
+            "settle_s", "disturbance_factor", "hand_lateral_friction", "hand_torsional_friction_m", "velocity_gain",
+            "required_min_force_n",
+        )
         for name in positive + non_negative:
             value = getattr(self, name)
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -150,3 +150,29 @@ def test_a_control_rate_the_physics_cannot_run_names_the_valid_ones_and_a_fix():
     ep.close()  # the fix the message names builds
     with pytest.raises(ConfigurationError, match="no rate of 1 Hz or more is valid"):
         GraspEpisode(settings=EpisodeSettings(control_hz=25.0), protocol=Protocol(timestep_s=0.5, grasp_timestep_s=0.7))
+
+
+def test_settle_motion_is_recorded_against_free_fall():
+    """An object released beside the hand falls freely during the settle: the recorded settle
+    motion is the semi-implicit Euler free fall, g dt^2 n (n + 1) / 2 after n steps (objects have
+    no damping), without any turn; a held object's settle is its real motion, not 0."""
+    ep = GraspEpisode()
+    grasp = get("power_sphere")
+    ep.plans[grasp.id] = HandGrasp(grasp.id, np.array([0.0, 0.5, 0.0]), np.array([1.0, 0, 0, 0]), ep.rest.copy(), ep.rest.copy())
+    ep.reset(grasp, np.random.default_rng(0))
+    for _ in range(ep.grasp_steps):
+        ep.apply(ep.plan.close)
+    result = ep.evaluate()
+    n, dt = ep.protocol.steps(ep.protocol.settle_s), ep.protocol.timestep_s
+    assert n == 125
+    assert result.settle_translation_m == pytest.approx(ep.protocol.gravity * dt * dt * n * (n + 1) / 2, rel=1e-9)
+    assert result.settle_rotation_deg == pytest.approx(0.0, abs=1e-9)
+    record = result.to_dict()
+    assert record["settle_translation_m"] == result.settle_translation_m
+    assert not result.achieved
+    # Without the protocol nothing settles: nothing is recorded.
+    ep.reset(grasp, np.random.default_rng(0))
+    for _ in range(ep.grasp_steps):
+        ep.apply(ep.plan.close)
+    assert ep.evaluate(run_protocol=False).settle_translation_m == 0.0
+    ep.close()

@@ -119,6 +119,8 @@ def signature_problems(g: GraspType, regions: Collection[str], thumb_abducted: b
 
 def assert_achieved_match_signatures(results: BenchResults) -> None:
     taxonomy = default_taxonomy()
+    # Results recorded before the force floor existed carry no forces and judged none.
+    floor = float(results.config.get("protocol", {}).get("required_min_force_n", 0.0))
     for outcome in results.grasps:
         if not outcome.achieved:
             continue
@@ -133,6 +135,11 @@ def assert_achieved_match_signatures(results: BenchResults) -> None:
             if trial["success"]:
                 problems = signature_problems(g, trial["contact_regions"], trial.get("thumb_abducted"))
                 assert not problems, f"{outcome.id} trial {trial['trial']} succeeded with {problems}"
+                # ... each required group pressing on the object, not lying beside it
+                forces = trial.get("required_force_n")
+                if floor > 0:
+                    assert forces is not None and len(forces) == len(g.signature.required), (outcome.id, forces)
+                    assert min(forces) >= floor, f"{outcome.id} trial {trial['trial']} succeeded with group loads {forces} N"
 
 
 def test_frozen_hand_achieves_almost_nothing(tmp_path):
@@ -212,6 +219,35 @@ def test_a_ball_the_palm_catches_under_the_pushes_is_not_a_pad_grasp():
     assert not new["success"] and new["signature_matched"] and not new["held"]
     assert new["failure_reasons"][0].startswith("forbidden palm.* touched (palm.pad) under ")
     assert new["failure_reasons"][0].endswith(" (at the end of its push)")
+
+
+@pytest.mark.slow
+def test_a_required_group_that_does_not_press_does_not_count():
+    """The trial's required groups are judged on their load as well as their contact: the same
+    held trial passes with no floor and fails, naming a group and its load, with a floor above
+    what a finger presses (1 kN), while its contacts and hold are unchanged."""
+    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
+    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
+    from handsim.tolerances import Protocol
+
+    g = default_taxonomy().get("lateral")
+    records = {}
+    for floor in (0.0, 1000.0):
+        task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(required_min_force_n=floor)),),
+                         str(hand_dir("default_hand")), DEFAULT_POLICY, g.id, g.number, 0,
+                         trial_seed(0, g.number, 0), False)
+        records[floor], _ = run_trial(task)
+        close_worker_envs()
+    free, strict = records[0.0], records[1000.0]
+    assert free["success"] and strict["held"] and not strict["success"] and not strict["signature_matched"]
+    assert strict["contact_regions"] == free["contact_regions"]
+    assert len(strict["required_force_n"]) == len(g.signature.required)
+    assert all(0.0 < f < 1000.0 for f in strict["required_force_n"])
+    names = ["|".join(group) for group in g.signature.required]
+    assert strict["failure_reasons"] == [
+        f"required {name} touched without load ({f:.3f} N < 1000.000 N)"
+        for name, f in zip(names, strict["required_force_n"])
+    ]
 
 
 def test_committed_baseline_achieved_grasps_show_their_signatures():

@@ -34,6 +34,8 @@ Layout (keys in this order)::
          "trial_results": [{"trial", "seed", "success", "held", "signature_matched",
                             "thumb_abducted", "q1", "num_contacts", "max_penetration_m",
                             "max_joint_excess_deg", "max_joint_excess_m", "contact_regions",
+                            "required_force_n",   # per required group [N]; since session 14
+                            "settle_translation_m", "settle_rotation_deg",  # recorded, not judged
                             "failure_reasons", "steps", "wall_s", "disturbance"}]}
       ],
       "timing": {"wall_s", "trials_run", "trials_per_s", "jobs", "executor"},   # this invocation
