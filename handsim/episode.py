@@ -73,6 +73,7 @@ from handsim.sim import (
     run_disturbance,
     spawn_object,
 )
+from handsim.sim.protocol import _over
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 from handsim.transforms import (
     quat_angle,
@@ -324,6 +325,7 @@ class GraspEpisode:
         self._hold: int | None = None
         self._hold_generation = -1
         self._compiled: dict[str, CompiledSignature] = {}
+        self._push_penetration: dict[str, float] = {}  # end-of-push penetration per direction [m]
         # Reads of the current physics state, keyed by (world generation, physics step): the
         # env's observation, reward and scoring all read the same step.
         self._cache: dict[str, Any] = {}
@@ -709,9 +711,21 @@ class GraspEpisode:
             self.score(compute_q1=False)
         return cache["match"]
 
-    def _forbidden_under_push(self, direction: str) -> str | None:
-        """The forbidden regions in contact now (``Protocol.check_forbidden_under_push``), or None."""
-        return "; ".join(self.signature_match().forbidden_reasons(0)) or None
+    def _under_push(self, direction: str) -> str | None:
+        """What breaks the type at the end of a push, or None: the forbidden regions in contact
+        (``Protocol.check_forbidden_under_push``) and a penetration over the limit
+        (``Protocol.check_penetration_under_push``, whose value is recorded per direction)."""
+        problems: list[str] = []
+        if self.protocol.check_forbidden_under_push:
+            problems.extend(self.signature_match().forbidden_reasons(0))
+        if self.protocol.check_penetration_under_push:
+            assert self.body is not None and self.obj is not None
+            depth = float(self.body.max_penetration(self.obj))
+            self._push_penetration[direction] = depth
+            limit = self.protocol.max_penetration_m
+            if depth > limit:
+                problems.append(f"penetration {_over(depth * 1e3, limit * 1e3, 'mm')}")
+        return "; ".join(problems) or None
 
     def compiled_signature(self, grasp: GraspType) -> CompiledSignature:
         """The grasp type's contact signature compiled against this hand's labels (cached)."""
@@ -775,9 +789,13 @@ class GraspEpisode:
         if knocked:
             reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
         elif run_protocol:
-            check = self._forbidden_under_push if self.protocol.check_forbidden_under_push else None
-            result = run_disturbance(self.world, self.obj, self.protocol, check=check)
+            p = self.protocol
+            check = self._under_push if p.check_forbidden_under_push or p.check_penetration_under_push else None
+            self._push_penetration = {}
+            result = run_disturbance(self.world, self.obj, p, check=check)
             disturbance = result.to_dict()
+            if p.check_penetration_under_push:
+                disturbance["penetration_m"] = {d: self._push_penetration.get(d) for d in p.directions}
             held = result.held
             if not held:
                 reasons.append(result.reason)

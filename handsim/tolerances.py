@@ -144,6 +144,12 @@ class Protocol:
             this was added (session 14, seed 0: 0.32 N), except on index finger extension's
             first two, whose index lay on the handle at 0.0 N. 0 reproduces the earlier trials
             bit for bit.
+        check_penetration_under_push: Judge the hand-object penetration again at the end of
+            each push, the object still pushed, against ``max_penetration_m``: a hand that holds
+            the object only by sinking into it under a 10 x weight push fails (``penetration
+            5.3 mm > 5.0 mm under -x (at the end of its push)``). The value is recorded per
+            direction (the trial's ``disturbance.penetration_m``). False reproduces the earlier
+            trials bit for bit (the check only reads the state).
     """
 
     timestep_s: float = 1.0 / 250.0
@@ -172,6 +178,7 @@ class Protocol:
     max_angular_speed_rad_s: float = 1000.0
     check_forbidden_under_push: bool = True
     required_min_force_n: float = 0.01
+    check_penetration_under_push: bool = True
 
     def __post_init__(self) -> None:
         positive = (
