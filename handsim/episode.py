@@ -713,18 +713,17 @@ class GraspEpisode:
 
     def _under_push(self, direction: str) -> str | None:
         """What breaks the type at the end of a push, or None: the forbidden regions in contact
-        (``Protocol.check_forbidden_under_push``) and a penetration over the limit
-        (``Protocol.check_penetration_under_push``, whose value is recorded per direction)."""
+        (``Protocol.check_forbidden_under_push``) and, if judged, a penetration over the limit
+        (``Protocol.check_penetration_under_push``; its value is recorded per direction either way)."""
         problems: list[str] = []
         if self.protocol.check_forbidden_under_push:
             problems.extend(self.signature_match().forbidden_reasons(0))
-        if self.protocol.check_penetration_under_push:
-            assert self.body is not None and self.obj is not None
-            depth = float(self.body.max_penetration(self.obj))
-            self._push_penetration[direction] = depth
-            limit = self.protocol.max_penetration_m
-            if depth > limit:
-                problems.append(f"penetration {_over(depth * 1e3, limit * 1e3, 'mm')}")
+        assert self.body is not None and self.obj is not None
+        depth = float(self.body.max_penetration(self.obj))  # a query: the physics is untouched
+        self._push_penetration[direction] = depth
+        limit = self.protocol.max_penetration_m
+        if self.protocol.check_penetration_under_push and depth > limit:
+            problems.append(f"penetration {_over(depth * 1e3, limit * 1e3, 'mm')}")
         return "; ".join(problems) or None
 
     def compiled_signature(self, grasp: GraspType) -> CompiledSignature:
@@ -789,13 +788,10 @@ class GraspEpisode:
         if knocked:
             reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
         elif run_protocol:
-            p = self.protocol
-            check = self._under_push if p.check_forbidden_under_push or p.check_penetration_under_push else None
             self._push_penetration = {}
-            result = run_disturbance(self.world, self.obj, p, check=check)
+            result = run_disturbance(self.world, self.obj, self.protocol, check=self._under_push)
             disturbance = result.to_dict()
-            if p.check_penetration_under_push:
-                disturbance["penetration_m"] = {d: self._push_penetration.get(d) for d in p.directions}
+            disturbance["penetration_m"] = {d: self._push_penetration.get(d) for d in self.protocol.directions}
             held = result.held
             if not held:
                 reasons.append(result.reason)

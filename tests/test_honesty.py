@@ -258,10 +258,11 @@ def test_committed_baseline_achieved_grasps_show_their_signatures():
 
 @pytest.mark.slow
 def test_a_hand_sinking_into_the_object_under_a_push_fails_there():
-    """Penetration is judged at the end of each push too (``check_penetration_under_push``) and
-    recorded per direction. The limit only judges, so the trajectories are the same whatever it
-    is: with a limit between the trial's penetration when scored and its deepest end-of-push
-    one, the trial fails at the first push that sinks past it, and passes with the check off."""
+    """Penetration is recorded at the end of each push and, with ``check_penetration_under_push``
+    (off by default), judged there. The limit only judges, so the trajectories are the same
+    whatever it is: with a limit between the trial's penetration when scored and its deepest
+    end-of-push one, the trial fails at the first push that sinks past it, and passes with the
+    check off."""
     from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
     from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
     from handsim.sim.protocol import _over
@@ -283,11 +284,11 @@ def test_a_hand_sinking_into_the_object_under_a_push_fails_there():
     scored, deepest = free["max_penetration_m"], max(depths.values())
     assert 0 < scored < deepest < Protocol().max_penetration_m  # a push presses the hand in
     limit = (scored + deepest) / 2
-    strict = trial(max_penetration_m=limit)
+    strict = trial(max_penetration_m=limit, check_penetration_under_push=True)
     first = next(d for d, v in depths.items() if v > limit)
     assert not strict["success"] and strict["signature_matched"] and not strict["held"]
     assert strict["disturbance"]["failed_direction"] == first
     assert strict["failure_reasons"] == [
         f"penetration {_over(depths[first] * 1e3, limit * 1e3, 'mm')} under {first} (at the end of its push)"
     ]
-    assert trial(max_penetration_m=limit, check_penetration_under_push=False)["success"]
+    assert trial(max_penetration_m=limit)["success"]

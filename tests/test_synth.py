@@ -535,7 +535,7 @@ def test_same_seed_gives_the_same_file_whatever_jobs(tmp_path) -> None:
     [(5, "adduction_grip", "optimisation", 0, 16, {"restarts": 16}),
      (4, "adduction_grip", "optimisation", 0, 16, {"restarts": 16, "iterations": 14}),
      (5, "palmar", "closing model", 3, 1, {}), (5, "tripod", "closing model", 10, 10, {}),
-     (4, "tripod", "closing model", 3, 3, {}), (4, "sphere_3_finger", "closing model, restart 1", 13, 16, {})],
+     (4, "tripod", "closing model", 0, 16, {}), (4, "sphere_3_finger", "closing model, restart 1", 13, 16, {})],
     ids=["default_hand-adduction_grip", "generated_4_finger-adduction_grip", "default_hand-palmar",
          "default_hand-tripod", "generated_4_finger-tripod", "generated_4_finger-sphere_3_finger"],
 )
@@ -561,7 +561,10 @@ def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, gras
     - default hand tripod, 16 candidates: seeds 1 and 2 of 0-5 without restarts, 0, 1 and 2
       with them (v3, without: 1, 2, 6, 8, 10 and 11 of 0-11; seed 10 3/3 with its 10th);
     - 4-finger tripod, 16 candidates: seeds 1 and 3 of 0-5 without restarts, 0-3 with them
-      (seed 3 3/3 with its first candidate);
+      (seed 3 3/3 with its first candidate); since a required group must press (session 14,
+      ``Protocol.required_min_force_n``) only seed 0 of 0-5, 3/3 with restart 3: seed 3's
+      first candidate touches the ball with the thumb at 0 N, and the others' best candidates
+      turn just past 15 deg;
     - 4-finger sphere 3 finger: none of seeds 0-13 without restarts (v3: 0, 3 and 4 of 0-5;
       the v3-verified plans hold on v4 too, 3/3 and 2/3 unchanged: the thenar eminence only
       changed the random draws), with restarts (16 candidates) seeds 4 and 13 of 0-13 since
