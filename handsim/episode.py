@@ -47,6 +47,7 @@ take is one whatever drives the joint).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -325,7 +326,6 @@ class GraspEpisode:
         self._hold: int | None = None
         self._hold_generation = -1
         self._compiled: dict[str, CompiledSignature] = {}
-        self._push_penetration: dict[str, float] = {}  # end-of-push penetration per direction [m]
         # Reads of the current physics state, keyed by (world generation, physics step): the
         # env's observation, reward and scoring all read the same step.
         self._cache: dict[str, Any] = {}
@@ -711,16 +711,16 @@ class GraspEpisode:
             self.score(compute_q1=False)
         return cache["match"]
 
-    def _under_push(self, direction: str) -> str | None:
+    def _under_push(self, depths: dict[str, float], direction: str) -> str | None:
         """What breaks the type at the end of a push, or None: the forbidden regions in contact
         (``Protocol.check_forbidden_under_push``) and, if judged, a penetration over the limit
-        (``Protocol.check_penetration_under_push``; its value is recorded per direction either way)."""
+        (``Protocol.check_penetration_under_push``; its value goes into ``depths`` either way)."""
         problems: list[str] = []
         if self.protocol.check_forbidden_under_push:
             problems.extend(self.signature_match().forbidden_reasons(0))
         assert self.body is not None and self.obj is not None
         depth = float(self.body.max_penetration(self.obj))  # a query: the physics is untouched
-        self._push_penetration[direction] = depth
+        depths[direction] = depth
         limit = self.protocol.max_penetration_m
         if self.protocol.check_penetration_under_push and depth > limit:
             problems.append(f"penetration {_over(depth * 1e3, limit * 1e3, 'mm')}")
@@ -788,10 +788,10 @@ class GraspEpisode:
         if knocked:
             reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
         elif run_protocol:
-            self._push_penetration = {}
-            result = run_disturbance(self.world, self.obj, self.protocol, check=self._under_push)
+            depths: dict[str, float] = {}
+            result = run_disturbance(self.world, self.obj, self.protocol, check=functools.partial(self._under_push, depths))
             disturbance = result.to_dict()
-            disturbance["penetration_m"] = {d: self._push_penetration.get(d) for d in self.protocol.directions}
+            disturbance["penetration_m"] = {d: depths.get(d) for d in self.protocol.directions}
             held = result.held
             if not held:
                 reasons.append(result.reason)
