@@ -196,25 +196,28 @@ def test_default_hand_achieved_grasps_show_their_signatures(tmp_path):
     assert_achieved_match_signatures(load_results(tmp_path / "out" / "results.json"))
 
 
+def seed0_trial(grasp_id: str, **protocol: object) -> dict:
+    """The benchmark's trial 0 at seed 0 of one type on the default hand, under a Protocol with
+    ``protocol`` changed (its record, as results.json keeps it)."""
+    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
+    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
+    from handsim.tolerances import Protocol
+
+    number = default_taxonomy().get(grasp_id).number
+    task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(**protocol)),), str(hand_dir("default_hand")),
+                     DEFAULT_POLICY, grasp_id, number, 0, trial_seed(0, number, 0), False)
+    record, _ = run_trial(task)
+    close_worker_envs()
+    return record
+
+
 @pytest.mark.slow
 def test_a_ball_the_palm_catches_under_the_pushes_is_not_a_pad_grasp():
     """Sphere 4 finger (pad opposition: the palm is forbidden) forms its signature after the
     settle, then the palm catches the ball under the pushes. Judged once after the settle it
     counted (the protocol before ``check_forbidden_under_push``, reproduced bit for bit with the
     flag off); judged at the end of each push it fails, naming the palm and the push."""
-    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
-    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
-    from handsim.tolerances import Protocol
-
-    number = default_taxonomy().get("sphere_4_finger").number
-    records = {}
-    for flag in (True, False):
-        task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(check_forbidden_under_push=flag)),),
-                         str(hand_dir("default_hand")), DEFAULT_POLICY, "sphere_4_finger", number, 0,
-                         trial_seed(0, number, 0), False)
-        records[flag], _ = run_trial(task)
-        close_worker_envs()
-    old, new = records[False], records[True]
+    old, new = (seed0_trial("sphere_4_finger", check_forbidden_under_push=flag) for flag in (False, True))
     assert old["success"] and old["signature_matched"] and "palm.pad" not in old["contact_regions"]
     assert not new["success"] and new["signature_matched"] and not new["held"]
     assert new["failure_reasons"][0].startswith("forbidden palm.* touched (palm.pad) under ")
@@ -226,19 +229,8 @@ def test_a_required_group_that_does_not_press_does_not_count():
     """The trial's required groups are judged on their load as well as their contact: the same
     held trial passes with no floor and fails, naming a group and its load, with a floor above
     what a finger presses (1 kN), while its contacts and hold are unchanged."""
-    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
-    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
-    from handsim.tolerances import Protocol
-
     g = default_taxonomy().get("lateral")
-    records = {}
-    for floor in (0.0, 1000.0):
-        task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(required_min_force_n=floor)),),
-                         str(hand_dir("default_hand")), DEFAULT_POLICY, g.id, g.number, 0,
-                         trial_seed(0, g.number, 0), False)
-        records[floor], _ = run_trial(task)
-        close_worker_envs()
-    free, strict = records[0.0], records[1000.0]
+    free, strict = (seed0_trial(g.id, required_min_force_n=floor) for floor in (0.0, 1000.0))
     assert free["success"] and strict["held"] and not strict["success"] and not strict["signature_matched"]
     assert strict["contact_regions"] == free["contact_regions"]
     assert len(strict["required_force_n"]) == len(g.signature.required)
@@ -263,32 +255,21 @@ def test_a_hand_sinking_into_the_object_under_a_push_fails_there():
     whatever it is: with a limit between the trial's penetration when scored and its deepest
     end-of-push one, the trial fails at the first push that sinks past it, and passes with the
     check off."""
-    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
-    from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
     from handsim.sim.protocol import _over
     from handsim.tolerances import Protocol
 
-    g = default_taxonomy().get("lateral")
-
-    def trial(**kw):
-        task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(**kw)),), str(hand_dir("default_hand")), DEFAULT_POLICY,
-                         g.id, g.number, 0, trial_seed(0, g.number, 0), False)
-        record, _ = run_trial(task)
-        close_worker_envs()
-        return record
-
-    free = trial()
+    free = seed0_trial("lateral")
     assert free["success"]
     depths = free["disturbance"]["penetration_m"]
     assert list(depths) == list(free["disturbance"]["directions"])
     scored, deepest = free["max_penetration_m"], max(depths.values())
     assert 0 < scored < deepest < Protocol().max_penetration_m  # a push presses the hand in
     limit = (scored + deepest) / 2
-    strict = trial(max_penetration_m=limit, check_penetration_under_push=True)
+    strict = seed0_trial("lateral", max_penetration_m=limit, check_penetration_under_push=True)
     first = next(d for d, v in depths.items() if v > limit)
     assert not strict["success"] and strict["signature_matched"] and not strict["held"]
     assert strict["disturbance"]["failed_direction"] == first
     assert strict["failure_reasons"] == [
         f"penetration {_over(depths[first] * 1e3, limit * 1e3, 'mm')} under {first} (at the end of its push)"
     ]
-    assert trial(max_penetration_m=limit)["success"]
+    assert seed0_trial("lateral", max_penetration_m=limit)["success"]
