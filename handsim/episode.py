@@ -74,7 +74,7 @@ from handsim.sim import (
     run_disturbance,
     spawn_object,
 )
-from handsim.sim.protocol import _over
+from handsim.sim.protocol import over_limit
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 from handsim.transforms import (
     quat_angle,
@@ -723,7 +723,7 @@ class GraspEpisode:
         depths[direction] = depth
         limit = self.protocol.max_penetration_m
         if self.protocol.check_penetration_under_push and depth > limit:
-            problems.append(f"penetration {_over(depth * 1e3, limit * 1e3, 'mm')}")
+            problems.append(f"penetration {over_limit(depth * 1e3, limit * 1e3, 'mm')}")
         return "; ".join(problems) or None
 
     def compiled_signature(self, grasp: GraspType) -> CompiledSignature:

@@ -255,7 +255,7 @@ def test_a_hand_sinking_into_the_object_under_a_push_fails_there():
     whatever it is: with a limit between the trial's penetration when scored and its deepest
     end-of-push one, the trial fails at the first push that sinks past it, and passes with the
     check off."""
-    from handsim.sim.protocol import _over
+    from handsim.sim.protocol import over_limit
     from handsim.tolerances import Protocol
 
     free = seed0_trial("lateral")
@@ -270,6 +270,6 @@ def test_a_hand_sinking_into_the_object_under_a_push_fails_there():
     assert not strict["success"] and strict["signature_matched"] and not strict["held"]
     assert strict["disturbance"]["failed_direction"] == first
     assert strict["failure_reasons"] == [
-        f"penetration {_over(depths[first] * 1e3, limit * 1e3, 'mm')} under {first} (at the end of its push)"
+        f"penetration {over_limit(depths[first] * 1e3, limit * 1e3, 'mm')} under {first} (at the end of its push)"
     ]
     assert seed0_trial("lateral", max_penetration_m=limit)["success"]

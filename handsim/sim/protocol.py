@@ -14,7 +14,7 @@ from handsim.sim.objects import ObjectBody
 from handsim.sim.world import World
 from handsim.tolerances import Protocol
 
-__all__ = ["DIRECTION_VECTORS", "DisturbanceResult", "DisturbanceStep", "run_disturbance"]
+__all__ = ["DIRECTION_VECTORS", "DisturbanceResult", "DisturbanceStep", "over_limit", "run_disturbance"]
 
 #: Unit world vectors of the direction names.
 DIRECTION_VECTORS: dict[str, tuple[float, float, float]] = {
@@ -79,7 +79,7 @@ class DisturbanceResult:
         return d
 
 
-def _over(value: float, limit: float, unit: str) -> str:
+def over_limit(value: float, limit: float, unit: str) -> str:
     """``"15.1 deg > 15.0 deg"``: one decimal, or as many more as it takes (up to four) for the
     value to read as more than the limit; past that, ``"just over the 15.0 deg"`` (never
     "15.0 deg > 15.0 deg")."""
@@ -163,11 +163,11 @@ def run_disturbance(
                 if trans > p.max_translation_m:
                     verb = "dropped" if d == "-z" else "slipped"
                     reason = (
-                        f"{verb} under {d} (moved {_over(100 * trans, 100 * p.max_translation_m, 'cm')} limit "
+                        f"{verb} under {d} (moved {over_limit(100 * trans, 100 * p.max_translation_m, 'cm')} limit "
                         f"after {t_s:.2f} s)"
                     )
                 elif rot > p.max_rotation_deg:
-                    reason = f"turned under {d} (rotated {_over(rot, p.max_rotation_deg, 'deg')} limit after {t_s:.2f} s)"
+                    reason = f"turned under {d} (rotated {over_limit(rot, p.max_rotation_deg, 'deg')} limit after {t_s:.2f} s)"
                 else:
                     continue
                 failed = d
