@@ -37,8 +37,8 @@ from handsim.bench import (
     write_outputs,
 )
 from handsim.bench.pictures import LABEL_HEIGHT_PX, contact_sheet, frame_note
-from handsim.bench.report import junit_xml
-from handsim.bench.results import aggregate
+from handsim.bench.report import junit_xml, report_markdown
+from handsim.bench.results import aggregate, wilson_interval
 from handsim.data import hand_dir
 from handsim.errors import ConfigurationError, ResultsError
 from handsim.grasps import default_taxonomy
@@ -543,6 +543,42 @@ def _results(rates: dict[str, tuple[int, int]], trials: int = 3, reason: str | N
     return aggregate(hand={"name": "h", "path": "/h", "dof": 20}, policy="p:q",
                      config={"trials": trials, "success_threshold": 0.5, "grasps": list(rates)},
                      grasp_info=info, records=records, timing={}, versions={})
+
+
+@pytest.mark.parametrize("successes, trials", [(0, 1), (1, 1), (0, 3), (2, 3), (3, 3), (5, 5), (7, 15), (11, 15), (50, 60)])
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_wilson_interval_matches_scipy(successes, trials, confidence):
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
+    lo, hi = wilson_interval(successes, trials, confidence)
+    assert lo == pytest.approx(float(ci.low), abs=1e-12) and hi == pytest.approx(float(ci.high), abs=1e-12)
+    assert 0.0 <= lo <= successes / trials <= hi <= 1.0
+
+
+@pytest.mark.parametrize("args, needle", [
+    ((1, 0), "trials: expected an int >= 1, got 0"),
+    ((4, 3), r"successes: expected an int in \[0, 3\], got 4"),
+    ((-1, 3), r"successes: expected an int in \[0, 3\], got -1"),
+    ((1.0, 3), r"successes: expected an int in \[0, 3\], got 1.0"),
+    ((1, 3, 1.0), r"confidence: expected a number in \(0, 1\), got 1.0"),
+])
+def test_wilson_interval_refuses_bad_counts(args, needle):
+    with pytest.raises(ConfigurationError, match=needle):
+        wilson_interval(*args)
+
+
+def test_report_gives_each_rate_its_interval_and_what_the_trials_establish():
+    results = _results({"lateral": (5, 5), "tip_pinch": (3, 5), "ring": (1, 5), "stick": (0, 0)}, trials=5)
+    report = report_markdown(results)
+    assert "| 16 | Lateral | intermediate | 5/5 (1.00) | 0.57-1.00 | 0.1000 | yes |" in report
+    lo, hi = wilson_interval(3, 5)
+    assert f"| 24 | Tip Pinch | precision | 3/5 (0.60) | {lo:.2f}-{hi:.2f} |" in report
+    assert "| 29 | Stick | intermediate | - | - |" in report  # not run
+    # lateral's interval lies above one half, tip pinch's (achieved, 3/5) does not; 3/3 (0.44) is
+    # too few, 4/4 (0.51) the fewest all-success trials that would do
+    assert "lies wholly at or above 0.5 for 1 of the 2 achieved types" in report
+    assert "at least 4 trials, all successful" in report and "4/4 gives 0.51-1.00" in report
 
 
 def test_baseline_comparison():

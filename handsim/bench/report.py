@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from handsim.bench.pictures import run_pictures
-from handsim.bench.results import BenchResults, GraspOutcome
+from handsim.bench.results import BenchResults, GraspOutcome, wilson_interval
 from handsim.bench.runner import frame_path
 
 __all__ = ["coverage_line", "format_table", "junit_xml", "report_markdown", "write_outputs"]
@@ -50,6 +50,34 @@ def format_table(results: BenchResults, reason_width: int | None = 70) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append(coverage_line(results))
     return "\n".join(lines)
+
+
+def _interval(g: GraspOutcome) -> str:
+    ci = g.success_interval
+    return "-" if ci is None else f"{ci[0]:.2f}-{ci[1]:.2f}"
+
+
+def _trials_to_establish(threshold: float, limit: int = 1000) -> int | None:
+    """The fewest trials whose all-success 95 % interval lies at or above ``threshold``
+    (None when even ``limit`` trials cannot)."""
+    for n in range(1, limit + 1):
+        if wilson_interval(n, n)[0] >= threshold:
+            return n
+    return None
+
+
+def confidence_line(results: BenchResults) -> str:
+    """How many achieved types the trials run establish at 95 %, and how many trials would."""
+    thr = results.success_threshold
+    achieved = [g for g in results.grasps if g.achieved]
+    sure = sum(1 for g in achieved if g.success_interval is not None and g.success_interval[0] >= thr - 1e-12)
+    need = _trials_to_establish(thr)
+    line = (f"- confidence: the 95 % interval of the success rate (Wilson score) lies wholly at or above {thr:g} "
+            f"for {sure} of the {len(achieved)} achieved types")
+    if need is not None:
+        line += (f"; a type needs at least {need} trials, all successful, for that "
+                 f"(`--trials`; {need}/{need} gives {wilson_interval(need, need)[0]:.2f}-1.00)")
+    return line
 
 
 def _md(text: str) -> str:
@@ -90,6 +118,7 @@ def report_markdown(results: BenchResults) -> str:
         *_effort_caps_lines(hand, {g.id for g in results.grasps}),
         f"- policy: `{results.policy}`",
         f"- env: `{cfg.get('env_id')}`; trials per grasp: {cfg.get('trials')}; seed: {cfg.get('seed')}",
+        confidence_line(results),
     ]
     timing = results.timing
     if timing.get("wall_s") is not None:
@@ -98,9 +127,11 @@ def report_markdown(results: BenchResults) -> str:
             f"- wall time: {timing['wall_s']:.1f} s for {timing.get('trials_run')} trials "
             f"({'-' if rate is None else f'{rate:.2f}'} trials/s, {timing.get('jobs')} jobs)"
         )
-    out += ["", "| # | name | type | success | Q1 | achieved | reason |", "|---|---|---|---|---|---|---|"]
+    out += ["", "| # | name | type | success | 95 % interval | Q1 | achieved | reason |",
+            "|---|---|---|---|---|---|---|---|"]
     for g in results.grasps:
-        out.append("| " + " | ".join(_md(c) for c in _cells(g, None)) + " |")
+        cells = _cells(g, None)
+        out.append("| " + " | ".join(_md(c) for c in (*cells[:4], _interval(g), *cells[4:])) + " |")
     out += ["", "## Configuration", ""]
     for section in ("protocol", "episode"):
         values = cfg.get(section)
