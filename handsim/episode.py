@@ -74,8 +74,7 @@ from handsim.sim import (
     run_disturbance,
     spawn_object,
 )
-from handsim.sim.protocol import over_limit
-from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
+from handsim.tolerances import DEFAULT_PROTOCOL, Protocol, over_limit
 from handsim.transforms import (
     quat_angle,
     quat_multiply,
@@ -178,6 +177,9 @@ class ContactScore:
         max_penetration_m: Largest hand-object penetration [m] (0 if none).
         required_force_n: Per required group of the signature (in its order), the total normal
             force on the group's labels in contact [N] (``Protocol.required_min_force_n``).
+        along_deg: ``(finger, angle)`` per entry of the signature's ``along``: the finger's angle
+            to the object's long axis [deg] (NaN when the hand has no such finger); empty for
+            most types.
     """
 
     regions: tuple[str, ...]
@@ -190,6 +192,7 @@ class ContactScore:
     total_normal_force_n: float
     max_penetration_m: float
     required_force_n: tuple[float, ...] = ()
+    along_deg: tuple[tuple[str, float], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +250,8 @@ class EpisodeResult:
             "num_contacts": s.num_contacts,
             "total_normal_force_n": s.total_normal_force_n,
             "required_force_n": list(s.required_force_n),
+            # JSON has no NaN: a finger the hand lacks is null
+            "along_deg": {finger: (None if math.isnan(v) else v) for finger, v in s.along_deg},
             "max_penetration_m": s.max_penetration_m,
             "initial_penetration_m": self.initial_penetration_m,
             "max_joint_excess_deg": self.max_joint_excess_deg,
@@ -681,9 +686,10 @@ class GraspEpisode:
         if self._thumb_col is not None:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
         compiled = self.compiled_signature(self.grasp)
+        along = self.along_angles()
         match = compiled.match(
             in_contact[None], None if thumb is None else np.array([thumb]),
-            label_force[None], self.protocol.required_min_force_n,
+            label_force[None], self.protocol.required_min_force_n, along[None],
         )
         self._state()["match"] = match
         matched = bool(match.matched[0])
@@ -701,7 +707,42 @@ class GraspEpisode:
             total_normal_force_n=contacts.total_normal_force,
             max_penetration_m=penetration,
             required_force_n=tuple(float(f) for f in match.group_force_b[0]) if match.group_force_b is not None else (),
+            along_deg=tuple((a.finger, float(v)) for a, v in zip(self.grasp.signature.along, along)),
         )
+
+    def along_angles(self) -> NDArray[np.float64]:
+        """(A,) the angle [deg] between each finger of the grasp's ``signature.along`` and the
+        object's long axis now; NaN for a finger the hand does not have.
+
+        A finger's direction is the line from its first segment's link origin (the joint at the
+        palm) to its tip link, from :meth:`link_frames`; the object's long axis is its pose's
+        column :meth:`~handsim.grasps.TestObject.long_axis`, taken into the palm frame. Lines
+        have no sign, so the angle is in [0, 90].
+        """
+        assert self.grasp is not None
+        specs = self.grasp.signature.along
+        out = np.full(len(specs), np.nan)
+        if not specs:
+            return out
+        axis_index = self.grasp.object.long_axis()
+        assert axis_index is not None  # the grasp file's loader refuses 'along' otherwise
+        _, quat = self.object_pose()
+        axis = quat_to_matrix(quat)[:, axis_index]
+        if self.free_wrist:  # world -> palm frame
+            axis = quat_to_matrix(self.wrist_pose()[1]).T @ axis
+        frames = self.link_frames()
+        for i, spec in enumerate(specs):
+            finger = self.hand.fingers.get(spec.finger)
+            if finger is None or not finger.links:
+                continue
+            base = frames[self.tree.link_index(finger.links[0])][:3, 3]
+            tip = frames[self.tree.link_index(finger.tip_link)][:3, 3]
+            direction = tip - base
+            norm = float(np.linalg.norm(direction))
+            if norm > 0.0:
+                cosine = min(1.0, abs(float(direction @ axis)) / (norm * float(np.linalg.norm(axis))))
+                out[i] = math.degrees(math.acos(cosine))
+        return out
 
     def signature_match(self) -> SignatureMatch:
         """The contact signature's verdict on this step's contacts as :meth:`score` judged it

@@ -47,6 +47,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SIGNATURE_THUMB",
     "THUMB_POSITIONS",
+    "Along",
     "GraspType",
     "Signature",
     "Taxonomy",
@@ -99,6 +100,8 @@ _TOP_REQUIRED = ("schema", "number", "id", "name", "type", "opposition", "vf2", 
 _TOP_OPTIONAL = ("vf3", "notes")
 _OBJECT_COMMON = ("shape", "mass", "friction", "description")
 _SIGNATURE_FIELDS = ("required", "forbidden", "thumb", "rationale")
+_SIGNATURE_OPTIONAL = ("along",)
+_ALONG_FIELDS = ("finger", "max_angle_deg")
 
 
 def _all_region_labels() -> tuple[str, ...]:
@@ -178,6 +181,34 @@ class TestObject:
         return (outer, outer, float(self.minor_radius))  # type: ignore[arg-type]
 
 
+    def long_axis(self) -> int | None:
+        """The object-frame axis (0, 1 or 2 for x, y, z) of the object's longest extent, or None
+        when no single axis is the longest (a sphere, a cube, a torus, a disk-like cylinder)."""
+        half = self.half_extents()
+        longest = max(half)
+        axes = [i for i, h in enumerate(half) if h >= longest * (1.0 - 1e-9)]
+        return axes[0] if len(axes) == 1 else None
+
+
+@dataclass(frozen=True)
+class Along:
+    """A finger that must lie along the object's long axis (e.g. the index of index finger
+    extension, VF3, on the top of the handle).
+
+    The finger's direction is the line from the origin of its first segment's link (the joint
+    next to the palm: the MCP of a finger, the CMC of the thumb) to its tip link; the object's
+    long axis is :meth:`TestObject.long_axis`. The angle between the two lines (0-90 deg: a
+    line has no sign) must not exceed ``max_angle_deg``.
+
+    Attributes:
+        finger: One of :data:`FINGER_NAMES`.
+        max_angle_deg: Largest angle allowed [deg], in (0, 90].
+    """
+
+    finger: str
+    max_angle_deg: float
+
+
 @dataclass(frozen=True)
 class Signature:
     """A hand-independent contact signature, written in contact-region label patterns.
@@ -191,12 +222,15 @@ class Signature:
         forbidden: Patterns no contact may match.
         thumb: ``"abducted"``, ``"adducted"`` or ``"any"``.
         rationale: One line saying where the signature comes from.
+        along: Fingers whose direction must follow the object's long axis (:class:`Along`);
+            empty for most types.
     """
 
     required: tuple[tuple[str, ...], ...]
     forbidden: tuple[str, ...]
     thumb: str
     rationale: str = ""
+    along: tuple[Along, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -343,8 +377,29 @@ def _parse_object(c: _Checker, raw: Any) -> TestObject:
     )
 
 
-def _parse_signature(c: _Checker, raw: Any) -> Signature:
-    c.fields(raw, "signature", _SIGNATURE_FIELDS)
+def _parse_along(c: _Checker, raw: Any, obj: TestObject) -> tuple[Along, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise c.fail("signature.along", f"expected a non-empty list of {{finger, max_angle_deg}} objects, got {raw!r}")
+    out = []
+    for i, entry in enumerate(raw):
+        where = f"signature.along[{i}]"
+        c.fields(entry, where, _ALONG_FIELDS)
+        out.append(Along(
+            finger=c.enum(entry["finger"], f"{where}.finger", FINGER_NAMES),
+            max_angle_deg=c.number(entry["max_angle_deg"], f"{where}.max_angle_deg", "an angle in degrees", 0.0, 90.0),
+        ))
+    fingers = [a.finger for a in out]
+    if len(set(fingers)) != len(fingers):
+        raise c.fail("signature.along", f"expected each finger once, got {fingers}")
+    if obj.long_axis() is None:
+        raise c.fail("signature.along", f"the object ({obj.shape}, half-extents {obj.half_extents()} m) has no single "
+                     "longest axis for a finger to lie along; 'along' needs a box with one longest edge, or a "
+                     "cylinder or capsule longer than it is wide")
+    return tuple(out)
+
+
+def _parse_signature(c: _Checker, raw: Any, obj: TestObject) -> Signature:
+    c.fields(raw, "signature", _SIGNATURE_FIELDS, _SIGNATURE_OPTIONAL)
     groups_raw = raw["required"]
     if not isinstance(groups_raw, list) or not groups_raw:
         raise c.fail("signature.required", f"expected a non-empty list of pattern groups, got {groups_raw!r}")
@@ -362,6 +417,7 @@ def _parse_signature(c: _Checker, raw: Any) -> Signature:
         forbidden=forbidden,
         thumb=c.enum(raw["thumb"], "signature.thumb", SIGNATURE_THUMB),
         rationale=c.string(raw["rationale"], "signature.rationale"),
+        along=_parse_along(c, raw["along"], obj) if "along" in raw else (),
     )
 
 
@@ -404,7 +460,8 @@ def _parse_grasp(path: Path) -> GraspType:
     for needed in (gtype, opposition, f"thumb_{thumb}"):
         if needed not in tags:
             raise c.fail("tags", f"expected the tag {needed!r} (from type/opposition/thumb), got {tags}")
-    signature = _parse_signature(c, raw["signature"])
+    obj = _parse_object(c, raw["object"])
+    signature = _parse_signature(c, raw["signature"], obj)
     if signature.thumb not in (thumb, "any"):
         raise c.fail("signature.thumb", f"expected {thumb!r} (the thumb column) or 'any', got {signature.thumb!r}")
     notes = raw.get("notes", "")
@@ -420,7 +477,7 @@ def _parse_grasp(path: Path) -> GraspType:
         vf3=c.name_list(raw.get("vf3", []), "vf3", FINGER_NAMES, allow_empty="vf3" not in raw),
         thumb=thumb,
         tags=tuple(tags),
-        object=_parse_object(c, raw["object"]),
+        object=obj,
         signature=signature,
         notes=notes,
         source=path,

@@ -35,7 +35,7 @@ from typing import Any
 
 from handsim.errors import ConfigurationError
 
-__all__ = ["DEFAULT_PROTOCOL", "VALID_DIRECTIONS", "Protocol"]
+__all__ = ["DEFAULT_PROTOCOL", "VALID_DIRECTIONS", "Protocol", "over_limit"]
 
 #: World-axis disturbance directions the protocol knows.
 VALID_DIRECTIONS: tuple[str, ...] = ("+x", "-x", "+y", "-y", "+z", "-z")
@@ -229,3 +229,14 @@ class Protocol:
 
 
 DEFAULT_PROTOCOL = Protocol()
+
+
+def over_limit(value: float, limit: float, unit: str) -> str:
+    """``"15.1 deg > 15.0 deg"``: one decimal, or as many more as it takes (up to four) for the
+    value to read as more than the limit; past that, ``"just over the 15.0 deg"`` (never
+    "15.0 deg > 15.0 deg")."""
+    for digits in range(1, 5):
+        v, lim = f"{value:.{digits}f}", f"{limit:.{digits}f}"
+        if v != lim:
+            return f"{v} {unit} > {lim} {unit}"
+    return f"just over the {limit:.1f} {unit}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pytest
 
@@ -176,3 +178,59 @@ def test_settle_motion_is_recorded_against_free_fall():
         ep.apply(ep.plan.close)
     assert ep.evaluate(run_protocol=False).settle_translation_m == 0.0
     ep.close()
+
+
+def _pybullet_along_deg(ep: GraspEpisode, finger_base: str, tip_parent: str, tip_joint: str) -> tuple[float, np.ndarray]:
+    """The angle between a finger (base link origin -> tip) and the object's x axis, from
+    PyBullet's own link and base states (world frame), and the finger's unit direction. The
+    massless tip link is not in PyBullet's body: the tip is its fixed joint's origin, read from
+    the URDF text, in PyBullet's frame of the link it hangs on."""
+    c, hand, obj = ep.world.client, ep.body, ep.obj
+    base = np.array(c.getLinkState(hand.body_id, hand.link_index[finger_base], computeForwardKinematics=1)[4])
+    joint = next(j for j in ET.parse(ep.hand.urdf_path).getroot().iter("joint") if j.get("name") == tip_joint)
+    offset = [float(v) for v in joint.find("origin").get("xyz").split()]
+    state = c.getLinkState(hand.body_id, hand.link_index[tip_parent], computeForwardKinematics=1)
+    tip = np.array(c.multiplyTransforms(state[4], state[5], offset, [0, 0, 0, 1])[0])
+    quat = c.getBasePositionAndOrientation(obj.body_id)[1]
+    axis = np.array(c.getMatrixFromQuaternion(quat)).reshape(3, 3)[:, 0]
+    d = (tip - base) / np.linalg.norm(tip - base)
+    return float(np.degrees(np.arccos(min(1.0, abs(d @ axis))))), d
+
+
+def test_along_angle_matches_pybullet() -> None:
+    """Index finger extension's index-to-handle angle, from the kinematics core's link frames,
+    agrees with PyBullet's link and object states, across and along the handle."""
+    grasp = get("index_finger_extension")
+    ep = GraspEpisode()
+    try:
+        ep.reset(grasp, np.random.default_rng(0))
+        plan = ep.plans[grasp.id]
+        for _ in range(5):
+            ep.apply(plan.close)
+        expected, d = _pybullet_along_deg(ep, "index_proximal", "index_distal", "index_tip_joint")
+        assert ep.along_angles() == pytest.approx([expected], abs=1e-4)  # PyBullet link states: ~1e-6 deg
+        assert expected > 80.0  # the shipped plan: the index stands across the handle
+        # released and lifted clear of the hand, the handle turned along the index, then 30 and
+        # 60 deg off it: the finger keeps closing during the one step that refreshes the state,
+        # so the angle after it is near, not at, the one set
+        ep.release_object()
+        c = ep.world.client
+        pos = np.array(c.getBasePositionAndOrientation(ep.obj.body_id)[0]) + [0.0, 0.0, 0.5]
+        seen = []
+        for tilt in (0.0, 30.0, 60.0):
+            d = _pybullet_along_deg(ep, "index_proximal", "index_distal", "index_tip_joint")[1]
+            normal = np.cross(d, [0.0, 0.0, 1.0])
+            normal /= np.linalg.norm(normal)
+            t = np.radians(tilt)
+            target = np.cos(t) * d + np.sin(t) * np.cross(normal, d)  # `tilt` from d
+            half = np.arccos(np.clip(target[0], -1.0, 1.0)) / 2  # the rotation taking x to target
+            axis = np.cross([1.0, 0.0, 0.0], target)
+            c.resetBasePositionAndOrientation(ep.obj.body_id, pos, [*(axis / np.linalg.norm(axis) * np.sin(half)), np.cos(half)])
+            ep.world.step(1)  # a new step: the episode's per-step cache reads the new pose
+            expected = _pybullet_along_deg(ep, "index_proximal", "index_distal", "index_tip_joint")[0]
+            assert ep.along_angles() == pytest.approx([expected], abs=1e-4)
+            assert expected == pytest.approx(tilt, abs=6.0)
+            seen.append(expected)
+        assert seen[0] < 45.0 < seen[2]
+    finally:
+        ep.close()

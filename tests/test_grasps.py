@@ -272,6 +272,52 @@ def test_broken_field_names_file_and_field(broken: Path, case: str) -> None:
     assert "24_tip_pinch.json" in str(info.value)
 
 
+_ALONG_MUTATIONS = {
+    "unknown_finger": ([{"finger": "pinky", "max_angle_deg": 45}], r"'signature.along\[0\].finger': expected one of .*'little'"),
+    "angle_zero": ([{"finger": "index", "max_angle_deg": 0}], r"'signature.along\[0\].max_angle_deg'.*> 0.0 and <= 90.0"),
+    "angle_over_90": ([{"finger": "index", "max_angle_deg": 95}], r"'signature.along\[0\].max_angle_deg'.*got 95"),
+    "angle_nan": ([{"finger": "index", "max_angle_deg": float("nan")}], r"max_angle_deg'.*finite number"),
+    "missing_angle": ([{"finger": "index"}], r"'signature.along\[0\]'.*missing field.*max_angle_deg"),
+    "misspelt_key": ([{"fingr": "index", "max_angle_deg": 45}], r"did you mean 'finger'"),
+    "twice": ([{"finger": "index", "max_angle_deg": 45}, {"finger": "index", "max_angle_deg": 30}],
+              r"'signature.along': expected each finger once"),
+    "empty": ([], r"'signature.along': expected a non-empty list"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_ALONG_MUTATIONS))
+def test_broken_along_names_file_and_field(broken: Path, case: str) -> None:
+    along, pattern = _ALONG_MUTATIONS[case]
+    _edit(broken, "17_index_finger_extension.json", lambda d: d["signature"].update(along=along))
+    with pytest.raises(GraspDataError, match=pattern) as info:
+        load_taxonomy(broken)
+    assert "17_index_finger_extension.json" in str(info.value)
+
+
+@pytest.mark.parametrize("name, obj", [
+    ("24_tip_pinch.json", None),  # a marble: a sphere has no long axis
+    ("17_index_finger_extension.json", {"shape": "box", "size": [0.05, 0.05, 0.02]}),  # two longest edges
+    ("17_index_finger_extension.json", {"shape": "cylinder", "radius": 0.04, "length": 0.02}),  # a disk
+])
+def test_along_needs_an_object_with_one_long_axis(broken: Path, name: str, obj: dict | None) -> None:
+    def mutate(d: dict) -> None:
+        d["signature"]["along"] = [{"finger": "index", "max_angle_deg": 45}]
+        if obj is not None:
+            d["object"] = {**{k: d["object"][k] for k in ("mass", "friction", "description")}, **obj}
+    _edit(broken, name, mutate)
+    with pytest.raises(GraspDataError, match=r"'signature.along': the object .* has no single longest axis"):
+        load_taxonomy(broken)
+
+
+def test_long_axis_of_each_shape() -> None:
+    box = grasps.get("index_finger_extension").object  # 20 x 2.5 x 1.8 cm
+    assert box.long_axis() == 0
+    assert dataclasses.replace(box, size=(0.02, 0.01, 0.2)).long_axis() == 2
+    pen = dataclasses.replace(box, shape="cylinder", size=None, radius=0.004, length=0.14)
+    assert pen.long_axis() == 2 and dataclasses.replace(pen, length=0.008).long_axis() is None  # 2 r = length
+    assert grasps.get("tip_pinch").object.long_axis() is None
+
+
 def test_box_size_must_be_three_positive_lengths(broken: Path) -> None:
     _edit(broken, "09_palmar_pinch.json", lambda d: d["object"].update(size=[0.08, 0.05]))
     with pytest.raises(GraspDataError, match=r"09_palmar_pinch.json: field 'object.size'"):

@@ -378,7 +378,8 @@ def test_thumbless_hand_fails_every_type_that_names_a_thumb_position(tmp_path):
         touched = np.zeros(len(labels), dtype=bool)
         for group in sig.required:  # touch one label of every required group
             touched[next(i for i, lab in enumerate(labels) if any(fnmatch.fnmatch(lab, p) for p in group))] = True
-        match = CompiledSignature.compile(sig, labels).match(touched, None)
+        # fingers the type lays along the object do lie along it (index finger extension)
+        match = CompiledSignature.compile(sig, labels).match(touched, None, along_deg=np.zeros(len(sig.along)))
         if sig.thumb == "any":
             assert match.matched, grasp.id
         else:

@@ -140,6 +140,11 @@ def assert_achieved_match_signatures(results: BenchResults) -> None:
                 if floor > 0:
                     assert forces is not None and len(forces) == len(g.signature.required), (outcome.id, forces)
                     assert min(forces) >= floor, f"{outcome.id} trial {trial['trial']} succeeded with group loads {forces} N"
+                # ... and each finger the type lays along the object within its angle
+                for spec in g.signature.along:
+                    angle = trial.get("along_deg", {}).get(spec.finger)
+                    assert angle is not None and angle <= spec.max_angle_deg, (
+                        f"{outcome.id} trial {trial['trial']} succeeded with {spec.finger} at {angle} deg to the object")
 
 
 def test_frozen_hand_achieves_almost_nothing(tmp_path):
@@ -242,6 +247,25 @@ def test_a_required_group_that_does_not_press_does_not_count():
     ]
 
 
+@pytest.mark.slow
+def test_an_index_standing_across_the_handle_is_not_index_finger_extension():
+    """The shipped index finger extension plan (session 14) holds the bar with fingers 3-5 and
+    presses the index, flexed 90 deg at its knuckle, on the bar's side: its contacts, thumb and
+    loads match the signature and it holds, but the index stands across the handle, not along
+    it as the type's VF3 does, so the trial fails for that alone, naming the angle."""
+    from handsim.tolerances import over_limit
+
+    g = default_taxonomy().get("index_finger_extension")
+    record = seed0_trial(g.id)
+    angle = record["along_deg"]["index"]
+    assert 80.0 < angle <= 90.0
+    assert record["held"] and not record["success"] and not record["signature_matched"]
+    assert signature_problems(g, record["contact_regions"], record["thumb_abducted"]) == []
+    assert min(record["required_force_n"]) > 0.01
+    assert record["failure_reasons"] == [
+        f"index at {over_limit(angle, 45.0, 'deg')} to the object's long axis (it must lie along it)"]
+
+
 def test_committed_baseline_achieved_grasps_show_their_signatures():
     if not BASELINE.is_file():
         pytest.skip(f"no committed baseline at {BASELINE}")
@@ -255,8 +279,7 @@ def test_a_hand_sinking_into_the_object_under_a_push_fails_there():
     whatever it is: with a limit between the trial's penetration when scored and its deepest
     end-of-push one, the trial fails at the first push that sinks past it, and passes with the
     check off."""
-    from handsim.sim.protocol import over_limit
-    from handsim.tolerances import Protocol
+    from handsim.tolerances import Protocol, over_limit
 
     free = seed0_trial("lateral")
     assert free["success"]

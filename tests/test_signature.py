@@ -49,8 +49,12 @@ def row(contacts: set[str], labels: tuple[str, ...] = LABELS) -> np.ndarray:
     return np.array([lab in contacts for lab in labels], dtype=bool)
 
 
-def reference_verdict(sig: Signature, contacts: set[str], thumb_abducted: bool) -> bool:
+def reference_verdict(sig: Signature, contacts: set[str], thumb_abducted: bool,
+                      along_deg: tuple[float, ...] = ()) -> bool:
     """The rule, written out loop by loop."""
+    for spec, angle in zip(sig.along, along_deg, strict=True):
+        if not angle <= spec.max_angle_deg:  # NaN: the hand has no such finger
+            return False
     for group in sig.required:
         if not any(fnmatch.fnmatchcase(c, p) for c in contacts for p in group):
             return False
@@ -64,8 +68,12 @@ def reference_verdict(sig: Signature, contacts: set[str], thumb_abducted: bool) 
     return True
 
 
-def verdict(gid: str, contacts: set[str], thumb_abducted: bool, labels: tuple[str, ...] = LABELS):
-    return match_signature(grasps.get(gid).signature, labels, row(contacts, labels), thumb_abducted)
+def verdict(gid: str, contacts: set[str], thumb_abducted: bool, labels: tuple[str, ...] = LABELS,
+            along_deg: tuple[float, ...] | None = None):
+    sig = grasps.get(gid).signature
+    if along_deg is None:  # the fingers lie along the object
+        along_deg = (0.0,) * len(sig.along)
+    return match_signature(sig, labels, row(contacts, labels), thumb_abducted, along_deg=along_deg)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -171,19 +179,23 @@ def test_batched_equals_one_at_a_time_and_reference() -> None:
     n_matched = 0
     for g in grasps.all_grasps():
         compiled = CompiledSignature.compile(g.signature, LABELS)
-        batched = compiled.match(contact, thumb)
+        # angles either side of each 'along' limit, and a NaN (no such finger)
+        along = rng.uniform(0.0, 90.0, (batch, len(g.signature.along)))
+        along[3:6] = 0.0
+        along[6:8] = np.nan
+        batched = compiled.match(contact, thumb, along_deg=along)
         assert batched.matched.shape == (batch,)
         assert batched.missing.shape == (batch, len(g.signature.required))
         assert batched.forbidden_hit.shape == (batch, len(g.signature.forbidden))
         for b in range(batch):
-            single = compiled.match(contact[b], thumb[b])
+            single = compiled.match(contact[b], thumb[b], along_deg=along[b])
             assert single.matched.shape == ()
             assert bool(single.matched) == bool(batched.matched[b])
             np.testing.assert_array_equal(single.missing, batched.missing[b])
             np.testing.assert_array_equal(single.forbidden_hit, batched.forbidden_hit[b])
             assert single.reasons() == batched.reasons(b)
             contacts = {lab for lab, c in zip(LABELS, contact[b]) if c}
-            assert bool(batched.matched[b]) == reference_verdict(g.signature, contacts, bool(thumb[b]))
+            assert bool(batched.matched[b]) == reference_verdict(g.signature, contacts, bool(thumb[b]), tuple(along[b]))
             assert (batched.reasons(b) == []) == bool(batched.matched[b])
         n_matched += int(batched.matched.sum())
     assert n_matched > 0
@@ -330,3 +342,49 @@ def test_bad_forces() -> None:
         compiled.match(contact, True, forces({"thumb.distal.tip": -1.0}), 0.01)
     with pytest.raises(ConfigurationError, match=r"min_force_n: expected a finite number >= 0"):
         compiled.match(contact, True, forces({}), -0.1)
+
+
+# ---------------------------------------------------------------------------------------------- along
+
+#: Index finger extension's contacts: palm and fingers 3-5 round the handle, the index on it.
+INDEX_EXTENSION = {"palm.pad", "middle.proximal.pad", "ring.proximal.pad", "little.proximal.pad", "index.middle.pad"}
+
+
+def test_a_finger_must_lie_along_the_object_within_its_limit() -> None:
+    # thumb adducted, as the type needs; the limit is the grasp file's 45 deg
+    assert grasps.get("index_finger_extension").signature.along[0].max_angle_deg == 45.0
+    assert verdict("index_finger_extension", INDEX_EXTENSION, False, along_deg=(44.9,)).matched
+    assert verdict("index_finger_extension", INDEX_EXTENSION, False, along_deg=(45.0,)).matched
+    across = verdict("index_finger_extension", INDEX_EXTENSION, False, along_deg=(87.5,))
+    assert not across.matched
+    assert across.reasons() == ["index at 87.5 deg > 45.0 deg to the object's long axis (it must lie along it)"]
+    # the reason never reads the value equal to the limit
+    assert verdict("index_finger_extension", INDEX_EXTENSION, False, along_deg=(45.04,)).reasons() == [
+        "index at 45.04 deg > 45.00 deg to the object's long axis (it must lie along it)"]
+    # a hand without an index cannot lay it along anything
+    none = verdict("index_finger_extension", INDEX_EXTENSION, False, along_deg=(float("nan"),))
+    assert not none.matched and none.reasons() == ["hand has no index to lie along the object"]
+    # the direction is one more condition: the contacts must still match
+    both = verdict("index_finger_extension", INDEX_EXTENSION - {"index.middle.pad"}, False, along_deg=(60.0,))
+    assert both.reasons() == ["required index.*.pad|index.distal.tip not in contact",
+                              "index at 60.0 deg > 45.0 deg to the object's long axis (it must lie along it)"]
+    m = verdict("index_finger_extension", INDEX_EXTENSION, False, along_deg=(30.0,))
+    assert m.along_deg_b is not None and m.along_deg_b.shape == (1, 1) and not m.misaligned_b.any()
+
+
+def test_along_angles_are_checked() -> None:
+    ife = CompiledSignature.compile(grasps.get("index_finger_extension").signature, LABELS)
+    contact = row(INDEX_EXTENSION)
+    with pytest.raises(ConfigurationError, match=r"along_deg: the signature needs the angle of \['index'\]"):
+        ife.match(contact, False)
+    with pytest.raises(ConfigurationError, match=r"along_deg: expected shape \(1, 1\)"):
+        ife.match(contact, False, along_deg=[10.0, 20.0])
+    with pytest.raises(ConfigurationError, match=r"along_deg: expected angles in \[0, 90\]"):
+        ife.match(contact, False, along_deg=[95.0])
+    with pytest.raises(ConfigurationError, match=r"along_deg: expected angles in \[0, 90\]"):
+        ife.match(contact, False, along_deg=[-1.0])
+    # a signature without 'along' takes none (or an empty column set)
+    lateral = CompiledSignature.compile(grasps.get("lateral").signature, LABELS)
+    assert lateral.match(row({"thumb.distal.pad"})[None], False, along_deg=np.zeros((1, 0))).matched.shape == (1,)
+    with pytest.raises(ConfigurationError, match=r"along_deg: expected shape \(1, 0\)"):
+        lateral.match(row({"thumb.distal.pad"}), False, along_deg=[10.0])

@@ -218,7 +218,7 @@ def test_disturbance_rotation_matches_scipy_for_any_orientation(rng: np.random.G
     (15.000001, 15.0, "just over the 15.0 deg"),  # the caller appends " limit"
 ])
 def test_a_failure_reason_never_reads_value_equal_to_limit(value: float, limit: float, text: str) -> None:
-    from handsim.sim.protocol import over_limit
+    from handsim.tolerances import over_limit
 
     assert over_limit(value, limit, "deg") == text
 

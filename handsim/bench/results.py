@@ -35,6 +35,7 @@ Layout (keys in this order)::
                             "thumb_abducted", "q1", "num_contacts", "max_penetration_m",
                             "max_joint_excess_deg", "max_joint_excess_m", "contact_regions",
                             "required_force_n",   # per required group [N]; since session 14
+                            "along_deg",          # {finger: deg} of signature.along; since session 15
                             "settle_translation_m", "settle_rotation_deg",  # recorded, not judged
                             "failure_reasons", "steps", "wall_s", "disturbance"}]}
       ],

@@ -428,6 +428,7 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
         "settle_rotation_deg": float(episode.get("settle_rotation_deg", 0.0)),
         "contact_regions": sorted(episode.get("contact_regions", [])),
         "required_force_n": [float(f) for f in episode.get("required_force_n", [])],
+        "along_deg": {str(k): (None if v is None else float(v)) for k, v in (episode.get("along_deg") or {}).items()},
         "failure_reasons": [] if success else [str(r) for r in reasons],
         "steps": steps,
         "wall_s": wall,

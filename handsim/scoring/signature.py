@@ -12,7 +12,10 @@ without a thumb fails every signature that names a thumb position: the position 
 type's definition in the taxonomy). Given the contact forces per label, a required group must
 also carry a minimum normal force in total: a finger lying within the contact distance of the
 object without pressing on it is beside the object, not holding it. Forbidden patterns are
-judged on contact alone (touching is enough to break the type). A signature that forbids the
+judged on contact alone (touching is enough to break the type). A signature may also name
+fingers that must lie along the object's long axis (``along``: index finger extension's index,
+VF3, on the top of the handle); the caller measures each such finger's angle to that axis and
+the verdict needs it within the signature's limit. A signature that forbids the
 palm (``palm.*``: pad and side opposition) also forbids the links the hand's metadata gives no
 region (label ``other``): such a link is not a finger pad either.
 
@@ -37,6 +40,7 @@ from numpy.typing import ArrayLike, NDArray
 from handsim.errors import ConfigurationError, UnknownNameError, suggest
 from handsim.grasps import ALL_REGION_LABELS, Signature
 from handsim.regions import OTHER_LABEL
+from handsim.tolerances import over_limit
 
 __all__ = ["OTHER_FORBIDDEN_WITH", "CompiledSignature", "SignatureMatch", "match_signature"]
 
@@ -131,6 +135,7 @@ class CompiledSignature:
         thumb_abducted: ArrayLike | None,
         label_force_n: ArrayLike | None = None,
         min_force_n: float = 0.0,
+        along_deg: ArrayLike | None = None,
     ) -> SignatureMatch:
         """Judge a batch of trials against the signature.
 
@@ -147,13 +152,18 @@ class CompiledSignature:
             min_force_n: With ``label_force_n``, the least total normal force a required group's
                 labels must carry for the group to count [N]; a group touched with less fails
                 with "required ... touched without load (0.000 N < 0.010 N)".
+            along_deg: (B, A) or (A,) float, the angle [deg] between each finger of
+                ``signature.along`` (in its order) and the object's long axis; NaN when the hand
+                has no such finger (the trial then fails: "hand has no index to lie along the
+                object"). Needed exactly when the signature has ``along`` entries.
 
         Returns:
             The per-trial verdicts; a single (R,) trial gives arrays without the batch axis.
 
         Raises:
-            ConfigurationError: On a wrong shape, non-boolean contacts, or forces that are not
-                finite and >= 0.
+            ConfigurationError: On a wrong shape, non-boolean contacts, forces that are not
+                finite and >= 0, or ``along_deg`` missing for a signature with ``along`` entries
+                (or given for one without), or outside [0, 90] deg.
         """
         contact = _as_bool(in_contact, "in_contact")
         single = contact.ndim == 1
@@ -193,11 +203,38 @@ class CompiledSignature:
             thumb_ok = ~thumb
         else:
             thumb_ok = np.ones(batch, dtype=bool)
-        matched = ~missing.any(axis=1) & ~forbidden_hit.any(axis=1) & ~other_hit & thumb_ok
+        along = self._along_deg(along_deg, batch, single)
+        limits = np.array([a.max_angle_deg for a in self.signature.along], dtype=np.float64)
+        misaligned = ~(along <= limits)  # NaN (no such finger) fails too
+        matched = (~missing.any(axis=1) & ~forbidden_hit.any(axis=1) & ~other_hit & thumb_ok
+                   & ~misaligned.any(axis=1))
         return SignatureMatch(
             self, contact, thumb, matched, missing, forbidden_hit, thumb_ok, single, no_thumb,
             group_force_b=group_force, unloaded_b=unloaded, min_force_n=float(min_force_n), other_hit_b=other_hit,
+            along_deg_b=along, misaligned_b=misaligned,
         )
+
+    def _along_deg(self, along_deg: ArrayLike | None, batch: int, single: bool) -> NDArray[np.float64]:
+        """(B, A) angles of the ``along`` fingers [deg], checked."""
+        count = len(self.signature.along)
+        if along_deg is None:
+            if count:
+                names = [a.finger for a in self.signature.along]
+                raise ConfigurationError(
+                    f"along_deg: the signature needs the angle of {names} to the object's long axis "
+                    f"(shape ({batch}, {count})), got None"
+                )
+            return np.zeros((batch, 0), dtype=np.float64)
+        arr = np.asarray(along_deg, dtype=np.float64)
+        if single and arr.ndim == 1:
+            arr = arr[None, :]
+        if arr.shape != (batch, count):
+            raise ConfigurationError(f"along_deg: expected shape ({batch}, {count}) (one column per signature "
+                                     f"'along' finger), got {np.shape(along_deg)}")
+        known = arr[~np.isnan(arr)]
+        if np.any(known < 0) or np.any(known > 90):
+            raise ConfigurationError(f"along_deg: expected angles in [0, 90] deg or NaN, got {arr.tolist()}")
+        return arr
 
     def _group_force(self, label_force_n: ArrayLike, contact: NDArray[np.bool_], single: bool) -> NDArray[np.float64]:
         """(B, G) total normal force on each required group's labels in contact [N]."""
@@ -274,6 +311,9 @@ class SignatureMatch:
         min_force_n: The force a required group needed [N] (0 when no forces were given).
         other_hit_b: (B,) bool, an unlabelled link the signature forbids
             (:attr:`CompiledSignature.other_mask`) touched; None: not judged.
+        along_deg_b: (B, A) angles of the signature's ``along`` fingers to the object's long
+            axis [deg] (NaN: the hand has no such finger); A = 0 for most signatures.
+        misaligned_b: (B, A) bool, the finger's angle exceeds its limit (or is NaN).
     """
 
     compiled: CompiledSignature
@@ -289,6 +329,8 @@ class SignatureMatch:
     unloaded_b: NDArray[np.bool_] | None = None
     min_force_n: float = 0.0
     other_hit_b: NDArray[np.bool_] | None = None
+    along_deg_b: NDArray[np.float64] | None = None
+    misaligned_b: NDArray[np.bool_] | None = None
 
     def _out(self, arr: NDArray[np.bool_]) -> NDArray[np.bool_]:
         return arr[0] if self.single else arr
@@ -341,6 +383,16 @@ class SignatureMatch:
             elif self.missing_b[b, g]:
                 out.append(f"required {name} not in contact")
         out.extend(self.forbidden_reasons(b))
+        if self.misaligned_b is not None:
+            for a, spec in enumerate(comp.signature.along):
+                if self.misaligned_b[b, a]:
+                    assert self.along_deg_b is not None
+                    angle = float(self.along_deg_b[b, a])
+                    if math.isnan(angle):
+                        out.append(f"hand has no {spec.finger} to lie along the object")
+                    else:
+                        out.append(f"{spec.finger} at {over_limit(angle, spec.max_angle_deg, 'deg')} to the "
+                                   "object's long axis (it must lie along it)")
         if not self.thumb_ok_b[b]:
             if self.no_thumb:
                 out.append(f"hand has no thumb, grasp needs thumb {comp.signature.thumb}")
@@ -381,6 +433,8 @@ def match_signature(
     thumb_abducted: ArrayLike | None,
     label_force_n: ArrayLike | None = None,
     min_force_n: float = 0.0,
+    along_deg: ArrayLike | None = None,
 ) -> SignatureMatch:
     """Compile (cached) and match in one call; see :meth:`CompiledSignature.match`."""
-    return CompiledSignature.compile(signature, labels).match(in_contact, thumb_abducted, label_force_n, min_force_n)
+    return CompiledSignature.compile(signature, labels).match(in_contact, thumb_abducted, label_force_n, min_force_n,
+                                                              along_deg)

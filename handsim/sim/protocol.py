@@ -12,9 +12,9 @@ import numpy as np
 from handsim.errors import SimulationError
 from handsim.sim.objects import ObjectBody
 from handsim.sim.world import World
-from handsim.tolerances import Protocol
+from handsim.tolerances import Protocol, over_limit
 
-__all__ = ["DIRECTION_VECTORS", "DisturbanceResult", "DisturbanceStep", "over_limit", "run_disturbance"]
+__all__ = ["DIRECTION_VECTORS", "DisturbanceResult", "DisturbanceStep", "run_disturbance"]
 
 #: Unit world vectors of the direction names.
 DIRECTION_VECTORS: dict[str, tuple[float, float, float]] = {
@@ -77,17 +77,6 @@ class DisturbanceResult:
         d = dataclasses.asdict(self)
         d["directions"] = list(self.directions)
         return d
-
-
-def over_limit(value: float, limit: float, unit: str) -> str:
-    """``"15.1 deg > 15.0 deg"``: one decimal, or as many more as it takes (up to four) for the
-    value to read as more than the limit; past that, ``"just over the 15.0 deg"`` (never
-    "15.0 deg > 15.0 deg")."""
-    for digits in range(1, 5):
-        v, lim = f"{value:.{digits}f}", f"{limit:.{digits}f}"
-        if v != lim:
-            return f"{v} {unit} > {lim} {unit}"
-    return f"just over the {limit:.1f} {unit}"
 
 
 def run_disturbance(
