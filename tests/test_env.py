@@ -370,6 +370,37 @@ def test_reward_terms_sum_to_reward_and_match_independent_sources(test_hand: Pat
         assert info["reward_success"] == 0.0
     assert saw_contact  # the progress check above saw real contacts
     assert terminated and "episode" in info
+
+
+def test_progress_counts_a_finger_laid_along_the_object() -> None:
+    """Index finger extension's index (signature ``along``) is one more progress group: met when
+    its angle to the handle, measured here from the episode's link frames, is within 45 deg."""
+    weights = RewardWeights()
+    env = gymnasium.make(GRASP_ENV_ID, grasp="index_finger_extension", hand=str(hand_dir("default_hand")), reward=weights)
+    inner: GraspEnv = env.unwrapped
+    policy = ScriptedGraspPolicy(env)
+    obs, info = env.reset(seed=0)
+    policy.reset(info)
+    signature = inner.grasp.signature
+    assert [a.finger for a in signature.along] == ["index"]
+    angles = []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        obs, _, terminated, truncated, info = env.step(policy(obs))
+        if terminated:
+            break
+        touched = [lab for lab, on in zip(inner.labels, obs[inner.obs_slices["contacts"]]) if on]
+        # a group touched without load (the fixture holds the bar) is not met either
+        unloaded = inner.episode.signature_match().unloaded_b[0]
+        hit = [any(fnmatch.fnmatchcase(lab, p) for lab in touched for p in g) and not u
+               for g, u in zip(signature.required, unloaded)]
+        angle = float(inner.episode.along_angles()[0])
+        angles.append(angle)
+        forb = [any(fnmatch.fnmatchcase(lab, p) for lab in touched) for p in signature.forbidden]
+        expected = np.mean([*hit, angle <= 45.0]) - (np.mean(forb) if forb else 0.0)
+        assert info["reward_progress"] == pytest.approx(weights.progress * expected, abs=1e-12)
+    env.close()
+    assert max(angles) > 45.0  # the shipped plan stands the index across the bar
     assert info["reward_success"] == (weights.success if info["is_success"] else 0.0)
     env.close()
 

@@ -145,8 +145,11 @@ Reward
   group's regions (the smallest over those links, penetration counted as 0), capped at
   ``distance_cap_m``; the term is ``-distance * mean_g(min(d_g, cap) / cap)``. Groups the hand
   has no link for are left out (the term is 0 if none is left).
-* ``progress`` (dense, in ``[-w, w]``): ``progress * (fraction of required groups in contact -
-  fraction of forbidden patterns touched)``, from the episode's contact scoring.
+* ``progress`` (dense, in ``[-w, w]``): ``progress * (fraction of required groups in contact,
+  with load (``Protocol.required_min_force_n``) - fraction of forbidden patterns touched)``,
+  from the episode's contact scoring; a finger the
+  signature lays along the object (``along``: index finger extension's index) counts as one
+  more group, met when it lies within its angle.
 * ``q1`` (dense once the grasp is formed): ``q1 * Q1`` with Q1 the Ferrari-Canny quality of
   the current contacts (:meth:`GraspEpisode.quality`; 0 without force closure), computed only
   when every required group of the signature is in contact (0 before; Q1 costs milliseconds
@@ -1017,7 +1020,10 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         match = self.episode.signature_match()  # the verdict ``score`` came from (same compiled signature)
         g = len(compiled.group_names)
         f = len(compiled.signature.forbidden)
-        frac_required = 1.0 - float(np.count_nonzero(match.missing)) / g if g else 1.0
+        # A finger the type lays along the object (signature ``along``) counts like a group.
+        a = len(compiled.signature.along)
+        unmet = np.count_nonzero(match.missing) + (np.count_nonzero(match.misaligned_b) if a else 0)
+        frac_required = 1.0 - float(unmet) / (g + a) if g + a else 1.0
         frac_forbidden = float(np.count_nonzero(match.forbidden_hit)) / f if f else 0.0
         # Q1 costs milliseconds per call: only once every required group touches does it mean
         # anything for this grasp type, so only then is it computed.
