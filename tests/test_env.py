@@ -384,6 +384,7 @@ def test_progress_counts_a_finger_laid_along_the_object() -> None:
     signature = inner.grasp.signature
     assert [a.finger for a in signature.along] == ["index"]
     angles = []
+    discriminating = 0
     terminated = truncated = False
     while not (terminated or truncated):
         obs, _, terminated, truncated, info = env.step(policy(obs))
@@ -399,8 +400,10 @@ def test_progress_counts_a_finger_laid_along_the_object() -> None:
         forb = [any(fnmatch.fnmatchcase(lab, p) for lab in touched) for p in signature.forbidden]
         expected = np.mean([*hit, angle <= 45.0]) - (np.mean(forb) if forb else 0.0)
         assert info["reward_progress"] == pytest.approx(weights.progress * expected, abs=1e-12)
+        without = np.mean(hit) - (np.mean(forb) if forb else 0.0)  # the term before 'along' counted
+        discriminating += abs(expected - without) > 1e-9
     env.close()
-    assert max(angles) > 45.0  # the shipped plan stands the index across the bar
+    assert discriminating  # on some step the index term changed the value
     assert info["reward_success"] == (weights.success if info["is_success"] else 0.0)
     env.close()
 

@@ -24,6 +24,7 @@ from handsim.grasps import GraspType, default_taxonomy
 from handsim.hand import load_hand
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
 BASELINE = REPO / "benchmarks" / "results" / "baseline" / "results.json"
 
 pytestmark = pytest.mark.slow
@@ -201,28 +202,38 @@ def test_default_hand_achieved_grasps_show_their_signatures(tmp_path):
     assert_achieved_match_signatures(load_results(tmp_path / "out" / "results.json"))
 
 
-def seed0_trial(grasp_id: str, **protocol: object) -> dict:
-    """The benchmark's trial 0 at seed 0 of one type on the default hand, under a Protocol with
-    ``protocol`` changed (its record, as results.json keeps it)."""
+def seed0_trial(grasp_id: str, hand: Path | None = None, **protocol: object) -> dict:
+    """The benchmark's trial 0 at seed 0 of one type on the default hand (or the hand folder
+    ``hand``), under a Protocol with ``protocol`` changed (its record, as results.json keeps it)."""
     from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
     from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
     from handsim.tolerances import Protocol
 
     number = default_taxonomy().get(grasp_id).number
-    task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(**protocol)),), str(hand_dir("default_hand")),
+    task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(**protocol)),), str(hand or hand_dir("default_hand")),
                      DEFAULT_POLICY, grasp_id, number, 0, trial_seed(0, number, 0), False)
     record, _ = run_trial(task)
     close_worker_envs()
     return record
 
 
+def hand_with_plans(tmp_path: Path, plans: str) -> Path:
+    """A copy of the default hand whose grasps.json is ``tests/data/<plans>``."""
+    hand = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), hand)
+    shutil.copy(DATA / plans, hand / "grasps.json")
+    return hand
+
+
 @pytest.mark.slow
-def test_a_ball_the_palm_catches_under_the_pushes_is_not_a_pad_grasp():
-    """Sphere 4 finger (pad opposition: the palm is forbidden) forms its signature after the
-    settle, then the palm catches the ball under the pushes. Judged once after the settle it
-    counted (the protocol before ``check_forbidden_under_push``, reproduced bit for bit with the
-    flag off); judged at the end of each push it fails, naming the palm and the push."""
-    old, new = (seed0_trial("sphere_4_finger", check_forbidden_under_push=flag) for flag in (False, True))
+def test_a_ball_the_palm_catches_under_the_pushes_is_not_a_pad_grasp(tmp_path):
+    """Sphere 4 finger (pad opposition: the palm is forbidden) with session 14's plan (kept in
+    tests/data: the baseball rests near the knuckles) forms its signature after the settle,
+    then the palm catches the ball under the pushes. Judged once after the settle it counted
+    (the protocol before ``check_forbidden_under_push``, reproduced bit for bit with the flag
+    off); judged at the end of each push it fails, naming the palm and the push."""
+    hand = hand_with_plans(tmp_path, "sphere_4_finger_on_the_knuckles.json")
+    old, new = (seed0_trial("sphere_4_finger", hand, check_forbidden_under_push=flag) for flag in (False, True))
     assert old["success"] and old["signature_matched"] and "palm.pad" not in old["contact_regions"]
     assert not new["success"] and new["signature_matched"] and not new["held"]
     assert new["failure_reasons"][0].startswith("forbidden palm.* touched (palm.pad) under ")
@@ -248,22 +259,25 @@ def test_a_required_group_that_does_not_press_does_not_count():
 
 
 @pytest.mark.slow
-def test_an_index_standing_across_the_handle_is_not_index_finger_extension():
-    """The shipped index finger extension plan (session 14) holds the bar with fingers 3-5 and
-    presses the index, flexed 90 deg at its knuckle, on the bar's side: its contacts, thumb and
-    loads match the signature and it holds, but the index stands across the handle, not along
-    it as the type's VF3 does, so the trial fails for that alone, naming the angle."""
+def test_an_index_standing_across_the_handle_is_not_index_finger_extension(tmp_path):
+    """Session 14's index finger extension plan (kept in tests/data) held the bar with fingers
+    3-5 and pressed the index, flexed 90 deg at its knuckle, on the bar's side: its contacts,
+    thumb and loads match the signature and it holds, but the index stands across the handle,
+    not along it as the type's VF3 does, so the trial fails for that alone, naming the angle.
+    The shipped plan (session 15's knife grip) passes the same trial with its index along it."""
     from handsim.tolerances import over_limit
 
     g = default_taxonomy().get("index_finger_extension")
-    record = seed0_trial(g.id)
-    angle = record["along_deg"]["index"]
+    across = seed0_trial(g.id, hand_with_plans(tmp_path, "index_finger_extension_across.json"))
+    along = seed0_trial(g.id)
+    angle = across["along_deg"]["index"]
     assert 80.0 < angle <= 90.0
-    assert record["held"] and not record["success"] and not record["signature_matched"]
-    assert signature_problems(g, record["contact_regions"], record["thumb_abducted"]) == []
-    assert min(record["required_force_n"]) > 0.01
-    assert record["failure_reasons"] == [
+    assert across["held"] and not across["success"] and not across["signature_matched"]
+    assert signature_problems(g, across["contact_regions"], across["thumb_abducted"]) == []
+    assert min(across["required_force_n"]) > 0.01
+    assert across["failure_reasons"] == [
         f"index at {over_limit(angle, 45.0, 'deg')} to the object's long axis (it must lie along it)"]
+    assert along["success"] and along["along_deg"]["index"] <= 45.0
 
 
 def test_committed_baseline_achieved_grasps_show_their_signatures():
