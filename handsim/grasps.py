@@ -180,7 +180,6 @@ class TestObject:
         outer = float(self.major_radius) + float(self.minor_radius)  # type: ignore[arg-type]
         return (outer, outer, float(self.minor_radius))  # type: ignore[arg-type]
 
-
     def long_axis(self) -> int | None:
         """The object-frame axis (0, 1 or 2 for x, y, z) of the object's longest extent, or None
         when no single axis is the longest (a sphere, a cube, a torus, a disk-like cylinder)."""
