@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, QhullError
 
 from handsim.errors import ConfigurationError, HandsimError
 from handsim.scoring.quality import (
@@ -147,6 +147,78 @@ def test_two_antipodal_contacts_are_not_closure_in_6d():
     assert epsilon_quality(p, n, 1.0, torque_scale=0.05) == 0.0
     assert not force_closure(p, n, 1.0, torque_scale=0.05)
     assert hull_volume(p, n, 1.0) == 0.0  # 16 wrenches but they span fewer than 6 dimensions
+
+
+# ------------------------------------------------------------------------------ soft fingers
+
+
+def test_soft_finger_wrenches_twist_each_edge_both_ways(rng):
+    p, n = sphere_contacts(rng, 2, 3)
+    mu, gamma, k, scale = 0.6, 0.003, 5, 0.04
+    point = friction_cone_wrenches(p, n, mu, num_edges=k, torque_scale=scale)
+    soft = friction_cone_wrenches(p, n, mu, num_edges=k, torque_scale=scale, torsion=gamma)
+    assert soft.shape == (2, 3 * 2 * k, 6)
+    per = soft.reshape(2, 3, 2, k, 6)
+    edges = point.reshape(2, 3, k, 6)
+    for sign, half in ((1.0, per[:, :, 0]), (-1.0, per[:, :, 1])):
+        np.testing.assert_allclose(half[..., :3], edges[..., :3], atol=1e-15)  # same forces
+        # torque = ((p - c) x f + sign gamma n) / torque_scale, written out here
+        twist = sign * gamma * n[:, :, None, :] / scale
+        np.testing.assert_allclose(half[..., 3:], edges[..., 3:] + twist, atol=1e-12)
+    # gamma = 0 repeats every point-contact wrench: the same hull, the same Q1
+    assert epsilon_quality(p, n, mu, num_edges=k, torque_scale=scale, torsion=0.0) == pytest.approx(
+        epsilon_quality(p, n, mu, num_edges=k, torque_scale=scale), abs=1e-12)
+
+
+@pytest.mark.parametrize("mu", [0.3, 0.5, 1.0])
+@pytest.mark.parametrize("gamma", [0.0005, 0.001, 0.002])
+def test_two_antipodal_soft_fingers_resist_a_twist_of_gamma(mu, gamma):
+    # Point contacts at +-R cannot resist a torque about the line through them (above);
+    # soft fingers can, up to gamma per newton of normal force (Murray, Li and Sastry 1994:
+    # two soft fingers are force closure iff the line through them lies inside both friction
+    # cones). The hull's support along the pure twist about x is gamma / R (every other wrench
+    # has no x torque: (+-R e_x) x f has none), so Q1 <= gamma / R; while the twist is the
+    # weakest direction (gamma / R <= 0.1 here) Q1 equals it, which Qhull confirms.
+    radius = 0.02
+    p = np.array([[radius, 0.0, 0.0], [-radius, 0.0, 0.0]])
+    n = -p / radius
+    q = epsilon_quality(p, n, mu, torque_scale=radius, torsion=gamma)
+    assert q == pytest.approx(gamma / radius, rel=1e-9)
+    w = friction_cone_wrenches(p, n, mu, torque_scale=radius, torsion=gamma)
+    assert qhull_epsilon(w) == pytest.approx(gamma / radius, rel=1e-9)
+    assert force_closure(p, n, mu, torque_scale=radius, torsion=gamma)
+    assert epsilon_quality(p, n, mu, torque_scale=radius) == 0.0
+
+
+def test_soft_fingers_outside_each_others_cone_are_not_closure():
+    # The line through the two contacts makes 40 deg with each normal, more than the friction
+    # angle atan(0.5) = 26.6 deg: no squeeze holds, whatever the torsion (Murray, Li, Sastry).
+    tilt = math.radians(40.0)
+    p = np.array([[0.02, 0.0, 0.0], [-0.02, 0.0, 0.0]])
+    n = np.array([[-math.cos(tilt), math.sin(tilt), 0.0], [math.cos(tilt), math.sin(tilt), 0.0]])
+    assert not force_closure(p, n, 0.5, torque_scale=0.02, torsion=0.01)
+    assert epsilon_quality(p, n, 0.5, torque_scale=0.02, torsion=0.01) == 0.0
+    # At 20 deg, inside the cones, the same pair is force closure.
+    tilt = math.radians(20.0)
+    n = np.array([[-math.cos(tilt), math.sin(tilt), 0.0], [math.cos(tilt), math.sin(tilt), 0.0]])
+    assert force_closure(p, n, 0.5, torque_scale=0.02, torsion=0.01)
+
+
+def test_soft_q1_matches_qhull_and_never_falls_below_point_q1(rng):
+    p, n = box_contacts(rng, 40, 3)
+    mu = rng.uniform(0.2, 1.0, size=40)
+    gamma = rng.uniform(0.0, 0.01, size=(40, 3))
+    soft = epsilon_quality(p, n, mu, num_edges=4, torque_scale=0.05, torsion=gamma)
+    point = epsilon_quality(p, n, mu, num_edges=4, torque_scale=0.05)
+    assert (soft >= point - 1e-12).all()  # more wrenches, a larger hull
+    for b in range(40):
+        w = friction_cone_wrenches(p[b], n[b], mu[b], num_edges=4, torque_scale=0.05, torsion=gamma[b])
+        try:
+            ref = qhull_epsilon(w)
+        except QhullError:  # Qhull refuses lower-dimensional input (three contacts on one face)
+            ref = 0.0
+        assert soft[b] == pytest.approx(ref, abs=1e-9)
+    assert (soft > point + 1e-6).sum() > 5  # the twist matters on some three-contact grasps
 
 
 def test_frictionless_sphere_contacts_exert_no_torque():
@@ -326,6 +398,9 @@ def test_degenerate_inputs_return_zero_not_crash(rng):
         ({"mu": np.nan}, "mu"),
         ({"num_edges": 2}, "num_edges"),
         ({"torque_scale": 0.0}, "torque_scale"),
+        ({"torsion": -0.001}, "torsion"),
+        ({"torsion": np.full(4, 0.001)}, "torsion"),
+        ({"torsion": np.nan}, "torsion"),
         ({"center": np.zeros(2)}, "center"),
         ({"mask": np.ones((2, 3), dtype=int)}, "mask"),
         ({"points": np.full((2, 3, 3), np.nan)}, "points"),

@@ -16,7 +16,10 @@ Three classic measures of a set of point contacts with Coulomb friction:
 
 Each contact's friction cone is linearised into ``num_edges`` unit-normal-force edges
 (:func:`friction_cone_wrenches`), so the hull is a polytope and all three measures are exact
-(to floating-point tolerance ``HULL_REL_TOL``), not estimated by sampling directions.
+(to floating-point tolerance ``HULL_REL_TOL``), not estimated by sampling directions. With
+``torsion`` the contacts are soft fingers, which also resist a twist about their normal (each
+edge twisted either way: ``2 * num_edges`` wrenches per contact); that is the contact the
+simulator models, while the point-contact Q1 is the figure peers report.
 
 Algorithm (why it is batched and exact). Q1 is the smallest facet offset of the hull, but the
 full hull of 40 points in 6-D has ~2000 facets and only the nearest one matters. We grow an
@@ -181,6 +184,7 @@ def _wrenches(
     torque_scale: ArrayLike,
     center: ArrayLike | None,
     mask: ArrayLike | None,
+    torsion: ArrayLike | None = None,
 ) -> tuple[_Float, NDArray[np.bool_], NDArray[np.bool_], bool]:
     """Shared body of the public functions: wrenches (B, N, 6), their mask, degenerate grasps."""
     p, n, m, single = _batch_contacts(points, normals, mask)
@@ -219,6 +223,17 @@ def _wrenches(
     )  # (B, C, k, 3) [N per unit normal force]
     r = np.where(m[..., None], p - c[:, None, :], 0.0)  # (B, C, 3) [m]
     tau = np.cross(r[:, :, None, :], f) / ts[:, None, None, None]  # (B, C, k, 3)
+    if torsion is not None:
+        # Soft finger: each edge twists either way about the normal, up to gamma per unit
+        # normal force (edge j of sign +, then of sign -: k + k rows per contact).
+        g = _per_grasp("torsion", torsion, batch, contacts, single, allow_contact=True)
+        _check_finite("torsion", g, m)
+        if (np.where(m, g, 0.0) < 0).any():
+            raise ConfigurationError(f"torsion: expected torsional friction lengths >= 0 [m], got min {np.where(m, g, 0).min()}")
+        spin = (np.where(m, g, 0.0) / ts[:, None])[..., None, None] * unit[:, :, None, :]  # (B, C, 1, 3)
+        f = np.concatenate([f, f], axis=2)
+        tau = np.concatenate([tau + spin, tau - spin], axis=2)
+        k *= 2
     w = np.concatenate([f, tau], axis=-1)
     w[~m | zero] = 0.0
     valid = np.repeat(m & ~zero, k, axis=1)  # (B, C*k)
@@ -232,6 +247,7 @@ def friction_cone_wrenches(
     num_edges: int = 8,
     torque_scale: ArrayLike = 1.0,
     center: ArrayLike | None = None,
+    torsion: ArrayLike | None = None,
 ) -> _Float:
     """Primitive wrenches of point contacts with linearised Coulomb friction cones.
 
@@ -239,6 +255,13 @@ def friction_cone_wrenches(
     ``f = n + mu (cos t_j u + sin t_j v)``, ``t_j = 2 pi j / k``, with ``(u, v)`` a deterministic
     orthonormal tangent basis of the unit normal ``n``; its wrench is
     ``[f; (p - center) x f / torque_scale]``.
+
+    With ``torsion`` (gamma) the contacts are soft fingers: each may also twist the object
+    about its normal by up to gamma times its normal force, independently of its tangential
+    force (the soft-finger contact of R. M. Murray, Z. Li and S. S. Sastry, "A Mathematical
+    Introduction to Robotic Manipulation", CRC Press 1994, Sec. 5.2: ``|f_t| <= mu f_n``,
+    ``|tau_n| <= gamma f_n``; PyBullet's spinning friction is that same separate limit). Each
+    edge then gives two wrenches, ``[f; ((p - center) x f +- gamma n) / torque_scale]``.
 
     Args:
         points: Contact points, shape (B, C, 3) or (C, 3) [m], in the object frame.
@@ -251,16 +274,20 @@ def friction_cone_wrenches(
             forces (often the object's radius); a scalar or (B,).
         center: Torque reference point (the object's centre of mass), (3,) or (B, 3) [m];
             the origin by default.
+        torsion: Torsional friction length(s) gamma >= 0 [m] (soft-finger contacts), shaped
+            like ``mu``; None (default) for point contacts.
 
     Returns:
         Wrenches of shape (B, C * k, 6) ((C * k, 6) for a single grasp); row ``c * k + j`` is
-        edge ``j`` of contact ``c``; columns are force [N] then scaled torque [N].
+        edge ``j`` of contact ``c``; columns are force [N] then scaled torque [N]. With
+        ``torsion``, (B, 2 C k, 6): row ``c * 2k + j`` is edge ``j`` twisted by ``+gamma``,
+        row ``c * 2k + k + j`` the same edge twisted by ``-gamma``.
 
     Raises:
-        ConfigurationError: On a wrong shape, a non-finite value, ``mu < 0`` or
-            ``torque_scale <= 0``, naming the argument.
+        ConfigurationError: On a wrong shape, a non-finite value, ``mu < 0``,
+            ``torsion < 0`` or ``torque_scale <= 0``, naming the argument.
     """
-    w, _, _, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, None)
+    w, _, _, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, None, torsion)
     return w[0] if single else w
 
 
@@ -788,6 +815,7 @@ def epsilon_quality(
     torque_scale: ArrayLike = 1.0,
     mask: ArrayLike | None = None,
     center: ArrayLike | None = None,
+    torsion: ArrayLike | None = None,
 ) -> _Float:
     """Ferrari-Canny Q1 (L1 variant) of a batch of grasps.
 
@@ -809,6 +837,9 @@ def epsilon_quality(
             batches); their values may be NaN.
         center: Torque reference (the object's centre of mass), (3,) or (B, 3) [m]; origin
             by default.
+        torsion: Soft-finger torsional friction length(s) gamma >= 0 [m], shaped like ``mu``
+            (see :func:`friction_cone_wrenches`); None (default): point contacts, the classic
+            Q1. Two opposed soft contacts are force closure, two point contacts never are.
 
     Returns:
         Q1 of shape (B,) [N per N of total normal force, torques divided by ``torque_scale``];
@@ -817,7 +848,7 @@ def epsilon_quality(
     Raises:
         ConfigurationError: On wrong shapes or non-finite values, naming the argument.
     """
-    w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask)
+    w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask, torsion)
     q = _chunked(_epsilon_core, w, valid)
     q[zero] = 0.0
     return _unbatch(q, single)
@@ -831,6 +862,7 @@ def force_closure(
     torque_scale: ArrayLike = 1.0,
     mask: ArrayLike | None = None,
     center: ArrayLike | None = None,
+    torsion: ArrayLike | None = None,
 ) -> NDArray[np.bool_]:
     """Whether each grasp is force closure (the origin strictly inside the wrench hull).
 
@@ -840,7 +872,7 @@ def force_closure(
     Returns:
         (B,) bool (shape () for a single grasp).
     """
-    w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask)
+    w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask, torsion)
     fc = _chunked(_epsilon_core, w, valid, closure_only=True) > 0.5
     fc[zero] = False
     return _unbatch(fc, single)
@@ -854,6 +886,7 @@ def hull_volume(
     torque_scale: ArrayLike = 1.0,
     mask: ArrayLike | None = None,
     center: ArrayLike | None = None,
+    torsion: ArrayLike | None = None,
 ) -> _Float:
     """6-D volume of the convex hull of the primitive wrenches (batched beneath-beyond).
 
@@ -863,7 +896,7 @@ def hull_volume(
         (B,) volumes [N^6 with torques divided by ``torque_scale``] (shape () for a single
         grasp); 0 when the wrenches span fewer than 6 dimensions or a normal is zero.
     """
-    w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask)
+    w, valid, zero, single = _wrenches(points, normals, mu, num_edges, torque_scale, center, mask, torsion)
     v = _chunked(_volume_core, w, valid)
     v[zero] = 0.0
     return _unbatch(v, single)
