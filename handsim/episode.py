@@ -171,7 +171,8 @@ class ContactScore:
         signature_matched: The type's contact signature holds (thumb position included).
         signature_reasons: Why not, one line each (empty when matched).
         thumb_abducted: Thumb abducted per the hand's metadata (None for a thumbless hand).
-        q1: Ferrari-Canny Q1 of the contacts (0 if not force closure).
+        q1: Ferrari-Canny Q1 of the contacts as point contacts (0 if not force closure): the
+            figure other tools report.
         num_contacts: Contact points found.
         total_normal_force_n: Sum of the contact normal forces [N].
         max_penetration_m: Largest hand-object penetration [m] (0 if none).
@@ -180,6 +181,9 @@ class ContactScore:
         along_deg: ``(finger, angle)`` per entry of the signature's ``along``: the finger's angle
             to the object's long axis [deg] (NaN when the hand has no such finger); empty for
             most types.
+        q1_soft: Q1 of the same contacts as soft fingers, with the torsional friction the
+            simulator gives them (``Protocol.hand_torsional_friction_m``): > 0 for a held
+            two-finger pinch, whose point-contact Q1 is 0.
     """
 
     regions: tuple[str, ...]
@@ -193,6 +197,7 @@ class ContactScore:
     max_penetration_m: float
     required_force_n: tuple[float, ...] = ()
     along_deg: tuple[tuple[str, float], ...] = ()
+    q1_soft: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -247,6 +252,7 @@ class EpisodeResult:
             "signature_matched": s.signature_matched,
             "thumb_abducted": s.thumb_abducted,
             "q1": s.q1,
+            "q1_soft": s.q1_soft,
             "num_contacts": s.num_contacts,
             "total_normal_force_n": s.total_normal_force_n,
             "required_force_n": list(s.required_force_n),
@@ -643,24 +649,33 @@ class GraspEpisode:
         return self.joint_state()[0].copy()
 
     # ------------------------------------------------------------------ scoring
-    def quality(self, contacts: Contacts | None = None) -> float:
+    def quality(self, contacts: Contacts | None = None, soft: bool = False) -> float:
         """Ferrari-Canny Q1 of the current hand-object contacts (0 without force closure).
 
         Friction is the object's times the hand's; torques are divided by the object's largest
         half-extent; wrenches are taken about the object's centre of mass.
+
+        Args:
+            contacts: The contacts (default: the current ones).
+            soft: Soft-finger contacts: each also resists a twist about its normal up to
+                ``hand_torsional_friction_m`` x the object's friction x its normal force, as
+                PyBullet combines the hand's spinning friction with the object's friction.
+                Default: point contacts.
         """
         assert self.body is not None and self.obj is not None and self.grasp is not None
         contacts = self.contacts() if contacts is None else contacts
         if not len(contacts):
             return 0.0
+        friction = self.grasp.object.friction
         return float(
             epsilon_quality(
                 contacts.points,
                 contacts.normals,
-                self.grasp.object.friction * self.protocol.hand_lateral_friction,
+                friction * self.protocol.hand_lateral_friction,
                 num_edges=self.settings.num_edges,
                 torque_scale=max(self.grasp.object.half_extents()),
                 center=np.asarray(self.object_pose()[0]),
+                torsion=friction * self.protocol.hand_torsional_friction_m if soft else None,
             )
         )
 
@@ -668,7 +683,8 @@ class GraspEpisode:
         """Score the current contacts: regions, signature, thumb, Q1, penetration.
 
         Args:
-            compute_q1: Compute Q1 (a few ms for one grasp); if False the score's ``q1`` is 0.
+            compute_q1: Compute Q1, point and soft (a few ms each for one grasp); if False the
+                score's ``q1`` and ``q1_soft`` are 0.
         """
         assert self.body is not None and self.obj is not None and self.grasp is not None
         contacts = self.contacts()
@@ -682,6 +698,7 @@ class GraspEpisode:
             # PyBullet reports >= 0 normal forces; clip a stray negative zero.
             label_force = np.bincount(ids, weights=np.maximum(contacts.normal_forces, 0.0), minlength=len(self.labels))
         q1 = self.quality(contacts) if compute_q1 and n else 0.0
+        q1_soft = self.quality(contacts, soft=True) if compute_q1 and n else 0.0
         thumb = None
         if self._thumb_col is not None:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
@@ -703,6 +720,7 @@ class GraspEpisode:
             signature_reasons=reasons,
             thumb_abducted=thumb,
             q1=q1,
+            q1_soft=q1_soft,
             num_contacts=n,
             total_normal_force_n=contacts.total_normal_force,
             max_penetration_m=penetration,

@@ -73,9 +73,9 @@ class FakeGraspEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
 
     def __init__(self, grasp: str, hand: str = "default_hand", render_mode: str | None = None, evaluate: bool = True,
-                 q1: float | None = None, penetration: float | None = None):
+                 q1: float | None = None, penetration: float | None = None, soft: bool = True):
         self.grasp = default_taxonomy().get(grasp)
-        self.q1_override, self.penetration_override = q1, penetration
+        self.q1_override, self.penetration_override, self.soft = q1, penetration, soft
         hand_dir(hand)  # unknown hands fail at construction, like the real env
         self.render_mode = render_mode
         self.observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,), np.float32)
@@ -104,7 +104,8 @@ class FakeGraspEnv(gymnasium.Env):
         reasons = [] if ok else [f"fake failure of {self.grasp.id}", "second reason"]
         episode = {
             "grasp_id": self.grasp.id, "achieved": ok, "held": ok, "evaluated": True, "signature_matched": ok,
-            "thumb_abducted": True, "q1": self.u if ok else 0.0, "num_contacts": 3, "total_normal_force_n": 1.0,
+            "thumb_abducted": True, "q1": self.u if ok else 0.0, "q1_soft": 1.5 * self.u if ok else 0.0,
+            "num_contacts": 3, "total_normal_force_n": 1.0,
             "max_penetration_m": self.u * 1e-3, "contact_regions": regions, "failure_reasons": reasons,
             "disturbance": {"held": ok, "max_translation_m": np.float64(0.001)},
         }
@@ -112,6 +113,8 @@ class FakeGraspEnv(gymnasium.Env):
             episode["q1"] = self.q1_override
         if self.penetration_override is not None:
             episode["max_penetration_m"] = self.penetration_override
+        if not self.soft:
+            del episode["q1_soft"]
         info = {"is_success": ok, "failure_reason": "; ".join(reasons), "episode": episode}
         return obs, float(ok), True, False, info
 
@@ -122,11 +125,14 @@ class FakeGraspEnv(gymnasium.Env):
 #: The fake env reporting a NaN Q1 / an infinite penetration at the end of every episode.
 NAN_Q1_ID = "handsim_test/FakeNanQ1-v0"
 INF_PENETRATION_ID = "handsim_test/FakeInfPenetration-v0"
+#: The fake env without ``q1_soft`` in its episode summary (another env than handsim's).
+NO_SOFT_ID = "handsim_test/FakeNoSoftQ1-v0"
 
 if FAKE_ID not in gymnasium.registry:
     gymnasium.register(FAKE_ID, entry_point=FakeGraspEnv)
     gymnasium.register(NAN_Q1_ID, entry_point=functools.partial(FakeGraspEnv, q1=float("nan")))
     gymnasium.register(INF_PENETRATION_ID, entry_point=functools.partial(FakeGraspEnv, penetration=float("inf")))
+    gymnasium.register(NO_SOFT_ID, entry_point=functools.partial(FakeGraspEnv, soft=False))
 
 
 def fake_policy(env: Any):
@@ -264,6 +270,7 @@ def test_results_json_schema_and_aggregates(tmp_path):
             assert t["success"] is expected
             assert t["failure_reasons"] == ([] if expected else [f"fake failure of {g['id']}", "second reason"])
             assert t["q1"] == pytest.approx(u if expected else 0.0)
+            assert t["q1_soft"] == pytest.approx(1.5 * u if expected else 0.0)
             assert t["steps"] == 3
             outcomes.append(expected)
         us = [first_uniform(t["seed"]) for t in g["trial_results"]]
@@ -271,6 +278,7 @@ def test_results_json_schema_and_aggregates(tmp_path):
         assert g["success_rate"] == pytest.approx(sum(outcomes) / 3)
         assert g["achieved"] is (sum(outcomes) >= 2)
         assert g["q1"] == pytest.approx(np.mean([u if ok else 0.0 for u, ok in zip(us, outcomes)]))
+        assert g["q1_soft"] == pytest.approx(np.mean([1.5 * u if ok else 0.0 for u, ok in zip(us, outcomes)]))
         assert g["max_penetration_m"] == pytest.approx(max(us) * 1e-3)
         per_trial = [sorted(t["contact_regions"]) for t in g["trial_results"]]
         assert g["contact_regions_per_trial"] == per_trial
@@ -571,7 +579,7 @@ def test_wilson_interval_refuses_bad_counts(args, needle):
 def test_report_gives_each_rate_its_interval_and_what_the_trials_establish():
     results = _results({"lateral": (5, 5), "tip_pinch": (3, 5), "ring": (1, 5), "stick": (0, 0)}, trials=5)
     report = report_markdown(results)
-    assert "| 16 | Lateral | intermediate | 5/5 (1.00) | 0.57-1.00 | 0.1000 | yes |" in report
+    assert "| 16 | Lateral | intermediate | 5/5 (1.00) | 0.57-1.00 | 0.1000 | - | yes |" in report  # no soft Q1 recorded
     lo, hi = wilson_interval(3, 5)
     assert f"| 24 | Tip Pinch | precision | 3/5 (0.60) | {lo:.2f}-{hi:.2f} |" in report
     assert "| 29 | Stick | intermediate | - | - |" in report  # not run
@@ -693,6 +701,21 @@ def test_non_finite_q1_or_penetration_is_a_failed_trial_the_loader_reads(tmp_pat
     assert loaded.grasps[0].successes == 0 and not loaded.grasps[0].achieved
     assert strip_timing(loaded.to_dict()) == strip_timing(results.to_dict())
     run(tmp_path, config=config, resume=True)  # and resumes
+
+
+def test_an_env_without_soft_q1_records_null_and_the_report_shows_a_dash(tmp_path):
+    config = BenchConfig(hand=str(hand_dir("default_hand")), policy=FAKE_POLICY, grasp_ids=("medium_wrap",),
+                         trials=2, seed=7, env_id=f"test_bench:{NO_SOFT_ID}")
+    results = run(tmp_path, config=config)
+    data = raw(tmp_path)
+    g = data["grasps"][0]
+    assert [t["q1_soft"] for t in g["trial_results"]] == [None, None] and g["q1_soft"] is None
+    assert all(t["success"] for t in g["trial_results"])  # a missing soft Q1 fails nothing
+    loaded = load_results(tmp_path)
+    assert loaded.grasps[0].q1_soft is None
+    assert strip_timing(loaded.to_dict()) == strip_timing(results.to_dict())
+    row = next(ln for ln in report_markdown(loaded).splitlines() if ln.startswith("| 3 |"))
+    assert row.split(" | ")[6] == "-"  # the Q1 soft cell
 
 
 def test_nan_action_error_names_the_trial_and_keeps_finished_trials(tmp_path):

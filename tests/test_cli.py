@@ -102,7 +102,7 @@ def test_bench_prints_table_and_writes_outputs(tmp_path, capsys):
     assert main(["bench", *FAKE, "--grasps", "3,tip_pinch,1", "--out", str(out)]) == 0
     stdout = capsys.readouterr().out
     lines = stdout.splitlines()
-    assert lines[0].split() == ["#", "name", "type", "success", "Q1", "achieved", "reason"]
+    assert lines[0].split() == ["#", "name", "type", "success", "Q1", "Q1", "soft", "achieved", "reason"]
     # number order whatever order --grasps gave; grasp 3 always succeeds in the fake env
     assert [ln.split()[0] for ln in lines[2:5]] == ["1", "3", "24"]
     assert lines[3].split()[1:4] == ["Medium", "Wrap", "power"] and "3/3" in lines[3]

@@ -200,6 +200,14 @@ def test_default_hand_achieved_grasps_show_their_signatures(tmp_path):
         assert {g.id for g in results.grasps if g.achieved} == first_held
     # the same check on the file as saved, reloaded (aggregates are recomputed from trials)
     assert_achieved_match_signatures(load_results(tmp_path / "out" / "results.json"))
+    # Q1 soft: the same contacts plus the pads' torsional friction, so never below Q1; and a
+    # held two-finger pinch, whose point-contact Q1 is 0, has a positive one (Murray, Li and
+    # Sastry: two soft fingers inside each other's cones are force closure)
+    records = {g.id: g.trial_results[0] for g in results.grasps}
+    assert all(t["q1_soft"] >= t["q1"] - 1e-9 for t in records.values())
+    pinches = [gid for gid, t in records.items() if t["success"] and t["num_contacts"] == 2]
+    assert pinches, "no achieved type held by two contacts at seed 0 (adduction grip was)"
+    assert all(records[gid]["q1"] == 0.0 < records[gid]["q1_soft"] for gid in pinches)
 
 
 def seed0_trial(grasp_id: str, hand: Path | None = None, **protocol: object) -> dict:

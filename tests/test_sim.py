@@ -651,6 +651,31 @@ def test_torsional_friction_resists_twisting_a_pinched_sphere(torsional: float) 
         assert turned < 5.0
 
 
+@pytest.mark.parametrize("fraction, spins", [(0.9, False), (1.1, True)])
+def test_a_pinch_resists_a_twist_up_to_the_soft_finger_limit_q1_soft_assumes(fraction: float, spins: bool) -> None:
+    # Q1 soft (GraspEpisode.quality(soft=True)) lets each contact twist the object about its
+    # normal up to hand_torsional_friction_m x object friction x normal force. PyBullet is the
+    # independent source: with the normal forces it reports, a twist below that limit holds
+    # the pinched sphere and one 10 % above it spins the sphere (the limit is sharp: 0.95 holds,
+    # 1.05 spins).
+    protocol = Protocol()
+    sphere = {"shape": "sphere", "radius": 0.02, "mass": 0.05, "friction": 0.8}
+    with World(protocol, gravity=False) as world:
+        hand = HandBody(world, GRIPPER, WRIST, [1, 0, 0, 0])
+        obj = spawn_object(world, sphere, BOX_AT)
+        hand.set_targets(CLOSED_Q)
+        world.step(protocol.steps(protocol.grasp_duration_s))
+        normal = sum(c[9] for c in world.client.getContactPoints(hand.body_id, obj.body_id))
+        limit = protocol.hand_torsional_friction_m * sphere["friction"] * normal  # [N m]
+        assert normal > 1.0  # a real squeeze (the jaws press ~tens of N)
+        _, q0 = obj.pose()
+        for _ in range(protocol.steps(0.5)):
+            world.client.applyExternalTorque(obj.body_id, -1, [0.0, fraction * limit, 0.0], flags=pybullet.WORLD_FRAME)
+            world.step(1)
+        turned = math.degrees(quat_angle(q0, obj.pose()[1]))
+    assert (turned > 45.0) if spins else (turned < 5.0)
+
+
 # -- solver iterations and the free wrist ----------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from handsim.bench.runner import frame_path
 
 __all__ = ["coverage_line", "format_table", "junit_xml", "report_markdown", "write_outputs"]
 
-_HEADERS = ("#", "name", "type", "success", "Q1", "achieved", "reason")
+_HEADERS = ("#", "name", "type", "success", "Q1", "Q1 soft", "achieved", "reason")
 
 
 def coverage_line(results: BenchResults) -> str:
@@ -30,7 +30,8 @@ def _cells(g: GraspOutcome, reason_width: int | None) -> tuple[str, ...]:
     reason = g.reason
     if reason_width is not None and len(reason) > reason_width:
         reason = reason[: reason_width - 3] + "..."
-    return (str(g.number), g.name, g.type, rate, f"{g.q1:.4f}", "yes" if g.achieved else "no", reason)
+    soft = "-" if g.q1_soft is None else f"{g.q1_soft:.4f}"
+    return (str(g.number), g.name, g.type, rate, f"{g.q1:.4f}", soft, "yes" if g.achieved else "no", reason)
 
 
 def _columns(rows: Sequence[Sequence[str]]) -> list[int]:
@@ -119,6 +120,10 @@ def report_markdown(results: BenchResults) -> str:
         f"- policy: `{results.policy}`",
         f"- env: `{cfg.get('env_id')}`; trials per grasp: {cfg.get('trials')}; seed: {cfg.get('seed')}",
         confidence_line(results),
+        ("- Q1: Ferrari-Canny epsilon of the contacts when the grasp is scored, as point contacts (the "
+         "figure peers report; 0 for a two-finger pinch, which cannot resist a twist about the line between "
+         "its contacts) and as soft fingers (`Q1 soft`, with the pads' torsional friction the simulator "
+         "models); mean over the trials"),
     ]
     timing = results.timing
     if timing.get("wall_s") is not None:
@@ -127,8 +132,8 @@ def report_markdown(results: BenchResults) -> str:
             f"- wall time: {timing['wall_s']:.1f} s for {timing.get('trials_run')} trials "
             f"({'-' if rate is None else f'{rate:.2f}'} trials/s, {timing.get('jobs')} jobs)"
         )
-    out += ["", "| # | name | type | success | 95 % interval | Q1 | achieved | reason |",
-            "|---|---|---|---|---|---|---|---|"]
+    out += ["", "| # | name | type | success | 95 % interval | Q1 | Q1 soft | achieved | reason |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for g in results.grasps:
         cells = _cells(g, None)
         out.append("| " + " | ".join(_md(c) for c in (*cells[:4], _interval(g), *cells[4:])) + " |")

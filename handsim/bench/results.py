@@ -26,13 +26,13 @@ Layout (keys in this order)::
       "coverage": {"achieved": 21, "total": 33},
       "grasps": [                        # taxonomy number order
         {"number", "id", "name", "type", "achieved", "success_rate", "trials",
-         "trials_planned", "successes", "q1", "max_penetration_m",
+         "trials_planned", "successes", "q1", "q1_soft", "max_penetration_m",
          "contact_regions",              # union over trials, sorted
          "contact_regions_per_trial",    # list per trial
          "failure_reasons",              # list per trial ([] for a success)
          "timing": {"wall_s", "trials_per_s"},
          "trial_results": [{"trial", "seed", "success", "held", "signature_matched",
-                            "thumb_abducted", "q1", "num_contacts", "max_penetration_m",
+                            "thumb_abducted", "q1", "q1_soft", "num_contacts", "max_penetration_m",
                             "max_joint_excess_deg", "max_joint_excess_m", "contact_regions",
                             "required_force_n",   # per required group [N]; since session 14
                             "along_deg",          # {finger: deg} of signature.along; since session 15
@@ -44,7 +44,9 @@ Layout (keys in this order)::
     }
 
 ``q1`` is the mean over the trials run, ``max_penetration_m`` the largest; ``success_rate``
-is ``successes / trials`` (null before any trial ran).
+is ``successes / trials`` (null before any trial ran). ``q1_soft`` (since session 16) is the
+mean Q1 of the same contacts as soft fingers, with the torsional friction the simulator gives
+the pads; null for a file whose trials predate it.
 """
 
 from __future__ import annotations
@@ -104,13 +106,16 @@ class GraspOutcome:
         trials: Trials run.
         trials_planned: Trials the run asks for.
         successes: Successful trials.
-        q1: Mean Ferrari-Canny Q1 over the trials run [-] (0 before any trial ran).
+        q1: Mean Ferrari-Canny Q1 over the trials run [-] (0 before any trial ran), point
+            contacts as peers report it.
         max_penetration_m: Largest hand-object penetration over the trials [m].
         contact_regions: Union of the hand regions in contact over the trials (sorted).
         contact_regions_per_trial: The regions in contact, per trial run.
         failure_reasons: The failure reasons, per trial run (empty for a success).
         wall_s: Wall time of the trials, summed [s].
         trial_results: The trial records, by trial index.
+        q1_soft: Mean Q1 with soft-finger contacts over the trials that record it [-] (None
+            when none does: files written before it existed).
     """
 
     number: int
@@ -129,6 +134,7 @@ class GraspOutcome:
     failure_reasons: tuple[tuple[str, ...], ...]
     wall_s: float
     trial_results: tuple[Mapping[str, Any], ...]
+    q1_soft: float | None = None
 
     @property
     def success_interval(self) -> tuple[float, float] | None:
@@ -161,6 +167,7 @@ class GraspOutcome:
             "trials_planned": self.trials_planned,
             "successes": self.successes,
             "q1": self.q1,
+            "q1_soft": self.q1_soft,
             "max_penetration_m": self.max_penetration_m,
             "contact_regions": list(self.contact_regions),
             "contact_regions_per_trial": [list(r) for r in self.contact_regions_per_trial],
@@ -284,6 +291,7 @@ def _outcome(info: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], plann
     successes = sum(bool(t["success"]) for t in trials)
     rate = successes / n if n else None
     regions_per = tuple(tuple(t["contact_regions"]) for t in trials)
+    soft = [float(t["q1_soft"]) for t in trials if t.get("q1_soft") is not None]
     return GraspOutcome(
         number=int(info["number"]),
         id=str(info["id"]),
@@ -296,6 +304,7 @@ def _outcome(info: Mapping[str, Any], trials: Sequence[Mapping[str, Any]], plann
         trials_planned=planned,
         successes=successes,
         q1=float(sum(float(t["q1"]) for t in trials) / n) if n else 0.0,
+        q1_soft=float(sum(soft) / len(soft)) if soft else None,
         max_penetration_m=max((float(t["max_penetration_m"]) for t in trials), default=0.0),
         contact_regions=tuple(sorted(set().union(*regions_per))) if regions_per else (),
         contact_regions_per_trial=regions_per,
@@ -507,6 +516,8 @@ def _check_trial(t: Mapping[str, Any], where: str, path: Path, planned: int) -> 
     _check_int(t, "seed", where, path)
     _check_bool(t, "success", where, path)
     _check_number(t, "q1", where, path)
+    if t.get("q1_soft") is not None:  # null from an env that does not give it
+        _check_number(t, "q1_soft", where, path)
     _check_number(t, "max_penetration_m", where, path)
     _check_strings(t, "contact_regions", where, path)
     _check_strings(t, "failure_reasons", where, path)

@@ -327,8 +327,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-#: Trial record fields the results loader reads as numbers: never written as null.
-_FINITE_FIELDS = ("q1", "max_penetration_m", "max_joint_excess_deg", "max_joint_excess_m")
+#: Trial record fields the results loader reads as numbers: a non-finite value fails the trial
+#: and is written as 0.0 (JSON has no NaN).
+_FINITE_FIELDS = ("q1", "q1_soft", "max_penetration_m", "max_joint_excess_deg", "max_joint_excess_m")
+#: Of those, the ones an env may leave out (another env than handsim's): recorded as null.
+_OPTIONAL_FIELDS = ("q1_soft",)
 _NO_REASON = "not successful (the env gave no reason)"
 
 
@@ -345,7 +348,7 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
     """Run one episode with the policy until the env terminates or truncates.
 
     A physics blow-up (:class:`~handsim.errors.SimulationError`) is a failed trial with the
-    reason recorded, and so is a non-finite ``q1``, ``max_penetration_m``,
+    reason recorded, and so is a non-finite ``q1``, ``q1_soft``, ``max_penetration_m``,
     ``max_joint_excess_deg`` or ``max_joint_excess_m`` from the env (recorded as 0.0, the reason saying what it was:
     JSON has no NaN, and the loader needs numbers there). Another
     :class:`~handsim.errors.HandsimError` (e.g. a NaN action from the policy) is re-raised as the
@@ -395,9 +398,12 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
     reasons = list(episode.get("failure_reasons", []))
     if not success and not reasons:
         reasons = [str(info.get("failure_reason") or _NO_REASON)]
-    numbers: dict[str, float] = {}
     not_finite = []
+    numbers: dict[str, float | None] = {}
     for key in _FINITE_FIELDS:
+        if key in _OPTIONAL_FIELDS and episode.get(key) is None:
+            numbers[key] = None
+            continue
         value = episode.get(key, 0.0)
         try:
             number = float(value)
@@ -420,6 +426,7 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
         "signature_matched": bool(episode.get("signature_matched", False)),
         "thumb_abducted": episode.get("thumb_abducted"),
         "q1": numbers["q1"],
+        "q1_soft": numbers["q1_soft"],
         "num_contacts": int(episode.get("num_contacts", 0)),
         "max_penetration_m": numbers["max_penetration_m"],
         "max_joint_excess_deg": numbers["max_joint_excess_deg"],
