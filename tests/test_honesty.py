@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Collection
@@ -292,6 +293,22 @@ def test_committed_baseline_achieved_grasps_show_their_signatures():
     if not BASELINE.is_file():
         pytest.skip(f"no committed baseline at {BASELINE}")
     assert_achieved_match_signatures(load_results(BASELINE))
+
+
+def test_readme_coverage_table_is_the_committed_baseline():
+    """The README's coverage heading and per-type table state what the baseline measured (a
+    stale table once listed two held types as failing)."""
+    if not BASELINE.is_file():
+        pytest.skip(f"no committed baseline at {BASELINE}")
+    results = load_results(BASELINE)
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    heading = re.search(r"^### Coverage of the default hand today: (\d+)/(\d+)$", text, re.MULTILINE)
+    assert heading, "README lacks the '### Coverage of the default hand today: N/33' heading"
+    assert (int(heading[1]), int(heading[2])) == (results.achieved, results.total)
+    section = text[heading.end():].split("\n## ", 1)[0]
+    rows = {int(m[1]): (m[2], m[3]) for m in re.finditer(r"^\| (\d+) \| [^|]+\| [^|]+\| (\d+/\d+) \|.*\| (yes|no) \|",
+                                                          section, re.MULTILINE)}
+    assert rows == {g.number: (f"{g.successes}/{g.trials}", "yes" if g.achieved else "no") for g in results.grasps}
 
 
 @pytest.mark.slow
