@@ -16,6 +16,7 @@ import dataclasses
 import json
 import math
 import types
+import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from handsim._urdf_assets import (
     check_urdf_assets,
     looks_like_xacro,
     mjcf_message,
+    thin_collision_primitives,
     xacro_message,
 )
 from handsim.data import hand_dir, hand_metadata_path
@@ -419,6 +421,8 @@ def _read_urdf(path: Path) -> _UrdfSummary:
     _check_tree(path, links, joints)
     check_inertials(root, path)
     check_link_numbers(root, path)
+    for message in thin_collision_primitives(root, path):
+        warnings.warn(message, UserWarning, stacklevel=3)
     check_urdf_assets(root, path)
     return _UrdfSummary(links, tuple(joints), root)
 

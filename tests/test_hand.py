@@ -202,6 +202,22 @@ def test_malformed_urdf_limit_is_reported(tmp_path, attr):
         assert needle in message, message
 
 
+def test_a_collision_box_thinner_than_pybullets_margin_is_reported(tmp_path, recwarn):
+    # The same shape as a visual is fine (it does not collide), and the shipped hand has none.
+    load_hand("default_hand")
+    assert not [w for w in recwarn if "collision margin" in str(w.message)]
+    folder = _broken_copy(tmp_path, lambda meta: None)
+    urdf = folder / "hand.urdf"
+    text = urdf.read_text()
+    thin = '<collision><origin xyz="0.041 0.01 0.018" rpy="0 0 0"/><geometry><box size="0.058 0.06 0.0012"/>'
+    urdf.write_text(text.replace('<collision><origin xyz="0.041 0.01 0.018" rpy="0 0 0"/><geometry><box size="0.058 0.06 0.008"/>', thin, 1))
+    with pytest.warns(UserWarning) as caught:
+        load_hand(folder)
+    messages = [str(w.message) for w in caught if "collision margin" in str(w.message)]
+    assert messages == [f"{urdf}: link 'palm' <collision> box is 1.20 mm thick: PyBullet's 1 mm collision margin "
+                        "puts one of its faces up to 0.40 mm inside it (make it >= 2 mm thick)"]
+
+
 @pytest.mark.parametrize("jtype, limit, needles", [
     ("revolute", "", ["'index_pip'", "revolute joint needs a <limit"]),  # URDF requires <limit> on a revolute joint
     ("revolute", '<limit lower="0" upper="1.7" effort="0" velocity="4"/>', ["'index_pip'", "effort > 0", "got 0"]),

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from handsim._pybullet import pybullet
+from handsim._urdf_assets import PYBULLET_PRIMITIVE_MARGIN_M
 from handsim.errors import (
     ConfigurationError,
     SimulationError,
@@ -60,7 +61,7 @@ TORUS_SEGMENTS = 16
 #: far, and one of its faces then collides up to (1 mm - half thickness) inside the object
 #: (the 0.76 mm card's lower face sat 0.62 mm inside at its centre, sloping across the face).
 #: Such a shape gets Bullet's own "safe margin" instead, a tenth of its half thickness.
-PRIMITIVE_MARGIN_M = 0.001
+PRIMITIVE_MARGIN_M = PYBULLET_PRIMITIVE_MARGIN_M
 _DEFAULT_RGBA = (0.85, 0.45, 0.15, 1.0)
 
 
