@@ -214,8 +214,9 @@ def test_a_collision_box_thinner_than_pybullets_margin_is_reported(tmp_path, rec
     with pytest.warns(UserWarning) as caught:
         load_hand(folder)
     messages = [str(w.message) for w in caught if "collision margin" in str(w.message)]
-    assert messages == [f"{urdf}: link 'palm' <collision> box is 1.20 mm thick: PyBullet's 1 mm collision margin "
-                        "puts one of its faces up to 0.40 mm inside it (make it >= 2 mm thick)"]
+    expected = (f"{urdf}: link 'palm' <collision> box is 1.20 mm thick: PyBullet's 1 mm collision margin "
+                "puts one of its faces up to 0.40 mm inside it (make it >= 2 mm thick)")
+    assert messages == [expected]
 
 
 @pytest.mark.parametrize("jtype, limit, needles", [
