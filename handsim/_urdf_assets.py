@@ -34,6 +34,7 @@ __all__ = [
     "check_link_numbers",
     "check_not_xacro",
     "check_urdf_assets",
+    "margin_half_thickness",
     "mesh_files_sha256",
     "mesh_references",
     "resolve_mesh_filename",
@@ -352,6 +353,17 @@ def _numbers(element: ET.Element, key: str, count: int, where: str) -> list[floa
 PYBULLET_PRIMITIVE_MARGIN_M = 0.001
 
 
+def margin_half_thickness(shape: str, size: Sequence[float] = (), radius: float = 0.0, length: float = 0.0) -> float | None:
+    """Half the thinnest dimension of a box (``size``) or cylinder (``radius``, ``length``) [m],
+    the shapes PyBullet shrinks by ``PYBULLET_PRIMITIVE_MARGIN_M``; None for any other shape
+    (a sphere's or capsule's margin is its radius, so exact)."""
+    if shape == "box":
+        return 0.5 * min(size)
+    if shape == "cylinder":
+        return min(radius, 0.5 * length)
+    return None
+
+
 def thin_collision_primitives(root: ET.Element, urdf_path: Path) -> list[str]:
     """The ``<collision>`` boxes and cylinders thinner than twice PyBullet's 1 mm margin.
 
@@ -370,13 +382,11 @@ def thin_collision_primitives(root: ET.Element, urdf_path: Path) -> list[str]:
         for part in link.findall("collision"):
             geometry = part.find("geometry")
             for shape in ([] if geometry is None else list(geometry)):
-                if shape.tag == "box":
-                    half = 0.5 * min(float(v) for v in (shape.get("size") or "1 1 1").split())
-                elif shape.tag == "cylinder":
-                    half = min(float(shape.get("radius", "1")), 0.5 * float(shape.get("length", "2")))
-                else:
+                if shape.tag not in ("box", "cylinder"):
                     continue
-                if half < PYBULLET_PRIMITIVE_MARGIN_M:
+                half = margin_half_thickness(shape.tag, [float(v) for v in shape.get("size", "").split()],
+                                             float(shape.get("radius", "0")), float(shape.get("length", "0")))
+                if half is not None and half < PYBULLET_PRIMITIVE_MARGIN_M:
                     found.append(f"{urdf_path}: link {link.get('name', '')!r} <collision> {shape.tag} is "
                                  f"{2e3 * half:.2f} mm thick: PyBullet's 1 mm collision margin puts one of its faces "
                                  f"up to {1e3 * (PYBULLET_PRIMITIVE_MARGIN_M - half):.2f} mm inside it (make it >= 2 mm thick)")

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from handsim._pybullet import pybullet
-from handsim._urdf_assets import PYBULLET_PRIMITIVE_MARGIN_M
+from handsim._urdf_assets import PYBULLET_PRIMITIVE_MARGIN_M, margin_half_thickness
 from handsim.errors import (
     ConfigurationError,
     SimulationError,
@@ -42,7 +42,7 @@ from handsim.sim._body import _Body, _pose_args
 from handsim.sim.world import World
 from handsim.transforms import matrix_to_quat, quat_wxyz_to_xyzw, quat_xyzw_to_wxyz
 
-__all__ = ["PRIMITIVE_MARGIN_M", "SHAPE_FIELDS", "TORUS_SEGMENTS", "ObjectBody", "object_inertia", "spawn_object", "thinnest_half_extent"]
+__all__ = ["SHAPE_FIELDS", "TORUS_SEGMENTS", "ObjectBody", "object_inertia", "spawn_object"]
 
 #: Size fields of each shape.
 SHAPE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -56,12 +56,6 @@ _COMMON_FIELDS = ("shape", "mass", "friction")
 _IGNORED_FIELDS = ("description", "name", "notes", "rgba")
 #: Capsules in a torus ring (a multiple of 4 so the AABB is exact along x and y).
 TORUS_SEGMENTS = 16
-#: PyBullet gives box and cylinder shapes a 1 mm collision margin and shrinks the shape by it
-#: so that the margin lands on the true surface; a shape thinner than 2 mm cannot shrink that
-#: far, and one of its faces then collides up to (1 mm - half thickness) inside the object
-#: (the 0.76 mm card's lower face sat 0.62 mm inside at its centre, sloping across the face).
-#: Such a shape gets Bullet's own "safe margin" instead, a tenth of its half thickness.
-PRIMITIVE_MARGIN_M = PYBULLET_PRIMITIVE_MARGIN_M
 _DEFAULT_RGBA = (0.85, 0.45, 0.15, 1.0)
 
 
@@ -159,16 +153,6 @@ def object_inertia(spec: Mapping[str, Any]) -> NDArray[np.float64]:
     big, a = s["major_radius"], s["minor_radius"]
     ixx = m * (0.5 * big * big + 0.625 * a * a)
     return np.array([ixx, ixx, m * (big * big + 0.75 * a * a)])
-
-
-def thinnest_half_extent(spec: Mapping[str, Any]) -> float | None:
-    """The smallest half extent of a box or cylinder spec [m] (None for other shapes, whose
-    collision margin is their radius and so exact); see ``PRIMITIVE_MARGIN_M``."""
-    if spec["shape"] == "box":
-        return 0.5 * min(float(v) for v in spec["size"])
-    if spec["shape"] == "cylinder":
-        return min(float(spec["radius"]), 0.5 * float(spec["length"]))
-    return None
 
 
 def _torus_segments(major: float) -> tuple[list[list[float]], list[list[float]], float]:
@@ -344,9 +328,13 @@ def spawn_object(
         raise ConfigurationError(f"PyBullet could not build a collision shape for {s}")
     body = c.createMultiBody(baseMass=s["mass"], baseCollisionShapeIndex=col, baseVisualShapeIndex=vis,
                              basePosition=pos, baseOrientation=orn)
-    thinnest = thinnest_half_extent(s)
-    if thinnest is not None and thinnest < PRIMITIVE_MARGIN_M:
-        c.changeDynamics(body, -1, collisionMargin=0.1 * thinnest)
+    # PyBullet shrinks a box or cylinder by its 1 mm collision margin, so that the margin lands
+    # on the true surface; one thinner than 2 mm cannot shrink that far, and a face then collides
+    # up to (1 mm - half thickness) inside it (the 0.76 mm card's lower face sat 0.62 mm inside,
+    # sloping). Such a shape gets Bullet's own "safe margin", a tenth of its half thickness.
+    half = margin_half_thickness(shape, s.get("size", ()), s.get("radius", 0.0), s.get("length", 0.0))
+    if half is not None and half < PYBULLET_PRIMITIVE_MARGIN_M:
+        c.changeDynamics(body, -1, collisionMargin=0.1 * half)
     c.changeDynamics(
         body, -1,
         lateralFriction=s["friction"],
