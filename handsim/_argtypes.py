@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "whole_number"]
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "non_empty", "whole_number"]
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -27,5 +27,20 @@ def whole_number(minimum: int) -> Callable[[str], int]:
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
         return value
+
+    return parse
+
+
+def non_empty(what: str) -> Callable[[str], str]:
+    """An argparse type: a string that is not empty or blank (``what`` names what is expected).
+
+    An empty path would silently mean the current folder, and an empty ``--baseline`` (an unset
+    CI variable) would silently skip the comparison.
+    """
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"expected {what}, got an empty string")
+        return text
 
     return parse

@@ -34,9 +34,10 @@ from handsim._argtypes import (
     EXIT_OK,
     EXIT_REGRESSION,
     EXIT_USAGE,
+    non_empty,
     whole_number,
 )
-from handsim.errors import HandsimError, ResultsError, one_line
+from handsim.errors import ConfigurationError, HandsimError, ResultsError, one_line
 from handsim.synth.cli import add_synth
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class _Parser(argparse.ArgumentParser):
 
 _positive_int = whole_number(1)
 _seed = whole_number(0)
+_hand_arg = non_empty("a shipped hand's name or a hand folder")
+_dir_arg = non_empty("an output folder")
 
 
 def _fraction(text: str) -> float:
@@ -98,9 +101,9 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog=EXIT_CODES_SHORT,
     )
-    p.add_argument("--hand", default=DEFAULT_HAND, metavar="NAME|PATH",
+    p.add_argument("--hand", type=_hand_arg, default=DEFAULT_HAND, metavar="NAME|PATH",
                    help=f"a shipped hand's name or a hand folder (default {DEFAULT_HAND})")
-    p.add_argument("--policy", default=DEFAULT_POLICY, metavar="MODULE:CALLABLE",
+    p.add_argument("--policy", type=non_empty("MODULE:CALLABLE"), default=DEFAULT_POLICY, metavar="MODULE:CALLABLE",
                    help=f"policy factory, factory(env) -> policy (default {DEFAULT_POLICY})")
     p.add_argument("--grasps", default=None, metavar="ID,...",
                    help="comma-separated grasp ids or numbers (default: all 33)")
@@ -114,12 +117,12 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--env", default=DEFAULT_ENV_ID, metavar="ENV_ID",
                    help=f"Gymnasium env id following the {DEFAULT_ENV_ID} contract; 'module:ns/Name-vN' imports "
                         f"the module that registers it first (default {DEFAULT_ENV_ID})")
-    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT}); a finished run there is replaced, its "
+    p.add_argument("--out", type=_dir_arg, default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT}); a finished run there is replaced, its "
                    "results.json kept as results.json.bak[.N]")
-    p.add_argument("--baseline", default=None, metavar="FILE",
+    p.add_argument("--baseline", type=non_empty("a results.json path"), default=None, metavar="FILE",
                    help="an earlier results.json: exit 1 if coverage or a success rate dropped")
-    p.add_argument("--tolerance", type=_fraction, default=BASELINE_TOLERANCE, metavar="T",
-                   help=f"success-rate drop against --baseline that is not a regression (default {BASELINE_TOLERANCE})")
+    p.add_argument("--tolerance", type=_fraction, default=None, metavar="T",
+                   help=f"with --baseline: success-rate drop that is not a regression (default {BASELINE_TOLERANCE})")
     p.add_argument("--resume", action="store_true",
                    help="keep the trials already in DIR/results.json (same configuration) and run the rest")
     _add_executor_args(p)
@@ -165,7 +168,7 @@ def _grasp_ids(text: str | None) -> tuple[str, ...]:
 def run_bench_command(args: argparse.Namespace) -> int:
     """``handsim bench``: run, write the outputs, print the table, compare with a baseline."""
     from handsim.bench.compare import compare_results
-    from handsim.bench.config import BenchConfig
+    from handsim.bench.config import BASELINE_TOLERANCE, BenchConfig
     from handsim.bench.report import format_table, write_outputs
     from handsim.bench.results import RESULTS_FILE, load_results
     from handsim.bench.runner import BenchInterrupted, run_bench
@@ -175,7 +178,11 @@ def run_bench_command(args: argparse.Namespace) -> int:
     executor = _executor(args)  # a missing Ray extra fails here, before any work
     folder = hand_dir(args.hand)
     load_hand(folder)  # malformed metadata fails here, before any worker starts
-    baseline = load_results(args.baseline) if args.baseline else None
+    if args.tolerance is not None and args.baseline is None:
+        raise ConfigurationError(f"--tolerance {args.tolerance:g}: only used with --baseline FILE; give the baseline or "
+                                 "drop --tolerance")
+    baseline = load_results(args.baseline) if args.baseline is not None else None
+    tolerance = BASELINE_TOLERANCE if args.tolerance is None else args.tolerance
     config = BenchConfig(
         hand=str(folder),
         policy=args.policy,
@@ -204,7 +211,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
           f"{'-' if rate is None else f'{rate:.2f}'} trials/s, {t['jobs']} jobs ({executor.name})")
     print(f"results: {out / RESULTS_FILE}, " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
     if baseline is not None:
-        comparison = compare_results(results, baseline, args.tolerance)
+        comparison = compare_results(results, baseline, tolerance)
         print(comparison.text())
         return EXIT_REGRESSION if comparison.regressed else EXIT_OK
     return EXIT_OK
@@ -294,7 +301,7 @@ def add_hand(subparsers: argparse._SubParsersAction) -> None:
             "The folder loads with --hand DIR in handsim bench."
         ),
     )
-    m.add_argument("out_dir", metavar="OUT_DIR", help="folder to write (new or empty, unless --force)")
+    m.add_argument("out_dir", type=_dir_arg, metavar="OUT_DIR", help="folder to write (new or empty, unless --force)")
     m.add_argument("--fingers", type=_int_in(*FINGERS_RANGE, "thumb included"), default=5, metavar="N",
                    help="5 = thumb + index..little, 4 drops the little finger, 3 drops ring and little (default 5)")
     m.add_argument("--thumb-dof", type=_int_in(*THUMB_DOF_RANGE, "0 = no thumb"), default=5, metavar="N",
@@ -353,7 +360,7 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
             "(exit 2 names it, after the matrix of the rest is written)."
         ),
     )
-    p.add_argument("hands", nargs="*", metavar="HAND", help="shipped hand names or hand folders to benchmark")
+    p.add_argument("hands", nargs="*", type=_hand_arg, metavar="HAND", help="shipped hand names or hand folders to benchmark")
     p.add_argument("--from-results", nargs="+", default=[], metavar="FILE",
                    help="results.json files (or folders holding one) to add to the matrix as they are")
     p.add_argument("--grasps", default=None, metavar="ID,...",
@@ -368,7 +375,7 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--policy", default=DEFAULT_POLICY, metavar="MODULE:CALLABLE",
                    help=f"policy factory (default {DEFAULT_POLICY})")
     p.add_argument("--env", default=DEFAULT_ENV_ID, metavar="ENV_ID", help=f"Gymnasium env id (default {DEFAULT_ENV_ID})")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder: one results folder per hand + the matrix")
+    p.add_argument("--out", type=_dir_arg, required=True, metavar="DIR", help="output folder: one results folder per hand + the matrix")
     p.add_argument("--resume", action="store_true", help="finish the hands' runs already in DIR (same configuration)")
     _add_executor_args(p)
     p.set_defaults(handler=run_compare_command)
@@ -450,7 +457,7 @@ def add_sweep(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("spec", metavar="SPEC.toml", help="the sweep spec")
-    p.add_argument("--out", default=None, metavar="DIR", help="output folder (overrides the spec's out)")
+    p.add_argument("--out", type=_dir_arg, default=None, metavar="DIR", help="output folder (overrides the spec's out)")
     p.add_argument("--resume", action="store_true", help="finish an interrupted sweep in the same output folder")
     p.set_defaults(handler=run_sweep_command)
 
