@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from test_bench import FAKE_ENV, FAKE_POLICY, _results
 
+from handsim.bench.runner import OUTPUT_FILES
 from handsim.cli import main
 from handsim.data import hand_dir
 
@@ -63,6 +64,16 @@ def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
         (["sweep"], ["SPEC.toml", "required"]),
         (["sweep", "nope.toml"], ["nope.toml", "no such sweep spec"]),
         (["sweep", str(Path(__file__).parent)], [f"{Path(__file__).parent}: is a folder; expected a sweep spec TOML"]),
+        # Empty values (an unset CI variable) would mean "no baseline" or "this folder" (review 17).
+        (["bench", "--baseline", ""], ["--baseline", "expected a results.json path, got an empty string"]),
+        (["bench", "--out", " "], ["--out", "expected an output folder, got an empty string"]),
+        (["bench", "--hand", ""], ["--hand", "expected a shipped hand's name or a hand folder, got an empty string"]),
+        (["bench", "--policy", ""], ["--policy", "expected MODULE:CALLABLE, got an empty string"]),
+        (["bench", "--tolerance", "0.5"], ["--tolerance 0.5: only used with --baseline FILE"]),
+        (["compare", "", "--out", "x"], ["HAND", "expected a shipped hand's name or a hand folder, got an empty string"]),
+        (["compare", "default_hand", "--out", ""], ["--out", "expected an output folder, got an empty string"]),
+        (["hand", "make", ""], ["OUT_DIR", "expected an output folder, got an empty string"]),
+        (["sweep", "s.toml", "--out", ""], ["--out", "expected an output folder, got an empty string"]),
     ],
 )
 def test_user_errors_are_one_line_exit_2(capsys, argv, needles):
@@ -309,6 +320,25 @@ def test_nan_action_is_one_line_exit_2_naming_the_trial(tmp_path, capsys):
                                f"; 1 finished trials kept in {out / 'results.json'}")
     assert line.startswith("handsim bench: error: medium_wrap trial 1")
     assert len(json.loads((out / "results.json").read_text())["grasps"][0]["trial_results"]) == 1
+
+
+def test_a_run_stopped_early_leaves_no_earlier_report_beside_its_results(tmp_path, capsys):
+    """A fresh run moves the earlier run's report, junit.xml and pictures aside when it starts,
+    so a run stopped by bad input (here a NaN action) never leaves them beside its own
+    unfinished results.json (review 17: a CI job would have published the old junit.xml)."""
+    out = tmp_path / "run"
+    assert main(["bench", *FAKE, "--grasps", "3", "--trials", "1", "--out", str(out)]) == 0
+    old = {name: (out / name).read_bytes() for name in OUTPUT_FILES}
+    capsys.readouterr()
+    assert main(["bench", "--env", FAKE_ENV, "--policy", "test_bench:nan_second_policy", "--jobs", "1",
+                 "--grasps", "3", "--trials", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "the earlier run's outputs" in err and "report.md.bak" in err
+    for name, content in old.items():
+        assert not (out / name).exists(), name
+        assert (out / f"{name}.bak").read_bytes() == content, name
+    assert json.loads((out / "results.json.bak").read_text())["complete"] is True
+    assert json.loads((out / "results.json").read_text())["complete"] is False
 
 
 def test_rerun_without_resume_refuses_an_unfinished_run(tmp_path, capsys):

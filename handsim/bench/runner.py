@@ -672,6 +672,25 @@ def _check_out_entries(out: Path) -> None:
                                  "frames (remove or rename it, or choose another --out)")
 
 
+def _move_old_outputs(out: Path, stream: TextIO) -> None:
+    """Move an earlier run's report, junit.xml and pictures in ``out`` to ``<name>.bak[.N]``.
+
+    They are written only when a run finishes, so a fresh run that is interrupted or stopped by
+    bad input would otherwise leave them beside its own unfinished ``results.json``, describing
+    the earlier run (a CI job publishing ``junit.xml`` would report that run as this one).
+    """
+    moved = []
+    for name in OUTPUT_FILES:
+        path = out / name
+        if path.is_file():
+            backup = free_backup_path(path)
+            path.replace(backup)
+            moved.append(backup.name)
+    if moved:
+        print(f"note: the earlier run's outputs in {out} are kept as {', '.join(moved)} (this run writes its own "
+              "when it finishes)", file=stream)
+
+
 def _refuse_unfinished_run(results_path: Path) -> None:
     """Raise when ``results_path`` holds finished trials of an unfinished run (a fresh run would lose them).
 
@@ -733,8 +752,10 @@ def run_bench(
             hashes are saved as ``hand.sha256``; a file without them resumes on the hand's name,
             path and DoF) and run only the missing ones. Without it, an existing
             ``results.json`` of a finished run is replaced, its copy kept as ``results.json.bak``
-            (or the next free ``.bak.N``), and one of an unfinished run with finished trials is
-            refused (they would be lost).
+            (or the next free ``.bak.N``; the run's report, ``junit.xml`` and pictures are moved
+            to ``<name>.bak[.N]`` likewise, so that outputs never describe another run than
+            ``results.json``), and one of an unfinished run with finished trials is refused
+            (they would be lost).
         progress: Show the progress display on ``stream``.
         stream: Progress stream (default ``sys.stderr``).
         on_trial: Called in this process after each trial is recorded (tests use it).
@@ -769,6 +790,7 @@ def run_bench(
             shutil.copy2(results_path, backup)
             print(f"note: {out} held a finished run; its results are kept as {backup} (this run replaces "
                   f"{RESULTS_FILE}, report and pictures)", file=stream or sys.stderr)
+        _move_old_outputs(out, stream or sys.stderr)
     hand_info = _hand_info(hand, config.hand)
     config_dict = config.to_dict() | describe_env(config, grasps[0].id)
     grasp_info = [{"number": g.number, "id": g.id, "name": g.name, "type": g.type} for g in grasps]
