@@ -250,6 +250,25 @@ def test_a_limit_passed_to_make_that_cuts_the_grasp_phase_warns_too(limit: int) 
 
 
 # ---------------------------------------------------------------------------- finding 14
+def test_reset_options_grasp_takes_what_the_constructor_takes() -> None:
+    """A sequence or None in ``options`` samples this episode's type with ``np_random``, as the
+    constructor's ``grasp`` does (review 17: they were refused as unknown names)."""
+    env = gymnasium.make(GRASP_ENV_ID, grasp="lateral", evaluate=False)
+    pair = ("tip_pinch", "ring")
+    seen = {env.reset(seed=s, options={"grasp": list(pair)})[1]["grasp_id"] for s in range(12)}
+    assert seen == set(pair)
+    # Sampled from the env's own generator: the same seed gives the same type.
+    assert len({env.reset(seed=5, options={"grasp": pair})[1]["grasp_id"] for _ in range(3)}) == 1
+    anything = {env.reset(seed=s, options={"grasp": None})[1]["grasp_id"] for s in range(12)}
+    assert len(anything) > 2 and anything <= set(default_taxonomy().ids())
+    # Without the option the env's own choice (lateral only) is back.
+    assert env.reset(seed=0)[1]["grasp_id"] == "lateral"
+    for bad in ([], "nope", ["lateral", "nope"]):
+        with pytest.raises((ConfigurationError, UnknownNameError)):
+            env.reset(seed=0, options={"grasp": bad})
+    env.close()
+
+
 def test_numpy_integers_work_in_reset_options_as_in_the_constructor() -> None:
     env = gymnasium.make(GRASP_ENV_ID, grasp=[np.int64(24), "lateral"], evaluate=False)
     expected = default_taxonomy().get(24).id
@@ -257,7 +276,7 @@ def test_numpy_integers_work_in_reset_options_as_in_the_constructor() -> None:
     assert env.reset(seed=0, options={"grasp": np.int32(24)})[1]["grasp_id"] == expected
     assert env.reset(seed=0, options={"grasp": 24})[1]["grasp_id"] == expected
     for bad in (True, np.True_, 24.0):
-        with pytest.raises(UnknownNameError):
+        with pytest.raises(ConfigurationError, match=r"reset\(options=\{'grasp': \.\.\.\}\): expected a grasp id"):
             env.reset(seed=0, options={"grasp": bad})
     # Seeds too: a numpy integer is the same seed, a bool is no seed.
     first = env.reset(seed=5)[0]

@@ -665,7 +665,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._unfinished_at: int | None = None  # steps of the last episode reset unfinished
 
     # ------------------------------------------------------------------ set-up helpers
-    def _resolve_grasps(self, grasp: Any) -> tuple[GraspType, ...]:
+    def _resolve_grasps(self, grasp: Any, where: str = "GraspEnv(grasp=...)") -> tuple[GraspType, ...]:
+        """The grasp types ``grasp`` names (see the ``grasp`` argument); ``where`` heads the error."""
         if grasp is None:
             return self.taxonomy.all()
         if isinstance(grasp, (str, int, np.integer)) and not isinstance(grasp, bool):
@@ -673,7 +674,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         if isinstance(grasp, Sequence) and not isinstance(grasp, str) and len(grasp) > 0:
             return tuple(self.taxonomy.get(_grasp_key(g)) for g in grasp)
         raise ConfigurationError(
-            f"GraspEnv(grasp=...): expected a grasp id, a number 1..{len(self.grasp_ids)}, a non-empty sequence of "
+            f"{where}: expected a grasp id, a number 1..{len(self.grasp_ids)}, a non-empty sequence of "
             f"them, or None; got {grasp!r}"
         )
 
@@ -818,9 +819,10 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         Args:
             seed: Seeds ``np_random`` (grasp sampling and object jitter): an integer >= 0,
                 Python's or numpy's (a bool is refused).
-            options: ``{"grasp": id | number}`` fixes this episode's grasp type (the only key;
-                another raises :class:`~handsim.errors.ConfigurationError`, so a typo is not
-                silently ignored).
+            options: ``{"grasp": ...}`` picks this episode's grasp type, taking what the
+                constructor's ``grasp`` takes (an id or number fixes it; a sequence or None
+                samples it with ``np_random``). The only key: another raises
+                :class:`~handsim.errors.ConfigurationError`, so a typo is not silently ignored.
 
         Returns:
             ``(observation, {"grasp_id": str, "has_plan": bool, "joint_limit_excess": (N,)})``.
@@ -843,12 +845,13 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             for key in options:
                 if key not in _RESET_OPTIONS:
                     raise ConfigurationError("reset(options=...): " + suggest(str(key), _RESET_OPTIONS, "option"))
+        choices = self._choices
         if options and "grasp" in options:
-            grasp = self.taxonomy.get(_grasp_key(options["grasp"]))
-        elif len(self._choices) == 1:
-            grasp = self._choices[0]
+            choices = self._resolve_grasps(options["grasp"], "reset(options={'grasp': ...})")
+        if len(choices) == 1:
+            grasp = choices[0]
         else:
-            grasp = self._choices[int(self.np_random.integers(len(self._choices)))]
+            grasp = choices[int(self.np_random.integers(len(choices)))]
         ep = self.episode
         ep.reset(grasp, self.np_random)
         self.grasp = grasp
