@@ -176,7 +176,7 @@ def load_hand_grasps(
         Grasp plans by taxonomy id (empty when the file does not exist).
 
     Raises:
-        GraspDataError: Malformed JSON, unknown grasp ids or joints, targets outside the limits,
+        GraspDataError: Not UTF-8 text, malformed JSON, unknown grasp ids or joints, targets outside the limits,
             non-unit quaternions, effort caps above the URDF's; the message names the file and
             the field.
     """
@@ -187,6 +187,9 @@ def load_hand_grasps(
         raw = loads_unique_keys(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise GraspDataError(f"{path}: invalid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise GraspDataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON "
+                             "file in UTF-8") from None
     except DuplicateKeyError as exc:
         raise GraspDataError(f"{path}: {exc}") from None
     schema = raw.get("schema") if isinstance(raw, dict) else None

@@ -571,7 +571,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
 
     Raises:
         DataNotFoundError: If the hand cannot be found (see :func:`handsim.data.hand_dir`).
-        MetadataError: If ``hand.json`` is malformed or disagrees with the URDF.
+        MetadataError: If ``hand.json`` is not UTF-8 text, is malformed or disagrees with the URDF.
         URDFError: If the URDF is not well-formed XML.
     """
     folder = hand_dir(name_or_path)
@@ -581,6 +581,9 @@ def load_hand(name_or_path: str | Path) -> Hand:
         raw = loads_unique_keys(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}: not valid JSON ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON "
+                            "file in UTF-8") from None
     except DuplicateKeyError as exc:
         raise MetadataError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):

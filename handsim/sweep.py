@@ -357,7 +357,7 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> SweepSpec:
     """Read and validate a sweep spec TOML file (relative paths: against its folder).
 
     Raises:
-        ConfigurationError: Missing file, TOML syntax error, or a bad value.
+        ConfigurationError: Missing file, not UTF-8 text, TOML syntax error, or a bad value.
         UnknownNameError: An unknown key or name.
         DataNotFoundError: A hand that does not exist.
     """
@@ -371,6 +371,9 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> SweepSpec:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a TOML "
+                                 "file in UTF-8") from None
     spec = parse_spec(raw, base=path.resolve().parent, where=str(path), out=out)
     return dataclasses.replace(spec, path=path.resolve())
 

@@ -111,6 +111,14 @@ def test_invalid_json(tmp_path):
         load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
 
 
+def test_a_file_that_is_not_utf8_is_a_grasp_data_error(tmp_path):
+    # Review: bytes that are not UTF-8 raised UnicodeDecodeError (a traceback, exit 3).
+    (tmp_path / "grasps.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(GraspDataError, match="not UTF-8 text") as info:
+        load_hand_grasps(tmp_path, JOINTS, LOWER, UPPER, IDS)
+    assert str(tmp_path / "grasps.json") in str(info.value)
+
+
 @pytest.mark.parametrize(("where", "key"), [("grasps", "tip_pinch"), ("close", "b")])
 def test_a_key_given_twice_is_an_error_not_last_one_wins(tmp_path, where, key):
     # Review R16 #9: json.loads kept the last plan (or target) of a repeated key, silently.

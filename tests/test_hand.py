@@ -187,6 +187,16 @@ def test_broken_metadata_is_reported(tmp_path, edit, needles):
         assert needle in message, message
 
 
+def test_hand_json_that_is_not_utf8_is_a_metadata_error(tmp_path):
+    # Review: bytes that are not UTF-8 raised UnicodeDecodeError (a traceback, exit 3).
+    folder = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), folder)
+    (folder / "hand.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(MetadataError, match="not UTF-8 text") as info:
+        load_hand(folder)
+    assert str(folder / "hand.json") in str(info.value)
+
+
 @pytest.mark.parametrize("attr", ["upper", "effort"])
 def test_malformed_urdf_limit_is_reported(tmp_path, attr):
     folder = _broken_copy(tmp_path, lambda meta: None)

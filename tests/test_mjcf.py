@@ -293,6 +293,16 @@ def test_unknown_body_names_the_field_and_the_valid_bodies(tmp_path):
         convert_mjcf(folder, tmp_path / "out")
 
 
+def test_a_mapping_that_is_not_utf8_is_a_metadata_error(tmp_path):
+    # Review: bytes that are not UTF-8 raised UnicodeDecodeError (a traceback, exit 3).
+    from handsim.importers import load_mapping
+
+    (tmp_path / "mjcf.json").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(MetadataError, match="not UTF-8 text") as info:
+        load_mapping(tmp_path)
+    assert str(tmp_path / "mjcf.json") in str(info.value)
+
+
 def test_missing_files_and_packages_name_the_field(tmp_path):
     from handsim.importers import load_mapping
 

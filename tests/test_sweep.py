@@ -111,6 +111,15 @@ def test_spec_errors_name_key_value_and_choices(tmp_path, text, error, needles):
         assert needle in message, message
 
 
+def test_a_spec_that_is_not_utf8_is_a_configuration_error(tmp_path):
+    # Review: bytes that are not UTF-8 raised UnicodeDecodeError (a traceback, exit 3).
+    path = tmp_path / "spec.toml"
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigurationError, match="not UTF-8 text") as info:
+        load_spec(path)
+    assert str(info.value).startswith(str(path))
+
+
 def test_spec_errors_are_one_line_exit_2_on_the_command_line(tmp_path, capsys):
     path = spec_file(tmp_path, 'out = "o"\nhands = ["default_hand"]\ntrials = 0')
     assert main(["sweep", str(path)]) == 2

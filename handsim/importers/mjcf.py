@@ -306,7 +306,7 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
         The validated mapping.
 
     Raises:
-        MetadataError: Malformed JSON, a missing or unknown field, a bad value, or a missing MJCF
+        MetadataError: Not UTF-8 text, malformed JSON, a missing or unknown field, a bad value, or a missing MJCF
             file; the message names the file and the field.
         MissingDependencyError: The package named in ``mjcf.package`` is not installed.
     """
@@ -320,6 +320,9 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
         raise MetadataError(f"{path}: no such mapping file") from None
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}: not valid JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise MetadataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON "
+                            "file in UTF-8") from None
     except DuplicateKeyError as exc:
         raise MetadataError(f"{path}: {exc}") from None
     _keys(chk, raw, "(top level)", _TOP_LEVEL + _OPTIONAL, "a JSON object")
