@@ -68,7 +68,7 @@ from handsim.bench.config import (
 )
 from handsim.bench.executors import DEFAULT_EXECUTOR, EXECUTORS, Executor, make_executor
 from handsim.bench.matrix import MATRIX_JSON, MATRIX_PNG, CoverageMatrix, build_matrix, write_matrix
-from handsim.bench.results import BenchResults, write_json_atomic
+from handsim.bench.results import BenchResults, make_out_dir, write_json_atomic
 from handsim.errors import (
     ConfigurationError,
     DataNotFoundError,
@@ -775,20 +775,23 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, progress: bool = True,
     The spec as run is saved as ``out/sweep.json`` (what was asked, with paths resolved).
 
     Raises:
+        ConfigurationError: ``out`` is a file, or a folder that cannot be created or written (before
+            any work, see :func:`~handsim.bench.results.make_out_dir`).
         MissingDependencyError: ``executor = "ray"`` without the ``ray`` extra (before any work).
         HandsFailed: Hands that cannot run (before any trial) or failed while running (see
             :func:`run_hands`).
         BenchInterrupted: Ctrl-C (what finished is saved; run again with ``resume=True``).
     """
+    make_out_dir(spec.out)  # a file named like the folder: one line now, not an OSError mid-way
     executor = make_executor(spec.executor, ray_address=spec.ray_address)
-    hands = prepare_hands(spec)
-    write_json_atomic(spec.out / "sweep.json", {
-        "spec": None if spec.path is None else str(spec.path),
-        "hands": [dataclasses.asdict(h) for h in hands],
-        "grasps": list(spec.grasp_ids), "trials": spec.trials, "seed": spec.seed, "policy": spec.policy,
-        "env": spec.env, "executor": spec.executor,
-    })
-    with contextlib.closing(executor):
+    with contextlib.closing(executor):  # closed also when preparing the hands fails
+        hands = prepare_hands(spec)
+        write_json_atomic(spec.out / "sweep.json", {
+            "spec": None if spec.path is None else str(spec.path),
+            "hands": [dataclasses.asdict(h) for h in hands],
+            "grasps": list(spec.grasp_ids), "trials": spec.trials, "seed": spec.seed, "policy": spec.policy,
+            "env": spec.env, "executor": spec.executor,
+        })
         return run_hands(hands, spec.out, grasp_ids=spec.grasp_ids, trials=spec.trials, seed=spec.seed,
                          policy=spec.policy, env=spec.env, jobs=spec.jobs, executor=executor, resume=resume,
                          progress=progress, stream=stream)

@@ -138,6 +138,20 @@ def test_spec_errors_are_one_line_exit_2_on_the_command_line(tmp_path, capsys):
     assert err.startswith(f"handsim sweep: error: {path}: [[generate]] #1"), err
 
 
+@pytest.mark.parametrize("out", ["afile", "afile/sub"])
+def test_an_out_that_is_or_runs_through_a_file_is_one_line_exit_2(tmp_path, capsys, out):
+    # Review: --out FILE raised FileExistsError, --out FILE/sub NotADirectoryError (tracebacks, exit 3).
+    (tmp_path / "afile").write_text("not a folder")
+    path = spec_file(tmp_path, 'out = "o"\n[[generate]]\ndip = false')
+    assert main(["sweep", str(path), "--out", str(tmp_path / out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("handsim sweep: error:"), err
+    assert str(tmp_path / out) in err[0] and "expected a folder" in err[0], err[0]
+    assert (tmp_path / "afile").read_text() == "not a folder"
+    with pytest.raises(ConfigurationError, match="cannot create the output folder"):
+        run_sweep(load_spec(path, out=tmp_path / out), progress=False)
+
+
 @pytest.mark.parametrize("plans, needle", [
     ({"lateral": ["x"]}, "grasps.lateral: expected an object"),
     ({"lateral": {"object_xyz": [0, 0, 0.05], "object_quat_wxyz": [1, 0, 0, 0], "preshape": {},
