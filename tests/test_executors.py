@@ -221,6 +221,39 @@ def test_executor_name_and_address_errors(capsys):
     assert code == 2 and "--ray-address" in err and "--executor ray" in err
 
 
+class _FakeRay:
+    """What ``ray.init`` does with an address it cannot parse (ray 2.x: a ValueError)."""
+
+    def __init__(self) -> None:
+        self.inits: list[dict] = []
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **kwargs):
+        self.inits.append(kwargs)
+        raise ValueError(f"Invalid address format: {kwargs['address']}")
+
+
+def test_a_bad_ray_address_is_one_line_naming_it_and_the_forms_allowed(monkeypatch, tmp_path, capsys):
+    # Review: --ray-address notanaddress raised ray.init's ValueError (a traceback, exit 3).
+    fake = _FakeRay()
+    monkeypatch.setattr("handsim.bench.executors.import_ray", lambda: fake)
+    executor = RayExecutor(address="notanaddress")
+    for call in (executor.default_jobs, lambda: list(executor.run([object()], 1))):
+        with pytest.raises(ConfigurationError) as info:
+            call()
+        msg = str(info.value)
+        assert "'notanaddress'" in msg and "host:port" in msg and '"auto"' in msg, msg
+        assert "\n" not in msg
+    assert [k["address"] for k in fake.inits] == ["notanaddress"] * 2
+    executor.close()  # nothing was started: nothing to shut down
+    code = main(["bench", "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--grasps", "1", "--trials", "1",
+                 "--executor", "ray", "--ray-address", "notanaddress", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "'notanaddress'" in err[0], err
+
+
 @needs_ray
 def test_ray_trial_error_is_the_trials_own_one_line_error(tmp_path, ray_instance):
     """A trial's HandsimError comes back as itself, not RayTaskError with the remote traceback."""

@@ -45,7 +45,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from handsim.errors import MissingDependencyError, UnknownNameError, suggest
+from handsim.errors import (
+    ConfigurationError,
+    MissingDependencyError,
+    UnknownNameError,
+    one_line,
+    suggest,
+)
 
 if TYPE_CHECKING:
     from handsim.bench.runner import TrialTask
@@ -176,6 +182,12 @@ class RayExecutor:
         self._owned = False  # we called ray.init, so we call ray.shutdown
 
     def _connect(self, jobs: int | None) -> Any:
+        """Ray, connected (``ray.init`` on first use).
+
+        Raises:
+            ConfigurationError: ``address`` is malformed or no cluster answers there (one line
+                naming the address and the forms allowed).
+        """
         import time
 
         ray = import_ray()
@@ -193,20 +205,36 @@ class RayExecutor:
             kwargs["runtime_env"] = {"env_vars": {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}}
         kwargs.update(self.init_kwargs)
         start = time.perf_counter()
-        ray.init(**kwargs)
+        if self.address is None:
+            ray.init(**kwargs)
+        else:
+            try:
+                ray.init(**kwargs)
+            except (ValueError, ConnectionError) as exc:  # "Invalid address format", nobody there
+                raise ConfigurationError(
+                    f"ray address {self.address!r}: cannot connect ({one_line(exc)}); expected the address of a "
+                    'running Ray cluster: host:port (e.g. 127.0.0.1:6379), ray://host:10001, or "auto"') from None
         self.startup_s = time.perf_counter() - start
         self._owned = True
         return ray
 
     def default_jobs(self) -> int:
-        """The cluster's CPUs when connecting to one; else this machine's CPU count."""
+        """The cluster's CPUs when connecting to one; else this machine's CPU count.
+
+        Raises:
+            ConfigurationError: The cluster's address is malformed or nobody answers there.
+        """
         if self.address is None and not (self._ray is not None and self._ray.is_initialized()):
             return os.cpu_count() or 1
         ray = self._connect(None)
         return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
     def run(self, tasks: Sequence[TrialTask], jobs: int) -> Iterator[TrialOutput]:
-        """See :meth:`Executor.run`. At most ``jobs`` trials are submitted at a time."""
+        """See :meth:`Executor.run`. At most ``jobs`` trials are submitted at a time.
+
+        Raises:
+            ConfigurationError: The cluster's address is malformed or nobody answers there.
+        """
         if not tasks:
             return
         ray = self._connect(jobs)
@@ -253,8 +281,6 @@ def make_executor(name: str = DEFAULT_EXECUTOR, *, ray_address: str | None = Non
         ConfigurationError: ``ray_address`` with the local executor.
         MissingDependencyError: ``ray`` asked for and not installed.
     """
-    from handsim.errors import ConfigurationError
-
     if name not in EXECUTORS:
         raise UnknownNameError(suggest(str(name), EXECUTORS, "executor"))
     if name == "local":
