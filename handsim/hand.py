@@ -573,6 +573,8 @@ def load_hand(name_or_path: str | Path) -> Hand:
         DataNotFoundError: If the hand cannot be found (see :func:`handsim.data.hand_dir`).
         MetadataError: If ``hand.json`` is not UTF-8 text, is malformed or disagrees with the URDF.
         URDFError: If the URDF is not well-formed XML.
+        ConfigurationError: An MJCF hand whose converted files cannot be cached (see
+            :func:`handsim.importers.converted_hand_dir`: ``HANDSIM_CACHE_DIR`` names a file).
     """
     folder = hand_dir(name_or_path)
     path = hand_metadata_path(folder)  # an MJCF hand's is converted, outside the folder

@@ -19,7 +19,12 @@ import pytest
 
 import handsim
 from handsim.data import available_hands, hand_dir, models_dir
-from handsim.errors import DataNotFoundError, MetadataError, MissingDependencyError
+from handsim.errors import (
+    ConfigurationError,
+    DataNotFoundError,
+    MetadataError,
+    MissingDependencyError,
+)
 from handsim.hand import load_hand
 from handsim.transforms import pose_to_matrix, quat_to_matrix
 
@@ -301,6 +306,22 @@ def test_a_mapping_that_is_not_utf8_is_a_metadata_error(tmp_path):
     with pytest.raises(MetadataError, match="not UTF-8 text") as info:
         load_mapping(tmp_path)
     assert str(tmp_path / "mjcf.json") in str(info.value)
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_a_cache_dir_that_is_a_file_is_one_line_naming_it(tmp_path, monkeypatch, below):
+    # Review: HANDSIM_CACHE_DIR=<a file> raised NotADirectoryError from converted_hand_dir (exit 3).
+    from handsim.importers import converted_hand_dir
+
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HANDSIM_CACHE_DIR", str(blocker / "sub" if below else blocker))
+    for call in (lambda: converted_hand_dir(SHADOW), lambda: load_hand(SHADOW)):
+        with pytest.raises(ConfigurationError) as info:
+            call()
+        msg = str(info.value)
+        assert "HANDSIM_CACHE_DIR" in msg and str(blocker) in msg and "\n" not in msg, msg
+    assert blocker.read_text() == "not a folder"
 
 
 def test_missing_files_and_packages_name_the_field(tmp_path):

@@ -113,7 +113,7 @@ from numpy.typing import NDArray
 
 from handsim._io import DuplicateKeyError, loads_unique_keys
 from handsim.data import MJCF_MAPPING_FILE, cache_root
-from handsim.errors import MetadataError, MissingDependencyError
+from handsim.errors import ConfigurationError, MetadataError, MissingDependencyError
 from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
 from handsim.kinematics.urdf import matrix_to_rpy
 from handsim.transforms import pose_to_matrix
@@ -1211,13 +1211,28 @@ def converted_hand_dir(mapping: str | os.PathLike[str]) -> Path:
 
     Returns:
         The folder holding ``hand.urdf`` and ``hand.json``.
+
+    Raises:
+        MetadataError: A malformed mapping, a name the MJCF does not have, or MJCF features the
+            converter does not support (see :func:`convert_mjcf`).
+        MissingDependencyError: mujoco (or the package holding the MJCF) is not installed.
+        ConfigurationError: The cache folder cannot be created or written (``HANDSIM_CACHE_DIR``
+            names a file, or a read-only place).
     """
     mp = load_mapping(mapping)
     target = cache_root() / "mjcf" / f"{_NAME_RE.sub('_', mp.name)}-{_cache_key(mp)}"
     if (target / "hand.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    except OSError as exc:
+        env = os.environ.get("HANDSIM_CACHE_DIR")
+        source = (f"HANDSIM_CACHE_DIR={env}" if env else
+                  "the default cache ($XDG_CACHE_HOME/handsim or ~/.cache/handsim); set HANDSIM_CACHE_DIR to choose another")
+        raise ConfigurationError(
+            f"cannot create the folder {target.parent} for the converted MJCF hand {mp.name!r}: "
+            f"{exc.strerror or exc}; expected a cache folder that can be created and written ({source})") from None
     try:
         convert_mjcf(mp, work)
         try:
