@@ -801,13 +801,23 @@ def make_hand(
         The folder, resolved.
 
     Raises:
-        ConfigurationError: A parameter out of range (the message names the valid range), or
-            ``out_dir`` exists and is not an empty folder (without ``force``).
+        ConfigurationError: A parameter out of range (the message names the valid range),
+            ``out_dir`` is inside the package's ``models`` folder (the shipped hands, the default
+            hand among them: the template of every generated hand), or ``out_dir`` exists and is
+            not an empty folder (without ``force``).
         URDFError: The default hand's files could not be read as a template.
     """
+    # synth's own check of its --out (imported here: models_dir is looked up at call time)
+    from handsim.data import models_dir
+    from handsim.synth.cli import _inside as _inside_folder
+
     tpl = _read_template()
     prm = _check_params(tpl, fingers, thumb_dof, dip, scale, finger_lengths, name, dip_coupling)
     out = Path(out_dir)
+    if _inside_folder(out, models_dir()):
+        raise ConfigurationError(f"out_dir: {out} is inside the package's {models_dir()} (the shipped hands; the "
+                                 "default hand there is the template of every generated hand); expected a folder "
+                                 "elsewhere")
     if out.exists() and not out.is_dir():
         raise ConfigurationError(f"out_dir: expected a folder to write the hand into, got the file {out}")
     if out.is_dir() and any(out.iterdir()) and not force:
@@ -822,3 +832,4 @@ def make_hand(
     _write(out / "grasps.json", json.dumps({"schema": 1, "grasps": {}}, indent=2) + "\n")
     _write(out / "README.md", _readme(prm, tpl, meta))
     return out.resolve()
+

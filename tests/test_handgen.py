@@ -12,6 +12,7 @@ import fnmatch
 import itertools
 import json
 import math
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 from test_kinematics import PyBulletReference
 
 from handsim.cli import main
-from handsim.data import DEFAULT_HAND
+from handsim.data import DEFAULT_HAND, hand_dir, models_dir
 from handsim.episode import GraspEpisode
 from handsim.errors import ConfigurationError
 from handsim.grasp_data import load_hand_grasps
@@ -417,6 +418,28 @@ def test_non_empty_folder_needs_force(tmp_path):
     make_hand(folder, fingers=3, force=True)
     assert load_hand(folder).finger_names == ("thumb", "index", "middle")
     assert (folder / "notes.txt").read_text() == "mine"  # other files are left alone
+
+
+def test_a_folder_inside_the_packages_models_is_refused(tmp_path, monkeypatch, capsys):
+    # Review: `hand make <repo>/models/default_hand --force` overwrote the shipped default hand,
+    # the template of every generated hand.
+    with pytest.raises(ConfigurationError, match="inside the package's"):  # the real one (no --force: harmless)
+        make_hand(models_dir() / DEFAULT_HAND, fingers=3)
+    # with --force, against a stand-in models folder: a regression must not overwrite the real one
+    models = tmp_path / "models"
+    shutil.copytree(hand_dir(DEFAULT_HAND), models / DEFAULT_HAND)
+    monkeypatch.setattr("handsim.data.models_dir", lambda: models)
+    shipped = models / DEFAULT_HAND
+    before = {f.name: f.read_bytes() for f in shipped.iterdir()}
+    for target in (shipped, models / "new_hand"):
+        with pytest.raises(ConfigurationError, match="inside the package's") as info:
+            make_hand(target, fingers=3, force=True)
+        assert str(target) in str(info.value) and "expected a folder elsewhere" in str(info.value)
+    assert main(["hand", "make", str(shipped), "--fingers", "3", "--force"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(shipped) in err[0], err
+    assert {f.name: f.read_bytes() for f in shipped.iterdir()} == before
+    assert not (models / "new_hand").exists()
 
 
 # ---------------------------------------------------------------------------- CLI
