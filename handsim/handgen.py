@@ -79,6 +79,7 @@ import json
 import math
 import os
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -87,6 +88,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from handsim._io import free_backup_path
 from handsim.data import DEFAULT_HAND, hand_dir
 from handsim.errors import ConfigurationError, URDFError
 
@@ -795,7 +797,9 @@ def make_hand(
         name: The hand's name (``hand.json`` ``name`` and URDF robot name); default
             ``handgen_f<fingers>_t<thumb_dof>[_nodip][_dipc<coupling>]_s<scale>``.
         force: Write into an existing non-empty folder (only the four files are replaced;
-            other files are left alone).
+            other files are left alone). A ``grasps.json`` holding plans is first copied to
+            ``grasps.json.bak`` (or the next free ``grasps.json.bak.N``), and a line on stdout
+            names the copy.
 
     Returns:
         The folder, resolved.
@@ -827,9 +831,27 @@ def make_hand(
             "expected a new or empty folder, or force=True (--force) to overwrite the hand files")
     urdf, meta = _Builder(tpl, prm).build()
     out.mkdir(parents=True, exist_ok=True)
+    grasps, backup = out / "grasps.json", None
+    if _holds_plans(grasps):  # plans written by hand or by handsim synth: never lost silently
+        backup = free_backup_path(grasps)
+        shutil.copy2(grasps, backup)  # before any file is replaced
     _write(out / "hand.urdf", urdf)
     _write(out / "hand.json", json.dumps(meta, indent=2) + "\n")
-    _write(out / "grasps.json", json.dumps({"schema": 1, "grasps": {}}, indent=2) + "\n")
+    _write(grasps, json.dumps({"schema": 1, "grasps": {}}, indent=2) + "\n")
     _write(out / "README.md", _readme(prm, tpl, meta))
+    if backup is not None:
+        print(f"{grasps} held grasp plans: kept as {backup} (the new {grasps.name} has none)")
     return out.resolve()
 
+
+def _holds_plans(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` exists and is not the empty ``grasps.json`` :func:`make_hand` writes
+    (a file that does not parse counts as holding plans: it is not ours to judge)."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return True
+    return not (isinstance(raw, dict) and raw.get("grasps") == {})

@@ -441,17 +441,6 @@ def _copy_plans(source: str, folder: Path) -> int:
     return len(plans)
 
 
-def _holds_plans(path: Path) -> bool:
-    """Whether ``path`` is a grasps.json that is not the empty one :func:`make_hand` writes."""
-    if not path.exists():
-        return False
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True  # not ours to judge: kept, and the run's checks report it
-    return not (isinstance(raw, dict) and raw.get("grasps") == {})
-
-
 def _write_generated(folder: Path, kw: Mapping[str, Any], plans_copied: bool) -> Path:
     """Write a generated hand into ``folder``, leaving alone every file that is already right.
 
@@ -469,7 +458,7 @@ def _write_generated(folder: Path, kw: Mapping[str, Any], plans_copied: bool) ->
     import tempfile
 
     from handsim.grasp_data import GRASP_DATA_FILE
-    from handsim.handgen import make_hand
+    from handsim.handgen import _holds_plans, make_hand
 
     with tempfile.TemporaryDirectory(prefix="handsim-sweep-") as tmp:
         fresh = make_hand(Path(tmp) / "hand", **kw)

@@ -442,6 +442,25 @@ def test_a_folder_inside_the_packages_models_is_refused(tmp_path, monkeypatch, c
     assert not (models / "new_hand").exists()
 
 
+def test_force_keeps_a_grasps_json_holding_plans_as_a_backup(tmp_path, capsys):
+    # Review: --force emptied a grasps.json holding plans, without a copy.
+    folder = make_hand(tmp_path / "h")
+    plans = (hand_dir(DEFAULT_HAND) / "grasps.json").read_bytes()
+    (folder / "grasps.json").write_bytes(plans)
+    (folder / "grasps.json.bak").write_text("an older backup")
+    capsys.readouterr()
+    assert main(["hand", "make", str(folder), "--fingers", "4", "--force"]) == 0
+    out = capsys.readouterr().out
+    backup = folder / "grasps.json.bak.1"
+    assert backup.read_bytes() == plans and str(backup) in out, out
+    assert (folder / "grasps.json.bak").read_text() == "an older backup"  # a backup is never overwritten
+    assert json.loads((folder / "grasps.json").read_text()) == {"schema": 1, "grasps": {}}
+    # the empty grasps.json make_hand writes is not backed up again
+    make_hand(folder, fingers=3, force=True)
+    assert "kept as" not in capsys.readouterr().out
+    assert sorted(f.name for f in folder.iterdir() if ".bak" in f.name) == ["grasps.json.bak", "grasps.json.bak.1"]
+
+
 # ---------------------------------------------------------------------------- CLI
 def test_cli_makes_a_loadable_folder(tmp_path, capsys):
     out = tmp_path / "four"
