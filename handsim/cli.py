@@ -321,7 +321,9 @@ def add_hand(subparsers: argparse._SubParsersAction) -> None:
                         f"the MCP, to the tip), each {lo:g}x..{hi:g}x its scaled default")
     m.add_argument("--name", default=None, metavar="NAME",
                    help="the hand's name (default handgen_f<N>_t<N>[_nodip][_dipc<M>]_s<S>)")
-    m.add_argument("--force", action="store_true", help="write into a non-empty OUT_DIR (replaces the hand files)")
+    m.add_argument("--force", action="store_true",
+                   help="write into a non-empty OUT_DIR (replaces the hand files; a grasps.json holding plans is kept "
+                        "as grasps.json.bak[.N]); never a folder inside the package's models/")
     p.set_defaults(handler=run_hand_command)
 
 

@@ -13,17 +13,19 @@ import os
 import tempfile
 from pathlib import Path
 
-from handsim.errors import DataNotFoundError, suggest
+from handsim.errors import ConfigurationError, DataNotFoundError, suggest
 
 __all__ = [
     "DEFAULT_HAND",
     "MJCF_MAPPING_FILE",
     "available_hands",
+    "cache_folder_error",
     "cache_root",
     "data_dir",
     "grasps_dir",
     "hand_dir",
     "hand_metadata_path",
+    "is_inside",
     "models_dir",
 ]
 
@@ -147,3 +149,29 @@ def cache_root() -> Path:
     except OSError:
         pass
     return Path(tempfile.gettempdir()) / f"handsim-cache-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+def cache_folder_error(folder: Path, what: str, exc: OSError) -> ConfigurationError:
+    """The error for a cache folder that cannot be created or written (``HANDSIM_CACHE_DIR``
+    naming a file, or a read-only place): names the folder, what it was for and how to choose
+    another.
+
+    Args:
+        folder: The folder that could not be created or written.
+        what: What it was for (e.g. "the converted MJCF hand 'shadow'").
+        exc: The error the file system gave.
+    """
+    env = os.environ.get("HANDSIM_CACHE_DIR")
+    source = (f"HANDSIM_CACHE_DIR={env}" if env else
+              "the default cache ($XDG_CACHE_HOME/handsim or ~/.cache/handsim); set HANDSIM_CACHE_DIR to choose another")
+    return ConfigurationError(f"cannot create the folder {folder} for {what}: {exc.strerror or exc}; expected a cache "
+                              f"folder that can be created and written ({source})")
+
+
+def is_inside(path: str | os.PathLike[str], folder: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it (both resolved: symlinks and ``..`` followed)."""
+    try:
+        Path(path).resolve().relative_to(Path(folder).resolve())
+    except ValueError:
+        return False
+    return True

@@ -811,14 +811,12 @@ def make_hand(
             not an empty folder (without ``force``).
         URDFError: The default hand's files could not be read as a template.
     """
-    # synth's own check of its --out (imported here: models_dir is looked up at call time)
-    from handsim.data import models_dir
-    from handsim.synth.cli import _inside as _inside_folder
+    from handsim.data import is_inside, models_dir
 
     tpl = _read_template()
     prm = _check_params(tpl, fingers, thumb_dof, dip, scale, finger_lengths, name, dip_coupling)
     out = Path(out_dir)
-    if _inside_folder(out, models_dir()):
+    if is_inside(out, models_dir()):
         raise ConfigurationError(f"out_dir: {out} is inside the package's {models_dir()} (the shipped hands; the "
                                  "default hand there is the template of every generated hand); expected a folder "
                                  "elsewhere")

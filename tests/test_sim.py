@@ -833,3 +833,20 @@ def test_pybullet_prints_nothing_of_its_own(code):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "" and proc.stderr == "", (proc.stdout, proc.stderr)
+
+
+def test_a_cache_dir_that_is_a_file_is_one_line_naming_it_for_urdf_hands(tmp_path, monkeypatch):
+    """PyBullet loads a copy of the hand's URDF written to the cache; a cache folder that cannot
+    be created is a one-line ConfigurationError naming it (review 17: NotADirectoryError, exit 3)."""
+    from handsim.data import hand_dir
+
+    hand = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), hand)  # a new path: not in the copy cache yet
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("HANDSIM_CACHE_DIR", str(blocker))
+    with World(DEFAULT_PROTOCOL) as world, pytest.raises(ConfigurationError) as info:
+        HandBody(world, hand / "hand.urdf", visual=False)
+    msg = str(info.value)
+    assert f"HANDSIM_CACHE_DIR={blocker}" in msg and "PyBullet's copy of" in msg and "\n" not in msg, msg
+    assert blocker.read_text() == "not a folder"

@@ -112,8 +112,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from handsim._io import DuplicateKeyError, loads_unique_keys
-from handsim.data import MJCF_MAPPING_FILE, cache_root
-from handsim.errors import ConfigurationError, MetadataError, MissingDependencyError
+from handsim.data import MJCF_MAPPING_FILE, cache_folder_error, cache_root
+from handsim.errors import MetadataError, MissingDependencyError
 from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
 from handsim.kinematics.urdf import matrix_to_rpy
 from handsim.transforms import pose_to_matrix
@@ -1227,12 +1227,7 @@ def converted_hand_dir(mapping: str | os.PathLike[str]) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     except OSError as exc:
-        env = os.environ.get("HANDSIM_CACHE_DIR")
-        source = (f"HANDSIM_CACHE_DIR={env}" if env else
-                  "the default cache ($XDG_CACHE_HOME/handsim or ~/.cache/handsim); set HANDSIM_CACHE_DIR to choose another")
-        raise ConfigurationError(
-            f"cannot create the folder {target.parent} for the converted MJCF hand {mp.name!r}: "
-            f"{exc.strerror or exc}; expected a cache folder that can be created and written ({source})") from None
+        raise cache_folder_error(target.parent, f"the converted MJCF hand {mp.name!r}", exc) from None
     try:
         convert_mjcf(mp, work)
         try:

@@ -20,7 +20,7 @@ from handsim._urdf_assets import (
     mesh_references,
     resolve_mesh_filename,
 )
-from handsim.data import cache_root
+from handsim.data import cache_folder_error, cache_root
 from handsim.errors import (
     ConfigurationError,
     SimulationError,
@@ -208,8 +208,11 @@ def _physics_urdf_cached(path: str, mtime_ns: int, size: int, visual: bool = Tru
     folder = cache_root() / "bullet"
     target = folder / f"{source.stem}-{key}.urdf"
     if not target.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=folder)
+        except OSError as exc:
+            raise cache_folder_error(folder, f"PyBullet's copy of {source}", exc) from None
         with os.fdopen(fd, "wb") as f:
             f.write(ET.tostring(root, encoding="utf-8", xml_declaration=True))
         os.replace(tmp, target)  # atomic: parallel workers never see half a file

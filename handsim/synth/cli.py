@@ -72,14 +72,6 @@ def _grasp_ids(text: str | None) -> tuple[str, ...] | None:
     return tuple(out)
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
-
-
 def resolve_out(hand: str, out: str | None) -> Path:
     """Where the grasps file goes (never into the installed package's shipped hands).
 
@@ -88,10 +80,10 @@ def resolve_out(hand: str, out: str | None) -> Path:
             ``models`` folder, a folder, or a file that cannot be written (checked by writing a
             probe file next to it, so the error comes before any work, not after the first type).
     """
-    from handsim.data import hand_dir, models_dir
+    from handsim.data import hand_dir, is_inside, models_dir
 
     folder = hand_dir(hand)
-    shipped = _inside(folder, models_dir())
+    shipped = is_inside(folder, models_dir())
     if out is None:
         if shipped:
             raise ConfigurationError(
@@ -99,7 +91,7 @@ def resolve_out(hand: str, out: str | None) -> Path:
                 f"{models_dir()})")
         return folder / "grasps.json"
     path = Path(out)
-    if _inside(path, models_dir()):
+    if is_inside(path, models_dir()):
         raise ConfigurationError(f"--out: {path} is inside the package's {models_dir()}; expected a file elsewhere")
     if path.is_dir():
         raise ConfigurationError(f"--out: expected a file to write, got the folder {path}")
