@@ -15,7 +15,7 @@ Usage::
                                                    # benchmarks/results/synth_default_grasps.json
     python benchmarks/bench_synth.py --grasps lateral,palmar --out /tmp/s.json --plans /tmp/plans.json
     python benchmarks/bench_synth.py --refine 32 --no-four-finger --out benchmarks/results/synth_refine.json \
-        --plans benchmarks/results/synth_refine_default_grasps.json    # the refine stage (session 10)
+        --plans benchmarks/results/synth_refine_default_grasps.json    # the refine stage (session 17)
 """
 
 from __future__ import annotations
