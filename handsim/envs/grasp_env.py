@@ -650,7 +650,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.observation_space = spaces.Box(self._obs_low.astype(np.float32), self._obs_high.astype(np.float32), dtype=np.float32)
 
         # Per-grasp reward tables (signature masks, link groups), built on first use.
-        self._reward_tables: dict[str, tuple[CompiledSignature, list[NDArray[np.int64]]]] = {}
+        self._reward_tables: dict[str, tuple[CompiledSignature, list[tuple[int, ...]]]] = {}
         self._label_link: list[NDArray[np.int64]] | None = None
         self.grasp: GraspType | None = None
         self._targets = ep.rest.copy()
@@ -686,8 +686,9 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         regions = self.hand.regions
         return [np.array([body.link_id(link) for link in regions.links_of_label(label)], dtype=np.int64) for label in self.labels]
 
-    def _tables(self, grasp: GraspType) -> tuple[CompiledSignature, list[NDArray[np.int64]]]:
-        """The compiled signature and, per reachable required group, its PyBullet link indices."""
+    def _tables(self, grasp: GraspType) -> tuple[CompiledSignature, list[tuple[int, ...]]]:
+        """The compiled signature and, per reachable required group, its PyBullet link indices
+        (ascending Python ints: the reward looks them up in a dict every step)."""
         if self._label_link is None:
             self._label_link = self._label_links()
         if grasp.id not in self._reward_tables:
@@ -697,7 +698,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
                 chosen = [self._label_link[r] for r in np.nonzero(mask)[0]]
                 links = np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, dtype=np.int64)
                 if links.size:
-                    groups.append(links)
+                    groups.append(tuple(int(i) for i in links))
             self._reward_tables[grasp.id] = (compiled, groups)
         return self._reward_tables[grasp.id]
 
@@ -1038,7 +1039,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         }
         return terms, q1
 
-    def _mean_capped_distance(self, groups: list[NDArray[np.int64]]) -> float:
+    def _mean_capped_distance(self, groups: list[tuple[int, ...]]) -> float:
         """Mean over required groups of min(closest link-object distance, cap) / cap, in [0, 1]."""
         if not groups:
             return 0.0
@@ -1053,7 +1054,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
                 nearest[link] = d
         total = 0.0
         for links in groups:
-            total += min((nearest.get(int(i), cap) for i in links), default=cap) / cap
+            total += min([nearest.get(i, cap) for i in links], default=cap) / cap
         return total / len(groups)
 
     def _set_palm(self) -> None:
