@@ -129,6 +129,28 @@ class CompiledSignature:
         """R, the vocabulary size."""
         return len(self.labels)
 
+    # The operands :meth:`match` needs on every call, derived once per compiled signature (an
+    # env scores every step).
+    @functools.cached_property
+    def _group_counts(self) -> NDArray[np.int32]:
+        """(R, G) int32, ``group_masks.T``: labels in contact per group by a product."""
+        return self.group_masks.T.astype(np.int32)
+
+    @functools.cached_property
+    def _group_weights(self) -> NDArray[np.float64]:
+        """(R, G) float64, ``group_masks.T``: force per group by a product."""
+        return self.group_masks.T.astype(np.float64)
+
+    @functools.cached_property
+    def _forbidden_counts(self) -> NDArray[np.int32]:
+        """(R, F) int32, ``forbidden_masks.T``."""
+        return self.forbidden_masks.T.astype(np.int32)
+
+    @functools.cached_property
+    def _along_limits(self) -> NDArray[np.float64]:
+        """(A,) each ``along`` finger's largest angle to the object's axis [deg]."""
+        return np.array([a.max_angle_deg for a in self.signature.along], dtype=np.float64)
+
     def match(
         self,
         in_contact: ArrayLike,
@@ -184,7 +206,7 @@ class CompiledSignature:
 
         # int32 counts so that many labels per group cannot overflow before the > 0 test.
         c = contact.astype(np.int32)
-        group_hit = (c @ self.group_masks.T.astype(np.int32)) > 0  # (B, G)
+        group_hit = (c @ self._group_counts) > 0  # (B, G)
         group_force = None
         unloaded = np.zeros_like(group_hit)
         if label_force_n is not None:
@@ -193,7 +215,7 @@ class CompiledSignature:
                 raise ConfigurationError(f"min_force_n: expected a finite number >= 0, got {min_force_n!r}")
             unloaded = group_hit & (group_force < float(min_force_n))
         missing = ~group_hit | unloaded
-        forbidden_hit = (c @ self.forbidden_masks.T.astype(np.int32)) > 0  # (B, F)
+        forbidden_hit = (c @ self._forbidden_counts) > 0  # (B, F)
         other_hit = (contact & self.other_mask).any(axis=1)  # (B,)
         if no_thumb and self.signature.thumb in ("abducted", "adducted"):
             thumb_ok = np.zeros(batch, dtype=bool)
@@ -204,8 +226,7 @@ class CompiledSignature:
         else:
             thumb_ok = np.ones(batch, dtype=bool)
         along = self._along_deg(along_deg, batch, single)
-        limits = np.array([a.max_angle_deg for a in self.signature.along], dtype=np.float64)
-        misaligned = ~(along <= limits)  # NaN (no such finger) fails too
+        misaligned = ~(along <= self._along_limits)  # NaN (no such finger) fails too
         matched = (~missing.any(axis=1) & ~forbidden_hit.any(axis=1) & ~other_hit & thumb_ok
                    & ~misaligned.any(axis=1))
         return SignatureMatch(
@@ -232,7 +253,7 @@ class CompiledSignature:
             raise ConfigurationError(f"along_deg: expected shape ({batch}, {count}) (one column per signature "
                                      f"'along' finger), got {np.shape(along_deg)}")
         known = arr[~np.isnan(arr)]
-        if np.any(known < 0) or np.any(known > 90):
+        if (known < 0).any() or (known > 90).any():
             raise ConfigurationError(f"along_deg: expected angles in [0, 90] deg or NaN, got {arr.tolist()}")
         return arr
 
@@ -245,9 +266,9 @@ class CompiledSignature:
             raise ConfigurationError(
                 f"label_force_n: expected the shape of in_contact {contact.shape}, got {np.shape(label_force_n)}"
             )
-        if not np.all(np.isfinite(force)) or np.any(force < 0):
+        if not np.isfinite(force).all() or (force < 0).any():
             raise ConfigurationError("label_force_n: expected finite forces >= 0 [N]")
-        return np.where(contact, force, 0.0) @ self.group_masks.T.astype(np.float64)
+        return np.where(contact, force, 0.0) @ self._group_weights
 
 
 @functools.lru_cache(maxsize=512)
