@@ -464,7 +464,7 @@ class GraspEpisode:
                 blow-up).
         """
         t = np.asarray(targets, dtype=np.float64)
-        if t.shape != (len(self.joint_names),) or not np.all(np.isfinite(t)):
+        if t.shape != (len(self.joint_names),) or not np.isfinite(t).all():
             raise ConfigurationError(
                 f"joint targets must be {len(self.joint_names)} finite numbers (joint_names order), got shape "
                 f"{t.shape}{'' if np.all(np.isfinite(t)) else ' with non-finite values'}"

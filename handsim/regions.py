@@ -288,7 +288,7 @@ class RegionMap:
             pts = pts[None, :]
         if pts.ndim != 2 or pts.shape[1] != 3:
             raise ConfigurationError(f"points_local: expected shape (N, 3), got {np.shape(points_local)}")
-        if not np.all(np.isfinite(pts)):
+        if not np.isfinite(pts).all():
             raise ConfigurationError("points_local: expected finite coordinates, got NaN or inf")
         n = pts.shape[0]
         table_names, inverse = self._link_table(links, link_names, n)

@@ -37,7 +37,7 @@ def _as_array(x: ArrayLike, last: tuple[int, ...], name: str) -> NDArray[np.floa
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim < len(last) or arr.shape[arr.ndim - len(last):] != last:
         raise ConfigurationError(f"{name}: expected shape (..., {', '.join(map(str, last))}), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ConfigurationError(f"{name}: expected finite values, got {arr}")
     return arr
 
@@ -82,7 +82,7 @@ def quat_normalize(q: ArrayLike) -> NDArray[np.float64]:
     """
     q = _as_array(q, (4,), "quaternion (w, x, y, z)")
     n = np.linalg.norm(q, axis=-1, keepdims=True)
-    if np.any(n < _MIN_QUAT_NORM):
+    if (n < _MIN_QUAT_NORM).any():
         raise ConfigurationError(f"quaternion (w, x, y, z): expected a non-zero norm, got {q}")
     return q / n
 

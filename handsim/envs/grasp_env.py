@@ -1031,7 +1031,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         frac_forbidden = float(np.count_nonzero(match.forbidden_hit)) / f if f else 0.0
         # Q1 costs milliseconds per call: only once every required group touches does it mean
         # anything for this grasp type, so only then is it computed.
-        q1 = self.episode.quality() if g and not np.any(match.missing) else 0.0
+        q1 = self.episode.quality() if g and not match.missing.any() else 0.0
         terms = {
             "distance": -w.distance * self._mean_capped_distance(groups),
             "progress": w.progress * (frac_required - frac_forbidden),

@@ -272,7 +272,7 @@ class KinematicTree:
                 f"q must have shape ({n},) or (B, {n}) for the {n} joints of {self.name!r} "
                 f"(see joint_names), got shape {arr.shape}"
             )
-        if not np.all(np.isfinite(arr)):
+        if not np.isfinite(arr).all():
             bad = np.argwhere(~np.isfinite(arr))[0]
             raise ConfigurationError(
                 f"q has a non-finite value ({arr[tuple(bad)]}) at batch {bad[0]}, joint {self.joint_names[bad[1]]!r}"

@@ -584,7 +584,7 @@ class HandBody(_Body):
     # -- joints ----------------------------------------------------------------------------
     def _check_q(self, q: ArrayLike, what: str) -> NDArray[np.float64]:
         arr = np.asarray(q, dtype=np.float64)
-        if arr.shape != (self.dof,) or not np.all(np.isfinite(arr)):
+        if arr.shape != (self.dof,) or not np.isfinite(arr).all():
             raise ConfigurationError(
                 f"{what}: expected {self.dof} finite joint values for {', '.join(self.joint_names)}, got shape "
                 f"{arr.shape}: {arr}"
@@ -685,7 +685,7 @@ class HandBody(_Body):
         states = self._c().getJointStates(self.body_id, ids)
         q = np.array([s[0] for s in states], dtype=np.float64)
         qd = np.array([s[1] for s in states], dtype=np.float64)
-        if not (np.all(np.isfinite(q)) and np.all(np.isfinite(qd))):
+        if not (np.isfinite(q).all() and np.isfinite(qd).all()):
             # A state read back from PyBullet is never user input: a blow-up, not a bad argument.
             bad = [self._c().getJointInfo(self.body_id, i)[1].decode() for i, a, b in zip(ids, q, qd)
                    if not (np.isfinite(a) and np.isfinite(b))]
