@@ -252,9 +252,10 @@ class CompiledSignature:
         if arr.shape != (batch, count):
             raise ConfigurationError(f"along_deg: expected shape ({batch}, {count}) (one column per signature "
                                      f"'along' finger), got {np.shape(along_deg)}")
-        known = arr[~np.isnan(arr)]
-        if (known < 0).any() or (known > 90).any():
-            raise ConfigurationError(f"along_deg: expected angles in [0, 90] deg or NaN, got {arr.tolist()}")
+        if count:  # most signatures have no along finger: nothing to range-check
+            known = arr[~np.isnan(arr)]
+            if (known < 0).any() or (known > 90).any():
+                raise ConfigurationError(f"along_deg: expected angles in [0, 90] deg or NaN, got {arr.tolist()}")
         return arr
 
     def _group_force(self, label_force_n: ArrayLike, contact: NDArray[np.bool_], single: bool) -> NDArray[np.float64]:
