@@ -663,11 +663,17 @@ class GraspEpisode:
                 Default: point contacts.
         """
         assert self.body is not None and self.obj is not None and self.grasp is not None
+        # Q1 of this step's own contacts is computed once per physics state: the env's reward
+        # and the scoring of the last step (``evaluate(run_protocol=False)``) both ask for it.
+        cache = self._state() if contacts is None else None
+        key = "q1_soft" if soft else "q1"
+        if cache is not None and key in cache:
+            return cache[key]
         contacts = self.contacts() if contacts is None else contacts
         if not len(contacts):
             return 0.0
         friction = self.grasp.object.friction
-        return float(
+        q1 = float(
             epsilon_quality(
                 contacts.points,
                 contacts.normals,
@@ -678,6 +684,9 @@ class GraspEpisode:
                 torsion=friction * self.protocol.hand_torsional_friction_m if soft else None,
             )
         )
+        if cache is not None:
+            cache[key] = q1
+        return q1
 
     def score(self, compute_q1: bool = True) -> ContactScore:
         """Score the current contacts: regions, signature, thumb, Q1, penetration.
@@ -697,8 +706,8 @@ class GraspEpisode:
             in_contact[ids] = True
             # PyBullet reports >= 0 normal forces; clip a stray negative zero.
             label_force = np.bincount(ids, weights=np.maximum(contacts.normal_forces, 0.0), minlength=len(self.labels))
-        q1 = self.quality(contacts) if compute_q1 and n else 0.0
-        q1_soft = self.quality(contacts, soft=True) if compute_q1 and n else 0.0
+        q1 = self.quality() if compute_q1 and n else 0.0  # this step's contacts, as above
+        q1_soft = self.quality(soft=True) if compute_q1 and n else 0.0
         thumb = None
         if self._thumb_col is not None:
             thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
