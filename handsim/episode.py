@@ -696,28 +696,10 @@ class GraspEpisode:
                 score's ``q1`` and ``q1_soft`` are 0.
         """
         assert self.body is not None and self.obj is not None and self.grasp is not None
-        contacts = self.contacts()
-        q = self.joint_state()[0]
+        contacts, in_contact, thumb, along, match = self._match_signature()
         n = len(contacts)
-        in_contact = np.zeros(len(self.labels), dtype=bool)
-        label_force = np.zeros(len(self.labels), dtype=np.float64)
-        if n:
-            ids = self._label_ids(contacts)
-            in_contact[ids] = True
-            # PyBullet reports >= 0 normal forces; clip a stray negative zero.
-            label_force = np.bincount(ids, weights=np.maximum(contacts.normal_forces, 0.0), minlength=len(self.labels))
         q1 = self.quality() if compute_q1 and n else 0.0  # this step's contacts, as above
         q1_soft = self.quality(soft=True) if compute_q1 and n else 0.0
-        thumb = None
-        if self._thumb_col is not None:
-            thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
-        compiled = self.compiled_signature(self.grasp)
-        along = self.along_angles()
-        match = compiled.match(
-            in_contact[None], None if thumb is None else np.array([thumb]),
-            label_force[None], self.protocol.required_min_force_n, along[None],
-        )
-        self._state()["match"] = match
         matched = bool(match.matched[0])
         reasons = tuple(match.reasons(0)) if not matched else ()
         penetration = float(self.body.max_penetration(self.obj))
@@ -772,12 +754,45 @@ class GraspEpisode:
         return out
 
     def signature_match(self) -> SignatureMatch:
-        """The contact signature's verdict on this step's contacts as :meth:`score` judged it
-        (one trial: arrays with a batch axis of 1); scores the step first if it has not been."""
+        """The contact signature's verdict on this step's contacts as :meth:`score` judges it
+        (one trial: arrays with a batch axis of 1; ``contact[0]`` is the score's ``in_contact``);
+        judged once per physics state."""
         cache = self._state()
         if "match" not in cache:
-            self.score(compute_q1=False)
+            self._match_signature()
         return cache["match"]
+
+    def _match_signature(
+        self,
+    ) -> tuple[Contacts, NDArray[np.bool_], bool | None, NDArray[np.float64], SignatureMatch]:
+        """Judge this step's contacts against the grasp type's signature, the part of
+        :meth:`score` the env needs every step (no Q1, no penetration query, no reasons).
+
+        Returns:
+            ``(contacts, in_contact (R,), thumb_abducted, along_deg (A,), match)``; ``match`` is
+            also kept for :meth:`signature_match`.
+        """
+        assert self.grasp is not None
+        contacts = self.contacts()
+        q = self.joint_state()[0]
+        in_contact = np.zeros(len(self.labels), dtype=bool)
+        label_force = np.zeros(len(self.labels), dtype=np.float64)
+        if len(contacts):
+            ids = self._label_ids(contacts)
+            in_contact[ids] = True
+            # PyBullet reports >= 0 normal forces; clip a stray negative zero.
+            label_force = np.bincount(ids, weights=np.maximum(contacts.normal_forces, 0.0), minlength=len(self.labels))
+        thumb = None
+        if self._thumb_col is not None:
+            thumb = bool(self.hand.thumb_abduction.is_abducted(float(q[self._thumb_col])))
+        compiled = self.compiled_signature(self.grasp)
+        along = self.along_angles()
+        match = compiled.match(
+            in_contact[None], None if thumb is None else np.array([thumb]),
+            label_force[None], self.protocol.required_min_force_n, along[None],
+        )
+        self._state()["match"] = match
+        return contacts, in_contact, thumb, along, match
 
     def _under_push(self, depths: dict[str, float], direction: str) -> str | None:
         """What breaks the type at the end of a push, or None: the forbidden regions in contact

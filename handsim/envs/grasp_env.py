@@ -342,7 +342,6 @@ from handsim.data import DEFAULT_HAND
 from handsim.envs import GRASP_ENV_ID, MAX_EPISODE_STEPS_MARGIN
 from handsim.episode import (
     WRIST_MODES,
-    ContactScore,
     EpisodeResult,
     EpisodeSettings,
     GraspEpisode,
@@ -350,7 +349,7 @@ from handsim.episode import (
 from handsim.errors import ConfigurationError, SimulationError, suggest
 from handsim.grasps import GraspType
 from handsim.hand import Hand
-from handsim.scoring.signature import CompiledSignature
+from handsim.scoring.signature import CompiledSignature, SignatureMatch
 from handsim.sim import render_rgb
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 from handsim.transforms import (
@@ -891,14 +890,17 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         ep.apply(targets)
         self._targets = targets
         self._set_palm()
-        score = ep.score(compute_q1=False)
-        terms, q1 = self._dense_terms(score)
+        # The step's contact verdict only: the full ep.score() adds a penetration query, the
+        # failure reasons and Q1, which the evaluation computes where it needs them.
+        match = ep.signature_match()
+        terms, q1 = self._dense_terms(match)
         pushed = ep.pushed_away()
         terminated = bool(pushed or ep.grasp_phase_over)
         info: dict[str, Any] = {}
         success = False
         failure = ""
-        in_contact = score.in_contact
+        in_contact = match.contact[0]
+        num_contacts = len(ep.contacts())  # of the grasp as formed, before any protocol
         if terminated:
             run_protocol = self.evaluate and not pushed
             result = ep.evaluate(run_protocol=run_protocol)
@@ -917,9 +919,9 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
             is_success=success,
             failure_reason=failure,
             grasp_id=self.grasp.id if self.grasp else "",
-            signature_matched=score.signature_matched,
+            signature_matched=bool(match.matched[0]),
             q1=q1,
-            num_contacts=score.num_contacts,
+            num_contacts=num_contacts,
             joint_limit_excess=self.joint_limit_excess(),
         )
         obs = self._observation(in_contact)
@@ -1017,11 +1019,10 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         # (evaluate() lists plan, penetration, signature, knocked-away and Q1 = 0 failures).
         return not result.failure_reasons
 
-    def _dense_terms(self, score: ContactScore) -> tuple[dict[str, float], float]:
+    def _dense_terms(self, match: SignatureMatch) -> tuple[dict[str, float], float]:
         assert self.grasp is not None
         w = self.reward_weights
-        compiled, groups = self._tables(self.grasp)
-        match = self.episode.signature_match()  # the verdict ``score`` came from (same compiled signature)
+        compiled, groups = self._tables(self.grasp)  # ``match`` was judged with the same compiled signature
         g = len(compiled.group_names)
         f = len(compiled.signature.forbidden)
         # A finger the type lays along the object (signature ``along``) counts like a group.
