@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fnmatch
 import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
+import handsim.episode as episode_module
 from handsim.episode import GraspEpisode
 from handsim.grasp_data import HandGrasp
 from handsim.grasps import get
+from handsim.scoring.quality import epsilon_quality
+from handsim.tolerances import Protocol
 
 
 def _trial(ep: GraspEpisode, grasp_id: str, seed: int, plan: HandGrasp) -> tuple[np.ndarray, dict]:
@@ -232,5 +236,218 @@ def test_along_angle_matches_pybullet() -> None:
             assert expected == pytest.approx(tilt, abs=6.0)
             seen.append(expected)
         assert seen[0] < 45.0 < seen[2]
+    finally:
+        ep.close()
+
+
+# ---------------------------------------------------------------------------- the verdict vs PyBullet
+# Independent sources for the scored contacts: PyBullet's getContactPoints, labelled in PyBullet's
+# own link frames (as tests/test_contacts.py does), and epsilon_quality fed with them directly.
+
+
+def _scripted_grasp(ep: GraspEpisode, grasp_id: str, seed: int = 0) -> None:
+    """Reset ``grasp_id`` and close the hand's shipped plan over the grasp phase (the fixture still
+    holds the object)."""
+    ep.reset(get(grasp_id), np.random.default_rng(seed))
+    plan = ep.plan
+    ramp = max(1, round(0.6 * ep.grasp_steps))
+    for k in range(ep.grasp_steps):
+        a = min(1.0, (k + 1) / ramp)
+        ep.apply((1 - a) * plan.preshape + a * plan.close)
+
+
+def _release_and_settle(ep: GraspEpisode) -> None:
+    """What evaluate() does before it scores: the fixture let go, gravity on for ``settle_s``."""
+    ep.release_object()
+    ep.world.set_gravity(True)
+    ep.world.step(ep.protocol.steps(ep.protocol.settle_s))
+
+
+def bullet_contacts(ep: GraspEpisode) -> dict[str, np.ndarray]:
+    """The hand-object contacts of the last physics step straight from PyBullet: rows of
+    ``getContactPoints(hand, object)`` within ``Protocol.contact_distance_m`` (the protocol's
+    definition of a contact). Each point is labelled by ``hand.regions.classify`` in the frame
+    PyBullet gives its link (the root's frame: its base inertial pose times the inverse of the
+    local inertial frame). Returns labels (C,) str, points (C, 3), normals (C, 3) into the object,
+    forces (C,) [N] and distances (C,) [m]."""
+    c, hand, obj = ep.world.client, ep.body.body_id, ep.obj.body_id
+    rows = [r for r in c.getContactPoints(hand, obj) if r[8] <= ep.protocol.contact_distance_m]
+    labels = []
+    for r in rows:
+        link = r[3]
+        if link < 0:
+            name = c.getBodyInfo(hand)[0].decode()
+            pos, orn = c.getBasePositionAndOrientation(hand)
+            inertial = c.getDynamicsInfo(hand, -1)
+            pos, orn = c.multiplyTransforms(pos, orn, *c.invertTransform(inertial[3], inertial[4]))
+        else:
+            name = c.getJointInfo(hand, link)[12].decode()
+            state = c.getLinkState(hand, link, computeForwardKinematics=1)
+            pos, orn = state[4], state[5]
+        rot = np.array(c.getMatrixFromQuaternion(orn)).reshape(3, 3)
+        local = rot.T @ (np.array(r[6]) - np.array(pos))
+        labels.append(ep.hand.regions.labels[ep.hand.regions.classify(local[None], [name])[0]])
+    n = len(rows)
+    return {
+        "labels": np.array(labels, dtype=object),
+        "points": np.array([r[6] for r in rows], dtype=np.float64).reshape(n, 3),
+        "normals": -np.array([r[7] for r in rows], dtype=np.float64).reshape(n, 3),  # B -> A flipped
+        "forces": np.array([r[9] for r in rows], dtype=np.float64).reshape(n),
+        "distances": np.array([r[8] for r in rows], dtype=np.float64).reshape(n),
+    }
+
+
+def bullet_q1(ep: GraspEpisode, soft: bool = False) -> float:
+    """Ferrari-Canny Q1 of PyBullet's contacts (:func:`bullet_contacts`) about the object's centre
+    of mass (PyBullet's base position of the object is its inertial frame), with the friction
+    PyBullet combines (the object's lateral friction x the hand link's, read from
+    ``getDynamicsInfo``), torques over the object's largest half-extent, and for soft fingers the
+    hand's spinning friction x the object's friction as the torsion length."""
+    c, hand, obj = ep.world.client, ep.body.body_id, ep.obj.body_id
+    contacts = bullet_contacts(ep)
+    if not len(contacts["points"]):
+        return 0.0
+    object_mu = c.getDynamicsInfo(obj, -1)[1]
+    hand_info = c.getDynamicsInfo(hand, 0)
+    assert object_mu == pytest.approx(ep.grasp.object.friction, rel=1e-6)
+    assert hand_info[1] == pytest.approx(ep.protocol.hand_lateral_friction, rel=1e-6)
+    com = np.array(c.getBasePositionAndOrientation(obj)[0])
+    return float(epsilon_quality(
+        contacts["points"], contacts["normals"], object_mu * hand_info[1], num_edges=ep.settings.num_edges,
+        torque_scale=max(ep.grasp.object.half_extents()), center=com,
+        torsion=object_mu * hand_info[7] if soft else None,
+    ))
+
+
+def _group_forces(ep: GraspEpisode, contacts: dict[str, np.ndarray]) -> list[tuple[bool, float]]:
+    """Per required group of the signature (fnmatch over the label strings): touched, and the sum
+    of PyBullet's normal forces on its points [N]."""
+    out = []
+    for group in ep.grasp.signature.required:
+        on = np.array([any(fnmatch.fnmatchcase(lab, p) for p in group) for lab in contacts["labels"]], dtype=bool)
+        out.append((bool(on.any()), float(contacts["forces"][on].sum()) if on.any() else 0.0))
+    return out
+
+
+def test_penetration_after_the_settle_over_the_limit_fails_a_held_grasp(monkeypatch) -> None:
+    """A held lateral grasp whose scored penetration p (after the settle, checked against
+    PyBullet's deepest contact then) is within the limit is achieved; the same trial with the
+    limit at p / 2 (the limit only judges: the physics is the same) is failed for that alone."""
+    at_scoring = []
+    real = episode_module.run_disturbance
+    episodes: list[GraspEpisode] = []
+
+    def spy(world, obj, protocol, **kwargs):  # the state evaluate() scored, before the pushes
+        rows = world.client.getContactPoints(episodes[-1].body.body_id, obj.body_id)
+        at_scoring.append(-min(r[8] for r in rows))
+        return real(world, obj, protocol, **kwargs)
+
+    monkeypatch.setattr(episode_module, "run_disturbance", spy)
+    results = []
+    for protocol in (Protocol(), None):
+        if protocol is None:
+            protocol = Protocol(max_penetration_m=results[0].score.max_penetration_m / 2)
+        episodes.append(GraspEpisode(protocol=protocol, visuals=False))
+        try:
+            _scripted_grasp(episodes[-1], "lateral")
+            results.append(episodes[-1].evaluate())
+        finally:
+            episodes[-1].close()
+    free, strict = results
+    p = free.score.max_penetration_m
+    assert free.achieved, free.failure_reasons
+    assert 1e-3 < p < Protocol().max_penetration_m
+    # PyBullet's deepest contact of the last step vs the episode's closest-point query after it
+    assert p == pytest.approx(at_scoring[0], abs=5e-5)
+    assert strict.score.max_penetration_m == p and strict.initial_penetration_m < p / 2
+    assert strict.held and strict.score.signature_matched and not strict.achieved
+    assert strict.failure_reasons == (f"penetration {p * 1e3:.1f} mm > {p / 2 * 1e3:.1f} mm",)
+
+
+@pytest.mark.parametrize("grasp_id", ["power_sphere", "large_diameter"])
+def test_required_group_load_is_pybullets_normal_force(grasp_id: str) -> None:
+    """Each required group's load in the score is the sum of PyBullet's normal forces on the
+    contact points labelled in the group, after the settle (every group loaded) and at the end
+    of the grasp phase, where power sphere's palm touches the fixture-held ball without load."""
+    ep = GraspEpisode(visuals=False)
+    try:
+        _scripted_grasp(ep, grasp_id)
+        before = ep.score(compute_q1=False)
+        in_fixture = _group_forces(ep, bullet_contacts(ep))
+        _release_and_settle(ep)
+        settled = _group_forces(ep, bullet_contacts(ep))
+        score = ep.score(compute_q1=False)
+    finally:
+        ep.close()
+    assert all(on and f > 1.0 for on, f in settled)
+    assert score.required_force_n == pytest.approx([f for _, f in settled], rel=1e-9, abs=0)
+    assert score.signature_matched
+    assert before.required_force_n == pytest.approx([f for _, f in in_fixture], rel=1e-9, abs=1e-12)
+    unloaded = [g for g, (on, f) in enumerate(in_fixture) if on and f < ep.protocol.required_min_force_n]
+    if grasp_id == "power_sphere":
+        assert unloaded == [0]  # palm.pad: the fixture holds the ball against it, 0 N
+    names = [ep.compiled_signature(ep.grasp).group_names[g] for g in unloaded]
+    for name, g in zip(names, unloaded):
+        assert (f"required {name} touched without load ({in_fixture[g][1]:.3f} N < "
+                f"{ep.protocol.required_min_force_n:.3f} N)") in before.signature_reasons
+
+
+@pytest.mark.parametrize(("grasp_id", "hand_friction"), [("power_sphere", 1.0), ("large_diameter", 0.8)])
+def test_scored_q1_is_ferrari_canny_on_pybullets_contacts_about_the_com(grasp_id: str, hand_friction: float) -> None:
+    """The Q1 and Q1 soft evaluate() records equal epsilon_quality on PyBullet's contacts at the
+    state it scored (after the settle), taken about the object's centre of mass, with the
+    friction PyBullet uses (object x hand: a hand friction other than 1 tells them apart)."""
+    expected = {}
+    real = episode_module.run_disturbance
+    # one push: the score precedes the pushes
+    ep = GraspEpisode(protocol=Protocol(directions=("-z",), hand_lateral_friction=hand_friction), visuals=False)
+
+    def spy(world, obj, protocol, **kwargs):
+        expected["q1"], expected["q1_soft"] = bullet_q1(ep), bullet_q1(ep, soft=True)
+        return real(world, obj, protocol, **kwargs)
+
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(episode_module, "run_disturbance", spy)
+            _scripted_grasp(ep, grasp_id)
+            score = ep.evaluate().score
+    finally:
+        ep.close()
+    assert expected["q1"] > 0.05  # force closure: not a comparison of two zeros
+    assert score.q1 == pytest.approx(expected["q1"], rel=1e-9)
+    assert score.q1_soft == pytest.approx(expected["q1_soft"], rel=1e-9)
+
+
+@pytest.mark.parametrize(("grasp_id", "needs"), [("power_sphere", "abducted"), ("lateral", "adducted")])
+def test_thumb_position_is_judged_from_the_measured_joint_angle(grasp_id: str, needs: str) -> None:
+    """The thumb abduction joint put on either side of the hand's threshold (PyBullet's
+    resetJointState, its motor target with it, one physics step to refresh the state): the
+    score's thumb_abducted follows the angle PyBullet reports, and a grasp needing the other
+    position names it as the reason."""
+    ep = GraspEpisode(visuals=False)
+    try:
+        ep.reset(get(grasp_id), np.random.default_rng(0))
+        assert ep.grasp.signature.thumb == needs
+        spec = ep.hand.thumb_abduction
+        c, body = ep.world.client, ep.body.body_id
+        joint = next(k for k in range(c.getNumJoints(body)) if c.getJointInfo(body, k)[1].decode() == spec.joint)
+        lower, upper = c.getJointInfo(body, joint)[8:10]
+        assert spec.abducted_min is not None and lower < spec.abducted_min - 0.2 and spec.abducted_min + 0.2 < upper
+        for offset in (0.2, -0.2):
+            angle = spec.abducted_min + offset
+            targets = ep.body.targets
+            targets[ep.joint_names.index(spec.joint)] = angle
+            ep.body.set_targets(targets)
+            c.resetJointState(body, joint, angle)
+            ep.world.step(1)
+            measured = c.getJointState(body, joint)[0]
+            assert (measured - spec.abducted_min) * np.sign(offset) > 0.1  # well on its side
+            score = ep.score(compute_q1=False)
+            abducted = offset > 0
+            assert score.thumb_abducted is abducted
+            wrong = ("abducted" if abducted else "adducted") != needs
+            reason = f"thumb {'abducted' if abducted else 'adducted'}, grasp needs {needs}"
+            assert (reason in score.signature_reasons) is wrong
+            assert not any(r.startswith("thumb ") for r in score.signature_reasons) or wrong
     finally:
         ep.close()
