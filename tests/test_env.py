@@ -25,6 +25,7 @@ import pytest
 from gymnasium.utils import seeding
 from gymnasium.utils.env_checker import check_env
 from scipy.spatial.transform import Rotation
+from test_episode import bullet_contacts, bullet_q1
 
 from handsim.data import hand_dir
 from handsim.envs import (
@@ -50,7 +51,6 @@ from handsim.policies import (
 )
 from handsim.tolerances import DEFAULT_PROTOCOL, Protocol
 from handsim.transforms import quat_to_matrix, quat_xyzw_to_wxyz
-from test_episode import bullet_contacts, bullet_q1
 
 register_envs()
 
@@ -365,7 +365,6 @@ def test_reward_terms_sum_to_reward_and_match_independent_sources(test_hand: Pat
     obs, info = env.reset(seed=0)
     policy.reset(info)
     signature = inner.grasp.signature
-    labels = inner.labels
     client = inner.episode.world.client
     saw_contact = False
     terminated = truncated = False
