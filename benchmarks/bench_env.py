@@ -51,6 +51,7 @@ from typing import Any
 
 import gymnasium
 import numpy as np
+from _save import save_result
 
 from handsim.envs import GRASP_ENV_ID, register_envs
 from handsim.policies import scripted, uniform
@@ -333,9 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         res["before"] = {k: before[k] for k in keys if k in before}
     old = json.loads(args.compare.read_text()) if args.compare else None
     print(report(res, old))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save_result(res, args.out)
 
 
 if __name__ == "__main__":

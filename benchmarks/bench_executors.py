@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.metadata
-import json
 import os
 import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _save import save_result
 
 from handsim.bench import BenchConfig, run_bench, strip_timing
 from handsim.bench.executors import LocalExecutor, RayExecutor, import_ray
@@ -144,9 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     res = run(trials=args.trials, jobs=args.jobs, rounds=args.rounds)
     print(report(res))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save_result(res, args.out)
 
 
 if __name__ == "__main__":

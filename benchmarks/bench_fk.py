@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _save import save_result
 
 from handsim import data
 from handsim.kinematics import load_urdf
@@ -151,9 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     into = result["handsim"]["float64_into_out"]["10000"]
     print(f"   10000 {into:>14,.0f} {result['ratio_vs_pybullet']['float64_into_out']['10000']:>10.1f}x  (float64, out= an earlier result)")
     print(f"PyBullet resetJointStatesMultiDof + getLinkStates: {result['pybullet_per_config']:,.0f} configs/s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save_result(result, args.out)
     return 0
 
 

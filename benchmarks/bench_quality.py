@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import scipy
+from _save import save_result
 from scipy.spatial import ConvexHull
 
 from handsim.scoring.quality import (
@@ -136,9 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     res = run(args.batch, args.contacts, args.edges, args.subset, args.seed, args.repeats)
     old = json.loads(args.compare.read_text()) if args.compare else None
     print(report(res, old))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save_result(res, args.out)
 
 
 if __name__ == "__main__":

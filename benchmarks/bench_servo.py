@@ -29,14 +29,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pybullet
+from _save import machine_info, save_result
 
 from handsim.hand import load_hand
 from handsim.sim import HandBody, World
@@ -153,7 +151,7 @@ def run(hand: str = "default_hand", gains: tuple[float, ...] = (DEFAULT_PROTOCOL
     p = DEFAULT_PROTOCOL
     return {
         "benchmark": "servo contact stiffness",
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine_info(),
         "pybullet_api": pybullet.getAPIVersion(),
         "hand": h.name,
         "protocol": {"timestep_s": p.timestep_s, "solver_iterations": p.solver_iterations, "position_gain": p.position_gain, "velocity_gain": p.velocity_gain},
@@ -180,9 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     res = run(args.hand)
     print(report(res))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save_result(res, args.out)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import re
 import tempfile
 import time
@@ -49,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import pybullet
+from _save import machine_info, save_result
 
 from handsim.bench.config import trial_seed
 from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
@@ -207,7 +207,7 @@ def run(hand: str, grasp_ids: tuple[str, ...], window: int) -> dict[str, Any]:
     p = DEFAULT_PROTOCOL
     return {
         "benchmark": "judged physics step cost",
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": platform.python_version()},
+        "machine": machine_info(),
         "pybullet_api": pybullet.getAPIVersion(),
         "hand": h.name,
         "protocol": {"timestep_s": p.timestep_s, "solver_iterations": p.solver_iterations},
@@ -245,9 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     res = run(args.hand, tuple(g.strip() for g in args.grasps.split(",") if g.strip()), args.window)
     print(report(res))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save_result(res, args.out)
 
 
 if __name__ == "__main__":

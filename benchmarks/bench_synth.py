@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -29,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _save import save_result
 
 from handsim.bench.config import BenchConfig
 from handsim.bench.runner import run_bench
@@ -140,9 +141,7 @@ def main() -> None:
         f = res["four_finger"]
         won = [g for g, t in f["per_type"].items() if t["verified"]]
         print(f"4-finger hand: {f['verified']}/{f['types']} verified by synth in {f['wall_s']:.1f} s: {', '.join(won) or '-'}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    print(f"written: {args.out}")
+    save_result(res, args.out)
 
 
 if __name__ == "__main__":

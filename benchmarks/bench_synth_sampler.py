@@ -24,7 +24,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 import trimesh
+from _save import save_result
 
 from handsim.synth.handmodel import SAMPLE_SPACING_M, Primitive, _poisson_disk, _sample
 
@@ -123,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in result["hulls"].items():
         print(f"{name:<30} {r['candidates']:>7} {r['kept']:>6} {r['old_filter_s']:>9.3f} {r['new_filter_s']:>9.4f} "
               f"{r['ratio_new_over_old']:>8.4f} {r['identical']!s:>5} {r['whole_sample_call_new_s']:>11.3f}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"saved {args.out}")
+    save_result(result, args.out)
     return 0
 
 
