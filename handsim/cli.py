@@ -176,6 +176,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from handsim.hand import load_hand
 
     executor = _executor(args)  # a missing Ray extra fails here, before any work
+    if args.ray_address is not None:
+        executor.default_jobs()  # connects: a bad address fails here, before the output folder is made
     folder = hand_dir(args.hand)
     load_hand(folder)  # malformed metadata fails here, before any worker starts
     if args.tolerance is not None and args.baseline is None:

@@ -252,6 +252,11 @@ def test_a_bad_ray_address_is_one_line_naming_it_and_the_forms_allowed(monkeypat
                  "--executor", "ray", "--ray-address", "notanaddress", "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "'notanaddress'" in err[0], err
+    assert not (tmp_path / "o").exists(), "the address is tried before the output folder is made"
+    # --jobs given: default_jobs is not needed for the run, the address is still tried first
+    code = main(["bench", "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--grasps", "1", "--trials", "1", "--jobs", "1",
+                 "--executor", "ray", "--ray-address", "notanaddress", "--out", str(tmp_path / "o")])
+    assert code == 2 and not (tmp_path / "o").exists()
 
 
 @needs_ray
