@@ -140,9 +140,14 @@ def _add_executor_args(p: argparse.ArgumentParser) -> None:
 
 
 def _executor(args: argparse.Namespace):  # -> handsim.bench.executors.Executor
+    """The executor the arguments name, a Ray cluster's address already tried (a bad one fails
+    here, before any output folder is made)."""
     from handsim.bench.executors import make_executor
 
-    return make_executor(args.executor, ray_address=args.ray_address)
+    executor = make_executor(args.executor, ray_address=args.ray_address)
+    if args.ray_address is not None:
+        executor.default_jobs()  # connects to the cluster
+    return executor
 
 
 def _grasp_ids(text: str | None) -> tuple[str, ...]:
@@ -175,9 +180,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from handsim.data import hand_dir
     from handsim.hand import load_hand
 
-    executor = _executor(args)  # a missing Ray extra fails here, before any work
-    if args.ray_address is not None:
-        executor.default_jobs()  # connects: a bad address fails here, before the output folder is made
+    executor = _executor(args)  # a missing Ray extra or a bad address fails here, before any work
     folder = hand_dir(args.hand)
     load_hand(folder)  # malformed metadata fails here, before any worker starts
     if args.tolerance is not None and args.baseline is None:

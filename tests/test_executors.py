@@ -257,6 +257,12 @@ def test_a_bad_ray_address_is_one_line_naming_it_and_the_forms_allowed(monkeypat
     code = main(["bench", "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--grasps", "1", "--trials", "1", "--jobs", "1",
                  "--executor", "ray", "--ray-address", "notanaddress", "--out", str(tmp_path / "o")])
     assert code == 2 and not (tmp_path / "o").exists()
+    capsys.readouterr()
+    code = main(["compare", "default_hand", "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--grasps", "1", "--quick",
+                 "--executor", "ray", "--ray-address", "notanaddress", "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "'notanaddress'" in err[0], err
+    assert not (tmp_path / "m").exists()
 
 
 @needs_ray
