@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["DuplicateKeyError", "free_backup_path", "loads_unique_keys", "quiet_connect", "quiet_stderr", "quiet_stdout"]
+__all__ = ["DuplicateKeyError", "free_backup_path", "loads_unique_keys", "not_utf8", "quiet_connect", "quiet_stderr", "quiet_stdout"]
 
 
 class DuplicateKeyError(ValueError):
@@ -36,6 +36,12 @@ def loads_unique_keys(text: str) -> object:
         DuplicateKeyError: A key repeated within one object.
     """
     return json.loads(text, object_pairs_hook=_unique_pairs)
+
+
+def not_utf8(path: str | os.PathLike[str], exc: UnicodeDecodeError, kind: str = "JSON") -> str:
+    """The one-line message for a data file that is not UTF-8 text (each loader raises it as
+    its own error class)."""
+    return f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a {kind} file in UTF-8"
 
 
 def free_backup_path(path: Path) -> Path:

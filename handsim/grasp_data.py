@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from handsim._io import DuplicateKeyError, loads_unique_keys
+from handsim._io import DuplicateKeyError, loads_unique_keys, not_utf8
 from handsim.errors import GraspDataError, suggest
 
 if TYPE_CHECKING:
@@ -188,8 +188,7 @@ def load_hand_grasps(
     except json.JSONDecodeError as exc:
         raise GraspDataError(f"{path}: invalid JSON ({exc})") from None
     except UnicodeDecodeError as exc:
-        raise GraspDataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON "
-                             "file in UTF-8") from None
+        raise GraspDataError(not_utf8(path, exc)) from None
     except DuplicateKeyError as exc:
         raise GraspDataError(f"{path}: {exc}") from None
     schema = raw.get("schema") if isinstance(raw, dict) else None

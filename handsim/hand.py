@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from handsim._io import DuplicateKeyError, loads_unique_keys
+from handsim._io import DuplicateKeyError, loads_unique_keys, not_utf8
 from handsim._urdf_assets import (
     check_inertials,
     check_link_numbers,
@@ -584,8 +584,7 @@ def load_hand(name_or_path: str | Path) -> Hand:
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}: not valid JSON ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise MetadataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON "
-                            "file in UTF-8") from None
+        raise MetadataError(not_utf8(path, exc)) from None
     except DuplicateKeyError as exc:
         raise MetadataError(f"{path}: {exc}") from None
     if not isinstance(raw, dict):

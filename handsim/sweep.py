@@ -60,6 +60,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from handsim._io import not_utf8
 from handsim.bench.config import (
     DEFAULT_ENV_ID,
     DEFAULT_POLICY,
@@ -372,8 +373,7 @@ def load_spec(path: str | Path, *, out: str | Path | None = None) -> SweepSpec:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: not valid TOML ({exc})") from None
     except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a TOML "
-                                 "file in UTF-8") from None
+        raise ConfigurationError(not_utf8(path, exc, "TOML")) from None
     spec = parse_spec(raw, base=path.resolve().parent, where=str(path), out=out)
     return dataclasses.replace(spec, path=path.resolve())
 

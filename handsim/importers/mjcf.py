@@ -111,7 +111,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from handsim._io import DuplicateKeyError, loads_unique_keys
+from handsim._io import DuplicateKeyError, loads_unique_keys, not_utf8
 from handsim.data import MJCF_MAPPING_FILE, cache_folder_error, cache_root
 from handsim.errors import MetadataError, MissingDependencyError
 from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
@@ -321,8 +321,7 @@ def load_mapping(path: str | os.PathLike[str]) -> MjcfMapping:
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{path}: not valid JSON ({exc})") from None
     except UnicodeDecodeError as exc:
-        raise MetadataError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); expected a JSON "
-                            "file in UTF-8") from None
+        raise MetadataError(not_utf8(path, exc)) from None
     except DuplicateKeyError as exc:
         raise MetadataError(f"{path}: {exc}") from None
     _keys(chk, raw, "(top level)", _TOP_LEVEL + _OPTIONAL, "a JSON object")
