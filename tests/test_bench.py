@@ -42,6 +42,7 @@ from handsim.bench.results import aggregate, wilson_interval
 from handsim.data import hand_dir
 from handsim.errors import ConfigurationError, ResultsError
 from handsim.grasps import default_taxonomy
+from handsim.tolerances import Protocol
 
 FAKE_ID = "handsim_test/FakeGrasp-v0"
 #: What the benchmark is told: gymnasium imports this module (which registers the env) first.
@@ -73,7 +74,8 @@ class FakeGraspEnv(gymnasium.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 25}
 
     def __init__(self, grasp: str, hand: str = "default_hand", render_mode: str | None = None, evaluate: bool = True,
-                 q1: float | None = None, penetration: float | None = None, soft: bool = True):
+                 q1: float | None = None, penetration: float | None = None, soft: bool = True,
+                 protocol: Any = None):
         self.grasp = default_taxonomy().get(grasp)
         self.q1_override, self.penetration_override, self.soft = q1, penetration, soft
         hand_dir(hand)  # unknown hands fail at construction, like the real env
@@ -425,6 +427,20 @@ def test_resume_with_another_config_is_a_clear_error(tmp_path, uninterrupted):
         run(tmp_path, resume=True, config=fake_config(trials=2))
     with pytest.raises(ResultsError, match=r"config\.seed"):
         run(tmp_path, resume=True, config=fake_config(seed=8))
+
+
+def test_a_protocol_in_env_kwargs_is_recorded_field_by_field_and_resumes(tmp_path):
+    """A dataclass among the env keyword arguments (here a Protocol with another solver
+    iteration count, as benchmarks/bench_solver.py passes) is written as its fields, not refused
+    by the JSON writer, and the saved configuration matches the same config again on --resume."""
+    protocol = Protocol(solver_iterations=151)
+    config = dataclasses.replace(fake_config(grasps=("tripod",), trials=2), env_kwargs=(("protocol", protocol),))
+    run(tmp_path, config=config)
+    saved = raw(tmp_path)["config"]["env_kwargs"]["protocol"]
+    assert saved["solver_iterations"] == 151
+    assert saved["directions"] == list(protocol.directions)
+    assert saved == json.loads(json.dumps(dataclasses.asdict(protocol)))
+    run(tmp_path, resume=True, config=config)  # the same configuration: no "cannot --resume"
 
 
 def sha256(path: Path) -> str:

@@ -14,6 +14,7 @@ three).
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import numpy as np
@@ -85,12 +86,21 @@ class BenchConfig:
         """JSON-ready dict (the protocol numbers are added by the runner, from the env)."""
         return {
             "env_id": self.env_id,
-            "env_kwargs": dict(self.env_kwargs),
+            "env_kwargs": {name: _recorded(value) for name, value in self.env_kwargs},
             "grasps": list(self.grasp_ids),
             "trials": self.trials,
             "seed": self.seed,
             "success_threshold": self.success_threshold,
         }
+
+
+def _recorded(value: Any) -> Any:
+    """An env keyword argument as ``results.json`` records it: a dataclass instance (a
+    :class:`~handsim.tolerances.Protocol`, :class:`~handsim.episode.EpisodeSettings`) as its fields,
+    with JSON's lists for tuples, so that a resumed run's configuration compares equal."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json.loads(json.dumps(dataclasses.asdict(value)))
+    return value
 
 
 def trial_seed(seed: int, grasp_number: int, trial: int) -> int:
