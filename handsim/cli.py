@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import traceback
@@ -39,6 +40,7 @@ from handsim._argtypes import (
 )
 from handsim.errors import ConfigurationError, HandsimError, ResultsError, one_line
 from handsim.synth.cli import add_synth
+from handsim.tolerances import DEFAULT_PROTOCOL
 
 if TYPE_CHECKING:
     from handsim.bench.results import BenchResults
@@ -112,6 +114,9 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                         help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
     trials.add_argument("--quick", action="store_true", help="one trial per grasp (for CI)")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed (default 0)")
+    p.add_argument("--solver-iterations", type=_positive_int, default=None, metavar="N",
+                   help=f"constraint-solver iterations per judged step (default: the protocol's, "
+                        f"{DEFAULT_PROTOCOL.solver_iterations}); another count shows how far coverage depends on it")
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="J",
                    help=f"worker processes (default: the CPU count, {os.cpu_count()})")
     p.add_argument("--env", default=DEFAULT_ENV_ID, metavar="ENV_ID",
@@ -170,6 +175,14 @@ def _grasp_ids(text: str | None) -> tuple[str, ...]:
     return tuple(g.id for g in taxonomy if g.number in chosen)
 
 
+def _protocol_kwargs(solver_iterations: int | None) -> tuple[tuple[str, object], ...]:
+    """The env keyword arguments of ``--solver-iterations``: none at the protocol's own count, so
+    that such a run's configuration stays that of a run without the option."""
+    if solver_iterations is None or solver_iterations == DEFAULT_PROTOCOL.solver_iterations:
+        return ()
+    return (("protocol", dataclasses.replace(DEFAULT_PROTOCOL, solver_iterations=solver_iterations)),)
+
+
 def run_bench_command(args: argparse.Namespace) -> int:
     """``handsim bench``: run, write the outputs, print the table, compare with a baseline."""
     from handsim.bench.compare import compare_results
@@ -195,6 +208,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         trials=1 if args.quick else args.trials,
         seed=args.seed,
         env_id=args.env,
+        env_kwargs=_protocol_kwargs(args.solver_iterations),
     )
     out = Path(args.out)
     if baseline is not None:

@@ -341,6 +341,24 @@ def test_a_run_stopped_early_leaves_no_earlier_report_beside_its_results(tmp_pat
     assert json.loads((out / "results.json").read_text())["complete"] is False
 
 
+@pytest.mark.slow
+def test_solver_iterations_option_reaches_the_env_and_the_recorded_protocol(tmp_path, capsys):
+    """--solver-iterations N runs the real env at N iterations (its protocol, read back from the
+    env, is what results.json records), and the protocol's own count adds nothing to the
+    configuration, so such a run still resumes and compares like a run without the option."""
+    out = tmp_path / "run"
+    assert main(["bench", "--grasps", "lateral", "--quick", "--jobs", "1", "--solver-iterations", "151",
+                 "--out", str(out)]) == 0
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["protocol"]["solver_iterations"] == 151
+    assert config["env_kwargs"]["protocol"]["solver_iterations"] == 151
+    assert main(["bench", *FAKE, "--grasps", "1", "--quick", "--solver-iterations", "150",
+                 "--out", str(tmp_path / "same")]) == 0
+    assert json.loads((tmp_path / "same" / "results.json").read_text())["config"]["env_kwargs"] == {}
+    capsys.readouterr()
+    fails_with_one_line(capsys, ["bench", *FAKE, "--solver-iterations", "0"], "--solver-iterations")
+
+
 def test_rerun_without_resume_refuses_an_unfinished_run(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["bench", "--env", FAKE_ENV, "--policy", "test_bench:nan_second_policy", "--jobs", "1",
