@@ -10,8 +10,9 @@ measures two things, on the same machine in the same run:
 * **the probe**: one grasp (default medium wrap) closed by its scripted plan at seed 0 and
   released, its settle run at the protocol's count, the state saved; then, from that state,
   ``--probe-steps`` judged steps at each count of ``PROBE_COUNTS``: the object's rotation, its
-  mean angular speed and the mean summed hand-object normal force. A converged solve would
-  give the same numbers at 150 and 151;
+  mean angular speed and the mean summed hand-object normal force (over the second half). A
+  converged solve would give the same numbers at 150 and 151; the counts far from 150 start
+  from a state settled at 150, so their first steps re-settle the contact forces;
 * **the coverage**: ``handsim bench`` (the scripted policy, ``--trials`` trials per type at
   ``--seed``) with only ``solver_iterations`` changed, for each count of ``--iterations``
   (default 149, 150, 151): coverage, and the types that differ from the protocol's count.
