@@ -403,6 +403,22 @@ def expand_grid(grid: GeneratedGrid) -> list[dict[str, Any]]:
     return out
 
 
+def _plan_source(source: str) -> Any:  # -> handsim.hand.Hand
+    """The hand whose ``grasps.json`` plans ``grasp_data`` copies, its plans loaded (validated).
+
+    Raises:
+        HandsimError: The source hand or its ``grasps.json`` does not load, or it has none.
+    """
+    from handsim.grasp_data import GRASP_DATA_FILE, load_plans_of
+    from handsim.hand import load_hand
+
+    src_hand = load_hand(source)
+    if not (src_hand.folder / GRASP_DATA_FILE).is_file():
+        raise DataNotFoundError(f"{src_hand.folder} has no {GRASP_DATA_FILE} (no grasp plans to copy)")
+    load_plans_of(src_hand)
+    return src_hand
+
+
 def _copy_plans(source: str, folder: Path) -> int:
     """Copy ``source``'s grasp plans into the generated hand at ``folder``; returns the plans copied.
 
@@ -415,11 +431,8 @@ def _copy_plans(source: str, folder: Path) -> int:
     from handsim.grasp_data import GRASP_DATA_FILE, load_plans_of
     from handsim.hand import load_hand
 
-    src_hand = load_hand(source)
+    src_hand = _plan_source(source)
     src = src_hand.folder / GRASP_DATA_FILE
-    if not src.is_file():
-        raise DataNotFoundError(f"{src_hand.folder} has no {GRASP_DATA_FILE} (no grasp plans to copy)")
-    load_plans_of(src_hand)
     data = json.loads(src.read_text(encoding="utf-8"))  # valid: the loader just read it
     target = load_hand(folder)
     keep = set(target.actuated_joints)
@@ -441,37 +454,33 @@ def _copy_plans(source: str, folder: Path) -> int:
     return len(plans)
 
 
-def _write_generated(folder: Path, kw: Mapping[str, Any], plans_copied: bool) -> Path:
-    """Write a generated hand into ``folder``, leaving alone every file that is already right.
+def _write_generated(folder: Path, fresh: Path, plans_copied: bool) -> Path:
+    """Write the generated hand ``fresh`` (a scratch folder :func:`~handsim.handgen.make_hand`
+    wrote) into ``folder``, leaving alone every file that is already right.
 
-    :func:`~handsim.handgen.make_hand` writes into a scratch folder and only the files whose
-    bytes differ are copied over, so a re-run leaves an unchanged hand untouched. Its empty
-    ``grasps.json`` never replaces one holding plans (written by hand or by ``handsim synth``);
-    with ``plans_copied`` (``grasp_data``) the caller writes that file.
+    Only the files whose bytes differ are copied over, so a re-run leaves an unchanged hand
+    untouched. Its empty ``grasps.json`` never replaces one holding plans (written by hand or by
+    ``handsim synth``); with ``plans_copied`` (``grasp_data``) the caller writes that file.
 
     Returns:
         The folder, resolved.
 
     Raises:
-        ConfigurationError: A make_hand parameter out of range, or ``folder`` is a file.
+        ConfigurationError: ``folder`` is a file.
     """
-    import tempfile
-
     from handsim.grasp_data import GRASP_DATA_FILE
-    from handsim.handgen import _holds_plans, make_hand
+    from handsim.handgen import _holds_plans
 
-    with tempfile.TemporaryDirectory(prefix="handsim-sweep-") as tmp:
-        fresh = make_hand(Path(tmp) / "hand", **kw)
-        if folder.exists() and not folder.is_dir():
-            raise ConfigurationError(f"expected a folder to write the generated hand into, got the file {folder}")
-        folder.mkdir(parents=True, exist_ok=True)
-        for new in sorted(fresh.iterdir()):
-            dst, data = folder / new.name, new.read_bytes()
-            if dst.is_file() and dst.read_bytes() == data:
-                continue
-            if new.name == GRASP_DATA_FILE and (plans_copied or _holds_plans(dst)):
-                continue
-            dst.write_bytes(data)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigurationError(f"expected a folder to write the generated hand into, got the file {folder}")
+    folder.mkdir(parents=True, exist_ok=True)
+    for new in sorted(fresh.iterdir()):
+        dst, data = folder / new.name, new.read_bytes()
+        if dst.is_file() and dst.read_bytes() == data:
+            continue
+        if new.name == GRASP_DATA_FILE and (plans_copied or _holds_plans(dst)):
+            continue
+        dst.write_bytes(data)
     return folder.resolve()
 
 
@@ -557,31 +566,52 @@ def _check_labels(runs: Sequence[HandRun], what: str) -> None:
 def prepare_hands(spec: SweepSpec) -> list[HandRun]:
     """The spec's hands, generated ones written under ``out/hands/`` (see :func:`_write_generated`).
 
-    A generated hand whose files are already what :func:`~handsim.handgen.make_hand` writes is
-    left untouched, and its ``grasps.json`` keeps any plans it holds (unless ``grasp_data``
-    names plans to copy, which replace it).
+    Every hand is checked (it loads; a generated one is made in a scratch folder, its
+    ``grasp_data`` plans load) before the output folder is made, so a refused spec leaves no
+    folder behind. A generated hand whose files are already what
+    :func:`~handsim.handgen.make_hand` writes is left untouched, and its ``grasps.json`` keeps
+    any plans it holds (unless ``grasp_data`` names plans to copy, which replace it).
 
     Raises:
-        ConfigurationError: Two hands with the same label, or bad generator parameters.
+        ConfigurationError: Two hands with the same label, bad generator parameters, or an
+            ``out`` that cannot be created (see :func:`~handsim.bench.results.make_out_dir`).
         HandsFailed: Hands in ``hands`` that do not load (all named in one error).
         HandsimError: A ``grasp_data`` hand or plan file that does not load (the message names
             the spec, the ``[[generate]]`` table, the key and the file).
     """
+    import tempfile
+
+    from handsim.handgen import make_hand
+
     where = "sweep spec" if spec.path is None else str(spec.path)
     runs = hand_runs(spec.hands, f"{where}: key 'hands'", policy=spec.policy, env=spec.env)
-    for i, grid in enumerate(spec.generate):
-        for kw in expand_grid(grid):
+    with tempfile.TemporaryDirectory(prefix="handsim-sweep-") as tmp:
+        made = []  # (what to call the hand in errors, grid, its name, the scratch folder it was made in)
+        for i, grid in enumerate(spec.generate):
+            for kw in expand_grid(grid):
+                at = f"{where}: [[generate]] #{i + 1} ({kw['name']})"
+                try:
+                    made.append((at, grid, kw["name"], make_hand(Path(tmp) / str(len(made)), **kw)))
+                except HandsimError as exc:
+                    raise _in_spec(exc, at) from None
+            if grid.grasp_data is not None:
+                try:
+                    _plan_source(grid.grasp_data)
+                except HandsimError as exc:
+                    raise _in_spec(exc, f"{made[-1][0]}: key 'grasp_data'") from None
+        _check_labels(runs + [HandRun(name, str(spec.out / "hands" / name)) for _, _, name, _ in made], where)
+        make_out_dir(spec.out)  # a file named like the folder: one line now, not an OSError mid-way
+        for at, grid, name, fresh in made:
             try:
-                folder = _write_generated(spec.out / "hands" / kw["name"], kw, grid.grasp_data is not None)
+                folder = _write_generated(spec.out / "hands" / name, fresh, grid.grasp_data is not None)
             except HandsimError as exc:
-                raise _in_spec(exc, f"{where}: [[generate]] #{i + 1} ({kw['name']})") from None
+                raise _in_spec(exc, at) from None
             if grid.grasp_data is not None:
                 try:
                     _copy_plans(grid.grasp_data, folder)
                 except HandsimError as exc:
-                    raise _in_spec(exc, f"{where}: [[generate]] #{i + 1} ({kw['name']}): key 'grasp_data'") from None
-            runs.append(HandRun(kw["name"], str(folder)))
-    _check_labels(runs, where)
+                    raise _in_spec(exc, f"{at}: key 'grasp_data'") from None
+            runs.append(HandRun(name, str(folder)))
     return runs
 
 
@@ -764,17 +794,19 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, progress: bool = True,
     The spec as run is saved as ``out/sweep.json`` (what was asked, with paths resolved).
 
     Raises:
-        ConfigurationError: ``out`` is a file, or a folder that cannot be created or written (before
-            any work, see :func:`~handsim.bench.results.make_out_dir`).
+        ConfigurationError: ``out`` is a file, or a folder that cannot be created or written (once
+            the hands are checked, before anything is written; see
+            :func:`~handsim.bench.results.make_out_dir`).
         MissingDependencyError: ``executor = "ray"`` without the ``ray`` extra (before any work).
         HandsFailed: Hands that cannot run (before any trial) or failed while running (see
             :func:`run_hands`).
         BenchInterrupted: Ctrl-C (what finished is saved; run again with ``resume=True``).
     """
-    make_out_dir(spec.out)  # a file named like the folder: one line now, not an OSError mid-way
     executor = make_executor(spec.executor, ray_address=spec.ray_address)
     with contextlib.closing(executor):  # closed also when preparing the hands fails
-        hands = prepare_hands(spec)
+        if spec.ray_address is not None:
+            executor.default_jobs()  # connects: a bad address fails before the output folder is made
+        hands = prepare_hands(spec)  # every hand checked, then the output folder made
         write_json_atomic(spec.out / "sweep.json", {
             "spec": None if spec.path is None else str(spec.path),
             "hands": [dataclasses.asdict(h) for h in hands],

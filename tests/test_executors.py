@@ -263,6 +263,14 @@ def test_a_bad_ray_address_is_one_line_naming_it_and_the_forms_allowed(monkeypat
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "'notanaddress'" in err[0], err
     assert not (tmp_path / "m").exists()
+    # review 18: a sweep spec's ray_address too (sweep made its output folder first)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f'out = "s"\nhands = ["default_hand"]\ngrasps = [1]\ntrials = 1\npolicy = "{FAKE_POLICY}"\n'
+                    f'env = "{FAKE_ENV}"\nexecutor = "ray"\nray_address = "notanaddress"\n')
+    code = main(["sweep", str(spec)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "'notanaddress'" in err[0], err
+    assert not (tmp_path / "s").exists()
 
 
 @needs_ray

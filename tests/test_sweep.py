@@ -152,6 +152,26 @@ def test_an_out_that_is_or_runs_through_a_file_is_one_line_exit_2(tmp_path, caps
         run_sweep(load_spec(path, out=tmp_path / out), progress=False)
 
 
+@pytest.mark.parametrize("spec, needle", [
+    ('[[generate]]\nfingers = [4, 9]', "fingers: expected a whole number in 3..5"),
+    ('[[generate]]\ndip = false\ngrasp_data = "./src"', "grasps.lateral: expected an object"),
+    ('hands = ["./broken"]', "broken"),
+    ('[[generate]]\nname = "twin"\n[[generate]]\nname = "twin"\nfingers = 4', "two hands named 'twin'"),
+])
+def test_a_refused_sweep_leaves_no_output_folder(tmp_path, capsys, spec, needle):
+    # Review 18: the output folder was made before the hands were generated, so a bad [[generate]]
+    # parameter (or grasp_data file, or hand) left an empty folder behind.
+    src = copy_hand(tmp_path / "src", "src_hand")
+    (src / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": {"lateral": ["x"]}}))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "hand.json").write_text("{")
+    path = spec_file(tmp_path, f'out = "o"\n{spec}')
+    assert main(["sweep", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("plans, needle", [
     ({"lateral": ["x"]}, "grasps.lateral: expected an object"),
     ({"lateral": {"object_xyz": [0, 0, 0.05], "object_quat_wxyz": [1, 0, 0, 0], "preshape": {},
