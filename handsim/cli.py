@@ -110,7 +110,9 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--grasps", default=None, metavar="ID,...",
                    help="comma-separated grasp ids or numbers (default: all 33)")
     trials = p.add_mutually_exclusive_group()
-    trials.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, metavar="N",
+    # default None, not DEFAULT_TRIALS: argparse takes "--trials 3" for the default (the same int
+    # object) and would let it pass beside --quick (see _trials)
+    trials.add_argument("--trials", type=_positive_int, default=None, metavar="N",
                         help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
     trials.add_argument("--quick", action="store_true", help="one trial per grasp (for CI)")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed (default 0)")
@@ -153,6 +155,15 @@ def _executor(args: argparse.Namespace):  # -> handsim.bench.executors.Executor
     if args.ray_address is not None:
         executor.default_jobs()  # connects to the cluster
     return executor
+
+
+def _trials(args: argparse.Namespace) -> int:
+    """Trials per grasp type: 1 with ``--quick``, else ``--trials`` or the default."""
+    from handsim.bench.config import DEFAULT_TRIALS
+
+    if args.quick:
+        return 1
+    return DEFAULT_TRIALS if args.trials is None else args.trials
 
 
 def _grasp_ids(text: str | None) -> tuple[str, ...]:
@@ -205,7 +216,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         hand=str(folder),
         policy=args.policy,
         grasp_ids=_grasp_ids(args.grasps),
-        trials=1 if args.quick else args.trials,
+        trials=_trials(args),
         seed=args.seed,
         env_id=args.env,
         env_kwargs=_protocol_kwargs(args.solver_iterations),
@@ -387,7 +398,9 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--grasps", default=None, metavar="ID,...",
                    help="comma-separated grasp ids or numbers (default: all 33)")
     trials = p.add_mutually_exclusive_group()
-    trials.add_argument("--trials", type=_positive_int, default=DEFAULT_TRIALS, metavar="N",
+    # default None, not DEFAULT_TRIALS: argparse takes "--trials 3" for the default (the same int
+    # object) and would let it pass beside --quick (see _trials)
+    trials.add_argument("--trials", type=_positive_int, default=None, metavar="N",
                         help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
     trials.add_argument("--quick", action="store_true", help="one trial per grasp")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed (default 0)")
@@ -447,7 +460,7 @@ def run_compare_command(args: argparse.Namespace) -> int:
     executor = _executor(args)
     try:
         with contextlib.closing(executor):
-            _, matrix = run_hands(runs, out, grasp_ids=grasp_ids, trials=1 if args.quick else args.trials,
+            _, matrix = run_hands(runs, out, grasp_ids=grasp_ids, trials=_trials(args),
                                   seed=args.seed, policy=args.policy, env=args.env, jobs=args.jobs,
                                   executor=executor, resume=args.resume, extra=extra)
     except BenchInterrupted:

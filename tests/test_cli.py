@@ -48,6 +48,10 @@ def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
         (["bench", "--jobs", "-1"], ["--jobs", ">= 1"]),
         (["bench", "--seed", "-3"], ["--seed", ">= 0"]),
         (["bench", "--quick", "--trials", "2"], ["not allowed with argument"]),
+        # review 18: "--trials 3" (the default's value) passed beside --quick, which ran 1 trial
+        (["bench", "--quick", "--trials", "3"], ["--trials: not allowed with argument --quick"]),
+        (["bench", "--trials", "3", "--quick"], ["--quick: not allowed with argument --trials"]),
+        (["compare", "default_hand", "--out", "x", "--trials", "3", "--quick"], ["not allowed with argument"]),
         (["bench", "--hand", "no_such_hand"], ["no hand 'no_such_hand'", "valid: default_hand"]),
         (["bench", "--policy", "no_such_module:scripted"], ["no module 'no_such_module'", "MODULE:CALLABLE"]),
         (["bench", "--policy", "handsim.policies:scriptd"], ["did you mean 'scripted'"]),
@@ -78,6 +82,13 @@ def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
 )
 def test_user_errors_are_one_line_exit_2(capsys, argv, needles):
     fails_with_one_line(capsys, argv, *needles)
+
+
+@pytest.mark.parametrize("extra, trials", [([], 3), (["--trials", "3"], 3), (["--trials", "2"], 2), (["--quick"], 1)])
+def test_trials_default_given_and_quick(tmp_path, capsys, extra, trials):
+    out = tmp_path / "o"
+    assert main(["bench", *FAKE, "--grasps", "2", "--out", str(out), *extra]) == 0, capsys.readouterr().err
+    assert json.loads((out / "results.json").read_text())["config"]["trials"] == trials
 
 
 def test_missing_hand_folder_and_malformed_metadata(tmp_path, capsys):
