@@ -56,7 +56,7 @@ import math
 import re
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -682,6 +682,7 @@ def run_hands(
     progress: bool = True,
     stream: TextIO | None = None,
     extra: Sequence[BenchResults] = (),
+    on_checked: Callable[[], None] | None = None,
 ) -> tuple[list[BenchResults], CoverageMatrix]:
     """Benchmark each hand into ``out_dir/<label>/`` and write the combined matrix into ``out_dir``.
 
@@ -703,6 +704,8 @@ def run_hands(
         progress: Show each run's progress display.
         stream: Where progress and per-hand lines go (default ``sys.stderr``).
         extra: Results loaded elsewhere, added to the matrix after the hands run here.
+        on_checked: Called once every check passed, before the first trial (not when a check
+            fails: nothing runs then).
 
     Returns:
         (the results of each hand run, in order; the matrix of those plus ``extra``).
@@ -740,6 +743,8 @@ def run_hands(
         raise HandsFailed(f"nothing was run: {len(problems)} problem(s) found before the first trial: "
                           + "; ".join(f"{lab}: {one_line(e)}" if lab else one_line(e) for lab, e in problems),
                           problems)
+    if on_checked is not None:
+        on_checked()
     executor = executor or LocalExecutor()
     results, labels, failed = [], [], []
     for i, (h, config) in enumerate(zip(hands, configs)):
@@ -791,7 +796,8 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, progress: bool = True,
               stream: TextIO | None = None) -> tuple[list[BenchResults], CoverageMatrix]:
     """Run a sweep spec: generate its hands, benchmark each, write the matrix (see :func:`run_hands`).
 
-    The spec as run is saved as ``out/sweep.json`` (what was asked, with paths resolved).
+    The spec as run is saved as ``out/sweep.json`` (what was asked, with paths resolved) once
+    the hands pass their checks, before the first trial: a refused run leaves the earlier one's.
 
     Raises:
         ConfigurationError: ``out`` is a file, or a folder that cannot be created or written (once
@@ -807,12 +813,13 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, progress: bool = True,
         if spec.ray_address is not None:
             executor.default_jobs()  # connects: a bad address fails before the output folder is made
         hands = prepare_hands(spec)  # every hand checked, then the output folder made
-        write_json_atomic(spec.out / "sweep.json", {
+        record = {
             "spec": None if spec.path is None else str(spec.path),
             "hands": [dataclasses.asdict(h) for h in hands],
             "grasps": list(spec.grasp_ids), "trials": spec.trials, "seed": spec.seed, "policy": spec.policy,
             "env": spec.env, "executor": spec.executor,
-        })
+        }
         return run_hands(hands, spec.out, grasp_ids=spec.grasp_ids, trials=spec.trials, seed=spec.seed,
                          policy=spec.policy, env=spec.env, jobs=spec.jobs, executor=executor, resume=resume,
-                         progress=progress, stream=stream)
+                         progress=progress, stream=stream,
+                         on_checked=lambda: write_json_atomic(spec.out / "sweep.json", record))

@@ -396,6 +396,22 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path, capsys):
     assert raw(out / "matrix.json") == matrix
 
 
+def test_a_refused_resume_keeps_the_sweep_json_of_the_run_that_ran(tmp_path, capsys):
+    # Review 18: sweep.json ("the spec as run") was rewritten before the hands' checks, so a
+    # --resume refused for a changed spec left it saying trials = 2 beside results of 1 trial.
+    path = fake_sweep_spec(tmp_path)
+    assert main(["sweep", str(path)]) == 0
+    ran = raw(tmp_path / "out" / "sweep.json")
+    assert ran["trials"] == 1
+    path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
+    capsys.readouterr()
+    assert main(["sweep", str(path), "--resume"]) == 2
+    assert "cannot --resume" in capsys.readouterr().err
+    assert raw(tmp_path / "out" / "sweep.json") == ran
+    assert main(["sweep", str(path)]) == 0  # the new spec runs: its record replaces the old one
+    assert raw(tmp_path / "out" / "sweep.json") == ran | {"trials": 2}
+
+
 def test_resume_refuses_plans_written_since_the_saved_trials(tmp_path, capsys):
     """Plans written into a generated hand between an interrupted sweep and its --resume are kept,
     and the resume refuses to mix trials of the old and the new plans."""
