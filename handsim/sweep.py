@@ -563,19 +563,23 @@ def _check_labels(runs: Sequence[HandRun], what: str) -> None:
         seen[r.label] = r.hand
 
 
-def prepare_hands(spec: SweepSpec) -> list[HandRun]:
+def prepare_hands(spec: SweepSpec, *, resume: bool = False) -> list[HandRun]:
     """The spec's hands, generated ones written under ``out/hands/`` (see :func:`_write_generated`).
 
     Every hand is checked (it loads; a generated one is made in a scratch folder, its
     ``grasp_data`` plans load) before the output folder is made, so a refused spec leaves no
-    folder behind. A generated hand whose files are already what
-    :func:`~handsim.handgen.make_hand` writes is left untouched, and its ``grasps.json`` keeps
-    any plans it holds (unless ``grasp_data`` names plans to copy, which replace it).
+    folder behind; when there is no such folder yet, so are the checks :func:`run_hands` makes
+    before the first trial (the policy, the env, the ``hands``' plans; a new folder holds no
+    results to check, and a generated hand passes them). A generated hand whose files are
+    already what :func:`~handsim.handgen.make_hand` writes is left untouched, and its
+    ``grasps.json`` keeps any plans it holds (unless ``grasp_data`` names plans to copy, which
+    replace it).
 
     Raises:
         ConfigurationError: Two hands with the same label, bad generator parameters, or an
             ``out`` that cannot be created (see :func:`~handsim.bench.results.make_out_dir`).
-        HandsFailed: Hands in ``hands`` that do not load (all named in one error).
+        HandsFailed: Hands in ``hands`` that do not load (all named in one error); or, with no
+            output folder yet, every problem :func:`run_hands` would refuse the run for.
         HandsimError: A ``grasp_data`` hand or plan file that does not load (the message names
             the spec, the ``[[generate]]`` table, the key and the file).
     """
@@ -600,6 +604,9 @@ def prepare_hands(spec: SweepSpec) -> list[HandRun]:
                 except HandsimError as exc:
                     raise _in_spec(exc, f"{made[-1][0]}: key 'grasp_data'") from None
         _check_labels(runs + [HandRun(name, str(spec.out / "hands" / name)) for _, _, name, _ in made], where)
+        if not spec.out.exists():
+            _check_runs(runs, spec.out, grasp_ids=spec.grasp_ids, trials=spec.trials, seed=spec.seed,
+                        policy=spec.policy, env=spec.env, resume=resume)
         make_out_dir(spec.out)  # a file named like the folder: one line now, not an OSError mid-way
         for at, grid, name, fresh in made:
             try:
@@ -667,6 +674,43 @@ def _check_hand(config: BenchConfig, results_path: Path, resume: bool) -> None:
     _check_resumable(old, _hand_info(hand, config.hand), config.policy, asked, results_path, hand_model=hand)
 
 
+def _check_runs(hands: Sequence[HandRun], out: Path, *, grasp_ids: Sequence[str], trials: int, seed: int,
+                policy: str, env: str, resume: bool) -> list[BenchConfig]:
+    """:func:`run_hands`' checks before the first trial: the policy, the env and every hand
+    (:func:`_check_hand`, its results folder ``out/<label>``).
+
+    Returns:
+        Each hand's configuration, in order.
+
+    Raises:
+        HandsFailed: Every problem found, in one error (nothing was run).
+    """
+    from handsim.data import hand_dir
+
+    configs, problems = [], []
+    try:
+        _check_policy_and_env(policy, env)
+        checked_policy, checked_env = policy, env
+    except HandsimError as exc:
+        problems.append(("", exc))
+        # The hands are still checked (every problem in one error), under the defaults: a bad
+        # --policy or --env must not hide a hand that would fail too.
+        checked_policy, checked_env = DEFAULT_POLICY, DEFAULT_ENV_ID
+    for h in hands:
+        try:
+            config = BenchConfig(hand=str(hand_dir(h.hand)), policy=checked_policy, grasp_ids=tuple(grasp_ids),
+                                 trials=trials, seed=seed, env_id=checked_env)
+            _check_hand(config, out / h.label / "results.json", resume)
+            configs.append(config)  # as asked when the policy and env passed (else nothing runs)
+        except HandsimError as exc:
+            problems.append((h.label, exc))
+    if problems:
+        raise HandsFailed(f"nothing was run: {len(problems)} problem(s) found before the first trial: "
+                          + "; ".join(f"{lab}: {one_line(e)}" if lab else one_line(e) for lab, e in problems),
+                          problems)
+    return configs
+
+
 def run_hands(
     hands: Sequence[HandRun],
     out_dir: str | Path,
@@ -718,31 +762,11 @@ def run_hands(
     from handsim.bench.executors import LocalExecutor
     from handsim.bench.report import write_outputs
     from handsim.bench.runner import BenchInterrupted, run_bench
-    from handsim.data import hand_dir
 
     stream = sys.stderr if stream is None else stream
     out = Path(out_dir)
-    configs, problems = [], []
-    try:
-        _check_policy_and_env(policy, env)
-        checked_policy, checked_env = policy, env
-    except HandsimError as exc:
-        problems.append(("", exc))
-        # The hands are still checked (every problem in one error), under the defaults: a bad
-        # --policy or --env must not hide a hand that would fail too.
-        checked_policy, checked_env = DEFAULT_POLICY, DEFAULT_ENV_ID
-    for h in hands:
-        try:
-            config = BenchConfig(hand=str(hand_dir(h.hand)), policy=checked_policy, grasp_ids=tuple(grasp_ids),
-                                 trials=trials, seed=seed, env_id=checked_env)
-            _check_hand(config, out / h.label / "results.json", resume)
-            configs.append(config)  # as asked when the policy and env passed (else nothing runs)
-        except HandsimError as exc:
-            problems.append((h.label, exc))
-    if problems:
-        raise HandsFailed(f"nothing was run: {len(problems)} problem(s) found before the first trial: "
-                          + "; ".join(f"{lab}: {one_line(e)}" if lab else one_line(e) for lab, e in problems),
-                          problems)
+    configs = _check_runs(hands, out, grasp_ids=grasp_ids, trials=trials, seed=seed, policy=policy, env=env,
+                          resume=resume)
     if on_checked is not None:
         on_checked()
     executor = executor or LocalExecutor()
@@ -812,7 +836,7 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, progress: bool = True,
     with contextlib.closing(executor):  # closed also when preparing the hands fails
         if spec.ray_address is not None:
             executor.default_jobs()  # connects: a bad address fails before the output folder is made
-        hands = prepare_hands(spec)  # every hand checked, then the output folder made
+        hands = prepare_hands(spec, resume=resume)  # every hand checked, then the output folder made
         record = {
             "spec": None if spec.path is None else str(spec.path),
             "hands": [dataclasses.asdict(h) for h in hands],

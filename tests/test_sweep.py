@@ -157,10 +157,14 @@ def test_an_out_that_is_or_runs_through_a_file_is_one_line_exit_2(tmp_path, caps
     ('[[generate]]\ndip = false\ngrasp_data = "./src"', "grasps.lateral: expected an object"),
     ('hands = ["./broken"]', "broken"),
     ('[[generate]]\nname = "twin"\n[[generate]]\nname = "twin"\nfingers = 4', "two hands named 'twin'"),
+    # ... and the checks run_hands makes before the first trial
+    ('hands = ["default_hand"]\npolicy = "no_such_module:x"', "no module 'no_such_module'"),
+    ('hands = ["default_hand"]\nenv = "nope/Nope-v0"', "env 'nope/Nope-v0'"),
+    ('hands = ["./src"]\n[[generate]]\ndip = false', "grasps.lateral: expected an object"),
 ])
 def test_a_refused_sweep_leaves_no_output_folder(tmp_path, capsys, spec, needle):
     # Review 18: the output folder was made before the hands were generated, so a bad [[generate]]
-    # parameter (or grasp_data file, or hand) left an empty folder behind.
+    # parameter (or grasp_data file, hand, policy or env) left an empty folder behind.
     src = copy_hand(tmp_path / "src", "src_hand")
     (src / "grasps.json").write_text(json.dumps({"schema": 1, "grasps": {"lateral": ["x"]}}))
     (tmp_path / "broken").mkdir()
