@@ -91,6 +91,27 @@ def test_trials_default_given_and_quick(tmp_path, capsys, extra, trials):
     assert json.loads((out / "results.json").read_text())["config"]["trials"] == trials
 
 
+def test_a_refused_bench_leaves_no_folder_and_an_earlier_run_as_it_was(tmp_path, capsys):
+    # Review 18: a grasps.json that does not load, or an env that cannot be built, was found
+    # after --out was made and an earlier run's report, junit.xml and pictures moved to .bak.
+    hand = tmp_path / "hand"
+    shutil.copytree(hand_dir("default_hand"), hand)
+    (hand / "grasps.json").write_text('{"schema": 1, "grasps": {"tip_pinchh": {}}}')
+    fails_with_one_line(capsys, ["bench", "--hand", str(hand), "--grasps", "24", "--out", str(tmp_path / "new")],
+                        "grasps.json", "did you mean 'tip_pinch'")
+    assert not (tmp_path / "new").exists()
+    out = tmp_path / "run"
+    assert main(["bench", *FAKE, "--grasps", "2", "--quick", "--out", str(out)]) == 0
+    before = sorted(p.name for p in out.iterdir())
+    assert "report.md" in before and "junit.xml" in before
+    capsys.readouterr()
+    fails_with_one_line(capsys, ["bench", "--env", "CartPole-v1", "--grasps", "2", "--quick", "--out", str(out)],
+                        "env 'CartPole-v1'", "unexpected keyword argument 'grasp'")
+    assert sorted(p.name for p in out.iterdir()) == before
+    fails_with_one_line(capsys, ["bench", "--hand", str(hand), "--grasps", "24", "--out", str(out)], "grasps.json")
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
 def test_missing_hand_folder_and_malformed_metadata(tmp_path, capsys):
     fails_with_one_line(capsys, ["bench", "--hand", str(tmp_path)], "has no hand.json")
     hand = tmp_path / "hand"

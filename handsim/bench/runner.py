@@ -781,6 +781,10 @@ def run_bench(
     grasps = [taxonomy.get(g) for g in config.grasp_ids]
     hand = load_hand(config.hand)
     load_policy_factory(config.policy)  # fail before any work when it cannot be imported
+    # Before the folder is touched: a grasps.json that does not load, or an env that cannot be
+    # built, must leave no empty --out behind, nor move an earlier run's report aside.
+    hand_info = _hand_info(hand, config.hand)
+    config_dict = config.to_dict() | describe_env(config, grasps[0].id)
     make_out_dir(out)
     _check_out_entries(out)
     if not resume:
@@ -791,8 +795,6 @@ def run_bench(
             print(f"note: {out} held a finished run; its results are kept as {backup} (this run replaces "
                   f"{RESULTS_FILE}, report and pictures)", file=stream or sys.stderr)
         _move_old_outputs(out, stream or sys.stderr)
-    hand_info = _hand_info(hand, config.hand)
-    config_dict = config.to_dict() | describe_env(config, grasps[0].id)
     grasp_info = [{"number": g.number, "id": g.id, "name": g.name, "type": g.type} for g in grasps]
 
     records: dict[tuple[str, int], Mapping[str, Any]] = {}
