@@ -36,7 +36,12 @@ from handsim.bench import (
     write_json_atomic,
     write_outputs,
 )
-from handsim.bench.pictures import LABEL_HEIGHT_PX, contact_sheet, frame_note
+from handsim.bench.pictures import (
+    LABEL_HEIGHT_PX,
+    contact_sheet,
+    coverage_chart,
+    frame_note,
+)
 from handsim.bench.report import junit_xml, report_markdown
 from handsim.bench.results import aggregate, wilson_interval
 from handsim.data import hand_dir
@@ -547,6 +552,19 @@ def test_contact_sheet_size_and_missing_frames(tmp_path):
         rgb = img.convert("RGB")
         assert rgb.getpixel((40, 30)) == (10, 20, 30)  # tile 0: the frame, resized
         assert rgb.getpixel((0 * 80 + 40, 1 * (60 + LABEL_HEIGHT_PX) + 5)) == (200, 200, 200)  # tile 3: no frame
+
+
+@pytest.mark.parametrize("n", [1, 3, 33])
+def test_coverage_chart_text_is_not_cut_off_with_few_grasp_types(tmp_path, n):
+    # Review 18: the chart was as wide as its bars, so a run of 1-3 types cut its title
+    # ("default_hand + ...") and its footer off at the right edge.
+    title = "default_hand + handsim.policies:scripted: coverage 2/3 (achieved = success rate >= 0.5)"
+    out = coverage_chart([(i + 1, 1.0, True) for i in range(n)], tmp_path / "c.png", 0.5, title)
+    with Image.open(out) as img:
+        gray = np.asarray(img.convert("L"))
+    for band in (gray[:40], gray[-20:]):  # the title, the footer
+        inked = np.flatnonzero((band < 200).any(axis=0))
+        assert inked.size and inked.max() < gray.shape[1] - 8, (n, gray.shape)
 
 
 # ---------------------------------------------------------------------------------------------- baseline

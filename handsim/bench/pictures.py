@@ -156,10 +156,14 @@ def coverage_chart(
     """
     Image, ImageDraw, _ = _pil()
     slot, left, right, top, bottom, plot_h = 26, 56, 16, 40, 44, 260
-    width = left + slot * max(1, len(rates)) + right
+    font, small = _font(13), _font(10)
+    footer = "grasp number (Feix et al. 2016); green: achieved, red: not"
+    # Wide enough for the title and the footer too: a run of a few grasp types has few bars.
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    width = left + right + math.ceil(max(slot * max(1, len(rates)), measure.textlength(title, font=font),
+                                         measure.textlength(footer, font=small)))
     img = Image.new("RGB", (width, top + plot_h + bottom), _WHITE)
     draw = ImageDraw.Draw(img)
-    font, small = _font(13), _font(10)
 
     def y_of(v: float) -> float:
         return top + plot_h * (1.0 - v)
@@ -185,7 +189,7 @@ def coverage_chart(
     draw.line([left, top, left, y_of(0)], fill=_BLACK)
     draw.line([left, y_of(0), width - right, y_of(0)], fill=_BLACK)
     draw.text((left, 12), title, fill=_BLACK, font=font)
-    draw.text((left, top + plot_h + 24), "grasp number (Feix et al. 2016); green: achieved, red: not", fill=_GREY, font=small)
+    draw.text((left, top + plot_h + 24), footer, fill=_GREY, font=small)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img.save(path)
