@@ -871,7 +871,12 @@ def test_contact_sheet_labels_say_which_trial_the_frame_shows(tmp_path):
     for g in results.grasps:
         first = g.trial_results[0]
         ok = fake_rule(g.number, first_uniform(first["seed"]))  # the fake env: held iff success
-        assert frame_note(g) == f"{g.successes}/3 succeeded; trial 0 shown: {'success' if ok else 'dropped'}"
+        assert frame_note(g) == f"{g.successes}/3 succeeded; trial 0 shown: {'success' if ok else 'not held'}"
+    # review 18: a trial that was not held was called "dropped", also when the object turned in the hand
+    turned = dataclasses.replace(results.grasps[1], trial_results=(
+        {"trial": 0, "success": False, "held": False,
+         "failure_reasons": ["turned under -x (rotated 15.1 deg > 15.0 deg limit after 1.26 s)"]},))
+    assert frame_note(turned).endswith("trial 0 shown: not held")
     # held but failed: another check (signature, penetration) failed
     held = dataclasses.replace(results.grasps[1], trial_results=({"trial": 0, "success": False, "held": True},))
     assert frame_note(held).endswith("trial 0 shown: held, failed")

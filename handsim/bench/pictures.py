@@ -3,7 +3,7 @@
 * ``contact_sheet.png``: one tile per grasp type, the env's rendered frame at the end of the
   first trial's (trial 0's) hold, over a two-line strip: ``<number> <name>`` and the grasp's
   verdict ``PASS|FAIL`` (green or red strip; grey ``NOT RUN``), then what the frame shows,
-  e.g. ``2/3 succeeded; trial 0 shown: dropped`` (the verdict is over all trials, the frame
+  e.g. ``2/3 succeeded; trial 0 shown: not held`` (the verdict is over all trials, the frame
   is one of them). Size: ``columns * tile_w`` by ``rows * (tile_h + LABEL_HEIGHT_PX)`` pixels.
 * ``coverage.png``: one bar per grasp type, its success rate (0..1), green when achieved and
   red when not, with the success threshold as a dashed line.
@@ -201,7 +201,8 @@ def frame_note(g: GraspOutcome) -> str:
 
     The frame is the end of trial 0's hold while the strip's PASS/FAIL is the grasp's verdict
     over all its trials, so the line says which trial is shown and how it ended: ``success``,
-    ``held, failed`` (held but another check failed) or ``dropped`` (not held).
+    ``held, failed`` (held but another check failed) or ``not held`` (it moved or turned past
+    the protocol's limits: the object may still be in the hand, as a pinch that turned is).
     """
     if not g.trials:
         return "not run"
@@ -213,7 +214,7 @@ def frame_note(g: GraspOutcome) -> str:
     elif first.get("held"):
         state = "held, failed"
     else:
-        state = "dropped"
+        state = "not held"
     return f"{g.successes}/{g.trials} succeeded; trial 0 shown: {state}"
 
 
