@@ -15,6 +15,7 @@ import functools
 import io
 import json
 import os
+import re
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -621,6 +622,18 @@ def test_report_gives_each_rate_its_interval_and_what_the_trials_establish():
     # too few, 4/4 (0.51) the fewest all-success trials that would do
     assert "lies wholly at or above 0.5 for 1 of the 2 achieved types" in report
     assert "at least 4 trials, all successful" in report and "4/4 gives 0.51-1.00" in report
+
+
+def test_report_escapes_the_asterisks_of_region_patterns():
+    # Review 18: a trial's reasons "required index.*.pad|...; required middle.*.pad|..." rendered
+    # as emphasis between the two "*", which Markdown then drops.
+    reason = "required index.*.pad|index.distal.tip not in contact; forbidden palm.* touched (palm.pad)"
+    report = report_markdown(_results({"ring": (0, 3)}, reason=reason))
+    lines = [ln for ln in report.splitlines() if ln.startswith(("| 31 |", "- trial"))]
+    assert len(lines) == 4
+    for line in lines:
+        assert "index.\\*.pad\\|index.distal.tip" in line and "palm.\\* touched" in line, line
+        assert re.search(r"(?<!\\)\*", line) is None, line
 
 
 def test_baseline_comparison():

@@ -82,7 +82,9 @@ def confidence_line(results: BenchResults) -> str:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    # "|" would end a table cell; two "*" (region patterns: "index.*.pad ...; middle.*.pad")
+    # would make the text between them emphasis and drop both.
+    return text.replace("|", "\\|").replace("*", "\\*").replace("\n", " ")
 
 
 def _effort_caps_lines(hand: Mapping[str, object], run: set[str]) -> list[str]:
