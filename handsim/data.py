@@ -106,6 +106,10 @@ def hand_dir(name_or_path: str | Path) -> Path:
         return path.resolve()
     if _is_hand_folder(shipped):
         return shipped
+    if path.is_file():  # the URDF or hand.json given for its folder
+        hint = f" (the folder holding it, {path.parent}, is one)" if _is_hand_folder(path.parent) else ""
+        raise DataNotFoundError(f"no hand {str(name_or_path)!r}: that is a file; expected a hand folder, holding "
+                                f"hand.json or {MJCF_MAPPING_FILE}{hint}")
     raise DataNotFoundError(
         f"no hand {str(name_or_path)!r}: not a folder on disk; "
         + suggest(str(name_or_path), available_hands(), "shipped hand")

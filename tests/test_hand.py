@@ -269,6 +269,23 @@ def test_unknown_hand_message_reads_as_one_sentence():
     assert "unknown shipped hand 'zzzz_no_hand'; valid: " in str(info.value)
 
 
+def test_a_hand_file_given_for_its_folder_names_the_folder(tmp_path, monkeypatch):
+    # Review 18: "--hand my_hand/hand.urdf" said "not a folder on disk; unknown shipped hand".
+    folder = tmp_path / "mine"
+    shutil.copytree(hand_dir("default_hand"), folder)
+    with pytest.raises(DataNotFoundError) as info:
+        hand_dir(folder / "hand.urdf")
+    assert f"that is a file; expected a hand folder, holding hand.json or mjcf.json (the folder holding it, " \
+           f"{folder}, is one)" in str(info.value)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(DataNotFoundError, match=r"that is a file; expected a hand folder, holding hand.json or "
+                                                r"mjcf.json$"):
+        hand_dir(tmp_path / "notes.txt")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default_hand").write_text("a file named like the shipped hand")
+    assert hand_dir("default_hand") == hand_dir(Path(__file__).resolve().parents[1] / "models" / "default_hand")
+
+
 def test_vectors_are_normalised(tmp_path):
     folder = _broken_copy(tmp_path, _set("regions.index_distal.axis", [3.0, 0, 0]))
     region = load_hand(folder).regions.region("index_distal")
