@@ -47,9 +47,10 @@ def _require_rl_extra() -> tuple[Any, Any, Any]:
     return PPO, Monitor, plt
 
 
-def evaluate_policy(model: Any, grasp: str | None, episodes: int, seed: int, evaluate: bool) -> dict[str, float]:
-    """Mean return and success rate of the deterministic policy over ``episodes`` episodes."""
-    env = gymnasium.make(GRASP_ENV_ID, grasp=grasp, evaluate=evaluate, action_mode="delta")
+def evaluate_policy(model: Any, grasp: str | None, episodes: int, seed: int, evaluate: bool,
+                    hand: str = "default_hand") -> dict[str, float]:
+    """Mean return and success rate of the deterministic policy on ``hand`` over ``episodes`` episodes."""
+    env = gymnasium.make(GRASP_ENV_ID, grasp=grasp, hand=hand, evaluate=evaluate, action_mode="delta")
     returns, successes = [], []
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
@@ -92,8 +93,8 @@ def main(argv: list[str] | None = None) -> None:
         chunk = min(args.eval_every, args.timesteps - done_steps)
         model.learn(total_timesteps=chunk, reset_num_timesteps=False)
         done_steps += chunk
-        rl = evaluate_policy(model, grasp, args.eval_episodes, 10_000, evaluate=False)
-        full = evaluate_policy(model, grasp, args.eval_episodes, 10_000, evaluate=True)
+        rl = evaluate_policy(model, grasp, args.eval_episodes, 10_000, evaluate=False, hand=args.hand)
+        full = evaluate_policy(model, grasp, args.eval_episodes, 10_000, evaluate=True, hand=args.hand)
         point = {"timesteps": done_steps, "rl_return": rl["mean_return"], "rl_success": rl["success_rate"],
                  "eval_return": full["mean_return"], "eval_success": full["success_rate"]}
         curve.append(point)
