@@ -57,6 +57,8 @@ def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
         (["bench", "--policy", "handsim.policies:scriptd"], ["did you mean 'scripted'"]),
         (["bench", "--policy", "handsim.policies"], ["expected MODULE:CALLABLE"]),
         (["bench", "--bogus"], ["unrecognized arguments: --bogus"]),
+        # review 18: an id gymnasium cannot parse named no valid env
+        (["bench", "--env", "my env-v0"], ["env 'my env-v0'", "Malformed environment ID", "valid: handsim/Grasp-v0"]),
         (["benchh"], ["invalid choice: 'benchh'", "bench"]),
         ([], ["expected a command", "valid: bench"]),
         (["bench", "--executor", "rey"], ["--executor", "invalid choice: 'rey'", "local", "ray"]),

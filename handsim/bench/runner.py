@@ -191,8 +191,11 @@ def _make_env(task: TrialTask) -> tuple[Any, Any]:
             )
     except (gymnasium.error.UnregisteredEnv, gymnasium.error.DeprecatedEnv) as exc:  # Name/Namespace/VersionNotFound
         raise UnknownNameError(f"env {task.env_id!r}: {one_line(exc)}; {_env_choices()}") from None
-    except gymnasium.error.Error as exc:  # e.g. DependencyNotInstalled: the id is fine, making it is not
-        raise ConfigurationError(f"env {task.env_id!r}: {type(exc).__name__}: {one_line(exc)}") from exc
+    except gymnasium.error.Error as exc:
+        if type(exc) is not gymnasium.error.Error:  # e.g. DependencyNotInstalled: the id is fine, making it is not
+            raise ConfigurationError(f"env {task.env_id!r}: {type(exc).__name__}: {one_line(exc)}") from exc
+        # The base class: an id gymnasium cannot parse ("", "my env-v0"): "Malformed environment ID"
+        raise UnknownNameError(f"env {task.env_id!r}: {one_line(exc)}; {_env_choices()}") from None
     except TypeError as exc:
         if "unexpected keyword argument" not in str(exc):
             raise
