@@ -604,6 +604,7 @@ def prepare_hands(spec: SweepSpec, *, resume: bool = False) -> list[HandRun]:
                 except HandsimError as exc:
                     raise _in_spec(exc, f"{made[-1][0]}: key 'grasp_data'") from None
         _check_labels(runs + [HandRun(name, str(spec.out / "hands" / name)) for _, _, name, _ in made], where)
+        _check_out(spec.out)
         if not spec.out.exists():
             _check_runs(runs, spec.out, grasp_ids=spec.grasp_ids, trials=spec.trials, seed=spec.seed,
                         policy=spec.policy, env=spec.env, resume=resume)
@@ -674,10 +675,26 @@ def _check_hand(config: BenchConfig, results_path: Path, resume: bool) -> None:
     _check_resumable(old, _hand_info(hand, config.hand), config.policy, asked, results_path, hand_model=hand)
 
 
+def _check_out(out: Path) -> None:
+    """What :func:`~handsim.bench.results.make_out_dir` would refuse, found without making
+    anything: ``out``, or the nearest existing path above it, is a file (each hand's run would
+    fail on it in turn, after the checks said the hands could run).
+
+    Raises:
+        ConfigurationError: Naming ``out`` and the file in the way.
+    """
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigurationError(f"--out {out}: cannot create the output folder: {path} is a file; expected "
+                                         "a folder (new or existing)")
+            return
+
+
 def _check_runs(hands: Sequence[HandRun], out: Path, *, grasp_ids: Sequence[str], trials: int, seed: int,
                 policy: str, env: str, resume: bool) -> list[BenchConfig]:
-    """:func:`run_hands`' checks before the first trial: the policy, the env and every hand
-    (:func:`_check_hand`, its results folder ``out/<label>``).
+    """:func:`run_hands`' checks before the first trial: the output folder can be made, the
+    policy, the env and every hand (:func:`_check_hand`, its results folder ``out/<label>``).
 
     Returns:
         Each hand's configuration, in order.
@@ -688,6 +705,10 @@ def _check_runs(hands: Sequence[HandRun], out: Path, *, grasp_ids: Sequence[str]
     from handsim.data import hand_dir
 
     configs, problems = [], []
+    try:
+        _check_out(out)
+    except HandsimError as exc:
+        problems.append(("", exc))
     try:
         _check_policy_and_env(policy, env)
         checked_policy, checked_env = policy, env

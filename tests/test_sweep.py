@@ -464,6 +464,19 @@ def compare(tmp_path: Path, *hands: str, policy: str = FAKE_POLICY, env: str = F
                  "--jobs", "1", "--out", str(tmp_path / "cmp")] + (["--resume"] if resume else []))
 
 
+@pytest.mark.parametrize("out", ["afile", "afile/sub"])
+def test_compare_into_a_file_is_refused_before_any_hand_runs(tmp_path, capsys, out):
+    # Review 18: --out FILE passed the checks, then every hand "failed during its run" on it.
+    (tmp_path / "afile").write_text("not a folder")
+    code = main(["compare", "default_hand", str(copy_hand(tmp_path / "copy", "copy_hand")), "--grasps", "2",
+                 "--quick", "--env", FAKE_ENV, "--policy", FAKE_POLICY, "--out", str(tmp_path / out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("handsim compare: error: nothing was run: 1 problem(s)"), err[0]
+    assert f"--out {tmp_path / out}: cannot create the output folder: {tmp_path / 'afile'} is a file" in err[0], err[0]
+    assert (tmp_path / "afile").read_text() == "not a folder"
+
+
 def test_compare_checks_every_hand_before_running_any(tmp_path, capsys):
     """Every hand's problems (and the policy's) are found before the first trial, in one error."""
     bad_plans = copy_hand(tmp_path / "bad_plans", "bad_plans")
