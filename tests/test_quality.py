@@ -424,3 +424,48 @@ def test_bad_input_raises_configuration_error_naming_the_argument(kwargs, name):
         wrench_epsilon(np.full((10, 6), np.nan))
     with pytest.raises(ConfigurationError, match="wrenches"):
         wrench_epsilon(np.zeros(6))
+
+
+# ------------------------------------------------------------------------------ one grasp's path
+
+
+def _one_grasp_cases(rng: np.random.Generator):
+    """Grasps of every kind the env scores, and degenerate ones: (points, normals, mu, k, torsion)."""
+    for i in range(120):
+        c = int(rng.integers(1, 17))  # 1 and 2 contacts are never closure; 16 x 8 edges grow the slots
+        k = int(rng.choice([3, 4, 6, 8]))
+        p, n = (sphere_contacts if i % 2 else box_contacts)(rng, 1, c)
+        mu = float(rng.choice([0.0, rng.uniform(0.1, 1.2)])) if i % 5 == 0 else float(rng.uniform(0.1, 1.2))
+        yield p[0], n[0], mu, k, (0.004 if i % 3 == 0 else None)
+    for p, n, mu, k in (case.values for case in _structured_cases()):
+        yield p, n, mu, k, None
+        yield p, n, mu, k, 0.003
+    p, n = sphere_contacts(rng, 1, 4)
+    n[0, 1] = 0.0  # a zero normal
+    yield p[0], n[0], 0.5, 8, None
+
+
+def test_one_grasp_path_is_bit_identical_to_the_batched_path(rng):
+    # A single grasp takes _Hull, a batch _Hulls: the same floating-point steps, so the same bits.
+    closure = 0
+    for p, n, mu, k, torsion in _one_grasp_cases(rng):
+        kw = {"num_edges": k, "torque_scale": 0.05, "center": np.array([0.001, -0.002, 0.0005]), "torsion": torsion}
+        one = epsilon_quality(p, n, mu, **kw)
+        two = epsilon_quality(np.stack([p, p]), np.stack([n, n]), mu, **kw)
+        assert one.shape == () and float(one) == two[0] == two[1]
+        fc = force_closure(p, n, mu, **kw)
+        assert bool(fc) == bool(force_closure(np.stack([p, p]), np.stack([n, n]), mu, **kw)[0]) == (one > 0)
+        w = friction_cone_wrenches(p, n, mu, num_edges=k, torque_scale=0.05, center=kw["center"], torsion=torsion)
+        if np.linalg.norm(n, axis=1).min() > 0 and np.linalg.matrix_rank(w - w.mean(axis=0), tol=1e-9) == 6:
+            assert float(one) == pytest.approx(qhull_epsilon(w), abs=1e-9)
+        closure += one > 0
+    assert closure > 30  # the sample covers both outcomes
+
+
+def test_one_wrench_set_is_bit_identical_to_a_batch(rng):
+    for _ in range(60):
+        d = int(rng.integers(2, 7))
+        w = rng.normal(size=(int(rng.integers(1, 40)), d)) + rng.normal(size=(1, d)) * 0.5
+        if rng.random() < 0.2:
+            w[:, -1] = 0.0  # lower-dimensional
+        assert float(wrench_epsilon(w)) == wrench_epsilon(np.stack([w, w]))[0]

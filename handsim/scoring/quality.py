@@ -84,6 +84,8 @@ RANK_REL_TOL = 1e-9
 _CHUNK = 256
 #: A contact normal shorter than this is a zero normal (the grasp is degenerate) [-].
 _ZERO_NORMAL = 1e-12
+#: The key of a facet column that is no ridge through the new point (sorts last).
+_KEY_SENTINEL = np.iinfo(np.int64).max
 
 _Float = NDArray[np.float64]
 
@@ -600,6 +602,179 @@ class _Hulls:
         nb_flat[flat] = links
 
 
+class _Hull:
+    """One grasp's polytope of :class:`_Hulls` without the batch axis, grown by the same steps.
+
+    An env scores one grasp per call, where the batched arrays' bookkeeping (per-grasp ranks,
+    one key column per ridge, padded rows) costs more than the arithmetic. Every floating-point
+    operation is the batched one, in the same order and on the same operands, and facets take
+    the same slots, so Q1 is bit-identical to :class:`_Hulls` (tested); only the integer
+    bookkeeping is simpler.
+
+    Attributes (N points, F facet slots, d dimension): as :class:`_Hulls` for one grasp:
+        wt: (d, N); valid: (N,); tol: float; verts, nb: (F, d); alive: (F,); top: int;
+        normal: (d, F); offset: (F,); broken: bool.
+    """
+
+    def __init__(self, hulls: _Hulls) -> None:
+        assert hulls.rows.size == 1
+        self.d, self.bits = hulls.d, hulls.bits
+        self.wt = np.ascontiguousarray(hulls.wt[:, 0])
+        self.valid = hulls.valid[0]
+        self.tol = hulls.tol[0]
+        self.verts, self.nb, self.alive = hulls.verts[0], hulls.nb[0], hulls.alive[0]
+        self.normal = np.ascontiguousarray(hulls.normal[:, 0])
+        self.offset = hulls.offset[0]
+        self.top = int(hulls.top[0])
+        self.broken = False
+        d = self.d
+        self._others = np.array([[c for c in range(d) if c != j] for j in range(d)])  # (d, d-1)
+        self._cols = np.arange(d)
+
+    def _make_room(self, count: int) -> NDArray[np.int32] | None:
+        """``_Hulls``'s choice between growing and squeezing the slots, for ``count`` new facets.
+
+        Returns:
+            The new slot of every old slot after a squeeze, None after a plain growth.
+        """
+        cap = self.alive.shape[0]
+        alive = int(self.alive.sum())
+        if alive > 0.6 * self.top:  # few dead slots: a plain copy is cheaper
+            extra = max(self.top + count, 2 * cap) - cap
+            self.verts = np.concatenate([self.verts, np.zeros((extra, self.d), dtype=self.verts.dtype)])
+            self.nb = np.concatenate([self.nb, np.zeros((extra, self.d), dtype=np.int32)])
+            self.normal = np.concatenate([self.normal, np.zeros((self.d, extra))], axis=1)
+            self.offset = np.concatenate([self.offset, np.full(extra, np.inf)])
+            self.alive = np.concatenate([self.alive, np.zeros(extra, dtype=bool)])
+            return None
+        (src,) = np.nonzero(self.alive)
+        new_cap = int(2 * (alive + count)) + 16
+        remap = np.zeros(cap, dtype=np.int32)
+        remap[src] = np.arange(alive)
+        verts = np.zeros((new_cap, self.d), dtype=self.verts.dtype)
+        verts[:alive] = self.verts[src]
+        nb = np.zeros((new_cap, self.d), dtype=np.int32)
+        nb[:alive] = remap[self.nb[src]]
+        normal = np.zeros((self.d, new_cap))
+        normal[:, :alive] = self.normal[:, src]
+        offset = np.full(new_cap, np.inf)
+        offset[:alive] = self.offset[src]
+        live = np.zeros(new_cap, dtype=bool)
+        live[:alive] = True
+        self.verts, self.nb, self.normal, self.offset, self.alive = verts, nb, normal, offset, live
+        self.top = alive
+        return remap
+
+    def add(self, s_idx: int) -> None:
+        """:meth:`_Hulls.add` of point ``s_idx`` for this one grasp."""
+        d = self.d
+        s = self.wt[:, s_idx]  # (d,)
+        used = self.top
+        beyond = self.normal[0, :used] * s[0]
+        for j in range(1, d):
+            beyond += self.normal[j, :used] * s[j]
+        beyond -= self.offset[:used]  # -inf on dead slots
+        vis = beyond > self.tol
+        (fa,) = np.nonzero(vis)  # visible facets, in slot order
+        if fa.size == 0:
+            return
+        nb_v = self.nb[fa]  # (V, d)
+        hv, hj = np.nonzero(~vis[nb_v])  # horizon ridges, in (visible facet, column) order
+        fv, fi = fa[hv], nb_v[hv, hj]  # visible facet V, kept facet I
+        a_v = beyond[fv]
+        a_i = beyond[fi]
+        n_new = a_v * self.normal[:, fi] - a_i * self.normal[:, fv]
+        b_new = a_v * self.offset[fi] - a_i * self.offset[fv]
+        length = np.sqrt(_dot(n_new, n_new))
+        n_new /= length
+        b_new /= length
+        # Vertices: V's with column hj replaced by the new point, kept sorted.
+        m = fv.size
+        rank = np.arange(m)
+        ridge = self.verts[fv[:, None], self._others[hj]].astype(np.int64)  # (M, d-1) sorted
+        slot = (ridge < s_idx).sum(axis=1)  # column of the new point in the new facet
+        col = self._cols[None, :]
+        left = np.concatenate([ridge, ridge[:, -1:]], axis=1)
+        right = np.concatenate([ridge[:, :1], ridge], axis=1)
+        new = np.where(col < slot[:, None], left, np.where(col == slot[:, None], s_idx, right))
+        i_col = (self.nb[fi] == fv[:, None]).argmax(axis=1)
+        self.alive[fa] = False
+        self.offset[fa] = np.inf
+        if self.top + m > self.alive.shape[0]:
+            remap = self._make_room(m)
+            fi = fi.astype(np.int32) if remap is None else remap[fi]
+        dest = np.arange(self.top, self.top + m, dtype=np.int32)
+        self.top += m
+        self.verts[dest] = new
+        self.normal[:, dest] = n_new
+        self.offset[dest] = b_new
+        self.alive[dest] = True
+        links = np.zeros((m, d), dtype=np.int32)
+        links[rank, slot] = fi
+        self.nb[fi, i_col] = dest
+        # Stitch the new facets together as _Hulls.add does: the same packed keys, sorted and
+        # paired, all ridge columns at once.
+        lbits = max(1, (m - 1).bit_length())
+        cbits = max(1, (d - 1).bit_length())
+        if self.bits * (d - 2) + lbits + cbits > 62:  # pragma: no cover - thousands of points
+            raise ConfigurationError(f"wrenches: too many points ({self.wt.shape[1]}) for dimension {d}")
+        packed = new[:, 0].copy()
+        for v in range(1, d):
+            packed = (packed << self.bits) | new[:, v]
+        hi = np.minimum(slot[:, None], col)  # (M, d): drop the more significant digit first
+        lo = np.maximum(slot[:, None], col)
+        code = _drop_digit(_drop_digit(packed[:, None], d - 1 - hi, self.bits), d - 1 - lo, self.bits)
+        code = (code << (lbits + cbits)) | (rank.astype(np.int64) << cbits)[:, None] | col
+        keys = np.where(slot[:, None] == col, _KEY_SENTINEL, code).reshape(-1)
+        keys.sort()
+        half = m * (d - 1) // 2
+        first, second = keys[0 : 2 * half : 2], keys[1 : 2 * half : 2]
+        mismatch = (first >> (lbits + cbits)) != (second >> (lbits + cbits))
+        self.broken |= bool(mismatch.any()) or m * (d - 1) % 2 == 1
+        keep = ~mismatch
+        k1, k2 = first[keep], second[keep]
+        lmask = (1 << lbits) - 1
+        cmask = (1 << cbits) - 1
+        m1 = (k1 >> cbits) & lmask
+        m2 = (k2 >> cbits) & lmask
+        links[m1, k1 & cmask] = dest[m2]
+        links[m2, k2 & cmask] = dest[m1]
+        self.nb[dest] = links
+
+
+def _epsilon_one(hulls: _Hulls, w: _Float, valid: NDArray[np.bool_], closure_only: bool) -> float:
+    """:func:`_epsilon_core`'s loop for one grasp whose hull ``_prepare`` built (bit-identical)."""
+    hull = _Hull(hulls)
+    d = hull.d
+    tol = hull.tol
+    b = 0.0
+    for _ in range(w.shape[1] + 2):  # each round adds a new vertex, so at most N rounds
+        j = int(hull.offset.argmin())
+        b = hull.offset[j]  # smallest facet offset of the inner polytope P
+        n = hull.normal[:, j]
+        reach = hull.wt[0] * n[0]
+        for c in range(1, d):
+            reach += hull.wt[c] * n[c]
+        reach[~hull.valid] = -np.inf
+        i = int(reach.argmax())
+        h = reach[i]  # support function of the full hull along n
+        # The tests and values of _epsilon_core (see there).
+        if closure_only:
+            if (h <= b + tol) or (h <= tol) or b > tol:
+                value = 0.0 if h <= tol else max(b, 0.0)
+                return 1.0 if (b > tol or value > tol) else 0.0
+        elif (h <= b + tol) or (h <= tol):
+            value = 0.0 if h <= tol else np.maximum(b, 0.0)
+            return float(value) if value > tol else 0.0
+        if hull.broken:
+            q = _qhull_epsilon(w[0, valid[0]])
+            return float(q > 0) if closure_only else q
+        hull.add(i)
+    # pragma: no cover - unreachable in exact arithmetic; keep the lower bound
+    b = hull.offset.min()
+    return (1.0 if closure_only else float(b)) if b > tol else 0.0
+
+
 def _initial_simplex(w: _Float, valid: NDArray[np.bool_], scale: _Float) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
     """d+1 affinely independent points per grasp by pivoted Gram-Schmidt (a fat simplex).
 
@@ -653,6 +828,10 @@ def _epsilon_core(w: _Float, valid: NDArray[np.bool_], closure_only: bool = Fals
     if w.shape[0] == 0 or w.shape[1] == 0:
         return out
     hulls = _prepare(w, valid)
+    if w.shape[0] == 1:  # one grasp (an env's step): the same steps without the batch axis
+        if hulls.rows.size:
+            out[0] = _epsilon_one(hulls, w, valid, closure_only)
+        return out
     d = w.shape[2]
     active = np.ones(hulls.rows.size, dtype=bool)  # not finished yet
     fallback: list[int] = []
