@@ -718,12 +718,13 @@ class _Hull:
         cbits = max(1, (d - 1).bit_length())
         if self.bits * (d - 2) + lbits + cbits > 62:  # pragma: no cover - thousands of points
             raise ConfigurationError(f"wrenches: too many points ({self.wt.shape[1]}) for dimension {d}")
-        packed = new[:, 0].copy()
-        for v in range(1, d):
-            packed = (packed << self.bits) | new[:, v]
-        hi = np.minimum(slot[:, None], col)  # (M, d): drop the more significant digit first
-        lo = np.maximum(slot[:, None], col)
-        code = _drop_digit(_drop_digit(packed[:, None], d - 1 - hi, self.bits), d - 1 - lo, self.bits)
+        # A new facet less its column c (c != slot) is its ridge less column c - (c > slot): the
+        # batched key (the packed facet less columns slot and c) is the packed ridge less one digit.
+        packed = ridge[:, 0].copy()
+        for v in range(1, d - 1):
+            packed = (packed << self.bits) | ridge[:, v]
+        place = d - 2 - np.minimum(col - (col > slot[:, None]), d - 2)  # (M, d); slot's own column masked below
+        code = _drop_digit(packed[:, None], place, self.bits)
         code = (code << (lbits + cbits)) | (rank.astype(np.int64) << cbits)[:, None] | col
         keys = np.where(slot[:, None] == col, _KEY_SENTINEL, code).reshape(-1)
         keys.sort()
