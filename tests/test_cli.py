@@ -125,14 +125,6 @@ def test_missing_hand_folder_and_malformed_metadata(tmp_path, capsys):
                         str(hand / "hand.json"), "palm_link")
 
 
-def test_malformed_grasp_data_is_a_user_error(tmp_path, capsys):
-    hand = tmp_path / "hand"
-    shutil.copytree(hand_dir("default_hand"), hand)
-    (hand / "grasps.json").write_text('{"schema": 1, "grasps": {"tip_pinchh": {}}}')
-    fails_with_one_line(capsys, ["bench", "--hand", str(hand), "--grasps", "24", "--out", str(tmp_path / "o")],
-                        "grasps.json", "did you mean 'tip_pinch'")
-
-
 def test_bad_baseline_and_resume_mismatch(tmp_path, capsys):
     fails_with_one_line(capsys, ["bench", "--baseline", str(tmp_path / "none.json")], "no such results file")
     out = str(tmp_path / "run")
