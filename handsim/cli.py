@@ -235,6 +235,9 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     paths = write_outputs(results, out)
     print(format_table(results))
+    if config.env_kwargs:
+        print(f"protocol changed: solver_iterations {args.solver_iterations} (the protocol's is "
+              f"{DEFAULT_PROTOCOL.solver_iterations}); compare this coverage only with runs at the same count")
     t = results.timing
     rate = t.get("trials_per_s")
     print(f"wall time: {t['wall_s']:.1f} s, {t['trials_run']} trials, "

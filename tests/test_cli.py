@@ -375,13 +375,14 @@ def test_solver_iterations_option_reaches_the_env_and_the_recorded_protocol(tmp_
     out = tmp_path / "run"
     assert main(["bench", "--grasps", "lateral", "--quick", "--jobs", "1", "--solver-iterations", "151",
                  "--out", str(out)]) == 0
+    assert "protocol changed: solver_iterations 151 (the protocol's is 150)" in capsys.readouterr().out
     config = json.loads((out / "results.json").read_text())["config"]
     assert config["protocol"]["solver_iterations"] == 151
     assert config["env_kwargs"]["protocol"]["solver_iterations"] == 151
     assert main(["bench", *FAKE, "--grasps", "1", "--quick", "--solver-iterations", "150",
                  "--out", str(tmp_path / "same")]) == 0
     assert json.loads((tmp_path / "same" / "results.json").read_text())["config"]["env_kwargs"] == {}
-    capsys.readouterr()
+    assert "protocol changed" not in capsys.readouterr().out
     fails_with_one_line(capsys, ["bench", *FAKE, "--solver-iterations", "0"], "--solver-iterations")
 
 
