@@ -87,7 +87,6 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
         BASELINE_TOLERANCE,
         DEFAULT_ENV_ID,
         DEFAULT_POLICY,
-        DEFAULT_TRIALS,
         SUCCESS_THRESHOLD,
     )
     from handsim.data import DEFAULT_HAND
@@ -109,12 +108,7 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
                    help=f"policy factory, factory(env) -> policy (default {DEFAULT_POLICY})")
     p.add_argument("--grasps", default=None, metavar="ID,...",
                    help="comma-separated grasp ids or numbers (default: all 33)")
-    trials = p.add_mutually_exclusive_group()
-    # default None, not DEFAULT_TRIALS: argparse takes "--trials 3" for the default (the same int
-    # object) and would let it pass beside --quick (see _trials)
-    trials.add_argument("--trials", type=_positive_int, default=None, metavar="N",
-                        help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
-    trials.add_argument("--quick", action="store_true", help="one trial per grasp (for CI)")
+    _add_trials_args(p, quick_help="one trial per grasp (for CI)")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed (default 0)")
     p.add_argument("--solver-iterations", type=_positive_int, default=None, metavar="N",
                    help=f"constraint-solver iterations per judged step (default: the protocol's, "
@@ -155,6 +149,18 @@ def _executor(args: argparse.Namespace):  # -> handsim.bench.executors.Executor
     if args.ray_address is not None:
         executor.default_jobs()  # connects to the cluster
     return executor
+
+
+def _add_trials_args(p: argparse.ArgumentParser, *, quick_help: str) -> None:
+    """``--trials N | --quick`` (bench and compare; read back with :func:`_trials`)."""
+    from handsim.bench.config import DEFAULT_TRIALS
+
+    trials = p.add_mutually_exclusive_group()
+    # default None, not DEFAULT_TRIALS: argparse takes "--trials 3" for the default (the same int
+    # object) and would let it pass beside --quick
+    trials.add_argument("--trials", type=_positive_int, default=None, metavar="N",
+                        help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
+    trials.add_argument("--quick", action="store_true", help=quick_help)
 
 
 def _trials(args: argparse.Namespace) -> int:
@@ -382,7 +388,7 @@ def run_hand_command(args: argparse.Namespace) -> int:
 
 def add_compare(subparsers: argparse._SubParsersAction) -> None:
     """Register ``handsim compare``."""
-    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, DEFAULT_TRIALS
+    from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY
 
     p = subparsers.add_parser(
         "compare",
@@ -400,12 +406,7 @@ def add_compare(subparsers: argparse._SubParsersAction) -> None:
                    help="results.json files (or folders holding one) to add to the matrix as they are")
     p.add_argument("--grasps", default=None, metavar="ID,...",
                    help="comma-separated grasp ids or numbers (default: all 33)")
-    trials = p.add_mutually_exclusive_group()
-    # default None, not DEFAULT_TRIALS: argparse takes "--trials 3" for the default (the same int
-    # object) and would let it pass beside --quick (see _trials)
-    trials.add_argument("--trials", type=_positive_int, default=None, metavar="N",
-                        help=f"seeded trials per grasp (default {DEFAULT_TRIALS})")
-    trials.add_argument("--quick", action="store_true", help="one trial per grasp")
+    _add_trials_args(p, quick_help="one trial per grasp")
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="base seed (default 0)")
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="J",
                    help="trials at a time (default: the CPU count, or the Ray cluster's CPUs)")
