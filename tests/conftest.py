@@ -28,10 +28,10 @@ def cache_dir(tmp_path_factory):
         yield path
 
 
-def v5_hand(dest: Path, source: Path | None = None) -> Path:
-    """A copy of the default hand folder (or of ``source``, a copy of it) at ``dest`` as it was
-    at hand v5 (session 18): no joint armature, and the plans v6 re-authored put back
-    (``tests/data/default_hand_v5.json``). The scenarios some tests build (a joint folded far
+def v5_hand(dest: Path) -> Path:
+    """A copy of the default hand folder at ``dest`` as it was at hand v5 (session 18): no joint
+    armature, and the plans v6 re-authored put back (``tests/data/default_hand_v5.json``). The
+    scenarios some tests build (a joint folded far
     past its limit, a ball caught by the palm only under the pushes) were found on v5, whose
     light links leave PyBullet's solve unconverged; on v6 they do not happen."""
     import json
@@ -41,7 +41,7 @@ def v5_hand(dest: Path, source: Path | None = None) -> Path:
     from handsim.data import hand_dir
 
     v5 = json.loads((DATA_DIR / "default_hand_v5.json").read_text(encoding="utf-8"))
-    shutil.copytree(source or hand_dir("default_hand"), dest)
+    shutil.copytree(hand_dir("default_hand"), dest)
     urdf = dest / "hand.urdf"
     text = urdf.read_text(encoding="utf-8")
     for link, inertial in v5["inertial"].items():

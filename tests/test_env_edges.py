@@ -117,7 +117,8 @@ def test_joint_limit_excess_covers_mimic_joints(tmp_path: Path) -> None:
             plan[key].pop("index_dip", None)
     (folder / "grasps.json").write_text(json.dumps(plans))
     # With the scripted policy (seed 0) power_sphere folds the mimic index_dip of this hand v5
-    # copy (no joint armature) about 12 deg past its limit (measured); only info can show it, joint_pos has no entry for a mimic joint.
+    # copy (no joint armature) about 12 deg past its limit (measured); only info can show it,
+    # joint_pos has no entry for a mimic joint.
     env = gymnasium.make(GRASP_ENV_ID, grasp="power_sphere", hand=str(folder), evaluate=False)
     inner: GraspEnv = env.unwrapped
     assert "index_dip" in inner.movable_joint_names and "index_dip" not in inner.joint_names
