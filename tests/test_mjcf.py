@@ -181,6 +181,56 @@ def test_shadow_joints_limits_and_efforts_equal_the_mjcf(shadow, shadow_mj):
         assert lim.effort == pytest.approx(force[source])
 
 
+def test_shadow_links_carry_each_joints_armature(shadow, shadow_mj):
+    """Each hinge's child link has, about the joint axis, MuJoCo's compiled body inertia about
+    it (a tiny stand-in for a link between two joints of one body) plus the joint's armature,
+    which MuJoCo adds to the joint's inertia and URDF cannot state; PyBullet loads it so."""
+    import xml.etree.ElementTree as ET
+
+    import pybullet as pb
+    from scipy.spatial.transform import Rotation
+
+    model, _ = shadow_mj
+    root = ET.parse(shadow.urdf_path).getroot()
+    links = {link.get("name"): link for link in root.findall("link")}
+    joints = {j.get("name"): j for j in root.findall("joint")}
+    mj_joints = [j for j in range(model.njnt) if model.jnt_bodyid[j] in _subtree(model, "robot0:palm")]
+    about_axis = {}
+    for j in mj_joints:
+        joint = joints[model.joint(j).name.removeprefix(PREFIX)]
+        axis = np.array([float(v) for v in joint.find("axis").get("xyz").split()])
+        np.testing.assert_allclose(axis, model.jnt_axis[j])  # in the body's orientation
+        inertial = links[joint.find("child").get("link")].find("inertial")
+        rot = Rotation.from_euler("xyz", [float(v) for v in inertial.find("origin").get("rpy").split()]).as_matrix()
+        i = {k: float(v) for k, v in inertial.find("inertia").attrib.items()}
+        tensor = rot @ np.array([[i["ixx"], i["ixy"], i["ixz"]], [i["ixy"], i["iyy"], i["iyz"]],
+                                 [i["ixz"], i["iyz"], i["izz"]]]) @ rot.T
+        b = int(model.jnt_bodyid[j])
+        last = j == model.body_jntadr[b] + model.body_jntnum[b] - 1
+        body = quat_to_matrix(model.body_iquat[b]) @ np.diag(model.body_inertia[b]) @ quat_to_matrix(model.body_iquat[b]).T
+        own = axis @ body @ axis if last else 1e-9  # the converter's intermediate link: 1e-9 kg m^2
+        armature = float(model.dof_armature[model.jnt_dofadr[j]])
+        assert armature > 0.0
+        assert axis @ tensor @ axis == pytest.approx(own + armature, rel=1e-6), joint.get("name")
+        about_axis[joint.find("child").get("link")] = (axis, own + armature)
+    client = pb.connect(pb.DIRECT)
+    try:
+        body_id = pb.loadURDF(str(shadow.urdf_path), useFixedBase=True, flags=pb.URDF_USE_INERTIA_FROM_FILE,
+                              physicsClientId=client)
+        seen = 0
+        for k in range(pb.getNumJoints(body_id, physicsClientId=client)):
+            name = pb.getJointInfo(body_id, k, physicsClientId=client)[12].decode()
+            if name in about_axis:
+                info = pb.getDynamicsInfo(body_id, k, physicsClientId=client)
+                r = np.array(pb.getMatrixFromQuaternion(info[4])).reshape(3, 3)
+                axis, expected = about_axis[name]
+                assert axis @ r @ np.diag(info[2]) @ r.T @ axis == pytest.approx(expected, rel=1e-5), name
+                seen += 1
+        assert seen == len(about_axis) == 22
+    finally:
+        pb.disconnect(client)
+
+
 def test_shadow_fk_matches_mujoco_and_pybullet(shadow, shadow_mj, rng):
     from handsim.sim.hand import HandBody
     from handsim.sim.world import World
