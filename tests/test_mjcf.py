@@ -188,11 +188,11 @@ def test_shadow_links_carry_each_joints_armature(shadow, shadow_mj):
     import xml.etree.ElementTree as ET
 
     import pybullet as pb
-    from scipy.spatial.transform import Rotation
+    from test_armature import _inertials
 
     model, _ = shadow_mj
     root = ET.parse(shadow.urdf_path).getroot()
-    links = {link.get("name"): link for link in root.findall("link")}
+    tensors = {name: tensor for name, (_, _, tensor) in _inertials(root).items()}
     joints = {j.get("name"): j for j in root.findall("joint")}
     mj_joints = [j for j in range(model.njnt) if model.jnt_bodyid[j] in _subtree(model, "robot0:palm")]
     about_axis = {}
@@ -200,11 +200,7 @@ def test_shadow_links_carry_each_joints_armature(shadow, shadow_mj):
         joint = joints[model.joint(j).name.removeprefix(PREFIX)]
         axis = np.array([float(v) for v in joint.find("axis").get("xyz").split()])
         np.testing.assert_allclose(axis, model.jnt_axis[j])  # in the body's orientation
-        inertial = links[joint.find("child").get("link")].find("inertial")
-        rot = Rotation.from_euler("xyz", [float(v) for v in inertial.find("origin").get("rpy").split()]).as_matrix()
-        i = {k: float(v) for k, v in inertial.find("inertia").attrib.items()}
-        tensor = rot @ np.array([[i["ixx"], i["ixy"], i["ixz"]], [i["ixy"], i["iyy"], i["iyz"]],
-                                 [i["ixz"], i["iyz"], i["izz"]]]) @ rot.T
+        tensor = tensors[joint.find("child").get("link")]
         b = int(model.jnt_bodyid[j])
         last = j == model.body_jntadr[b] + model.body_jntnum[b] - 1
         body = quat_to_matrix(model.body_iquat[b]) @ np.diag(model.body_inertia[b]) @ quat_to_matrix(model.body_iquat[b]).T
