@@ -14,7 +14,11 @@ So with the default arguments (5 fingers, 5-DoF thumb, DIP joints, scale 1) the 
 is kinematically the default hand: same link and joint names, same joint origins, axes and
 limits (bit for bit: numbers are written with ``repr`` and scale 1 multiplies exactly), and it
 follows the default hand when that one is revised. Masses and inertias are recomputed from the
-collision primitives at the default hand's density, as its README describes.
+collision primitives at the default hand's density, as its README describes, and every movable
+joint's child link carries the default hand's joint armature (v6, :data:`JOINT_ARMATURE_KG_M2`
+about the joint axis, a thin disk's tensor, written in principal axes); a joint the parameters
+fix has no actuator and adds none. The shape-less thumb hub links keep the template's own
+inertia (its tensor less that armature).
 
 **The parameters.**
 
@@ -91,12 +95,14 @@ from numpy.typing import NDArray
 from handsim._io import free_backup_path
 from handsim.data import DEFAULT_HAND, hand_dir
 from handsim.errors import ConfigurationError, URDFError
+from handsim.kinematics.urdf import rpy_to_matrix
 
 __all__ = [
     "DENSITY_KG_M3",
     "DIP_COUPLING_RANGE",
     "FINGERS_RANGE",
     "FINGER_LENGTH_FACTOR_RANGE",
+    "JOINT_ARMATURE_KG_M2",
     "SCALE_RANGE",
     "THUMB_DOF_RANGE",
     "THUMB_MCP_ABD_LIMIT_DEG",
@@ -123,6 +129,10 @@ DIP_COUPLING_RANGE: tuple[float, float] = (0.0, 2.0)
 THUMB_MCP_ABD_LIMIT_DEG = 15.0
 #: Hand tissue density [kg/m^3] (Dempster, WADC TR 55-159, 1955), as in the default hand.
 DENSITY_KG_M3 = 1160.0
+#: The default hand's joint armature [kg m^2] (v6; its README, "Joint armature (v6)"): every
+#: movable joint's child link carries a thin disk's inertia, this about the joint axis and half
+#: of it about the two perpendicular axes (times ``scale**5``, like the links' own inertias).
+JOINT_ARMATURE_KG_M2 = 2e-4
 
 _ALL_FINGERS = ("thumb", "index", "middle", "ring", "little")
 _FOUR = ("index", "middle", "ring", "little")
@@ -187,8 +197,23 @@ class _Template:
     urdf_path: Path
     joints: Mapping[str, _Joint]
     shapes: Mapping[str, tuple[_Shape, ...]]
-    inertial: Mapping[str, tuple[float, float]]  # link -> (mass [kg], ixx [kg m^2]) as read
+    inertial: Mapping[str, tuple[float, NDArray[np.float64]]]  # link -> (mass [kg], (3, 3) inertia [kg m^2]
+                                                                 # about the centre of mass, in the link frame)
     meta: Mapping[str, Any]  # the default hand.json
+
+    def own_inertia(self, link: str) -> tuple[float, float]:
+        """A shape-less link's mass [kg] and its own isotropic inertia [kg m^2]: the template's
+        tensor less the armature of the joint that moves it (:data:`JOINT_ARMATURE_KG_M2`)."""
+        mass, tensor = self.inertial[link]
+        movers = [j for j in self.joints.values() if j.child == link and j.type != "fixed"]
+        for j in movers:
+            tensor = tensor - _disk(JOINT_ARMATURE_KG_M2, j.axis)
+        own = float(np.trace(tensor)) / 3.0
+        if not own > 0.0 or np.linalg.eigvalsh(tensor).min() < -1e-3 * JOINT_ARMATURE_KG_M2:
+            raise URDFError(f"{self.urdf_path}: link {link!r} carries less inertia than a joint armature of "
+                            f"{JOINT_ARMATURE_KG_M2:g} kg m^2 (handgen.JOINT_ARMATURE_KG_M2, the default hand's): "
+                            "the template's armature and the generator's differ")
+        return mass, own
 
     def length(self, link: str) -> float:
         """A segment's length [m] (``hand.json`` ``regions.<link>.length``)."""
@@ -241,7 +266,7 @@ def _read_template(name: str | Path = DEFAULT_HAND) -> _Template:
                 damping=float(_attr(dyn, "damping") or 0.0), friction=float(_attr(dyn, "friction") or 0.0),
             )
         shapes: dict[str, tuple[_Shape, ...]] = {}
-        inertial: dict[str, tuple[float, float]] = {}
+        inertial: dict[str, tuple[float, NDArray[np.float64]]] = {}
         for link in root.findall("link"):
             found = []
             for col in link.findall("collision"):
@@ -257,8 +282,11 @@ def _read_template(name: str | Path = DEFAULT_HAND) -> _Template:
             shapes[link.get("name", "")] = tuple(found)
             ine = link.find("inertial")
             if ine is not None:
-                inertial[link.get("name", "")] = (float(ine.find("mass").get("value")),
-                                                  float(ine.find("inertia").get("ixx")))
+                a = ine.find("inertia").attrib
+                xx, xy, xz, yy, yz, zz = (float(a.get(k, 0.0)) for k in ("ixx", "ixy", "ixz", "iyy", "iyz", "izz"))
+                rot = rpy_to_matrix(np.array(_floats(_attr(ine.find("origin"), "rpy"), 3)))
+                tensor = rot @ np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]) @ rot.T
+                inertial[link.get("name", "")] = (float(ine.find("mass").get("value")), tensor)
     except (ET.ParseError, AttributeError, TypeError, ValueError, IndexError) as exc:
         raise URDFError(f"{path}: the hand generator could not read its template ({exc})") from exc
     return _Template(path, joints, shapes, inertial, meta)
@@ -473,7 +501,16 @@ class _LinkOut:
     name: str
     shapes: list[_Shape]
     colour: str = "a"
-    mass: tuple[float, float] | None = None  # (mass, radius of gyration sphere): for massive shape-less links
+    mass: tuple[float, float] | None = None  # (mass [kg], isotropic inertia [kg m^2]): massive shape-less links
+    armature: NDArray[np.float64] | None = None  # (3, 3) [kg m^2] added by the joint that moves the link
+
+
+def _disk(armature: float, axis: Sequence[float]) -> NDArray[np.float64]:
+    """A thin disk's inertia tensor: ``armature`` about ``axis`` and half of it about the two
+    perpendicular axes (the least tensor with that moment that is still a body's)."""
+    a = np.asarray(axis, dtype=np.float64)
+    a = a / np.linalg.norm(a)
+    return armature * (0.5 * np.eye(3) + 0.5 * np.outer(a, a))
 
 
 def _principal_axes(inertia: NDArray[np.float64]) -> tuple[str, NDArray[np.float64]]:
@@ -495,19 +532,20 @@ def _principal_axes(inertia: NDArray[np.float64]) -> tuple[str, NDArray[np.float
 
 def _link_xml(link: _LinkOut) -> str:
     lines = [f'  <link name="{link.name}">']
-    if link.shapes:
-        mass, com, inertia = _mass_properties(link.shapes)
+    if link.shapes or link.mass is not None:
+        if link.shapes:
+            mass, com, inertia = _mass_properties(link.shapes)
+        else:
+            mass, com, inertia = link.mass[0], np.zeros(3), link.mass[1] * np.eye(3)
         rpy = "0 0 0"
-        if any(s.name for s in link.shapes):  # an overlay (thenar): off its link's axes
+        if link.armature is not None:
+            inertia = inertia + link.armature
+        if link.armature is not None or any(s.name for s in link.shapes):  # off the link's axes
             rpy, inertia = _principal_axes(inertia)
         lines.append(
             f'    <inertial><origin xyz="{_vec(com)}" rpy="{rpy}"/><mass value="{_sig(mass)}"/>'
             f'<inertia ixx="{_sig(inertia[0, 0])}" ixy="{_sig(inertia[0, 1])}" ixz="{_sig(inertia[0, 2])}" '
             f'iyy="{_sig(inertia[1, 1])}" iyz="{_sig(inertia[1, 2])}" izz="{_sig(inertia[2, 2])}"/></inertial>')
-    elif link.mass is not None:
-        m, i = link.mass
-        lines.append(f'    <inertial><origin xyz="0 0 0" rpy="0 0 0"/><mass value="{_sig(m)}"/>'
-                     f'<inertia ixx="{_sig(i)}" ixy="0" ixz="0" iyy="{_sig(i)}" iyz="0" izz="{_sig(i)}"/></inertial>')
     else:  # tip frames: massless
         lines.append('    <inertial><origin xyz="0 0 0"/><mass value="0"/>'
                      '<inertia ixx="0" ixy="0" ixz="0" iyy="0" iyz="0" izz="0"/></inertial>')
@@ -624,10 +662,9 @@ class _Builder:
         f = self.prm.length_factor["thumb"]
         movable = set(_THUMB_KEEP_ORDER[:min(dof, 5)])
         kind = {j: ("revolute" if j in movable else "fixed") for j in _THUMB_JOINTS}
-        cmc_mass, cmc_ixx = self.tpl.inertial["thumb_cmc"]
-        self.links.append(_LinkOut("thumb_cmc", [], mass=(cmc_mass * s ** 3, cmc_ixx * s ** 5)))
-        hub_mass, hub_ixx = self.tpl.inertial["thumb_cmc2"]
-        self.links.append(_LinkOut("thumb_cmc2", [], mass=(hub_mass * s ** 3, hub_ixx * s ** 5)))
+        for hub in ("thumb_cmc", "thumb_cmc2"):
+            hub_mass, hub_i = self.tpl.own_inertia(hub)
+            self.links.append(_LinkOut(hub, [], mass=(hub_mass * s ** 3, hub_i * s ** 5)))
         mcp_t = self.tpl.joints["thumb_mcp"]
         gap = 0.0
         if dof == 6:
@@ -702,6 +739,12 @@ class _Builder:
         self.palm()
         for digit in self.prm.digits:
             self.thumb() if digit == "thumb" else self.finger(digit)
+        # The joint armature (v6): on every movable joint's child link, about the joint's axis
+        # (a URDF axis is in the joint frame, which is the child link's frame).
+        links = {link.name: link for link in self.links}
+        for j in self.joints:
+            if j.type != "fixed":
+                links[j.child].armature = _disk(JOINT_ARMATURE_KG_M2 * self.s ** 5, j.axis)
         # Region order of the default hand.json: palm, knuckles, then segments finger by finger.
         knuckles = [k for k in self.regions if k.endswith("_knuckle")]
         order = [self.tpl.meta["palm_link"], *knuckles,
@@ -751,7 +794,8 @@ def _readme(prm: _Params, tpl: _Template, meta: Mapping[str, Any]) -> str:
         f"Every number derives from `{tpl.urdf_path.parent.name}` (see its README.md for the sources) as the "
         "`handsim.handgen` module docstring describes: dropped joints are fixed at 0 rad, lengths scale with "
         "`scale`, efforts and damping with `scale**3`, masses are the primitives' volumes at "
-        f"{DENSITY_KG_M3:g} kg/m^3. `grasps.json` is empty: every grasp type runs from the rest pose and "
+        f"{DENSITY_KG_M3:g} kg/m^3, and each movable joint's child link carries a joint armature of "
+        f"{JOINT_ARMATURE_KG_M2:g} kg m^2 x scale^5 about the joint axis. `grasps.json` is empty: every grasp type runs from the rest pose and "
         "fails with \"no grasp data\" until plans are authored.\n"
     )
 

@@ -13,10 +13,12 @@ import itertools
 import json
 import math
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_armature import ARMATURE, _inertials, _movable
 from test_kinematics import PyBulletReference
 
 from handsim.cli import main
@@ -39,6 +41,11 @@ GRID = list(itertools.product((3, 4, 5), (0, 2, 4, 5, 6), (True, False), (0.8, 1
 def _make(tmp_path: Path, fingers=5, thumb_dof=5, dip=True, scale=1.0, **kw) -> Path:
     return make_hand(tmp_path / f"f{fingers}_t{thumb_dof}_{'dip' if dip else 'nodip'}_s{scale}",
                      fingers=fingers, thumb_dof=thumb_dof, dip=dip, scale=scale, **kw)
+
+
+def _tensors(urdf: Path) -> dict[str, np.ndarray]:
+    """Each link's inertia tensor in its link frame, as the URDF states it."""
+    return {name: tensor for name, (_, _, tensor) in _inertials(ET.parse(urdf).getroot()).items()}
 
 
 def _expected_digits(fingers: int, thumb_dof: int) -> tuple[str, ...]:
@@ -165,6 +172,14 @@ def test_default_equivalent_hand_is_the_default_hand(tmp_path, rng):
     finally:
         a.close()
         b.close()
+    # Inertias too, the v6 joint armature included (the shipped file was written by hand-run
+    # edits of v5's; the generator adds the armature itself). The shipped palm keeps only the
+    # diagonal of its two boxes' compound tensor (off-diagonals 1-3 % of it), to 4 digits.
+    ref_t, gen_t = _tensors(ref_hand.urdf_path), _tensors(gen_hand.urdf_path)
+    assert ref_t.keys() == gen_t.keys()
+    for link, tensor in ref_t.items():
+        other, tol = (np.diag(np.diag(gen_t[link])), 1e-3) if link == "palm" else (gen_t[link], 1e-5)
+        np.testing.assert_allclose(other, tensor, rtol=0, atol=tol * np.abs(tensor).max() + 1e-12, err_msg=link)
 
 
 def test_four_dof_thumb_is_the_default_hand_without_roll(tmp_path, rng):
@@ -202,6 +217,14 @@ def test_scaled_hand_is_the_default_hand_scaled(tmp_path, rng, scale):
     np.testing.assert_allclose(b[..., :3, 3], scale * a[..., :3, 3], atol=1e-9)  # lengths x scale
     np.testing.assert_allclose(gen.effort, ref.effort * scale ** 3, rtol=1e-9)
     np.testing.assert_allclose(gen.velocity, ref.velocity)
+    # Inertias, the joint armature's included, go with scale**5 (the metacarpal's thenar, whose
+    # part outside the capsule is summed on a fixed 0.4 mm grid, to 1e-4).
+    ref_t, gen_t = _tensors(ref_hand.urdf_path), _tensors(gen_hand.urdf_path)
+    for link, tensor in ref_t.items():
+        if link != "palm":  # the shipped palm's tensor is diagonal only (above)
+            tol = 1e-4 if link == "thumb_metacarpal" else 1e-5
+            np.testing.assert_allclose(gen_t[link], scale ** 5 * tensor, rtol=0,
+                                       atol=tol * scale ** 5 * np.abs(tensor).max() + 1e-12, err_msg=link)
     ba, bb = _Bullet(ref_hand.urdf_path, free=True), _Bullet(gen_hand.urdf_path, free=True)
     try:
         assert bb.mass() == pytest.approx(ba.mass() * scale ** 3, rel=1e-3)
@@ -214,6 +237,29 @@ def test_scaled_hand_is_the_default_hand_scaled(tmp_path, rng, scale):
 
 
 # ---------------------------------------------------------------------------- FK vs PyBullet
+def test_a_fixed_joint_carries_no_armature(tmp_path):
+    """The armature stands for a joint's actuator: a joint the generator fixes (the DIPs with
+    dip=False, the CMC roll with thumb_dof=4) leaves its child link without it, and every other
+    link keeps the default-equivalent hand's tensor. PyBullet loads the tensors it is given."""
+    full = _make(tmp_path)
+    axes = dict(_movable(ET.parse(full / "hand.urdf").getroot()))
+    base = _tensors(full / "hand.urdf")
+    for kw, freed in (({"dip": False}, [f"{f}_distal" for f in FOUR]), ({"thumb_dof": 4}, ["thumb_metacarpal"])):
+        folder = _make(tmp_path, **kw)
+        tensors = _tensors(folder / "hand.urdf")
+        assert not set(freed) & {child for child, _ in _movable(ET.parse(folder / "hand.urdf").getroot())}
+        for link, tensor in base.items():
+            want = tensor - ARMATURE * (0.5 * np.eye(3) + 0.5 * np.outer(axes[link], axes[link])) if link in freed else tensor
+            np.testing.assert_allclose(tensors[link], want, rtol=0, atol=1e-12, err_msg=f"{kw} {link}")
+        bullet = _Bullet(folder / "hand.urdf")
+        try:
+            for link in freed:
+                local = p.getDynamicsInfo(bullet.body, bullet.link[link], physicsClientId=bullet.cid)[2]
+                np.testing.assert_allclose(sorted(local), np.linalg.eigvalsh(tensors[link]), rtol=1e-5, err_msg=link)
+        finally:
+            bullet.close()
+
+
 @pytest.mark.parametrize("kw", [
     {"fingers": 5, "thumb_dof": 6, "dip": True, "scale": 1.3},
     {"fingers": 4, "thumb_dof": 2, "dip": False, "scale": 0.8},
