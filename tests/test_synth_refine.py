@@ -151,6 +151,31 @@ def test_climb_is_deterministic_and_keeps_or_improves_the_real_trials_score(tmp_
     assert set(a.entry["close"]) == names
 
 
+@pytest.mark.slow
+def test_a_plan_naming_only_the_joints_it_moves_climbs_as_its_spelled_out_form(tmp_path) -> None:
+    """Hand-authored plans may leave joints out (``grasp_data``: a joint missing from the
+    pre-shape takes the rest pose, one missing from the close keeps its pre-shape). The climb
+    spells them out as the episode reads them: a partial shipped plan and the same plan with
+    every joint written climb identically, and the result names every actuated joint."""
+    from handsim.grasp_data import load_plans_of
+    from handsim.hand import load_hand
+    from handsim.kinematics import load_urdf
+    from handsim.synth.refine import refine_plan
+
+    gid = "palmar_pinch"
+    start = _shipped_plan(gid)
+    hand = load_hand("default_hand")
+    names = load_urdf(hand.urdf_path).joint_names
+    assert set(start["close"]) < set(names)  # the shipped plan is partial (else pick another)
+    plan = load_plans_of(hand)[gid]
+    full = {**start, "preshape": dict(zip(names, map(float, plan.preshape))),
+            "close": dict(zip(names, map(float, plan.close)))}
+    a = refine_plan(hand.folder, gid, start, 2, seed=3, workdir=tmp_path / "a")
+    b = refine_plan(hand.folder, gid, full, 2, seed=3, workdir=tmp_path / "b")
+    assert a == b
+    assert set(a.entry["close"]) == set(a.entry["preshape"]) == set(names)
+
+
 def _overlap(plan: dict[str, Any], folder: Path) -> float:
     """Deepest hand-object overlap at the plan's un-jittered placement [m], from PyBullet's own
     closest points between the two bodies after the episode's reset."""

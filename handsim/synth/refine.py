@@ -227,6 +227,12 @@ def refine_plan(
     rng = np.random.default_rng(np.random.SeedSequence([seed, grasp.number, 2]))
     seeds = climb_seeds(grasp.number, settings.climb_trials)
     start = json.loads(json.dumps(dict(entry)))  # a plain-JSON copy: what is written is what was run
+    # A hand-authored plan may name only the joints it moves (grasp_data: a joint missing from
+    # the pre-shape takes the rest pose, one missing from the close keeps its pre-shape): spell
+    # them out, so that a move can change any close target and the plan means what it did.
+    rest = dict(zip(tree.joint_names, np.clip(hand.rest_vector(), tree.lower, tree.upper)))
+    start["preshape"] = {j: float(start["preshape"].get(j, rest[j])) for j in names}
+    start["close"] = {j: float(start["close"].get(j, start["preshape"][j])) for j in names}
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-refine-"))
