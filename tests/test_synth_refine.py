@@ -270,9 +270,11 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
     from handsim.synth.cli import add_synth, run_synth_command
 
     seen: list[int] = []
+    retunes: list[bool] = []
 
-    def fake(*args: Any, refine: int = -1, **kwargs: Any) -> Any:
+    def fake(*args: Any, refine: int = -1, retune: bool = False, **kwargs: Any) -> Any:
         seen.append(refine)
+        retunes.append(retune)
         return synth_mod.SynthResults(out=tmp_path / "g.json", seed=0, types=(), wall_s=0.0, jobs=1)
 
     monkeypatch.setattr(synth_mod, "synthesize", fake)
@@ -283,7 +285,12 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
                            (["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"), "--refine", "5"], 5)):
         args = parser.parse_args(argv)
         assert run_synth_command(args) == 0
-        assert seen[-1] == expected
+        assert seen[-1] == expected and retunes[-1] is False
+    # --retune climbs by default (REFINE_BUDGET evaluations); --refine still sets the budget.
+    for extra, expected in (([], synth_mod.REFINE_BUDGET), (["--refine", "0"], 0), (["--refine", "9"], 9)):
+        args = parser.parse_args(["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"), "--retune", *extra])
+        assert run_synth_command(args) == 0
+        assert seen[-1] == expected and retunes[-1] is True
     with pytest.raises(SystemExit):
         parser.parse_args(["synth", "--hand", "default_hand", "--refine", "-1"])
 

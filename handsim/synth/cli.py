@@ -45,11 +45,17 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
                    help=f"random restarts of the optimisation per type (default {SynthSettings.restarts})")
     p.add_argument("--verify", type=whole_number(0), default=DEFAULT_VERIFY, metavar="K",
                    help=f"best candidates per type verified in physics (default {DEFAULT_VERIFY}; 0: none)")
-    p.add_argument("--refine", type=whole_number(0), default=DEFAULT_REFINE, metavar="N",
+    p.add_argument("--refine", type=whole_number(0), default=None, metavar="N",
                    help=f"physics hill-climb evaluations per type left unverified whose best candidate kept the "
                         f"signature through the settle (close targets and object pose, on climb seeds that are not "
-                        f"the benchmark's; the result is verified like any candidate; default {DEFAULT_REFINE}: off; "
+                        f"the benchmark's; the result is verified like any candidate; default {DEFAULT_REFINE}: off, "
+                        f"{REFINE_BUDGET} with --retune; "
                         f"{REFINE_BUDGET} verified 3 more types on the default hand and about doubles the run)")
+    p.add_argument("--retune", action="store_true",
+                   help="instead of synthesizing new plans, re-tune the ones the hand has (those in --out, else in "
+                        "the hand's grasps.json), e.g. after the hand changed: each is verified on the benchmark's "
+                        "seeds; one that fails is hill-climbed (--refine N evaluations) from where it is and "
+                        "replaces the old plan only if it then verifies; --candidates and --verify do not apply")
     p.set_defaults(handler=run_synth_command)
 
 
@@ -137,15 +143,16 @@ def run_synth_command(args: argparse.Namespace) -> int:
     """``handsim synth``: synthesize, write the grasps file as types finish, print the table."""
     from handsim.hand import load_hand
     from handsim.synth.optimize import SynthSettings
-    from handsim.synth.synthesize import synthesize
+    from handsim.synth.synthesize import DEFAULT_REFINE, REFINE_BUDGET, synthesize
 
     load_hand(args.hand)  # unknown hand or malformed metadata: one line, before any work
     ids = _grasp_ids(args.grasps)
     out = resolve_out(args.hand, args.out)
     settings = SynthSettings(restarts=args.candidates)
+    refine = args.refine if args.refine is not None else (REFINE_BUDGET if args.retune else DEFAULT_REFINE)
     try:
         results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify,
-                             settings=settings, refine=args.refine)
+                             settings=settings, refine=refine, retune=args.retune)
     except KeyboardInterrupt:
         from handsim.synth.synthesize import unverified_path
 

@@ -42,6 +42,12 @@ For each grasp type (one unit of work, run in a process pool):
    the file as it was before the run is copied to ``<out>.bak`` (``<out>.bak.1``, ... when
    earlier runs' backups exist: none is overwritten).
 
+**Re-tune** (``retune=True``, ``handsim synth --retune``) replaces steps 1-3 by
+:func:`retune_type`: the type's existing plan (in ``out``, else in the hand's own
+``grasps.json``) is verified on the benchmark's seeds and, when it fails, refine-climbed from
+where it is and verified again; step 4's rules write the result (a plan that verifies as it is
+is written back unchanged and counts as no replacement).
+
 A type's random streams depend only on the seed, the type's number and the restart
 (``SeedSequence([seed, number])`` for the optimisation, ``[seed, number, 1]`` for the closing
 model's first family, ``[seed, number, 2]`` for the refine climb), and each physics trial
@@ -88,8 +94,8 @@ from handsim.synth.refine import refine_plan
 from handsim.synth.verify import Verification, read_grasp_file, verify_plan
 from handsim.tolerances import DEFAULT_PROTOCOL
 
-__all__ = ["DEFAULT_REFINE", "DEFAULT_VERIFY", "REFINE_BUDGET", "SynthResults", "TypeResult", "synthesize", "synthesize_type",
-           "unverified_path", "verification_seeds"]
+__all__ = ["DEFAULT_REFINE", "DEFAULT_VERIFY", "REFINE_BUDGET", "SynthResults", "TypeResult", "retune_type", "synthesize",
+           "synthesize_type", "unverified_path", "verification_seeds"]
 
 #: Candidates per type verified in physics by default.
 DEFAULT_VERIFY = 16
@@ -372,6 +378,67 @@ def synthesize_type(
                       cand.cost, tuple(reasons) if not verified else (), len(results), time.perf_counter() - start)
 
 
+def retune_type(
+    hand_folder: str | Path,
+    grasp_id: str,
+    entry: dict[str, Any] | None,
+    seed: int = 0,
+    refine: int = REFINE_BUDGET,
+    workdir: str | Path | None = None,
+) -> TypeResult:
+    """Re-tune a plan a hand already has: verify it on the benchmark's seeds and, when it fails,
+    hill-climb it (:func:`handsim.synth.refine.refine_plan`, ``refine`` evaluations on the climb
+    seeds) and verify the climbed plan.
+
+    For a hand that changed under its plans (hand v6's joint armature left nine of v5's plans
+    short of their signature or their hold): the climb starts from the author's plan, not from
+    a new optimisation.
+
+    Args:
+        hand_folder: The hand folder.
+        grasp_id: The grasp type.
+        entry: The plan to re-tune (``grasps.json`` entry format); None: no plan (nothing done).
+        seed: The climb's seed.
+        refine: Climb evaluations (0: the plan is only verified).
+        workdir: Scratch folder for the hand copies (default: a temporary folder).
+
+    Returns:
+        The :class:`TypeResult`: the plan itself when it verifies as it is (its entry
+        unchanged), else the climbed plan (its note saying what the climb did), verified or not.
+    """
+    start = time.perf_counter()
+    grasp = default_taxonomy().get(grasp_id)
+    if entry is None:
+        return TypeResult(grasp.id, grasp.number, None, False, 0, 0, 0.0, math.inf, ("no plan to re-tune",), 0,
+                          time.perf_counter() - start)
+    hand = load_hand(hand_folder)
+    seeds = verification_seeds(grasp.number)
+    needed = max(1, math.ceil(SUCCESS_THRESHOLD * len(seeds)))
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-retune-"))
+        ver = verify_plan(hand.folder, grasp.id, grasp.number, entry, seeds, workdir, f"{grasp.id}_as_is")
+        plan, runs = dict(entry), 1
+        if ver.successes < needed and refine > 0:
+            climb = refine_plan(hand.folder, grasp.id, entry, refine, seed, workdir=Path(workdir) / "refine")
+            what = (f"{climb.evaluations} climb evaluations, {climb.accepted} accepted, "
+                    f"climb score {climb.start_score:.2f} -> {climb.score:.2f}")
+            if climb.changed:
+                was = ver.successes
+                ver = verify_plan(hand.folder, grasp.id, grasp.number, climb.entry, seeds, workdir, f"{grasp.id}_retuned")
+                runs += 1
+                note = str(entry.get("note", ""))
+                plan = {**climb.entry, "note": (note + " " if note else "") +
+                        f"[Re-tuned by handsim synth --retune, seed {seed}: {what}; verified {ver.successes}/{ver.trials} "
+                        f"(the plan as it was: {was}/{len(seeds)}).]"}
+        from handsim.bench.runner import close_worker_envs
+
+        close_worker_envs()
+    verified = ver.trials == len(seeds) and ver.successes >= needed
+    return TypeResult(grasp.id, grasp.number, plan, verified, ver.successes, ver.trials, ver.q1, math.inf,
+                      () if verified else ver.reasons, runs, time.perf_counter() - start)
+
+
 def unverified_path(out: str | Path) -> Path:
     """Where synthesis puts unverified candidates it did not let replace a plan of ``out``:
     ``<out stem>.unverified.json`` next to it (``grasps.json`` -> ``grasps.unverified.json``)."""
@@ -402,7 +469,7 @@ def _split(base: dict[str, Any], held: dict[str, Any], done: dict[str, TypeResul
         if res.verified or gid not in existing:
             grasps[gid] = res.entry
             withheld.pop(gid, None)
-            if gid in existing:
+            if gid in existing and res.entry != existing[gid]:
                 replaced.append(gid)
         else:
             withheld[gid] = res.entry
@@ -415,16 +482,18 @@ def _worker_init() -> None:
 
 
 _Task = tuple[str, str, int, int, SynthSettings, None, "ClosingSettings | None", int]
+# (hand folder, grasp id, the plan to re-tune, seed, refine)
+_RetuneTask = tuple[str, str, "dict[str, Any] | None", int, int]
 
 
-def _run_one(args: _Task) -> TypeResult:
+def _run_one(args: _Task | _RetuneTask) -> TypeResult:
     from handsim._io import quiet_stdout
 
     with quiet_stdout():
-        return synthesize_type(*args)
+        return retune_type(*args) if len(args) == 5 else synthesize_type(*args)
 
 
-def _execute(tasks: Sequence[_Task], jobs: int) -> Iterator[TypeResult]:
+def _execute(tasks: Sequence[_Task | _RetuneTask], jobs: int) -> Iterator[TypeResult]:
     if jobs == 1:
         for task in tasks:
             yield _run_one(task)
@@ -451,6 +520,7 @@ def synthesize(
     settings: SynthSettings = DEFAULT_SETTINGS,
     closing: ClosingSettings | None = DEFAULT_CLOSING,
     refine: int = DEFAULT_REFINE,
+    retune: bool = False,
     progress: bool = True,
     stream: TextIO | None = None,
     on_type: Callable[[TypeResult], None] | None = None,
@@ -475,6 +545,10 @@ def synthesize(
         closing: The closing model's numbers (None: the optimisation alone).
         refine: Refine-climb evaluations per type left unverified with a settled candidate
             (0: no refine stage; :data:`DEFAULT_REFINE` is ``handsim synth``'s default).
+        retune: Instead of synthesizing, re-tune the plans the hand already has
+            (:func:`retune_type`): each type's plan in ``out``, or else in the hand's own
+            ``grasps.json``, is verified and, when it fails, climbed (``refine`` evaluations);
+            the writing rules are the same (a plan that verifies as it is stays untouched).
         progress: Show a progress bar on ``stream`` (default stderr).
         stream: Where the progress bar goes.
         on_type: Called in this process after each type finishes.
@@ -515,8 +589,14 @@ def synthesize(
     original = out_path.read_bytes() if out_path.is_file() else None
     backup: Path | None = None
     order = [g.id for g in grasps]
-    tasks: list[_Task] = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings, None, closing, int(refine))
-                          for g in grasps]
+    tasks: list[_Task | _RetuneTask]
+    if retune:
+        own = read_grasp_file(hand_obj.folder / "grasps.json", hand_obj)["grasps"]
+        tasks = [(str(hand_obj.folder), g.id, base["grasps"].get(g.id, own.get(g.id)), int(seed), int(refine))
+                 for g in grasps]
+    else:
+        tasks = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings, None, closing, int(refine))
+                 for g in grasps]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = _TypeProgress(len(tasks), stream=stream, enabled=progress, label="synth")
     done: dict[str, TypeResult] = {}
