@@ -87,6 +87,12 @@ def suggest(name: str, valid: Iterable[str], what: str = "name") -> str:
     """
     valid = sorted(valid)
     close = difflib.get_close_matches(name, valid, n=3, cutoff=0.6)
+    if not close:  # a name typed in another case ('TIP_PINCH', 'Palm'): match it case-folded
+        folded: dict[str, str] = {}
+        for v in valid:
+            folded.setdefault(v.casefold(), v)
+        close = ([folded[name.casefold()]] if name.casefold() in folded else
+                 [folded[c] for c in difflib.get_close_matches(name.casefold(), list(folded), n=3, cutoff=0.6)])
     msg = f"unknown {what} {name!r}"
     if close:
         msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?"

@@ -41,6 +41,7 @@ def fails_with_one_line(capsys, argv: list[str], *needles: str) -> str:
     "argv, needles",
     [
         (["bench", "--grasps", "tip_pinc"], ["unknown grasp 'tip_pinc'", "did you mean 'tip_pinch'", "valid:", "tripod"]),
+        (["bench", "--grasps", "TIP_PINCH"], ["unknown grasp 'TIP_PINCH'", "did you mean 'tip_pinch'?", "valid:"]),
         (["bench", "--grasps", "24,99"], ["unknown grasp number 99", "valid: 1..33"]),
         (["bench", "--grasps", ","], ["--grasps", "valid:"]),
         (["bench", "--trials", "0"], ["--trials", "expected a whole number >= 1, got 0"]),
