@@ -248,6 +248,9 @@ def test_ctrl_c_saves_finished_trials_and_exits_130(tmp_path):
     assert proc.returncode == 0, proc.stderr
     data = json.loads((out / "results.json").read_text())
     assert data["complete"] is True and data["timing"]["trials_run"] == 12 - done
+    report = (out / "report.md").read_text()
+    assert (f"for the {12 - done} trials this run made" in report
+            and f"the other {done} trials were kept from an earlier run (--resume)" in report), report
 
 
 # ---------------------------------------------------------------------------------------------- error paths

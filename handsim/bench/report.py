@@ -130,9 +130,13 @@ def report_markdown(results: BenchResults) -> str:
     timing = results.timing
     if timing.get("wall_s") is not None:
         rate = timing.get("trials_per_s")
+        total = sum(g.trials for g in results.grasps)
+        run = timing.get("trials_run")
+        resumed = (f"; the other {total - run} trials were kept from an earlier run (--resume)"
+                   if isinstance(run, int) and run < total else "")
         out.append(
-            f"- wall time: {timing['wall_s']:.1f} s for {timing.get('trials_run')} trials "
-            f"({'-' if rate is None else f'{rate:.2f}'} trials/s, {timing.get('jobs')} jobs)"
+            f"- wall time: {timing['wall_s']:.1f} s for the {run} trials this run made "
+            f"({'-' if rate is None else f'{rate:.2f}'} trials/s, {timing.get('jobs')} jobs){resumed}"
         )
     out += ["", "| # | name | type | success | 95 % interval | Q1 | Q1 soft | achieved | reason |",
             "|---|---|---|---|---|---|---|---|---|"]
