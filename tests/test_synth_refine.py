@@ -272,9 +272,12 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
     seen: list[int] = []
     retunes: list[bool] = []
 
+    climbs: list[int] = []
+
     def fake(*args: Any, refine: int = -1, retune: bool = False, **kwargs: Any) -> Any:
         seen.append(refine)
         retunes.append(retune)
+        climbs.append(kwargs["climb"].climb_trials)
         return synth_mod.SynthResults(out=tmp_path / "g.json", seed=0, types=(), wall_s=0.0, jobs=1)
 
     monkeypatch.setattr(synth_mod, "synthesize", fake)
@@ -291,6 +294,11 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
         args = parser.parse_args(["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"), "--retune", *extra])
         assert run_synth_command(args) == 0
         assert seen[-1] == expected and retunes[-1] is True
+    assert set(climbs) == {synth_mod.DEFAULT_REFINE_SETTINGS.climb_trials}
+    args = parser.parse_args(["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"), "--climb-trials", "4"])
+    assert run_synth_command(args) == 0 and climbs[-1] == 4
+    with pytest.raises(SystemExit):
+        parser.parse_args(["synth", "--hand", "default_hand", "--climb-trials", "0"])
     with pytest.raises(SystemExit):
         parser.parse_args(["synth", "--hand", "default_hand", "--refine", "-1"])
 

@@ -21,6 +21,7 @@ __all__ = ["add_synth", "format_synth_table", "run_synth_command"]
 def add_synth(subparsers: argparse._SubParsersAction) -> None:
     """Register ``handsim synth``."""
     from handsim.synth.optimize import SynthSettings
+    from handsim.synth.refine import DEFAULT_REFINE_SETTINGS
     from handsim.synth.synthesize import DEFAULT_REFINE, DEFAULT_VERIFY, REFINE_BUDGET
 
     p = subparsers.add_parser(
@@ -51,6 +52,10 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
                         f"the benchmark's; the result is verified like any candidate; default {DEFAULT_REFINE}: off, "
                         f"{REFINE_BUDGET} with --retune; "
                         f"{REFINE_BUDGET} verified 3 more types on the default hand and about doubles the run)")
+    p.add_argument("--climb-trials", type=whole_number(1), default=DEFAULT_REFINE_SETTINGS.climb_trials, metavar="K",
+                   help=f"climb seeds each climb candidate is scored on (default "
+                        f"{DEFAULT_REFINE_SETTINGS.climb_trials}; more cost proportionally more physics and fit the "
+                        "climb's own draws of the placement jitter less)")
     p.add_argument("--retune", action="store_true",
                    help="instead of synthesizing new plans, re-tune the ones the hand has (those in --out, else in "
                         "the hand's grasps.json), e.g. after the hand changed: each is verified on the benchmark's "
@@ -143,6 +148,7 @@ def run_synth_command(args: argparse.Namespace) -> int:
     """``handsim synth``: synthesize, write the grasps file as types finish, print the table."""
     from handsim.hand import load_hand
     from handsim.synth.optimize import SynthSettings
+    from handsim.synth.refine import RefineSettings
     from handsim.synth.synthesize import DEFAULT_REFINE, REFINE_BUDGET, synthesize
 
     load_hand(args.hand)  # unknown hand or malformed metadata: one line, before any work
@@ -152,7 +158,8 @@ def run_synth_command(args: argparse.Namespace) -> int:
     refine = args.refine if args.refine is not None else (REFINE_BUDGET if args.retune else DEFAULT_REFINE)
     try:
         results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify,
-                             settings=settings, refine=refine, retune=args.retune)
+                             settings=settings, refine=refine, retune=args.retune,
+                             climb=RefineSettings(climb_trials=args.climb_trials))
     except KeyboardInterrupt:
         from handsim.synth.synthesize import unverified_path
 

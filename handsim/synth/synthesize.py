@@ -90,7 +90,7 @@ from handsim.synth.optimize import (
     optimize,
     plan_from_solution,
 )
-from handsim.synth.refine import refine_plan
+from handsim.synth.refine import DEFAULT_REFINE_SETTINGS, RefineSettings, refine_plan
 from handsim.synth.verify import Verification, read_grasp_file, verify_plan
 from handsim.tolerances import DEFAULT_PROTOCOL
 
@@ -247,6 +247,7 @@ def synthesize_type(
     workdir: str | Path | None = None,
     closing: ClosingSettings | None = DEFAULT_CLOSING,
     refine: int = DEFAULT_REFINE,
+    climb: RefineSettings = DEFAULT_REFINE_SETTINGS,
 ) -> TypeResult:
     """Synthesize and verify one grasp type's plan for a hand.
 
@@ -261,6 +262,7 @@ def synthesize_type(
             None: the optimisation alone.
         refine: Evaluations of the refine climb (:func:`handsim.synth.refine.refine_plan`) of
             the best settled candidate when none is verified (0: no climb; needs ``verify``).
+        climb: The climb's numbers (its climb seeds per candidate among them).
 
     Returns:
         The :class:`TypeResult`.
@@ -339,7 +341,7 @@ def synthesize_type(
             # object only under the pushes: the kind the authors' margin climbs turned into holds.
             i0, c0, _ = max(settled, key=lambda r: (r[2].successes, r[2].q1, -r[1].cost))
             climb = refine_plan(hand.folder, grasp.id, _entry(c0, tree.joint_names, ""), refine, seed,
-                                workdir=Path(workdir) / "refine")
+                                workdir=Path(workdir) / "refine", settings=climb)
             what = (f"{climb.evaluations} climb evaluations, {climb.accepted} accepted, "
                     f"climb score {climb.start_score:.2f} -> {climb.score:.2f}")
             if climb.changed:
@@ -385,6 +387,7 @@ def retune_type(
     seed: int = 0,
     refine: int = REFINE_BUDGET,
     workdir: str | Path | None = None,
+    climb: RefineSettings = DEFAULT_REFINE_SETTINGS,
 ) -> TypeResult:
     """Re-tune a plan a hand already has: verify it on the benchmark's seeds and, when it fails,
     hill-climb it (:func:`handsim.synth.refine.refine_plan`, ``refine`` evaluations on the climb
@@ -401,6 +404,7 @@ def retune_type(
         seed: The climb's seed.
         refine: Climb evaluations (0: the plan is only verified).
         workdir: Scratch folder for the hand copies (default: a temporary folder).
+        climb: The climb's numbers (its climb seeds per candidate among them).
 
     Returns:
         The :class:`TypeResult`: the plan itself when it verifies as it is (its entry
@@ -420,15 +424,16 @@ def retune_type(
         ver = verify_plan(hand.folder, grasp.id, grasp.number, entry, seeds, workdir, f"{grasp.id}_as_is")
         plan, runs = dict(entry), 1
         if ver.successes < needed and refine > 0:
-            climb = refine_plan(hand.folder, grasp.id, entry, refine, seed, workdir=Path(workdir) / "refine")
-            what = (f"{climb.evaluations} climb evaluations, {climb.accepted} accepted, "
-                    f"climb score {climb.start_score:.2f} -> {climb.score:.2f}")
-            if climb.changed:
+            res = refine_plan(hand.folder, grasp.id, entry, refine, seed, workdir=Path(workdir) / "refine",
+                              settings=climb)
+            what = (f"{res.evaluations} climb evaluations on {climb.climb_trials} climb seeds, {res.accepted} accepted, "
+                    f"climb score {res.start_score:.2f} -> {res.score:.2f}")
+            if res.changed:
                 was = ver.successes
-                ver = verify_plan(hand.folder, grasp.id, grasp.number, climb.entry, seeds, workdir, f"{grasp.id}_retuned")
+                ver = verify_plan(hand.folder, grasp.id, grasp.number, res.entry, seeds, workdir, f"{grasp.id}_retuned")
                 runs += 1
                 note = str(entry.get("note", ""))
-                plan = {**climb.entry, "note": (note + " " if note else "") +
+                plan = {**res.entry, "note": (note + " " if note else "") +
                         f"[Re-tuned by handsim synth --retune, seed {seed}: {what}; verified {ver.successes}/{ver.trials} "
                         f"(the plan as it was: {was}/{len(seeds)}).]"}
         from handsim.bench.runner import close_worker_envs
@@ -481,19 +486,19 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-_Task = tuple[str, str, int, int, SynthSettings, None, "ClosingSettings | None", int]
-# (hand folder, grasp id, the plan to re-tune, seed, refine)
-_RetuneTask = tuple[str, str, "dict[str, Any] | None", int, int]
+# (synthesize_type or retune_type, its positional arguments)
+_Task = tuple[Callable[..., TypeResult], tuple[Any, ...]]
 
 
-def _run_one(args: _Task | _RetuneTask) -> TypeResult:
+def _run_one(task: _Task) -> TypeResult:
     from handsim._io import quiet_stdout
 
+    fn, args = task
     with quiet_stdout():
-        return retune_type(*args) if len(args) == 5 else synthesize_type(*args)
+        return fn(*args)
 
 
-def _execute(tasks: Sequence[_Task | _RetuneTask], jobs: int) -> Iterator[TypeResult]:
+def _execute(tasks: Sequence[_Task], jobs: int) -> Iterator[TypeResult]:
     if jobs == 1:
         for task in tasks:
             yield _run_one(task)
@@ -521,6 +526,7 @@ def synthesize(
     closing: ClosingSettings | None = DEFAULT_CLOSING,
     refine: int = DEFAULT_REFINE,
     retune: bool = False,
+    climb: RefineSettings = DEFAULT_REFINE_SETTINGS,
     progress: bool = True,
     stream: TextIO | None = None,
     on_type: Callable[[TypeResult], None] | None = None,
@@ -549,6 +555,7 @@ def synthesize(
             (:func:`retune_type`): each type's plan in ``out``, or else in the hand's own
             ``grasps.json``, is verified and, when it fails, climbed (``refine`` evaluations);
             the writing rules are the same (a plan that verifies as it is stays untouched).
+        climb: The refine climb's numbers (:class:`~handsim.synth.refine.RefineSettings`).
         progress: Show a progress bar on ``stream`` (default stderr).
         stream: Where the progress bar goes.
         on_type: Called in this process after each type finishes.
@@ -589,14 +596,14 @@ def synthesize(
     original = out_path.read_bytes() if out_path.is_file() else None
     backup: Path | None = None
     order = [g.id for g in grasps]
-    tasks: list[_Task | _RetuneTask]
+    tasks: list[_Task]
     if retune:
         own = read_grasp_file(hand_obj.folder / "grasps.json", hand_obj)["grasps"]
-        tasks = [(str(hand_obj.folder), g.id, base["grasps"].get(g.id, own.get(g.id)), int(seed), int(refine))
-                 for g in grasps]
+        tasks = [(retune_type, (str(hand_obj.folder), g.id, base["grasps"].get(g.id, own.get(g.id)), int(seed),
+                                int(refine), None, climb)) for g in grasps]
     else:
-        tasks = [(str(hand_obj.folder), g.id, int(seed), int(verify), settings, None, closing, int(refine))
-                 for g in grasps]
+        tasks = [(synthesize_type, (str(hand_obj.folder), g.id, int(seed), int(verify), settings, None, closing,
+                                    int(refine), climb)) for g in grasps]
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     bar = _TypeProgress(len(tasks), stream=stream, enabled=progress, label="synth")
     done: dict[str, TypeResult] = {}
