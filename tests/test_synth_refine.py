@@ -162,7 +162,7 @@ def test_a_plan_naming_only_the_joints_it_moves_climbs_as_its_spelled_out_form(t
     from handsim.kinematics import load_urdf
     from handsim.synth.refine import refine_plan
 
-    gid = "palmar_pinch"
+    gid = "fixed_hook"  # fails within 0.04 s of pushing: cheap trials
     start = _shipped_plan(gid)
     hand = load_hand("default_hand")
     names = load_urdf(hand.urdf_path).joint_names
