@@ -274,7 +274,9 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
 
     climbs: list[int] = []
 
-    def fake(*args: Any, refine: int = -1, retune: bool = False, **kwargs: Any) -> Any:
+    def fake(*args: Any, refine: int | None = -1, retune: bool = False, **kwargs: Any) -> Any:
+        if refine is None:  # synthesize's own default for the mode
+            refine = synth_mod.REFINE_BUDGET if retune else synth_mod.DEFAULT_REFINE
         seen.append(refine)
         retunes.append(retune)
         climbs.append(kwargs["climb"].climb_trials)

@@ -30,8 +30,9 @@ def _plans(path: Path) -> dict[str, Any]:
 
 
 def test_a_plan_that_holds_as_it_is_is_left_untouched(tmp_path) -> None:
-    """Lateral tripod holds on the benchmark's three seeds (the committed baseline: 3/3): the
-    re-tune verifies it, climbs nothing, and leaves the file's plans and no backup."""
+    """Lateral tripod holds on the benchmark's three seeds (the committed baseline: 3/3) and on
+    the climb seeds: the re-tune verifies it, climbs nothing, and leaves the file's plans and no
+    backup."""
     from handsim.synth.synthesize import synthesize
 
     folder = _hand(tmp_path)
@@ -110,6 +111,26 @@ def test_a_failing_plan_is_climbed_and_replaced_only_when_the_climb_verifies(tmp
     assert not res.types[0].verified and _plans(folder3 / "grasps.json") == before
 
 
+@pytest.mark.parametrize(("as_is", "climbed", "wins"), [(2, 3, True), (3, 3, True), (3, 2, False), (2, 1, False)])
+def test_a_verified_plan_is_replaced_only_by_one_the_benchmark_rates_as_high(tmp_path, monkeypatch, as_is, climbed,
+                                                                              wins) -> None:
+    """A plan that verifies on the benchmark's seeds but not on the climb seeds is climbed; the
+    climbed plan wins when it verifies with at least the successes the plan had."""
+    from handsim.synth.synthesize import synthesize, unverified_path
+
+    folder = _hand(tmp_path)
+    before = _plans(folder / "grasps.json")
+    _stand_ins(monkeypatch, {"as_is": as_is, "climbed": climbed})
+    res = synthesize(folder, folder / "grasps.json", ["tip_pinch"], jobs=1, retune=True, progress=False)
+    (t,) = res.types
+    assert t.verified and t.successes == (climbed if wins else as_is)
+    assert (_plans(folder / "grasps.json")["tip_pinch"].get("marker") == "climbed") is wins
+    assert (res.backup is not None) is wins
+    assert not unverified_path(folder / "grasps.json").exists()
+    if not wins:
+        assert _plans(folder / "grasps.json") == before
+
+
 def test_retune_reads_the_out_file_first_and_says_when_there_is_no_plan(tmp_path, monkeypatch) -> None:
     from handsim.synth.synthesize import synthesize
 
@@ -118,10 +139,10 @@ def test_retune_reads_the_out_file_first_and_says_when_there_is_no_plan(tmp_path
     out = tmp_path / "other.json"
     mine = {**own["tip_pinch"], "note": "mine"}
     out.write_text(json.dumps({"schema": 1, "grasps": {"tip_pinch": mine}}), encoding="utf-8")
-    calls = _stand_ins(monkeypatch, {"mine": 3, "as_is": 3})
+    calls = _stand_ins(monkeypatch, {"mine": 3, "as_is": 3}, climbed=False)
     res = synthesize(folder, out, ["tip_pinch", "lateral"], jobs=1, retune=True, progress=False)
     # Taxonomy order: lateral (16) from the hand's own file, tip pinch (24) from --out.
-    assert calls == [("verify", "as_is"), ("verify", "mine")]
+    assert calls == [("verify", "as_is"), ("refine", "32"), ("verify", "mine"), ("refine", "32")]
     assert [(t.grasp_id, t.verified) for t in res.types] == [("lateral", True), ("tip_pinch", True)]
     assert _plans(out) == {"tip_pinch": mine, "lateral": own["lateral"]}
 

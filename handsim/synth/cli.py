@@ -59,8 +59,9 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--retune", action="store_true",
                    help="instead of synthesizing new plans, re-tune the ones the hand has (those in --out, else in "
                         "the hand's grasps.json), e.g. after the hand changed: each is verified on the benchmark's "
-                        "seeds; one that fails is hill-climbed (--refine N evaluations) from where it is and "
-                        "replaces the old plan only if it then verifies; --candidates and --verify do not apply")
+                        "seeds and hill-climbed (--refine N evaluations) from where it is unless it already holds on "
+                        "the climb seeds; the climbed plan replaces it only if it verifies, and with at least the "
+                        "old plan's successes when the old plan verified too; --candidates and --verify do not apply")
     p.set_defaults(handler=run_synth_command)
 
 
@@ -149,16 +150,15 @@ def run_synth_command(args: argparse.Namespace) -> int:
     from handsim.hand import load_hand
     from handsim.synth.optimize import SynthSettings
     from handsim.synth.refine import RefineSettings
-    from handsim.synth.synthesize import DEFAULT_REFINE, REFINE_BUDGET, synthesize
+    from handsim.synth.synthesize import synthesize
 
     load_hand(args.hand)  # unknown hand or malformed metadata: one line, before any work
     ids = _grasp_ids(args.grasps)
     out = resolve_out(args.hand, args.out)
     settings = SynthSettings(restarts=args.candidates)
-    refine = args.refine if args.refine is not None else (REFINE_BUDGET if args.retune else DEFAULT_REFINE)
     try:
         results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify,
-                             settings=settings, refine=refine, retune=args.retune,
+                             settings=settings, refine=args.refine, retune=args.retune,
                              climb=RefineSettings(climb_trials=args.climb_trials))
     except KeyboardInterrupt:
         from handsim.synth.synthesize import unverified_path

@@ -44,9 +44,11 @@ For each grasp type (one unit of work, run in a process pool):
 
 **Re-tune** (``retune=True``, ``handsim synth --retune``) replaces steps 1-3 by
 :func:`retune_type`: the type's existing plan (in ``out``, else in the hand's own
-``grasps.json``) is verified on the benchmark's seeds and, when it fails, refine-climbed from
-where it is and verified again; step 4's rules write the result (a plan that verifies as it is
-is written back unchanged and counts as no replacement).
+``grasps.json``) is verified on the benchmark's seeds and refine-climbed from where it is (a
+plan that already holds on the climb seeds is not climbed); the climbed plan is verified and
+wins when the plan as it was failed, or when it verifies with at least the plan's successes.
+Step 4's rules write the result (a plan kept as it was is written back unchanged and counts as
+no replacement).
 
 A type's random streams depend only on the seed, the type's number and the restart
 (``SeedSequence([seed, number])`` for the optimisation, ``[seed, number, 1]`` for the closing
@@ -389,13 +391,18 @@ def retune_type(
     workdir: str | Path | None = None,
     climb: RefineSettings = DEFAULT_REFINE_SETTINGS,
 ) -> TypeResult:
-    """Re-tune a plan a hand already has: verify it on the benchmark's seeds and, when it fails,
-    hill-climb it (:func:`handsim.synth.refine.refine_plan`, ``refine`` evaluations on the climb
-    seeds) and verify the climbed plan.
+    """Re-tune a plan a hand already has: verify it on the benchmark's seeds, hill-climb it
+    (:func:`handsim.synth.refine.refine_plan`, ``refine`` evaluations on the climb seeds) and
+    verify the climbed plan.
 
     For a hand that changed under its plans (hand v6's joint armature left nine of v5's plans
-    short of their signature or their hold): the climb starts from the author's plan, not from
-    a new optimisation.
+    short of their signature or their hold, and others holding on the benchmark's seeds only):
+    the climb starts from the author's plan, not from a new optimisation. The climb's first
+    evaluation scores the plan on the climb seeds, which are not the benchmark's: a plan that
+    holds there (mean graded score 6) is not climbed. A climbed plan wins when it verifies on the
+    benchmark's seeds with at least the successes the plan had there, so a plan that verified
+    but held on the climb seeds only by luck is replaced by one that holds on both, never by one
+    the benchmark rates lower.
 
     Args:
         hand_folder: The hand folder.
@@ -407,8 +414,9 @@ def retune_type(
         climb: The climb's numbers (its climb seeds per candidate among them).
 
     Returns:
-        The :class:`TypeResult`: the plan itself when it verifies as it is (its entry
-        unchanged), else the climbed plan (its note saying what the climb did), verified or not.
+        The :class:`TypeResult`: the climbed plan when it wins (its note saying what the climb
+        did and both verdicts); else the plan as it was (its entry unchanged) when it verifies,
+        or the climbed plan, not verified, when neither does.
     """
     start = time.perf_counter()
     grasp = default_taxonomy().get(grasp_id)
@@ -423,19 +431,21 @@ def retune_type(
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-retune-"))
         ver = verify_plan(hand.folder, grasp.id, grasp.number, entry, seeds, workdir, f"{grasp.id}_as_is")
         plan, runs = dict(entry), 1
-        if ver.successes < needed and refine > 0:
+        if refine > 0:
             res = refine_plan(hand.folder, grasp.id, entry, refine, seed, workdir=Path(workdir) / "refine",
                               settings=climb)
             what = (f"{res.evaluations} climb evaluations on {climb.climb_trials} climb seeds, {res.accepted} accepted, "
                     f"climb score {res.start_score:.2f} -> {res.score:.2f}")
             if res.changed:
-                was = ver.successes
-                ver = verify_plan(hand.folder, grasp.id, grasp.number, res.entry, seeds, workdir, f"{grasp.id}_retuned")
+                new = verify_plan(hand.folder, grasp.id, grasp.number, res.entry, seeds, workdir, f"{grasp.id}_retuned")
                 runs += 1
-                note = str(entry.get("note", ""))
-                plan = {**res.entry, "note": (note + " " if note else "") +
-                        f"[Re-tuned by handsim synth --retune, seed {seed}: {what}; verified {ver.successes}/{ver.trials} "
-                        f"(the plan as it was: {was}/{len(seeds)}).]"}
+                held = ver.trials == len(seeds) and ver.successes >= needed
+                if new.successes >= max(needed, ver.successes) or not held:
+                    note = str(entry.get("note", ""))
+                    plan = {**res.entry, "note": (note + " " if note else "") +
+                            f"[Re-tuned by handsim synth --retune, seed {seed}: {what}; verified "
+                            f"{new.successes}/{new.trials} (the plan as it was: {ver.successes}/{ver.trials}).]"}
+                    ver = new
         from handsim.bench.runner import close_worker_envs
 
         close_worker_envs()
@@ -524,7 +534,7 @@ def synthesize(
     verify: int = DEFAULT_VERIFY,
     settings: SynthSettings = DEFAULT_SETTINGS,
     closing: ClosingSettings | None = DEFAULT_CLOSING,
-    refine: int = DEFAULT_REFINE,
+    refine: int | None = None,
     retune: bool = False,
     climb: RefineSettings = DEFAULT_REFINE_SETTINGS,
     progress: bool = True,
@@ -550,7 +560,8 @@ def synthesize(
         settings: Optimisation numbers.
         closing: The closing model's numbers (None: the optimisation alone).
         refine: Refine-climb evaluations per type left unverified with a settled candidate
-            (0: no refine stage; :data:`DEFAULT_REFINE` is ``handsim synth``'s default).
+            (0: no refine stage); with ``retune``, per plan. None: :data:`DEFAULT_REFINE`
+            (synthesis), :data:`REFINE_BUDGET` (``retune``).
         retune: Instead of synthesizing, re-tune the plans the hand already has
             (:func:`retune_type`): each type's plan in ``out``, or else in the hand's own
             ``grasps.json``, is verified and, when it fails, climbed (``refine`` evaluations);
@@ -571,6 +582,8 @@ def synthesize(
             this hand can load (before any work); the message names the file.
     """
     start = time.perf_counter()
+    if refine is None:
+        refine = REFINE_BUDGET if retune else DEFAULT_REFINE
     if refine < 0:
         raise ConfigurationError(f"synth: refine: expected 0 (off) or more climb evaluations per type, got {refine}")
     hand_obj = load_hand(hand)
