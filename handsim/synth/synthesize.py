@@ -194,6 +194,11 @@ class _TypeProgress(Progress):
             " trials/s ", " types/s ", 1)
 
 
+def _successes_needed(trials: int) -> int:
+    """Successes a plan needs on ``trials`` verification trials: the benchmark's achieved rule."""
+    return max(1, math.ceil(SUCCESS_THRESHOLD * trials))
+
+
 def verification_seeds(number: int, trials: int = DEFAULT_TRIALS) -> tuple[int, ...]:
     """The benchmark's own seeds of a type (``handsim bench``'s default base seed 0)."""
     return tuple(trial_seed(0, number, t) for t in range(trials))
@@ -307,7 +312,7 @@ def synthesize_type(
                           ("no candidate: every closing-model sample started inside the object",), 0,
                           time.perf_counter() - start)
     seeds = verification_seeds(grasp.number)
-    needed = max(1, math.ceil(SUCCESS_THRESHOLD * len(seeds)))
+    needed = _successes_needed(len(seeds))
     results: list[tuple[int, Candidate, Verification]] = []
     restarts = closing.restarts if closing is not None and origin and origin[0] == "closing model" else 1
     with contextlib.ExitStack() as stack:
@@ -425,7 +430,7 @@ def retune_type(
                           time.perf_counter() - start)
     hand = load_hand(hand_folder)
     seeds = verification_seeds(grasp.number)
-    needed = max(1, math.ceil(SUCCESS_THRESHOLD * len(seeds)))
+    needed = _successes_needed(len(seeds))
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-retune-"))
