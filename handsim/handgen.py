@@ -95,7 +95,7 @@ from numpy.typing import NDArray
 from handsim._io import free_backup_path
 from handsim.data import DEFAULT_HAND, hand_dir
 from handsim.errors import ConfigurationError, URDFError
-from handsim.kinematics.urdf import rpy_to_matrix
+from handsim.kinematics.urdf import armature_inertia, rpy_to_matrix
 
 __all__ = [
     "DENSITY_KG_M3",
@@ -207,7 +207,7 @@ class _Template:
         mass, tensor = self.inertial[link]
         movers = [j for j in self.joints.values() if j.child == link and j.type != "fixed"]
         for j in movers:
-            tensor = tensor - _disk(JOINT_ARMATURE_KG_M2, j.axis)
+            tensor = tensor - armature_inertia(JOINT_ARMATURE_KG_M2, j.axis)
         own = float(np.trace(tensor)) / 3.0
         if not own > 0.0 or np.linalg.eigvalsh(tensor).min() < -1e-3 * JOINT_ARMATURE_KG_M2:
             raise URDFError(f"{self.urdf_path}: link {link!r} carries less inertia than a joint armature of "
@@ -505,17 +505,9 @@ class _LinkOut:
     armature: NDArray[np.float64] | None = None  # (3, 3) [kg m^2] added by the joint that moves the link
 
 
-def _disk(armature: float, axis: Sequence[float]) -> NDArray[np.float64]:
-    """A thin disk's inertia tensor: ``armature`` about ``axis`` and half of it about the two
-    perpendicular axes (the least tensor with that moment that is still a body's)."""
-    a = np.asarray(axis, dtype=np.float64)
-    a = a / np.linalg.norm(a)
-    return armature * (0.5 * np.eye(3) + 0.5 * np.outer(a, a))
-
-
 def _principal_axes(inertia: NDArray[np.float64]) -> tuple[str, NDArray[np.float64]]:
     """The inertial frame's ``rpy`` and the inertia in it: unchanged (``"0 0 0"``) when the tensor
-    is diagonal, else its principal axes and moments (used for links with an overlay). PyBullet
+    is diagonal, else its principal axes and moments (links with an overlay or an armature). PyBullet
     diagonalises a full tensor itself, iteratively, and the link frames it then reports drift by
     ~1e-7 m / rad; principal axes written in the file are taken exactly."""
     off = inertia - np.diag(np.diag(inertia))
@@ -744,7 +736,7 @@ class _Builder:
         links = {link.name: link for link in self.links}
         for j in self.joints:
             if j.type != "fixed":
-                links[j.child].armature = _disk(JOINT_ARMATURE_KG_M2 * self.s ** 5, j.axis)
+                links[j.child].armature = armature_inertia(JOINT_ARMATURE_KG_M2 * self.s ** 5, j.axis)
         # Region order of the default hand.json: palm, knuckles, then segments finger by finger.
         knuckles = [k for k in self.regions if k.endswith("_knuckle")]
         order = [self.tpl.meta["palm_link"], *knuckles,

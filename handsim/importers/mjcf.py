@@ -124,7 +124,7 @@ from handsim._io import DuplicateKeyError, loads_unique_keys, not_utf8
 from handsim.data import MJCF_MAPPING_FILE, cache_folder_error, cache_root
 from handsim.errors import MetadataError, MissingDependencyError
 from handsim.hand import FINGER_NAMES, SEGMENT_NAMES, _Checker
-from handsim.kinematics.urdf import matrix_to_rpy
+from handsim.kinematics.urdf import armature_inertia, matrix_to_rpy
 from handsim.transforms import pose_to_matrix
 
 __all__ = [
@@ -526,8 +526,7 @@ def _add_armature(link: _Link, axis: NDArray[np.float64], armature: float) -> No
     """Add a thin disk's inertia, ``armature`` about ``axis`` (in the link frame) and half of it
     about the perpendicular axes, to ``link``'s inertia, rewritten in its new principal axes."""
     rot = link.inertial[:3, :3]
-    a = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
-    tensor = rot @ np.diag(link.inertia) @ rot.T + armature * (0.5 * np.eye(3) + 0.5 * np.outer(a, a))
+    tensor = rot @ np.diag(link.inertia) @ rot.T + armature_inertia(armature, axis)
     moments, axes = np.linalg.eigh(tensor)
     if np.linalg.det(axes) < 0.0:
         axes[:, 0] = -axes[:, 0]

@@ -72,6 +72,17 @@ def rpy_to_matrix(rpy: NDArray[np.float64]) -> NDArray[np.float64]:
     )
 
 
+def armature_inertia(armature: float, axis: NDArray[np.float64] | tuple[float, ...]) -> NDArray[np.float64]:
+    """The (3, 3) inertia tensor a joint armature adds to the joint's child link [kg m^2]: a thin
+    disk's, ``armature`` about ``axis`` (in the link frame) and half of it about the two
+    perpendicular axes, the least tensor with that moment that is still a body's (a rotor adds
+    inertia about its own axis only, and PyBullet replaces a tensor that breaks the triangle
+    inequality)."""
+    a = np.asarray(axis, dtype=np.float64)
+    a = a / np.linalg.norm(a)
+    return armature * (0.5 * np.eye(3) + 0.5 * np.outer(a, a))
+
+
 def matrix_to_rpy(rot: NDArray[np.float64]) -> tuple[float, float, float]:
     """URDF roll-pitch-yaw of a (3, 3) rotation ``Rz(y) @ Ry(p) @ Rx(r)`` (inverse of
     :func:`rpy_to_matrix`) [rad]; at gimbal lock (pitch +-90 deg) the rotation about z goes
