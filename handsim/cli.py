@@ -113,6 +113,10 @@ def add_bench(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--solver-iterations", type=_positive_int, default=None, metavar="N",
                    help=f"constraint-solver iterations per judged step (default: the protocol's, "
                         f"{DEFAULT_PROTOCOL.solver_iterations}); another count shows how far coverage depends on it")
+    p.add_argument("--push-failed", action="store_true",
+                   help="push every trial through the disturbance protocol, also one that has already failed "
+                        "after the settle (its signature, penetration or a joint limit): slower, the same verdicts, "
+                        "and the record says whether the wrong grasp held")
     p.add_argument("--jobs", type=_positive_int, default=None, metavar="J",
                    help=f"worker processes (default: the CPU count, {os.cpu_count()})")
     p.add_argument("--env", default=DEFAULT_ENV_ID, metavar="ENV_ID",
@@ -225,7 +229,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         trials=_trials(args),
         seed=args.seed,
         env_id=args.env,
-        env_kwargs=_protocol_kwargs(args.solver_iterations),
+        env_kwargs=_protocol_kwargs(args.solver_iterations) + ((("push_failed", True),) if args.push_failed else ()),
     )
     out = Path(args.out)
     if baseline is not None:
@@ -241,7 +245,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
     paths = write_outputs(results, out)
     print(format_table(results))
-    if config.env_kwargs:
+    if args.solver_iterations not in (None, DEFAULT_PROTOCOL.solver_iterations):
         print(f"protocol changed: solver_iterations {args.solver_iterations} (the protocol's is "
               f"{DEFAULT_PROTOCOL.solver_iterations}); compare this coverage only with runs at the same count")
     t = results.timing

@@ -209,7 +209,8 @@ class EpisodeResult:
         achieved: Held in every direction, signature matched, penetration and joint-limit
             excess within limits.
         held: Survived the disturbance protocol (False when it was not run).
-        evaluated: Whether the disturbance protocol ran.
+        evaluated: Whether the disturbance protocol ran (not when the object was knocked away,
+            nor, without ``push_failed``, when the grasp had already failed).
         score: The grasp as formed (:class:`ContactScore`).
         disturbance: ``DisturbanceResult.to_dict()`` or None.
         failure_reasons: Why it failed, most basic first (empty when achieved).
@@ -828,13 +829,20 @@ class GraspEpisode:
         # Indices into the tree's link list: classify caches its per-link table for that list.
         return self.hand.regions.classify(local, links, link_names=self.tree.link_names)
 
-    def evaluate(self, run_protocol: bool = True) -> EpisodeResult:
+    def evaluate(self, run_protocol: bool = True, push_failed: bool = False) -> EpisodeResult:
         """End the grasp phase and judge the grasp.
 
         With ``run_protocol`` (the benchmark): release the object, let it settle with gravity
         for ``settle_s``, score the grasp as it then holds (regions, signature, thumb, Q1,
         penetration), and run the six-direction disturbance protocol. Without (RL speed): release
         and score the contacts of the last step, no physics test.
+
+        With ``push_failed`` False, a grasp that has already failed when it is scored after the
+        settle (no plan, penetration, a signature check or a joint past its limit) is not pushed:
+        no push can make it succeed, so the verdict and its reasons are those of a full run,
+        less the push's own line; ``held`` is False and ``disturbance`` None, as for an object
+        knocked away. The protocol itself stops at its first failed direction for the same
+        reason. True pushes it anyway, to see whether the wrong grasp holds.
         """
         assert self.grasp is not None and self.obj is not None
         self.release_object()
@@ -867,10 +875,11 @@ class GraspEpisode:
             reasons.append(f"penetration {score.max_penetration_m * 1e3:.1f} mm > {limit * 1e3:.1f} mm")
         reasons.extend(score.signature_reasons)
         disturbance = None
-        held = False
+        held = pushed = False
         if knocked:
             reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
-        elif run_protocol:
+        elif run_protocol and (push_failed or not (reasons or self.joint_limit_reasons(excess, excess_m))):
+            pushed = True
             depths: dict[str, float] = {}
             result = run_disturbance(self.world, self.obj, self.protocol, check=functools.partial(self._under_push, depths))
             disturbance = result.to_dict()
@@ -897,7 +906,7 @@ class GraspEpisode:
             grasp_id=self.grasp.id,
             achieved=achieved,
             held=held,
-            evaluated=run_protocol and not knocked,
+            evaluated=pushed,
             score=score,
             disturbance=disturbance,
             failure_reasons=tuple(reasons) if not achieved else (),

@@ -893,6 +893,11 @@ def test_contact_sheet_labels_say_which_trial_the_frame_shows(tmp_path):
     # held but failed: another check (signature, penetration) failed
     held = dataclasses.replace(results.grasps[1], trial_results=({"trial": 0, "success": False, "held": True},))
     assert frame_note(held).endswith("trial 0 shown: held, failed")
+    # failed after the settle and so not pushed (no --push-failed): neither "held" nor "not held"
+    unpushed = dataclasses.replace(results.grasps[1], trial_results=(
+        {"trial": 0, "success": False, "held": False, "disturbance": None,
+         "failure_reasons": ["required index.distal.tip|index.distal.pad not in contact"]},))
+    assert frame_note(unpushed).endswith("trial 0 shown: failed, not pushed")
     partial = _results({"tip_pinch": (0, 0), "tripod": (2, 3)}, trials=3)
     assert [frame_note(g) for g in partial.grasps] == ["not run", "2/3 succeeded; trial 0 shown: success"]
     paths = write_outputs(results, tmp_path)

@@ -390,6 +390,33 @@ def test_solver_iterations_option_reaches_the_env_and_the_recorded_protocol(tmp_
     fails_with_one_line(capsys, ["bench", *FAKE, "--solver-iterations", "0"], "--solver-iterations")
 
 
+@pytest.mark.slow
+def test_push_failed_pushes_a_failed_grasp_and_changes_no_verdict(tmp_path, capsys):
+    """A trial that has already failed when scored after the settle is not pushed by default
+    (nothing recorded for the disturbance); --push-failed pushes it, records it in the
+    configuration, and the trial's verdict and its other reasons stay the same. The type is the
+    first whose trial 0 the committed baseline records as failed before the pushes."""
+    baseline = json.loads((Path(__file__).parents[1] / "benchmarks/results/baseline/results.json").read_text())
+    failed = [g["id"] for g in baseline["grasps"] if not g["trial_results"][0]["success"]
+              and g["trial_results"][0]["disturbance"] is None]
+    if not failed:
+        pytest.skip("the baseline has no trial 0 that failed before the pushes")
+    runs = {}
+    for flag in ((), ("--push-failed",)):
+        out = tmp_path / ("pushed" if flag else "default")
+        assert main(["bench", "--grasps", failed[0], "--quick", "--jobs", "1", *flag, "--out", str(out)]) == 0
+        runs[bool(flag)] = json.loads((out / "results.json").read_text())
+    capsys.readouterr()
+    default, pushed = (runs[k]["grasps"][0]["trial_results"][0] for k in (False, True))
+    assert runs[False]["config"]["env_kwargs"] == {} and runs[True]["config"]["env_kwargs"] == {"push_failed": True}
+    assert default["disturbance"] is None and not default["held"]
+    assert pushed["disturbance"] is not None and len(pushed["disturbance"]["directions"]) == 6
+    assert not default["success"] and not pushed["success"]
+    reasons = default["failure_reasons"]
+    assert reasons and pushed["failure_reasons"][:len(reasons)] == reasons  # pushing only adds its own lines
+    assert default["contact_regions"] == pushed["contact_regions"] and default["q1"] == pushed["q1"]
+
+
 def test_rerun_without_resume_refuses_an_unfinished_run(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["bench", "--env", FAKE_ENV, "--policy", "test_bench:nan_second_policy", "--jobs", "1",

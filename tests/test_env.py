@@ -489,7 +489,8 @@ def test_knocked_away_terminates_early_without_protocol(test_hand: Path) -> None
 
 @pytest.mark.parametrize("evaluate", [True, False])
 def test_termination_at_end_of_grasp_phase(evaluate: bool) -> None:
-    env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=evaluate)
+    # push_failed: the protocol runs whether or not the grasp failed after the settle
+    env = gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", evaluate=evaluate, push_failed=True)
     policy = scripted(env)
     obs, info = env.reset(seed=0)
     steps, terminated = 0, False
@@ -917,6 +918,12 @@ def test_free_wrist_passes_check_env_and_holds_still_under_the_protocol() -> Non
     np.testing.assert_allclose(pos, 0.0, atol=1e-3)
     assert Rotation.from_quat(orn).magnitude() < np.radians(0.5)
     env.close()
+
+
+def test_a_flag_that_is_not_a_bool_names_the_argument() -> None:
+    for name in ("evaluate", "push_failed"):
+        with pytest.raises(ConfigurationError, match=rf"GraspEnv\({name}=\.\.\.\): expected True or False, got 'yes'"):
+            gymnasium.make(GRASP_ENV_ID, grasp="tip_pinch", **{name: "yes"})
 
 
 def test_bad_wrist_arguments_raise() -> None:

@@ -158,7 +158,9 @@ def test_env_page_example_runs_as_written() -> None:
     info = ns["info"]
     try:
         assert ns["terminated"] and not ns["truncated"]
-        assert info["episode"]["grasp_id"] == "tip_pinch" and info["episode"]["evaluated"]
+        # evaluated: pushed, unless the grasp had already failed after the settle
+        assert info["episode"]["grasp_id"] == "tip_pinch"
+        assert info["episode"]["evaluated"] or (not info["is_success"] and info["episode"]["disturbance"] is None)
         assert info["is_success"] is (info["failure_reason"] == "")
         printed = f"{info['is_success']} {info['failure_reason']} {info['episode']['q1']}"
         assert out.getvalue().strip() == printed.strip()

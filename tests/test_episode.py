@@ -124,8 +124,10 @@ def test_a_type_without_a_plan_is_failed_even_when_held() -> None:
     from handsim.episode import _NO_PLAN
     from handsim.policies import ScriptedGraspPolicy
 
-    for evaluate in (True, False):
-        env = gymnasium.make("handsim/Grasp-v0", grasp="lateral", evaluate=evaluate)
+    # push_failed pushes the failed grasp anyway (handsim bench --push-failed); without it the
+    # grasp, failed already when scored after the settle, is not pushed, and fails the same.
+    for evaluate, push_failed in ((True, True), (True, False), (False, False)):
+        env = gymnasium.make("handsim/Grasp-v0", grasp="lateral", evaluate=evaluate, push_failed=push_failed)
         try:
             policy = ScriptedGraspPolicy(env)
             obs, info = env.reset(seed=0)
@@ -138,8 +140,10 @@ def test_a_type_without_a_plan_is_failed_even_when_held() -> None:
             result = info["episode"]
             assert not info["is_success"] and not result["achieved"], evaluate
             assert "has no grasp data for 'lateral'" in info["failure_reason"], info["failure_reason"]
-            if evaluate:
-                assert result["held"], "the grasp itself held: only the missing plan fails it"
+            assert result["evaluated"] == result["held"] == (evaluate and push_failed), (evaluate, push_failed)
+            assert (result["disturbance"] is not None) == result["evaluated"]
+            if evaluate and push_failed:
+                assert result["disturbance"]["held"], "the grasp itself held: only the missing plan fails it"
         finally:
             env.close()
 
@@ -351,7 +355,7 @@ def test_penetration_after_the_settle_over_the_limit_fails_a_held_grasp(monkeypa
         episodes.append(GraspEpisode(protocol=protocol, visuals=False))
         try:
             _scripted_grasp(episodes[-1], "lateral")
-            results.append(episodes[-1].evaluate())
+            results.append(episodes[-1].evaluate(push_failed=True))
         finally:
             episodes[-1].close()
     free, strict = results

@@ -212,16 +212,18 @@ def test_default_hand_achieved_grasps_show_their_signatures(tmp_path):
     assert all(records[gid]["q1"] == 0.0 < records[gid]["q1_soft"] for gid in pinches)
 
 
-def seed0_trial(grasp_id: str, hand: Path | None = None, trial: int = 0, **protocol: object) -> dict:
+def seed0_trial(grasp_id: str, hand: Path | None = None, trial: int = 0, push_failed: bool = False,
+                **protocol: object) -> dict:
     """The benchmark's trial ``trial`` (default 0) at seed 0 of one type on the default hand (or
     the hand folder ``hand``), under a Protocol with ``protocol`` changed (its record, as
-    results.json keeps it)."""
+    results.json keeps it); ``push_failed`` as ``handsim bench --push-failed``."""
     from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY, trial_seed
     from handsim.bench.runner import TrialTask, close_worker_envs, run_trial
     from handsim.tolerances import Protocol
 
     number = default_taxonomy().get(grasp_id).number
-    task = TrialTask(DEFAULT_ENV_ID, (("protocol", Protocol(**protocol)),), str(hand or hand_dir("default_hand")),
+    kwargs = (("protocol", Protocol(**protocol)),) + ((("push_failed", True),) if push_failed else ())
+    task = TrialTask(DEFAULT_ENV_ID, kwargs, str(hand or hand_dir("default_hand")),
                      DEFAULT_POLICY, grasp_id, number, trial, trial_seed(0, number, trial), False)
     record, _ = run_trial(task)
     close_worker_envs()
@@ -260,10 +262,16 @@ def test_a_ball_the_palm_catches_under_the_pushes_is_not_a_pad_grasp(tmp_path):
 def test_a_required_group_that_does_not_press_does_not_count():
     """The trial's required groups are judged on their load as well as their contact: the same
     held trial passes with no floor and fails, naming a group and its load, with a floor above
-    what a finger presses (1 kN), while its contacts and hold are unchanged."""
+    what a finger presses (1 kN), while its contacts and hold are unchanged (pushed with
+    ``push_failed``; without it the failed grasp is not pushed, and its verdict and reasons are
+    the same)."""
     g = default_taxonomy().get("medium_wrap")
-    free, strict = (seed0_trial(g.id, required_min_force_n=floor) for floor in (0.0, 1000.0))
+    free, strict = (seed0_trial(g.id, required_min_force_n=floor, push_failed=True) for floor in (0.0, 1000.0))
     assert free["success"] and strict["held"] and not strict["success"] and not strict["signature_matched"]
+    unpushed = seed0_trial(g.id, required_min_force_n=1000.0)
+    assert unpushed["disturbance"] is None and not unpushed["held"] and strict["disturbance"]["held"]
+    for key in ("success", "signature_matched", "contact_regions", "required_force_n", "failure_reasons", "q1"):
+        assert unpushed[key] == strict[key], key
     assert strict["contact_regions"] == free["contact_regions"]
     assert len(strict["required_force_n"]) == len(g.signature.required)
     assert all(0.0 < f < 1000.0 for f in strict["required_force_n"])
@@ -286,7 +294,7 @@ def test_an_index_standing_across_the_handle_is_not_index_finger_extension(tmp_p
     from handsim.tolerances import over_limit
 
     g = default_taxonomy().get("index_finger_extension")
-    across = seed0_trial(g.id, hand_with_plans(tmp_path, "index_finger_extension_across.json"))
+    across = seed0_trial(g.id, hand_with_plans(tmp_path, "index_finger_extension_across.json"), push_failed=True)
     along = seed0_trial(g.id, trial=1)
     angle = across["along_deg"]["index"]
     assert 80.0 < angle <= 90.0

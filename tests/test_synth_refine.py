@@ -120,8 +120,9 @@ def _rerun_graded(plan: dict[str, Any], seeds: tuple[int, ...], tmp_path: Path, 
     number = default_taxonomy().get(_TYPE).number
     records = []
     for t, seed in enumerate(seeds):
-        task = TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=(), hand=str(folder), policy=DEFAULT_POLICY,
-                         grasp_id=_TYPE, number=number, trial=t, seed=seed, render=False)
+        # push_failed as verify_plan runs it: the graded score counts a failed grasp's pushes
+        task = TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=(("push_failed", True),), hand=str(folder),
+                         policy=DEFAULT_POLICY, grasp_id=_TYPE, number=number, trial=t, seed=seed, render=False)
         records.append(run_trial(task)[0])
     close_worker_envs()
     return float(np.mean([graded_score(r) for r in records]))

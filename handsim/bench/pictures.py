@@ -201,8 +201,10 @@ def frame_note(g: GraspOutcome) -> str:
 
     The frame is the end of trial 0's hold while the strip's PASS/FAIL is the grasp's verdict
     over all its trials, so the line says which trial is shown and how it ended: ``success``,
-    ``held, failed`` (held but another check failed) or ``not held`` (it moved or turned past
-    the protocol's limits: the object may still be in the hand, as a pinch that turned is).
+    ``held, failed`` (held but another check failed), ``not held`` (it moved or turned past
+    the protocol's limits: the object may still be in the hand, as a pinch that turned is) or
+    ``failed, not pushed`` (it had already failed after the settle, or was knocked away during
+    the grasp, and the pushes did not run).
     """
     if not g.trials:
         return "not run"
@@ -213,6 +215,8 @@ def frame_note(g: GraspOutcome) -> str:
         state = "success"
     elif first.get("held"):
         state = "held, failed"
+    elif "disturbance" in first and first["disturbance"] is None:
+        state = "failed, not pushed"
     else:
         state = "not held"
     return f"{g.successes}/{g.trials} succeeded; trial 0 shown: {state}"

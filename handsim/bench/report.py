@@ -10,6 +10,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from handsim.bench.pictures import run_pictures
 from handsim.bench.results import BenchResults, GraspOutcome, wilson_interval
@@ -101,6 +102,11 @@ def _effort_caps_lines(hand: Mapping[str, object], run: set[str]) -> list[str]:
             "that type): " + "; ".join(parts)]
 
 
+def _not_pushed(trial: Mapping[str, Any]) -> bool:
+    """A failed trial whose record says the disturbance protocol did not run on it."""
+    return not trial.get("success") and "disturbance" in trial and trial["disturbance"] is None
+
+
 def report_markdown(results: BenchResults) -> str:
     """``report.md``: coverage, the table, the configuration and every failure with its reasons."""
     hand, cfg = results.hand, results.config
@@ -152,12 +158,18 @@ def report_markdown(results: BenchResults) -> str:
     failures = [g for g in results.grasps if any(g.failure_reasons)]
     if not failures:
         out.append("None.")
+    elif any(_not_pushed(t) for g in failures for t in g.trial_results):
+        out += [("A trial marked *not pushed* had already failed when it was scored after the settle (or its "
+                 "object was knocked away during the grasp), so the disturbance protocol did not run on it: no "
+                 "push could make it succeed. `handsim bench --push-failed` pushes it too and records whether "
+                 "the wrong grasp held."), ""]
     for g in failures:
         out.append(f"### {g.number} {g.name} (`{g.id}`): {g.successes}/{g.trials} trials succeeded")
         out.append("")
         for t, reasons in zip(g.trial_results, g.failure_reasons):
             if reasons:
-                out.append(f"- trial {t['trial']} (seed {t['seed']}): " + "; ".join(_md(r) for r in reasons))
+                out.append(f"- trial {t['trial']} (seed {t['seed']}): " + "; ".join(_md(r) for r in reasons)
+                           + (" (*not pushed*)" if _not_pushed(t) else ""))
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -165,10 +165,14 @@ Episode end
 * **Termination** at the end of the grasp phase (``Protocol.grasp_duration_s`` x
   ``EpisodeSettings.control_hz`` = 25 steps by default). With ``evaluate=True`` the step first
   runs :meth:`GraspEpisode.evaluate` (settle + six-direction disturbance + scoring);
-  ``info["is_success"]`` is then ``EpisodeResult.achieved``. With ``evaluate=False`` (fast, for
-  RL) it runs ``evaluate(run_protocol=False)`` (the object released, no settle) and
-  ``is_success`` means *the grasp as formed at the last step passes every check that does not
-  need the protocol*, which are all of :meth:`GraspEpisode.evaluate`'s but the disturbances:
+  ``info["is_success"]`` is then ``EpisodeResult.achieved``. A grasp that has already failed
+  when it is scored after the settle (signature, penetration, joint limits, no plan) is not
+  pushed, as no push could make it succeed (``info["episode"]["disturbance"]`` is None and
+  ``held`` False); ``push_failed=True`` pushes it anyway, to see whether the wrong grasp
+  holds. With ``evaluate=False`` (fast, for RL) it runs ``evaluate(run_protocol=False)`` (the
+  object released, no settle) and ``is_success`` means *the grasp as formed at the last step
+  passes every check that does not need the protocol*, which are all of
+  :meth:`GraspEpisode.evaluate`'s but the disturbances:
 
   - the hand has a plan for the grasp type (``models/<hand>/grasps.json``);
   - the pre-shape did not start inside the object (penetration at reset within
@@ -318,6 +322,11 @@ Version history
   the id is registered with ``disable_env_checker=True``, because gymnasium 1.4's passive
   checker breaks every ``step`` after a first ``reset`` that raised (``make(...,
   disable_env_checker=False)`` turns it back on).
+* v0, same id (spaces, rewards and outcomes unchanged): with ``evaluate=True`` a grasp that
+  has already failed when it is scored after the settle is not pushed through the
+  disturbance protocol (``info["episode"]``: ``evaluated`` and ``held`` False,
+  ``disturbance`` None, the push's own failure line absent); ``push_failed=True`` pushes it as
+  before.
 """
 
 from __future__ import annotations
@@ -496,6 +505,8 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         max_wrist_step_m: Free wrist's largest translation per step [m].
         max_wrist_step_rad: Free wrist's largest rotation per step [rad].
         wrist_range_m: Half-width of the free wrist's workspace, per axis [m].
+        push_failed: With ``evaluate``, push a grasp that has already failed after the settle
+            too (slower; the verdict is the same, the record says whether the wrong grasp held).
 
     Attributes:
         joint_names: The n independent joints, in action and ``joint_pos`` order.
@@ -530,6 +541,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         max_wrist_step_m: float = 0.005,
         max_wrist_step_rad: float = 0.05,
         wrist_range_m: float = 0.2,
+        push_failed: bool = False,
     ) -> None:
         super().__init__()
         if render_mode is not None and render_mode not in ("rgb_array", "human"):
@@ -566,8 +578,9 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
                 f"GraspEnv(hand=...): expected a shipped hand's name (str), a hand folder (path) or a "
                 f"handsim.hand.Hand, got {type(hand).__name__} ({hand!r})"
             )
-        if not isinstance(evaluate, (bool, np.bool_)):
-            raise ConfigurationError(f"GraspEnv(evaluate=...): expected True or False, got {evaluate!r}")
+        for name, value in (("evaluate", evaluate), ("push_failed", push_failed)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise ConfigurationError(f"GraspEnv({name}=...): expected True or False, got {value!r}")
         for name, value in (("width", width), ("height", height)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
                 raise ConfigurationError(f"GraspEnv({name}=...): expected a positive integer [px], got {value!r}")
@@ -575,6 +588,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
 
         self.render_mode = render_mode
         self.evaluate = bool(evaluate)
+        self.push_failed = bool(push_failed)
         self.action_mode = action_mode
         self.reward_weights = reward
         self.width, self.height = int(width), int(height)
@@ -903,7 +917,7 @@ class GraspEnv(gymnasium.Env[NDArray[np.float32], NDArray[np.float32]]):
         num_contacts = len(ep.contacts())  # of the grasp as formed, before any protocol
         if terminated:
             run_protocol = self.evaluate and not pushed
-            result = ep.evaluate(run_protocol=run_protocol)
+            result = ep.evaluate(run_protocol=run_protocol, push_failed=self.push_failed)
             success = self._is_success(result)
             failure = "" if success else result.failure_reason
             info["episode"] = result.to_dict()

@@ -235,8 +235,11 @@ def verify_plan(
     folder = _scratch_hand(Path(hand_folder), Path(workdir), name, grasp_id, entry)
     successes, q1s, grades, reasons = 0, [], [], []
     for t, seed in enumerate(seeds):
-        task = TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=(), hand=str(folder), policy=DEFAULT_POLICY,
-                         grasp_id=grasp_id, number=number, trial=t, seed=int(seed), render=False)
+        # push_failed: the graded score counts the pushes a failing grasp survives (a climb
+        # sees a plan that holds before it forms the whole signature).
+        task = TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=(("push_failed", True),), hand=str(folder),
+                         policy=DEFAULT_POLICY, grasp_id=grasp_id, number=number, trial=t, seed=int(seed),
+                         render=False)
         if screen and t == 0:
             why = _settle_screen(task)
             if why:
