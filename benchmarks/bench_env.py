@@ -127,7 +127,10 @@ def episode_cost(grasps: tuple[str, ...] = EVAL_GRASPS, seed: int = 0, hand: str
     """Wall time of full ``evaluate=True`` episodes with the scripted policy, per grasp type [s]."""
     per: dict[str, dict[str, float]] = {}
     for gid in grasps:
-        env = gymnasium.make(GRASP_ENV_ID, grasp=gid, evaluate=True, disable_env_checker=True, hand=hand)
+        # push_failed: every episode runs the whole protocol, whether or not its grasp fails
+        # (the figure is the cost of an evaluation, not of this hand's verdicts)
+        env = gymnasium.make(GRASP_ENV_ID, grasp=gid, evaluate=True, push_failed=True, disable_env_checker=True,
+                             hand=hand)
         policy = scripted(env)
         env.reset(seed=seed)  # warm-up: caches, first-use tables
         start = time.perf_counter()

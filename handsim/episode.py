@@ -19,7 +19,8 @@ A trial (all numbers from :class:`handsim.tolerances.Protocol`):
 4. **scoring of the grasp as it holds**: contacts labelled by hand region, the type's contact
    signature, thumb abducted/adducted, Ferrari-Canny Q1, largest penetration.
 5. **evaluation** (optional for RL): the six-direction disturbance protocol
-   (:func:`handsim.sim.run_disturbance`).
+   (:func:`handsim.sim.run_disturbance`), skipped when step 4 has already failed the grasp
+   unless ``evaluate(push_failed=True)``.
 
 Speed without history: a :class:`GraspEpisode` keeps one PyBullet world and empties it at
 every reset (``World.reset``), so a trial never depends on the trials before it (tested bit
@@ -216,7 +217,8 @@ class EpisodeResult:
         failure_reasons: Why it failed, most basic first (empty when achieved).
         initial_penetration_m: Hand-object penetration right after reset, before any step [m].
         max_joint_excess_deg: Largest excess of a revolute joint (mimic joints included) past its
-            URDF limit when the grasp was scored and at the end of the disturbances [deg].
+            URDF limit when the grasp was scored and, if they ran, at the end of the
+            disturbances [deg].
         max_joint_excess_m: The same for prismatic joints [m] (0 for a hand without any).
         settle_translation_m: How far the object moved during the settle, from its release to
             the start of the pushes [m] (world frame; 0 when the protocol did not run). Recorded,

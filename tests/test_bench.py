@@ -636,6 +636,22 @@ def test_report_escapes_the_asterisks_of_region_patterns():
         assert re.search(r"(?<!\\)\*", line) is None, line
 
 
+def test_report_marks_the_trials_that_were_not_pushed_and_only_those():
+    """``pushed`` false (failed after the settle, so not pushed) is marked; true, and null (a
+    custom env that does not say, a simulation error's stand-in record), are not; a run with no
+    unpushed failure gets no explanation either."""
+    results = _results({"tripod": (0, 3), "ring": (0, 1)})
+    ring = results.grasps[1]
+    assert ring.id == "ring"
+    records = [dict(t, pushed=p) for t, p in zip(results.grasps[0].trial_results, (False, True, None))]
+    marked = dataclasses.replace(results, grasps=(dataclasses.replace(results.grasps[0], trial_results=tuple(records)),
+                                                  ring))
+    lines = [ln for ln in report_markdown(marked).splitlines() if ln.startswith("- trial")]
+    assert [ln.endswith(" (*not pushed*)") for ln in lines] == [True, False, False, False]
+    assert "A trial marked *not pushed* had already failed" in report_markdown(marked)
+    assert "not pushed" not in report_markdown(results)
+
+
 def test_baseline_comparison():
     base = _results({"tip_pinch": (3, 3), "medium_wrap": (2, 3), "tripod": (0, 3), "ring": (3, 3)})
     same = compare_results(base, base)
@@ -895,9 +911,9 @@ def test_contact_sheet_labels_say_which_trial_the_frame_shows(tmp_path):
     assert frame_note(held).endswith("trial 0 shown: held, failed")
     # failed after the settle and so not pushed (no --push-failed): neither "held" nor "not held"
     unpushed = dataclasses.replace(results.grasps[1], trial_results=(
-        {"trial": 0, "success": False, "held": False, "disturbance": None,
+        {"trial": 0, "success": False, "held": False, "pushed": False, "disturbance": None,
          "failure_reasons": ["required index.distal.tip|index.distal.pad not in contact"]},))
-    assert frame_note(unpushed).endswith("trial 0 shown: failed, not pushed")
+    assert frame_note(unpushed).endswith("trial 0 shown: not pushed")
     partial = _results({"tip_pinch": (0, 0), "tripod": (2, 3)}, trials=3)
     assert [frame_note(g) for g in partial.grasps] == ["not run", "2/3 succeeded; trial 0 shown: success"]
     paths = write_outputs(results, tmp_path)

@@ -367,6 +367,37 @@ def test_penetration_after_the_settle_over_the_limit_fails_a_held_grasp(monkeypa
     assert strict.score.max_penetration_m == p and strict.initial_penetration_m < p / 2
     assert strict.held and strict.score.signature_matched and not strict.achieved
     assert strict.failure_reasons == (f"penetration {p * 1e3:.1f} mm > {p / 2 * 1e3:.1f} mm",)
+    # Without push_failed (the default) the same failed grasp is not pushed: the same verdict.
+    episodes.append(GraspEpisode(protocol=Protocol(max_penetration_m=p / 2), visuals=False))
+    try:
+        _scripted_grasp(episodes[-1], "lateral")
+        unpushed = episodes[-1].evaluate()
+    finally:
+        episodes[-1].close()
+    assert len(at_scoring) == 2  # the spy saw no third push
+    assert not unpushed.evaluated and not unpushed.held and unpushed.disturbance is None
+    assert unpushed.failure_reasons == strict.failure_reasons and unpushed.score.max_penetration_m == p
+
+
+@pytest.mark.slow
+def test_a_joint_past_its_limit_after_the_settle_is_not_pushed(monkeypatch) -> None:
+    """The skip's joint-limit condition: the held lateral grasp, with the joint-limit verdict
+    after the settle replaced by a failing one (a stand-in: the scripted grasp keeps its joints
+    within the allowance), is failed for it and not pushed; with push_failed it is pushed and
+    held, failing for the joint alone."""
+    why = "joint index_dip 9.0 deg past its limit > 5.0 deg"
+    results = []
+    for push_failed in (False, True):
+        ep = GraspEpisode(visuals=False)
+        try:
+            _scripted_grasp(ep, "lateral")
+            monkeypatch.setattr(ep, "joint_limit_reasons", lambda *args, **kwargs: [why])
+            results.append(ep.evaluate(push_failed=push_failed))
+        finally:
+            ep.close()
+    unpushed, pushed = results
+    assert not unpushed.evaluated and unpushed.disturbance is None and unpushed.failure_reasons == (why,)
+    assert pushed.evaluated and pushed.held and not pushed.achieved and pushed.failure_reasons == (why,)
 
 
 @pytest.mark.parametrize("grasp_id", ["power_sphere", "large_diameter"])

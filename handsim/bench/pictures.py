@@ -203,8 +203,8 @@ def frame_note(g: GraspOutcome) -> str:
     over all its trials, so the line says which trial is shown and how it ended: ``success``,
     ``held, failed`` (held but another check failed), ``not held`` (it moved or turned past
     the protocol's limits: the object may still be in the hand, as a pinch that turned is) or
-    ``failed, not pushed`` (it had already failed after the settle, or was knocked away during
-    the grasp, and the pushes did not run).
+    ``not pushed`` (it had already failed after the settle, or was knocked away during the
+    grasp, and the pushes did not run; the frame is the end of the settle).
     """
     if not g.trials:
         return "not run"
@@ -215,8 +215,8 @@ def frame_note(g: GraspOutcome) -> str:
         state = "success"
     elif first.get("held"):
         state = "held, failed"
-    elif "disturbance" in first and first["disturbance"] is None:
-        state = "failed, not pushed"
+    elif first.get("pushed") is False:
+        state = "not pushed"
     else:
         state = "not held"
     return f"{g.successes}/{g.trials} succeeded; trial 0 shown: {state}"

@@ -103,8 +103,9 @@ def _effort_caps_lines(hand: Mapping[str, object], run: set[str]) -> list[str]:
 
 
 def _not_pushed(trial: Mapping[str, Any]) -> bool:
-    """A failed trial whose record says the disturbance protocol did not run on it."""
-    return not trial.get("success") and "disturbance" in trial and trial["disturbance"] is None
+    """A failed trial whose record says the disturbance protocol was not run on it (``pushed``
+    false: failed already after the settle, or knocked away)."""
+    return not trial.get("success") and trial.get("pushed") is False
 
 
 def report_markdown(results: BenchResults) -> str:

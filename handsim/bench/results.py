@@ -37,7 +37,9 @@ Layout (keys in this order)::
                             "required_force_n",   # per required group [N]; since session 14
                             "along_deg",          # {finger: deg} of signature.along; since session 15
                             "settle_translation_m", "settle_rotation_deg",  # recorded, not judged
-                            "failure_reasons", "steps", "wall_s", "disturbance"}]}
+                            "failure_reasons", "steps", "wall_s",
+                            "pushed",             # the disturbance protocol ran; since session 21
+                            "disturbance"}]}      # its per-direction record, null when not pushed
       ],
       "timing": {"wall_s", "trials_run", "trials_per_s", "jobs", "executor"},   # this invocation
       "versions": {"handsim", "pybullet", "numpy", "python"}
@@ -46,7 +48,11 @@ Layout (keys in this order)::
 ``q1`` is the mean over the trials run, ``max_penetration_m`` the largest; ``success_rate``
 is ``successes / trials`` (null before any trial ran). ``q1_soft`` (since session 16) is the
 mean Q1 of the same contacts as soft fingers, with the torsional friction the simulator gives
-the pads; null for a file whose trials predate it.
+the pads; null for a file whose trials predate it. ``pushed`` (since session 21) is false for
+a trial that was not pushed because it had already failed when it was scored after the settle
+(or its object was knocked away during the grasp; ``handsim bench --push-failed`` pushes every
+trial), true when the disturbance protocol ran, and null when the env does not say (a custom
+``--env``, a simulation error, an episode cut before its evaluation; also a file from before).
 """
 
 from __future__ import annotations
@@ -533,6 +539,8 @@ def _check_trial(t: Mapping[str, Any], where: str, path: Path, planned: int) -> 
     for key in ("max_joint_excess_deg", "max_joint_excess_m", "wall_s"):
         if key in t:
             _check_number(t, key, where, path)
+    if "pushed" in t:
+        _check_bool(t, "pushed", where, path, nullable=True)
     if t.get("disturbance") is not None and not isinstance(t["disturbance"], Mapping):
         raise _bad(path, f"{where}.disturbance", "an object or null", t["disturbance"])
     # The verdict must agree with the record it sums up: a success flag flipped by hand does not

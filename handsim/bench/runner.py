@@ -442,6 +442,8 @@ def run_trial(task: TrialTask) -> tuple[dict[str, Any], NDArray[np.uint8] | None
         "failure_reasons": [] if success else [str(r) for r in reasons],
         "steps": steps,
         "wall_s": wall,
+        # null when the env does not say (a custom env; the stand-in record of an error or a cut)
+        "pushed": None if episode.get("evaluated") is None else bool(episode["evaluated"]),
         "disturbance": episode.get("disturbance"),
     }
     return _jsonable(record), frame

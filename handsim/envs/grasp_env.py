@@ -6,8 +6,8 @@ target grasp type (``models/<hand>/grasps.json``, seeded jitter) with the finger
 pre-shape; each ``step`` sets joint position targets for one control step of the **grasp phase**
 (object weightless, wrist fixed, motors capped at the URDF efforts or the plan's lower
 ``effort`` caps); when the grasp phase's
-steps are done the **evaluation** (gravity, settle, six-direction disturbance, scoring) runs
-inside that last step and the episode terminates.
+steps are done the **evaluation** (gravity, settle, scoring, six-direction disturbance unless
+the grasp has already failed) runs inside that last step and the episode terminates.
 
 .. code-block:: python
 
@@ -211,7 +211,8 @@ Keys at every step: ``reward_distance``, ``reward_progress``, ``reward_q1``,
 returns ``grasp_id``, ``has_plan`` and ``joint_limit_excess``.
 
 ``joint_limit_excess`` is a (N,) float64 array, >= 0: how far each joint is past its nearest
-URDF limit after the step (after the protocol on the last step with ``evaluate=True``), in
+URDF limit after the step (after the protocol on the last step with ``evaluate=True``: after
+the pushes, or after the settle when the failed grasp was not pushed), in
 rad for a revolute joint and m for a prismatic one (0 for a continuous joint). It has one
 entry per joint PyBullet moves, mimic joints included, in ``env.unwrapped.movable_joint_names``
 order (``joint_names``, N = n, for a hand without mimic joints; N = 21 for ``default_hand``).
@@ -322,11 +323,11 @@ Version history
   the id is registered with ``disable_env_checker=True``, because gymnasium 1.4's passive
   checker breaks every ``step`` after a first ``reset`` that raised (``make(...,
   disable_env_checker=False)`` turns it back on).
-* v0, same id (spaces, rewards and outcomes unchanged): with ``evaluate=True`` a grasp that
-  has already failed when it is scored after the settle is not pushed through the
+* v0, same id (spaces, rewards and every verdict unchanged): with ``evaluate=True`` a grasp
+  that has already failed when it is scored after the settle is not pushed through the
   disturbance protocol (``info["episode"]``: ``evaluated`` and ``held`` False,
-  ``disturbance`` None, the push's own failure line absent); ``push_failed=True`` pushes it as
-  before.
+  ``disturbance`` None, the push's own failure line absent; the last observation is taken
+  after the settle instead of after the pushes); ``push_failed=True`` pushes it as before.
 """
 
 from __future__ import annotations
