@@ -30,7 +30,9 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Optimise, for every grasp type, the object pose and the hand's contact configuration against the "
             "type's contact signature (batched, numpy), derive pre-shape and closing targets, verify the best "
-            "candidates in physics with the benchmark's own trial and seeds, and write the winners as grasps.json. "
+            "candidates in physics with the benchmark's own trial and seeds (a candidate that verifies is run "
+            "again at 149 and 151 solver iterations, and one that holds no trial at either is not verified: it "
+            "would hold only by the protocol's exact solve), and write the winners as grasps.json. "
             "A plan the file already holds is only replaced by a verified one (the file as it was is kept as "
             "<out>.bak, or the next free <out>.bak.N); an unverified candidate for such a type goes to <out stem>.unverified.json instead."
         ),

@@ -332,18 +332,19 @@ def synthesize_type(
                 batch = batch[:closing.restart_verify]
             for k, cand in enumerate(batch):
                 i = len(results)
-                best_succ = max((v.successes for _, _, v in results), default=0)
+                best_succ = max((v.successes for _, _, v in results if v.verifies(len(seeds), needed)), default=0)
                 ver = verify_plan(hand.folder, grasp.id, grasp.number, _entry(cand, tree.joint_names, ""), seeds,
-                                  workdir, f"{grasp.id}_{i}", needed=max(needed, best_succ), screen=True)
+                                  workdir, f"{grasp.id}_{i}", needed=max(needed, best_succ), screen=True,
+                                  neighbours=True)
                 results.append((i, cand, ver))
                 tried.append(origin[k] if not restart else f"closing model, restart {restart}")
-                if ver.successes == len(seeds):
+                if ver.successes == len(seeds) and ver.verifies(len(seeds), needed):
                     break  # cannot be beaten on successes; Q1 ties are not worth more physics
-            if any(v.trials == len(seeds) and v.successes >= needed for _, _, v in results):
+            if any(v.verifies(len(seeds), needed) for _, _, v in results):
                 break  # verified: the next restart's placements are not worth more physics
         settled = [r for r in results if r[2].settled]
         refine_note = ""  # what the climb did, for the note when its plan does not win
-        if refine > 0 and settled and not any(v.trials == len(seeds) and v.successes >= needed for _, _, v in results):
+        if refine > 0 and settled and not any(v.verifies(len(seeds), needed) for _, _, v in results):
             # The best candidate that kept the signature through the settle and lost the
             # object only under the pushes: the kind the authors' margin climbs turned into holds.
             i0, c0, _ = max(settled, key=lambda r: (r[2].successes, r[2].q1, -r[1].cost))
@@ -358,9 +359,9 @@ def synthesize_type(
                     object_quat_wxyz=np.asarray(climb.entry["object_quat_wxyz"], dtype=np.float64),
                     close=np.array([climb.entry["close"][j] for j in tree.joint_names], dtype=np.float64),
                 )
-                best_succ = max((v.successes for _, _, v in results), default=0)
+                best_succ = max((v.successes for _, _, v in results if v.verifies(len(seeds), needed)), default=0)
                 ver = verify_plan(hand.folder, grasp.id, grasp.number, _entry(refined, tree.joint_names, ""), seeds,
-                                  workdir, f"{grasp.id}_refined", needed=max(needed, best_succ))
+                                  workdir, f"{grasp.id}_refined", needed=max(needed, best_succ), neighbours=True)
                 results.append((len(results), refined, ver))
                 tried.append(f"{tried[i0]}, refined ({what})")
                 refine_note = f"refined candidate {i0} ({what}) verified {ver.successes}/{ver.trials}"
@@ -370,8 +371,9 @@ def synthesize_type(
 
         close_worker_envs()
     if results:
-        idx, cand, ver = max(results, key=lambda r: (r[2].successes, r[2].q1, -r[1].cost))
-        verified = ver.trials == len(seeds) and ver.successes >= needed
+        idx, cand, ver = max(results, key=lambda r: (r[2].verifies(len(seeds), needed), r[2].successes, r[2].q1,
+                                                     -r[1].cost))
+        verified = ver.verifies(len(seeds), needed)
         successes, trials, q1, reasons = ver.successes, ver.trials, ver.q1, ver.reasons
     else:
         idx, cand, verified, successes, trials, q1, reasons = 0, cands[0], False, 0, 0, cands[0].q1, ("not verified in physics",)
@@ -434,7 +436,8 @@ def retune_type(
     with contextlib.ExitStack() as stack:
         if workdir is None:
             workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="handsim-retune-"))
-        ver = verify_plan(hand.folder, grasp.id, grasp.number, entry, seeds, workdir, f"{grasp.id}_as_is")
+        ver = verify_plan(hand.folder, grasp.id, grasp.number, entry, seeds, workdir, f"{grasp.id}_as_is",
+                          neighbours=True)
         plan, runs = dict(entry), 1
         if refine > 0:
             res = refine_plan(hand.folder, grasp.id, entry, refine, seed, workdir=Path(workdir) / "refine",
@@ -442,10 +445,11 @@ def retune_type(
             what = (f"{res.evaluations} climb evaluations on {climb.climb_trials} climb seeds, {res.accepted} accepted, "
                     f"climb score {res.start_score:.2f} -> {res.score:.2f}")
             if res.changed:
-                new = verify_plan(hand.folder, grasp.id, grasp.number, res.entry, seeds, workdir, f"{grasp.id}_retuned")
+                new = verify_plan(hand.folder, grasp.id, grasp.number, res.entry, seeds, workdir, f"{grasp.id}_retuned",
+                                  neighbours=True)
                 runs += 1
-                held = ver.trials == len(seeds) and ver.successes >= needed
-                if new.successes >= max(needed, ver.successes) or not held:
+                held = ver.verifies(len(seeds), needed)
+                if (new.verifies(len(seeds), needed) and new.successes >= ver.successes) or not held:
                     note = str(entry.get("note", ""))
                     plan = {**res.entry, "note": (note + " " if note else "") +
                             f"[Re-tuned by handsim synth --retune, seed {seed}: {what}; verified "
@@ -454,7 +458,7 @@ def retune_type(
         from handsim.bench.runner import close_worker_envs
 
         close_worker_envs()
-    verified = ver.trials == len(seeds) and ver.successes >= needed
+    verified = ver.verifies(len(seeds), needed)
     return TypeResult(grasp.id, grasp.number, plan, verified, ver.successes, ver.trials, ver.q1, math.inf,
                       () if verified else ver.reasons, runs, time.perf_counter() - start)
 
