@@ -7,6 +7,7 @@ stand-ins for the physics whose verdicts the test sets."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -46,11 +47,12 @@ def test_a_plan_that_holds_as_it_is_is_left_untouched(tmp_path) -> None:
 
 
 def _stand_ins(monkeypatch, verdicts: dict[str, int], climbed: bool = True,
-               neighbours: dict[str, tuple[tuple[int, int], ...]] | None = None) -> list[tuple[str, str]]:
+               neighbours: dict[str, tuple[tuple[int, int], ...]] | None = None,
+               climb_settings: list[Any] | None = None) -> list[tuple[str, str]]:
     """verify_plan answers from ``verdicts`` (successes by the plan's marker: ``climbed``, a
     note ``mine``, else ``as_is``) and, when asked for the neighbouring solver counts, from
     ``neighbours`` (default: a success at each); refine_plan moves the plan's object 1 mm and
-    marks it ``climbed``; returns the calls made."""
+    marks it ``climbed`` (its ``settings`` appended to ``climb_settings``); returns the calls made."""
     import handsim.synth.synthesize as synth_mod
 
     calls: list[tuple[str, str]] = []
@@ -64,6 +66,8 @@ def _stand_ins(monkeypatch, verdicts: dict[str, int], climbed: bool = True,
 
     def refine(hand, grasp_id, entry, budget, seed=0, **kw) -> RefineResult:
         calls.append(("refine", str(budget)))
+        if climb_settings is not None:
+            climb_settings.append(kw.get("settings"))
         if not climbed:
             return RefineResult(entry=dict(entry), start_score=1.0, score=1.0, evaluations=budget, accepted=0,
                                 trials=2 * budget, rejected_overlap=0)
@@ -155,6 +159,73 @@ def test_a_plan_that_holds_only_at_the_protocols_solver_count_is_not_verified(tm
     assert _plans(folder2 / "grasps.json")["tip_pinch"]["marker"] == "climbed"
 
 
+@pytest.mark.parametrize(("as_is", "neighbours", "counts"), [
+    (3, ((149, 0), (151, 1)), (150, 149, 151)),  # holds only at 150 (and 151 here): climbed across the counts
+    (3, ((149, 1), (151, 1)), ()),  # holds at every count: the climb scores at the protocol's count
+    (1, None, ()),  # fails at 150: the climb at 150 sees that already
+])
+def test_a_plan_that_holds_only_at_the_protocols_count_is_climbed_across_the_counts(
+        tmp_path, monkeypatch, as_is, neighbours, counts) -> None:
+    """Scored at 150 alone, a plan that holds only there holds on the climb seeds too, so its
+    climb would stop before the first move (session 22: the prismatic 4 finger plan of
+    tests/data); its climb seeds are scored at 150, 149 and 151 iterations in turn instead, and
+    the re-tuned plan's note says so. Other plans keep the protocol's count (the setting given)."""
+    from handsim.synth.refine import RefineSettings
+    from handsim.synth.synthesize import synthesize
+
+    folder = _hand(tmp_path)
+    seen: list[Any] = []
+    _stand_ins(monkeypatch, {"as_is": as_is, "climbed": 3}, neighbours={"as_is": neighbours} if neighbours else None,
+               climb_settings=seen)
+    given = RefineSettings(climb_trials=3)
+    synthesize(folder, folder / "grasps.json", ["tip_pinch"], jobs=1, retune=True, climb=given, progress=False)
+    (settings,) = seen
+    assert settings.solver_counts == counts
+    assert settings.climb_trials == 3 and dataclasses.replace(settings, solver_counts=()) == given
+    note = _plans(folder / "grasps.json")["tip_pinch"]["note"]
+    assert ("on 3 climb seeds at 150/149/151 solver iterations in turn," in note) is bool(counts)
+
+
+def test_verify_plan_runs_each_seed_at_its_solver_count(tmp_path, monkeypatch) -> None:
+    """``solver_iterations`` is cycled over the seeds; the protocol's own count runs the
+    benchmark's protocol unchanged (no ``protocol`` kwarg); the climb passes its setting on."""
+    import handsim.bench.runner as runner
+    from handsim.synth import refine as refine_mod
+    from handsim.synth.refine import RefineSettings, refine_plan
+    from handsim.synth.verify import verify_plan
+
+    ran: list[tuple[int, Any]] = []
+
+    def trial(task):
+        kw = dict(task.env_kwargs)
+        ran.append((task.seed, kw["protocol"].solver_iterations if "protocol" in kw else None))
+        return {"success": True, "q1": 0.1, "failure_reasons": [], "disturbance": None}, None
+
+    monkeypatch.setattr(runner, "run_trial", trial)
+    entry = _plans(hand_dir("default_hand") / "grasps.json")["tip_pinch"]
+    verify_plan(hand_dir("default_hand"), "tip_pinch", 24, entry, (11, 12, 13, 14), tmp_path, "a",
+                solver_iterations=(150, 149, 151))
+    assert ran == [(11, None), (12, 149), (13, 151), (14, None)]
+    ran.clear()
+    verify_plan(hand_dir("default_hand"), "tip_pinch", 24, entry, (11, 12), tmp_path, "b")
+    assert ran == [(11, None), (12, None)]
+
+    passed: list[Any] = []
+    monkeypatch.setattr(refine_mod, "verify_plan", lambda *a, **kw: passed.append(kw.get("solver_iterations"))
+                        or Verification(1, 1, 0.1, (), graded=6.0))
+    refine_plan(hand_dir("default_hand"), "tip_pinch", entry, 1, settings=RefineSettings(solver_counts=(149, 151)))
+    assert passed == [(149, 151)]
+
+
+@pytest.mark.parametrize("counts", [(0,), (150.0,), (True,)])
+def test_refine_settings_refuses_a_bad_solver_count(counts) -> None:
+    from handsim.errors import ConfigurationError
+    from handsim.synth.refine import RefineSettings
+
+    with pytest.raises(ConfigurationError, match=r"RefineSettings.solver_counts: expected solver iteration counts"):
+        RefineSettings(solver_counts=counts)
+
+
 @pytest.mark.slow
 def test_verification_runs_a_plan_at_the_neighbouring_solver_counts(tmp_path) -> None:
     """Session 21's prismatic 4 finger climb (tests/data): on the benchmark's seeds it succeeds
@@ -176,6 +247,12 @@ def test_verification_runs_a_plan_at_the_neighbouring_solver_counts(tmp_path) ->
     assert checked.neighbours == tuple((n, 0) for n in NEIGHBOUR_ITERATIONS) and not checked.verifies(3, 2)
     assert checked.reasons[-1] == ("holds only at the protocol's solver count: 0/3 at 149 iterations, "
                                    "0/3 at 151 iterations (solver_iterations 150: 2/3)")
+    # Each seed at its own count (what a fragile plan's climb scores): the seeds at 149 and 151
+    # fail, the first, at 150, does as it did at 150.
+    cycled = verify_plan(hand_dir("default_hand"), "prismatic_4_finger", number, entry, seeds, tmp_path, "cycled",
+                         solver_iterations=(150, *NEIGHBOUR_ITERATIONS))
+    first_held = not any(r.startswith(f"seed {seeds[0]}:") for r in plain.reasons)
+    assert (cycled.successes, cycled.trials) == (int(first_held), 3)
 
 
 def test_retune_reads_the_out_file_first_and_says_when_there_is_no_plan(tmp_path, monkeypatch) -> None:

@@ -62,7 +62,9 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
                    help="instead of synthesizing new plans, re-tune the ones the hand has (those in --out, else in "
                         "the hand's grasps.json), e.g. after the hand changed: each is verified on the benchmark's "
                         "seeds and hill-climbed (--refine N evaluations) from where it is unless it already holds on "
-                        "the climb seeds; the climbed plan replaces it only if it verifies, and with at least the "
+                        "the climb seeds (a plan that holds only at the protocol's solver count is climbed with its "
+                        "climb seeds at 150, 149 and 151 iterations in turn); the climbed plan replaces it only if it "
+                        "verifies, and with at least the "
                         "old plan's successes when the old plan verified too; --candidates and --verify do not apply")
     p.set_defaults(handler=run_synth_command)
 

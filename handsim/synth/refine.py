@@ -72,6 +72,12 @@ class RefineSettings:
         rot_sd_deg: Standard deviation of an object turn about a random axis [deg].
         move_odds: Odds of the moves (squeeze, one finger, every joint, object move, object
             turn) [-]; normalised.
+        solver_counts: Constraint-solver iteration counts the climb seeds are scored at, in
+            turn (climb seed ``t`` at ``solver_counts[t % len]``); empty: the protocol's count.
+            ``handsim synth --retune`` climbs a plan that holds only at the protocol's count
+            with ``(150, 149, 151)``, so that the climb sees the fragility the verification
+            refuses (:data:`handsim.synth.verify.NEIGHBOUR_ITERATIONS`): scored at 150 alone
+            such a plan holds on the climb seeds and is not climbed at all.
     """
 
     climb_trials: int = 2
@@ -81,10 +87,14 @@ class RefineSettings:
     xyz_sd_m: float = 0.001
     rot_sd_deg: float = 2.0
     move_odds: tuple[float, float, float, float, float] = (0.25, 0.30, 0.15, 0.20, 0.10)
+    solver_counts: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.climb_trials < 1:
             raise ConfigurationError(f"RefineSettings.climb_trials: expected >= 1, got {self.climb_trials}")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in self.solver_counts):
+            raise ConfigurationError(f"RefineSettings.solver_counts: expected solver iteration counts (ints >= 1), "
+                                     f"got {self.solver_counts!r}")
         if len(self.move_odds) != 5 or min(self.move_odds) < 0 or sum(self.move_odds) <= 0:
             raise ConfigurationError(f"RefineSettings.move_odds: expected 5 non-negative odds with a positive sum "
                                      f"(squeeze, finger, all, xyz, turn), got {self.move_odds}")
@@ -239,7 +249,8 @@ def refine_plan(
         work = Path(workdir)
 
         def score(plan: Mapping[str, Any], k: int) -> float:
-            return verify_plan(hand_folder, grasp.id, grasp.number, plan, seeds, work, f"{grasp.id}_refine_{k}").graded
+            return verify_plan(hand_folder, grasp.id, grasp.number, plan, seeds, work, f"{grasp.id}_refine_{k}",
+                               solver_iterations=settings.solver_counts).graded
 
         best, best_score = start, score(start, 0)
         start_score = best_score

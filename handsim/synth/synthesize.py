@@ -93,7 +93,12 @@ from handsim.synth.optimize import (
     plan_from_solution,
 )
 from handsim.synth.refine import DEFAULT_REFINE_SETTINGS, RefineSettings, refine_plan
-from handsim.synth.verify import Verification, read_grasp_file, verify_plan
+from handsim.synth.verify import (
+    NEIGHBOUR_ITERATIONS,
+    Verification,
+    read_grasp_file,
+    verify_plan,
+)
 from handsim.tolerances import DEFAULT_PROTOCOL
 
 __all__ = ["DEFAULT_REFINE", "DEFAULT_VERIFY", "REFINE_BUDGET", "SynthResults", "TypeResult", "retune_type", "synthesize",
@@ -406,7 +411,10 @@ def retune_type(
     short of their signature or their hold, and others holding on the benchmark's seeds only):
     the climb starts from the author's plan, not from a new optimisation. The climb's first
     evaluation scores the plan on the climb seeds, which are not the benchmark's: a plan that
-    holds there (mean graded score 6) is not climbed. A climbed plan wins when it verifies on the
+    holds there (mean graded score 6) is not climbed; a plan that verifies on the benchmark's
+    seeds but holds no trial at a neighbouring solver count (:data:`NEIGHBOUR_ITERATIONS`) is
+    climbed with its climb seeds scored at 150, 149 and 151 iterations in turn
+    (:attr:`RefineSettings.solver_counts`, unless ``climb`` sets them). A climbed plan wins when it verifies on the
     benchmark's seeds with at least the successes the plan had there, so a plan that verified
     but held on the climb seeds only by luck is replaced by one that holds on both, never by one
     the benchmark rates lower.
@@ -440,10 +448,16 @@ def retune_type(
                           neighbours=True)
         plan, runs = dict(entry), 1
         if refine > 0:
+            if _fragile(ver, len(seeds), needed) and not climb.solver_counts:
+                # Scored at 150 alone, a plan that holds only there holds on the climb seeds
+                # too, and the climb would stop before its first move.
+                climb = dataclasses.replace(climb, solver_counts=_CLIMB_COUNTS)
             res = refine_plan(hand.folder, grasp.id, entry, refine, seed, workdir=Path(workdir) / "refine",
                               settings=climb)
-            what = (f"{res.evaluations} climb evaluations on {climb.climb_trials} climb seeds, {res.accepted} accepted, "
-                    f"climb score {res.start_score:.2f} -> {res.score:.2f}")
+            counts = ("" if not climb.solver_counts else
+                      f" at {'/'.join(str(n) for n in climb.solver_counts)} solver iterations in turn")
+            what = (f"{res.evaluations} climb evaluations on {climb.climb_trials} climb seeds{counts}, "
+                    f"{res.accepted} accepted, climb score {res.start_score:.2f} -> {res.score:.2f}")
             if res.changed:
                 new = verify_plan(hand.folder, grasp.id, grasp.number, res.entry, seeds, workdir, f"{grasp.id}_retuned",
                                   neighbours=True)
@@ -461,6 +475,16 @@ def retune_type(
     verified = ver.verifies(len(seeds), needed)
     return TypeResult(grasp.id, grasp.number, plan, verified, ver.successes, ver.trials, ver.q1, math.inf,
                       () if verified else ver.reasons, runs, time.perf_counter() - start)
+
+
+#: Solver counts a fragile plan's climb scores its climb seeds at, in turn: the protocol's and
+#: the neighbouring ones the verification checks.
+_CLIMB_COUNTS = (DEFAULT_PROTOCOL.solver_iterations, *NEIGHBOUR_ITERATIONS)
+
+
+def _fragile(ver: Verification, seeds: int, needed: int) -> bool:
+    """The plan verified at the protocol's solver count and failed only the neighbouring-count check."""
+    return ver.trials == seeds and ver.successes >= needed and any(wins == 0 for _, wins in ver.neighbours)
 
 
 def unverified_path(out: str | Path) -> Path:

@@ -225,6 +225,7 @@ def verify_plan(
     needed: int = 0,
     screen: bool = False,
     neighbours: bool = False,
+    solver_iterations: Sequence[int] = (),
 ) -> Verification:
     """Run the benchmark's trial of ``entry`` for each seed.
 
@@ -245,6 +246,9 @@ def verify_plan(
         neighbours: When the plan verifies (every seed run, at least ``max(needed, 1)``
             successes), run the same trials at each of :data:`NEIGHBOUR_ITERATIONS` too (stopping
             at a count's first success); one without any success is named in the reasons.
+        solver_iterations: Constraint-solver iteration counts the seeds' trials run at, in turn
+            (seed ``t`` at ``solver_iterations[t % len]``; empty: the protocol's count). A climb
+            scores a plan across the counts with it (:attr:`handsim.synth.refine.RefineSettings.solver_counts`).
 
     Returns:
         The :class:`Verification`.
@@ -259,11 +263,18 @@ def verify_plan(
         return TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=tuple(env_kwargs.items()), hand=str(folder),
                          policy=DEFAULT_POLICY, grasp_id=grasp_id, number=number, trial=t, seed=int(seed), render=False)
 
+    def at_count(t: int) -> dict[str, Any]:
+        if not solver_iterations:
+            return {}
+        n = int(solver_iterations[t % len(solver_iterations)])
+        return {} if n == DEFAULT_PROTOCOL.solver_iterations else {
+            "protocol": dataclasses.replace(DEFAULT_PROTOCOL, solver_iterations=n)}
+
     successes, q1s, grades, reasons = 0, [], [], []
     for t, seed in enumerate(seeds):
         # push_failed: the graded score counts the pushes a failing grasp survives (a climb
         # sees a plan that holds before it forms the whole signature).
-        task = trial(t, seed, push_failed=True)
+        task = trial(t, seed, push_failed=True, **at_count(t))
         if screen and t == 0:
             why = _settle_screen(task)
             if why:
