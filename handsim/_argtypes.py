@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "non_empty", "whole_number"]
+__all__ = ["EXIT_INTERNAL", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_REGRESSION", "EXIT_USAGE", "non_empty", "whole_number", "whole_numbers"]
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -27,6 +27,19 @@ def whole_number(minimum: int) -> Callable[[str], int]:
         if value < minimum:
             raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {value}")
         return value
+
+    return parse
+
+
+def whole_numbers(minimum: int) -> Callable[[str], tuple[int, ...]]:
+    """An argparse type: comma-separated whole numbers >= ``minimum`` (at least one)."""
+    one = whole_number(minimum)
+
+    def parse(text: str) -> tuple[int, ...]:
+        parts = [t.strip() for t in text.split(",")]
+        if not text.strip() or any(not t for t in parts):
+            raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers >= {minimum}, got {text!r}")
+        return tuple(one(t) for t in parts)
 
     return parse
 

@@ -274,6 +274,7 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
     retunes: list[bool] = []
 
     climbs: list[int] = []
+    counts: list[tuple[int, ...]] = []
 
     def fake(*args: Any, refine: int | None = -1, retune: bool = False, **kwargs: Any) -> Any:
         if refine is None:  # synthesize's own default for the mode
@@ -281,6 +282,7 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
         seen.append(refine)
         retunes.append(retune)
         climbs.append(kwargs["climb"].climb_trials)
+        counts.append(kwargs["climb"].solver_counts)
         return synth_mod.SynthResults(out=tmp_path / "g.json", seed=0, types=(), wall_s=0.0, jobs=1)
 
     monkeypatch.setattr(synth_mod, "synthesize", fake)
@@ -300,6 +302,13 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
     assert set(climbs) == {synth_mod.DEFAULT_REFINE_SETTINGS.climb_trials}
     args = parser.parse_args(["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"), "--climb-trials", "4"])
     assert run_synth_command(args) == 0 and climbs[-1] == 4
+    assert set(counts) == {()}  # the protocol's count unless asked
+    args = parser.parse_args(["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"),
+                              "--climb-counts", "150, 149,151"])
+    assert run_synth_command(args) == 0 and counts[-1] == (150, 149, 151)
+    for bad in ("0", "150,,151", "", "150,x"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["synth", "--hand", "default_hand", "--climb-counts", bad])
     with pytest.raises(SystemExit):
         parser.parse_args(["synth", "--hand", "default_hand", "--climb-trials", "0"])
     with pytest.raises(SystemExit):

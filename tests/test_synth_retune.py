@@ -189,7 +189,7 @@ def test_a_plan_that_holds_only_at_the_protocols_count_is_climbed_across_the_cou
 def test_verify_plan_runs_each_seed_at_its_solver_count(tmp_path, monkeypatch) -> None:
     """``solver_iterations`` is cycled over the seeds; the protocol's own count runs the
     benchmark's protocol unchanged (no ``protocol`` kwarg); the climb passes its setting on."""
-    import handsim.bench.runner as runner
+    from handsim.bench import runner
     from handsim.synth import refine as refine_mod
     from handsim.synth.refine import RefineSettings, refine_plan
     from handsim.synth.verify import verify_plan

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from handsim._argtypes import EXIT_INTERRUPTED, EXIT_OK, whole_number
+from handsim._argtypes import EXIT_INTERRUPTED, EXIT_OK, whole_number, whole_numbers
 from handsim.errors import ConfigurationError, UnknownNameError
 
 __all__ = ["add_synth", "format_synth_table", "run_synth_command"]
@@ -58,6 +58,10 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
                    help=f"climb seeds each climb candidate is scored on (default "
                         f"{DEFAULT_REFINE_SETTINGS.climb_trials}; more cost proportionally more physics and fit the "
                         "climb's own draws of the placement jitter less)")
+    p.add_argument("--climb-counts", type=whole_numbers(1), default=None, metavar="N,...",
+                   help="constraint-solver iteration counts the climb seeds are scored at, in turn (e.g. 150,149,151: "
+                        "a climb towards a plan that does not hold by the protocol's exact solve alone; default: the "
+                        "protocol's count, and with --retune 150,149,151 for a plan that holds only at it)")
     p.add_argument("--retune", action="store_true",
                    help="instead of synthesizing new plans, re-tune the ones the hand has (those in --out, else in "
                         "the hand's grasps.json), e.g. after the hand changed: each is verified on the benchmark's "
@@ -163,7 +167,8 @@ def run_synth_command(args: argparse.Namespace) -> int:
     try:
         results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify,
                              settings=settings, refine=args.refine, retune=args.retune,
-                             climb=RefineSettings(climb_trials=args.climb_trials))
+                             climb=RefineSettings(climb_trials=args.climb_trials,
+                                                  solver_counts=args.climb_counts or ()))
     except KeyboardInterrupt:
         from handsim.synth.synthesize import unverified_path
 
