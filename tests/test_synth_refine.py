@@ -264,7 +264,7 @@ def test_refine_zero_never_runs_the_stage_and_an_idle_climb_leaves_the_plan(tmp_
     assert dataclasses.replace(off, wall_s=0.0, entry=None) == dataclasses.replace(on, wall_s=0.0, entry=None)
 
 
-def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
+def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path, capsys) -> None:
     import argparse
 
     import handsim.synth.synthesize as synth_mod
@@ -304,11 +304,19 @@ def test_cli_threads_refine_with_its_default(monkeypatch, tmp_path) -> None:
     assert run_synth_command(args) == 0 and climbs[-1] == 4
     assert set(counts) == {()}  # the protocol's count unless asked
     args = parser.parse_args(["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"),
-                              "--climb-counts", "150, 149,151"])
+                              "--climb-counts", "150, 149,151", "--climb-trials", "3"])
     assert run_synth_command(args) == 0 and counts[-1] == (150, 149, 151)
+    from handsim.errors import ConfigurationError
+
+    args = parser.parse_args(["synth", "--hand", "default_hand", "--out", str(tmp_path / "g.json"),
+                              "--climb-counts", "150,149,151"])
+    with pytest.raises(ConfigurationError, match=r"^--climb-counts 150,149,151: 3 counts but --climb-trials 2; "
+                                                 r"expected at most one count per climb seed \(give --climb-trials 3"):
+        run_synth_command(args)
     for bad in ("0", "150,,151", "", "150,x"):
         with pytest.raises(SystemExit):
             parser.parse_args(["synth", "--hand", "default_hand", "--climb-counts", bad])
+    assert "expected comma-separated whole numbers >= 1, got '150,,151'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         parser.parse_args(["synth", "--hand", "default_hand", "--climb-trials", "0"])
     with pytest.raises(SystemExit):

@@ -94,7 +94,7 @@ def test_a_failing_plan_is_climbed_and_replaced_only_when_the_climb_verifies(tmp
     after = _plans(out)
     assert after["tip_pinch"]["marker"] == "climbed"
     assert "Re-tuned by handsim synth --retune, seed 4" in after["tip_pinch"]["note"]
-    assert "verified 3/3 (the plan as it was: 0/3)" in after["tip_pinch"]["note"]
+    assert "; verified 3/3 (the plan as it was: 0/3, not verified).]" in after["tip_pinch"]["note"]
     assert after["tip_pinch"]["note"].startswith(before["tip_pinch"]["note"])  # the author's note stays
     assert {k: v for k, v in after.items() if k != "tip_pinch"} == {k: v for k, v in before.items() if k != "tip_pinch"}
     assert res.backup is not None and _plans(res.backup) == before
@@ -159,17 +159,24 @@ def test_a_plan_that_holds_only_at_the_protocols_solver_count_is_not_verified(tm
     assert _plans(folder2 / "grasps.json")["tip_pinch"]["marker"] == "climbed"
 
 
-@pytest.mark.parametrize(("as_is", "neighbours", "counts"), [
-    (3, ((149, 0), (151, 1)), (150, 149, 151)),  # holds only at 150 (and 151 here): climbed across the counts
-    (3, ((149, 1), (151, 1)), ()),  # holds at every count: the climb scores at the protocol's count
-    (1, None, ()),  # fails at 150: the climb at 150 sees that already
+_FRAGILE = ((149, 0), (151, 1))
+
+
+@pytest.mark.parametrize(("as_is", "neighbours", "given", "counts", "trials"), [
+    (3, _FRAGILE, {}, (150, 149, 151), 3),  # holds only at 150 (and 151 here): climbed across the counts
+    (3, _FRAGILE, {"climb_trials": 4}, (150, 149, 151), 4),
+    (3, _FRAGILE, {"climb_trials": 2, "solver_counts": (149,)}, (149,), 2),  # the caller's counts are kept
+    (3, ((149, 1), (151, 1)), {"climb_trials": 3}, (), 3),  # holds at every count: the protocol's count
+    (1, None, {"climb_trials": 3}, (), 3),  # fails at 150: the climb at 150 sees that already
 ])
 def test_a_plan_that_holds_only_at_the_protocols_count_is_climbed_across_the_counts(
-        tmp_path, monkeypatch, as_is, neighbours, counts) -> None:
+        tmp_path, monkeypatch, as_is, neighbours, given, counts, trials) -> None:
     """Scored at 150 alone, a plan that holds only there holds on the climb seeds too, so its
     climb would stop before the first move (session 22: the prismatic 4 finger plan of
-    tests/data); its climb seeds are scored at 150, 149 and 151 iterations in turn instead, and
-    the re-tuned plan's note says so. Other plans keep the protocol's count (the setting given)."""
+    tests/data); its climb seeds are scored at 150, 149 and 151 iterations in turn instead, on
+    at least one climb seed per count (the default 2 become 3), and the re-tuned plan's note
+    says so, and why the plan as it was did not verify. Counts the caller set are kept; other
+    plans keep the protocol's count."""
     from handsim.synth.refine import RefineSettings
     from handsim.synth.synthesize import synthesize
 
@@ -177,13 +184,16 @@ def test_a_plan_that_holds_only_at_the_protocols_count_is_climbed_across_the_cou
     seen: list[Any] = []
     _stand_ins(monkeypatch, {"as_is": as_is, "climbed": 3}, neighbours={"as_is": neighbours} if neighbours else None,
                climb_settings=seen)
-    given = RefineSettings(climb_trials=3)
-    synthesize(folder, folder / "grasps.json", ["tip_pinch"], jobs=1, retune=True, climb=given, progress=False)
+    climb = RefineSettings(**given)
+    synthesize(folder, folder / "grasps.json", ["tip_pinch"], jobs=1, retune=True, climb=climb, progress=False)
     (settings,) = seen
-    assert settings.solver_counts == counts
-    assert settings.climb_trials == 3 and dataclasses.replace(settings, solver_counts=()) == given
+    assert (settings.solver_counts, settings.climb_trials) == (counts, trials)
+    assert dataclasses.replace(settings, solver_counts=climb.solver_counts, climb_trials=climb.climb_trials) == climb
     note = _plans(folder / "grasps.json")["tip_pinch"]["note"]
-    assert ("on 3 climb seeds at 150/149/151 solver iterations in turn," in note) is bool(counts)
+    shown = "/".join(map(str, counts))
+    assert (f"on {trials} climb seeds at {shown} solver iterations in turn," in note) is bool(counts)
+    if neighbours == _FRAGILE:
+        assert note.endswith("; verified 3/3 (the plan as it was: 3/3, not verified (no success at 149 iterations)).]")
 
 
 def test_verify_plan_runs_each_seed_at_its_solver_count(tmp_path, monkeypatch) -> None:
@@ -217,13 +227,36 @@ def test_verify_plan_runs_each_seed_at_its_solver_count(tmp_path, monkeypatch) -
     assert passed == [(149, 151)]
 
 
-@pytest.mark.parametrize("counts", [(0,), (150.0,), (True,)])
+@pytest.mark.parametrize("counts", [(0,), (150.0,), (True,), 150, "150"])
 def test_refine_settings_refuses_a_bad_solver_count(counts) -> None:
     from handsim.errors import ConfigurationError
     from handsim.synth.refine import RefineSettings
 
-    with pytest.raises(ConfigurationError, match=r"RefineSettings.solver_counts: expected solver iteration counts"):
-        RefineSettings(solver_counts=counts)
+    with pytest.raises(ConfigurationError, match=r"RefineSettings.solver_counts: expected a sequence of solver "
+                                                 r"iteration counts \(ints >= 1\), got"):
+        RefineSettings(climb_trials=3, solver_counts=counts)
+
+
+def test_refine_settings_wants_a_climb_seed_per_solver_count() -> None:
+    """Seed t runs at count t mod len: a count beyond the climb seeds would never be scored."""
+    from handsim.errors import ConfigurationError
+    from handsim.synth.refine import RefineSettings
+
+    with pytest.raises(ConfigurationError, match=r"3 counts \(150, 149, 151\) but climb_trials 2: expected at most "
+                                                 r"one count per climb seed"):
+        RefineSettings(solver_counts=(150, 149, 151))
+    settings = RefineSettings(climb_trials=3, solver_counts=[150, 149, 151])
+    assert settings.solver_counts == (150, 149, 151) and hash(settings)  # a list is stored as a tuple
+
+
+def test_verify_plan_refuses_solver_counts_with_the_neighbour_check(tmp_path) -> None:
+    from handsim.errors import ConfigurationError
+    from handsim.synth.verify import verify_plan
+
+    entry = _plans(hand_dir("default_hand") / "grasps.json")["tip_pinch"]
+    with pytest.raises(ConfigurationError, match=r"expected no solver_iterations with it, got \(149,\)"):
+        verify_plan(hand_dir("default_hand"), "tip_pinch", 24, entry, (1,), tmp_path, "x", neighbours=True,
+                    solver_iterations=(149,))
 
 
 @pytest.mark.slow

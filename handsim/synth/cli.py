@@ -61,13 +61,15 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--climb-counts", type=whole_numbers(1), default=None, metavar="N,...",
                    help="constraint-solver iteration counts the climb seeds are scored at, in turn (e.g. 150,149,151: "
                         "a climb towards a plan that does not hold by the protocol's exact solve alone; default: the "
-                        "protocol's count, and with --retune 150,149,151 for a plan that holds only at it)")
+                        "protocol's count, and with --retune 150,149,151 for a plan that holds only at it, on at least 3 climb "
+                        "seeds; at most one count per climb seed)")
     p.add_argument("--retune", action="store_true",
                    help="instead of synthesizing new plans, re-tune the ones the hand has (those in --out, else in "
                         "the hand's grasps.json), e.g. after the hand changed: each is verified on the benchmark's "
                         "seeds and hill-climbed (--refine N evaluations) from where it is unless it already holds on "
                         "the climb seeds (a plan that holds only at the protocol's solver count is climbed with its "
-                        "climb seeds at 150, 149 and 151 iterations in turn); the climbed plan replaces it only if it "
+                        "climb seeds at 150, 149 and 151 iterations in turn, unless --climb-counts is given); the climbed "
+                        "plan replaces it only if it "
                         "verifies, and with at least the "
                         "old plan's successes when the old plan verified too; --candidates and --verify do not apply")
     p.set_defaults(handler=run_synth_command)
@@ -164,6 +166,13 @@ def run_synth_command(args: argparse.Namespace) -> int:
     ids = _grasp_ids(args.grasps)
     out = resolve_out(args.hand, args.out)
     settings = SynthSettings(restarts=args.candidates)
+    if args.climb_counts and len(args.climb_counts) > args.climb_trials:
+        from handsim.errors import ConfigurationError
+
+        raise ConfigurationError(
+            f"--climb-counts {','.join(map(str, args.climb_counts))}: {len(args.climb_counts)} counts but --climb-trials "
+            f"{args.climb_trials}; expected at most one count per climb seed (give --climb-trials "
+            f"{len(args.climb_counts)} or more)")
     try:
         results = synthesize(args.hand, out, ids, seed=args.seed, jobs=args.jobs, verify=args.verify,
                              settings=settings, refine=args.refine, retune=args.retune,

@@ -77,7 +77,9 @@ class RefineSettings:
             ``handsim synth --retune`` climbs a plan that holds only at the protocol's count
             with ``(150, 149, 151)``, so that the climb sees the fragility the verification
             refuses (:data:`handsim.synth.verify.NEIGHBOUR_ITERATIONS`): scored at 150 alone
-            such a plan holds on the climb seeds and is not climbed at all.
+            such a plan holds on the climb seeds and is not climbed at all. At most one count
+            per climb seed (a count beyond the seeds would never be scored); a list is stored as
+            a tuple.
     """
 
     climb_trials: int = 2
@@ -92,9 +94,17 @@ class RefineSettings:
     def __post_init__(self) -> None:
         if self.climb_trials < 1:
             raise ConfigurationError(f"RefineSettings.climb_trials: expected >= 1, got {self.climb_trials}")
-        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in self.solver_counts):
-            raise ConfigurationError(f"RefineSettings.solver_counts: expected solver iteration counts (ints >= 1), "
-                                     f"got {self.solver_counts!r}")
+        counts = self.solver_counts
+        if (isinstance(counts, (str, bytes)) or not isinstance(counts, (tuple, list))
+                or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in counts)):
+            raise ConfigurationError(f"RefineSettings.solver_counts: expected a sequence of solver iteration counts "
+                                     f"(ints >= 1), got {counts!r}")
+        if len(counts) > self.climb_trials:
+            raise ConfigurationError(f"RefineSettings.solver_counts: {len(counts)} counts {tuple(counts)} but "
+                                     f"climb_trials {self.climb_trials}: expected at most one count per climb seed "
+                                     f"(seed t runs at count t mod {len(counts)}, so a count beyond the seeds is "
+                                     "never scored)")
+        object.__setattr__(self, "solver_counts", tuple(counts))
         if len(self.move_odds) != 5 or min(self.move_odds) < 0 or sum(self.move_odds) <= 0:
             raise ConfigurationError(f"RefineSettings.move_odds: expected 5 non-negative odds with a positive sum "
                                      f"(squeeze, finger, all, xyz, turn), got {self.move_odds}")

@@ -413,8 +413,10 @@ def retune_type(
     evaluation scores the plan on the climb seeds, which are not the benchmark's: a plan that
     holds there (mean graded score 6) is not climbed; a plan that verifies on the benchmark's
     seeds but holds no trial at a neighbouring solver count (:data:`NEIGHBOUR_ITERATIONS`) is
-    climbed with its climb seeds scored at 150, 149 and 151 iterations in turn
-    (:attr:`RefineSettings.solver_counts`, unless ``climb`` sets them). A climbed plan wins when it verifies on the
+    climbed with its climb seeds scored at 150, 149 and 151 iterations in turn, on at least three
+    climb seeds (:attr:`RefineSettings.solver_counts`, unless ``climb`` sets them). The note of a
+    re-tuned plan says ``verified k/n`` or ``k/n, not verified`` (with the neighbouring count
+    that had no success) for the climbed plan and the plan as it was. A climbed plan wins when it verifies on the
     benchmark's seeds with at least the successes the plan had there, so a plan that verified
     but held on the climb seeds only by luck is replaced by one that holds on both, never by one
     the benchmark rates lower.
@@ -450,8 +452,10 @@ def retune_type(
         if refine > 0:
             if _fragile(ver, len(seeds), needed) and not climb.solver_counts:
                 # Scored at 150 alone, a plan that holds only there holds on the climb seeds
-                # too, and the climb would stop before its first move.
-                climb = dataclasses.replace(climb, solver_counts=_CLIMB_COUNTS)
+                # too, and the climb would stop before its first move. One climb seed per count
+                # at least, so that each count is scored.
+                climb = dataclasses.replace(climb, solver_counts=_CLIMB_COUNTS,
+                                            climb_trials=max(climb.climb_trials, len(_CLIMB_COUNTS)))
             res = refine_plan(hand.folder, grasp.id, entry, refine, seed, workdir=Path(workdir) / "refine",
                               settings=climb)
             counts = ("" if not climb.solver_counts else
@@ -466,8 +470,9 @@ def retune_type(
                 if (new.verifies(len(seeds), needed) and new.successes >= ver.successes) or not held:
                     note = str(entry.get("note", ""))
                     plan = {**res.entry, "note": (note + " " if note else "") +
-                            f"[Re-tuned by handsim synth --retune, seed {seed}: {what}; verified "
-                            f"{new.successes}/{new.trials} (the plan as it was: {ver.successes}/{ver.trials}).]"}
+                            f"[Re-tuned by handsim synth --retune, seed {seed}: {what}; "
+                            f"{_verdict(new, len(seeds), needed)} (the plan as it was: "
+                            f"{_verdict(ver, len(seeds), needed)}).]"}
                     ver = new
         from handsim.bench.runner import close_worker_envs
 
@@ -480,6 +485,16 @@ def retune_type(
 #: Solver counts a fragile plan's climb scores its climb seeds at, in turn: the protocol's and
 #: the neighbouring ones the verification checks.
 _CLIMB_COUNTS = (DEFAULT_PROTOCOL.solver_iterations, *NEIGHBOUR_ITERATIONS)
+
+
+def _verdict(ver: Verification, seeds: int, needed: int) -> str:
+    """A re-tune note's words for a verification: ``verified 3/3``, ``1/3, not verified``, or
+    ``3/3, not verified (no success at 149 or 151 iterations)``."""
+    if ver.verifies(seeds, needed):
+        return f"verified {ver.successes}/{ver.trials}"
+    missing = [str(n) for n, wins in ver.neighbours if wins == 0]
+    why = f" (no success at {' or '.join(missing)} iterations)" if missing else ""
+    return f"{ver.successes}/{ver.trials}, not verified{why}"
 
 
 def _fragile(ver: Verification, seeds: int, needed: int) -> bool:

@@ -249,14 +249,22 @@ def verify_plan(
         solver_iterations: Constraint-solver iteration counts the seeds' trials run at, in turn
             (seed ``t`` at ``solver_iterations[t % len]``; empty: the protocol's count). A climb
             scores a plan across the counts with it (:attr:`handsim.synth.refine.RefineSettings.solver_counts`).
+            Not with ``neighbours``, which checks a plan verified at the protocol's count.
 
     Returns:
         The :class:`Verification`.
+
+    Raises:
+        ConfigurationError: ``solver_iterations`` together with ``neighbours``.
     """
     from handsim.bench.config import DEFAULT_ENV_ID, DEFAULT_POLICY
     from handsim.bench.runner import TrialTask, run_trial
+    from handsim.errors import ConfigurationError
     from handsim.tolerances import DEFAULT_PROTOCOL
 
+    if neighbours and solver_iterations:
+        raise ConfigurationError("verify_plan: neighbours=True checks a plan verified at the protocol's solver count; "
+                                 f"expected no solver_iterations with it, got {tuple(solver_iterations)}")
     folder = _scratch_hand(Path(hand_folder), Path(workdir), name, grasp_id, entry)
 
     def trial(t: int, seed: int, **env_kwargs: Any) -> TrialTask:
