@@ -68,10 +68,9 @@ def add_synth(subparsers: argparse._SubParsersAction) -> None:
                         "the hand's grasps.json), e.g. after the hand changed: each is verified on the benchmark's "
                         "seeds and hill-climbed (--refine N evaluations) from where it is unless it already holds on "
                         "the climb seeds (a plan that holds only at the protocol's solver count is climbed with its "
-                        "climb seeds at 150, 149 and 151 iterations in turn, unless --climb-counts is given); the climbed "
-                        "plan replaces it only if it "
-                        "verifies, and with at least the "
-                        "old plan's successes when the old plan verified too; --candidates and --verify do not apply")
+                        "climb seeds at 150, 149 and 151 iterations in turn, unless --climb-counts is given); the "
+                        "climbed plan replaces it only if it verifies, and with at least the old plan's successes when "
+                        "the old plan verified too; --candidates and --verify do not apply")
     p.set_defaults(handler=run_synth_command)
 
 
@@ -167,8 +166,6 @@ def run_synth_command(args: argparse.Namespace) -> int:
     out = resolve_out(args.hand, args.out)
     settings = SynthSettings(restarts=args.candidates)
     if args.climb_counts and len(args.climb_counts) > args.climb_trials:
-        from handsim.errors import ConfigurationError
-
         raise ConfigurationError(
             f"--climb-counts {','.join(map(str, args.climb_counts))}: {len(args.climb_counts)} counts but --climb-trials "
             f"{args.climb_trials}; expected at most one count per climb seed (give --climb-trials "

@@ -271,18 +271,17 @@ def verify_plan(
         return TrialTask(env_id=DEFAULT_ENV_ID, env_kwargs=tuple(env_kwargs.items()), hand=str(folder),
                          policy=DEFAULT_POLICY, grasp_id=grasp_id, number=number, trial=t, seed=int(seed), render=False)
 
-    def at_count(t: int) -> dict[str, Any]:
-        if not solver_iterations:
-            return {}
-        n = int(solver_iterations[t % len(solver_iterations)])
+    def at_count(n: int) -> dict[str, Any]:
+        """The env kwargs of a trial at ``n`` solver iterations (none at the protocol's own)."""
         return {} if n == DEFAULT_PROTOCOL.solver_iterations else {
-            "protocol": dataclasses.replace(DEFAULT_PROTOCOL, solver_iterations=n)}
+            "protocol": dataclasses.replace(DEFAULT_PROTOCOL, solver_iterations=int(n))}
 
     successes, q1s, grades, reasons = 0, [], [], []
     for t, seed in enumerate(seeds):
+        count = solver_iterations[t % len(solver_iterations)] if solver_iterations else DEFAULT_PROTOCOL.solver_iterations
         # push_failed: the graded score counts the pushes a failing grasp survives (a climb
         # sees a plan that holds before it forms the whole signature).
-        task = trial(t, seed, push_failed=True, **at_count(t))
+        task = trial(t, seed, push_failed=True, **at_count(count))
         if screen and t == 0:
             why = _settle_screen(task)
             if why:
@@ -300,9 +299,8 @@ def verify_plan(
     counts: list[tuple[int, int]] = []
     if neighbours and len(q1s) == len(seeds) and successes >= max(needed, 1):
         for n in NEIGHBOUR_ITERATIONS:
-            protocol = dataclasses.replace(DEFAULT_PROTOCOL, solver_iterations=n)
             # any() stops at the first success: one is all the check asks for
-            counts.append((n, int(any(run_trial(trial(t, seed, protocol=protocol))[0]["success"]
+            counts.append((n, int(any(run_trial(trial(t, seed, **at_count(n)))[0]["success"]
                                       for t, seed in enumerate(seeds)))))
         if any(wins == 0 for _, wins in counts):
             reasons.append("holds only at the protocol's solver count: " + ", ".join(
