@@ -878,9 +878,10 @@ class GraspEpisode:
         reasons.extend(score.signature_reasons)
         disturbance = None
         held = pushed = False
+        limit_reasons = self.joint_limit_reasons(excess, excess_m)
         if knocked:
             reasons.append(f"object knocked away during the grasp (moved {self.object_displacement() * 100:.1f} cm)")
-        elif run_protocol and (push_failed or not (reasons or self.joint_limit_reasons(excess, excess_m))):
+        elif run_protocol and (push_failed or not (reasons or limit_reasons)):
             pushed = True
             depths: dict[str, float] = {}
             result = run_disturbance(self.world, self.obj, self.protocol, check=functools.partial(self._under_push, depths))
@@ -891,7 +892,7 @@ class GraspEpisode:
                 reasons.append(result.reason)
             excess = max(excess, self.joint_excess())
             excess_m = max(excess_m, self.joint_excess_m())
-        limit_reasons = self.joint_limit_reasons(excess, excess_m)
+            limit_reasons = self.joint_limit_reasons(excess, excess_m)  # judged again after the pushes
         reasons.extend(limit_reasons)
         achieved = bool(
             run_protocol
